@@ -281,7 +281,7 @@ void exec_user_free(struct exec_user *u)
 }
 
 static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
 {
         va_list ap;
@@ -357,7 +357,7 @@ int userdb_resolve(const struct userdb *db, const char *spec, uid_t cur_uid, gid
         size_t n_groups = 0;
         if (group_arg[0] != '\0') {
                 const struct gr_entry *g =
-                        g_num ? userdb_group_by_gid(db, garg) : userdb_group_by_name(db, group_arg);
+                    g_num ? userdb_group_by_gid(db, garg) : userdb_group_by_name(db, group_arg);
                 if (g)
                         gid = g->gid;
                 else if (!g_num)

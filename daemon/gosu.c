@@ -10,14 +10,15 @@
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: gosu user-spec command [args]\n"
-                   "   eg: gosu tianon bash\n"
-                   "       gosu nobody:root bash -c 'whoami && id'\n"
-                   "       gosu 1000:1 id\n"
-                   "\n"
-                   "gosu version: 1.14-compatible (stepdownd %s)\n"
-                   "gosu license: ISC (stepdown; gosu itself is Apache-2.0)\n"
-                   "\n",
+        fprintf(f,
+                "Usage: gosu user-spec command [args]\n"
+                "   eg: gosu tianon bash\n"
+                "       gosu nobody:root bash -c 'whoami && id'\n"
+                "       gosu 1000:1 id\n"
+                "\n"
+                "gosu version: 1.14-compatible (stepdownd %s)\n"
+                "gosu license: ISC (stepdown; gosu itself is Apache-2.0)\n"
+                "\n",
                 STEPDOWN_VERSION);
 }
 

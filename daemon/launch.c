@@ -16,7 +16,7 @@
 #include "log.h"
 
 static int step_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int step_fail(char *err, size_t errlen, int r, const char *fmt, ...)
 {
         va_list ap;
@@ -115,7 +115,8 @@ int launch_drop(const struct launch *l, char *err, size_t errlen)
         const struct exec_user *u = &l->user;
         int r;
 
-        if (geteuid() != 0 && !(caps_have_effective(CAP_SETUID) && caps_have_effective(CAP_SETGID))) {
+        if (geteuid() != 0 &&
+            !(caps_have_effective(CAP_SETUID) && caps_have_effective(CAP_SETGID))) {
                 /* Started without root (docker run --user, Kubernetes
                  * runAsNonRoot): fine if we already are the target. */
                 if (!already_target(u))

@@ -8,12 +8,12 @@
 #include "userdb.h"
 
 struct launch {
-        const char *spec;  /* the user spec as given, for messages */
+        const char *spec; /* the user spec as given, for messages */
         struct exec_user user;
         bool no_new_privs;
         bool have_umask;
         mode_t umask;
-        bool gosu;         /* gosu mode: gosu's messages and exit codes */
+        bool gosu; /* gosu mode: gosu's messages and exit codes */
 };
 
 /* Resolves spec against the system passwd/group files into l->user.

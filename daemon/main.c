@@ -59,13 +59,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
         enum { OPT_NO_NEW_PRIVS = 256, OPT_UMASK, OPT_NO_BROKER };
         static const struct option longopts[] = {
-                {"user", required_argument, NULL, 'u'},
-                {"no-new-privs", no_argument, NULL, OPT_NO_NEW_PRIVS},
-                {"umask", required_argument, NULL, OPT_UMASK},
-                {"no-broker", no_argument, NULL, OPT_NO_BROKER},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, 'V'},
-                {0},
+            {"user", required_argument, NULL, 'u'},
+            {"no-new-privs", no_argument, NULL, OPT_NO_NEW_PRIVS},
+            {"umask", required_argument, NULL, OPT_UMASK},
+            {"no-broker", no_argument, NULL, OPT_NO_BROKER},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {0},
         };
         int c;
 

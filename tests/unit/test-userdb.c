@@ -172,8 +172,7 @@ static void check(const struct userdb *db, const struct rcase *c)
         for (size_t i = 0; i < u.n_groups; i++)
                 snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%u", i ? " " : "",
                          (unsigned)u.groups[i]);
-        if (u.uid != c->uid || u.gid != c->gid || strcmp(buf, c->groups) ||
-            strcmp(u.home, c->home))
+        if (u.uid != c->uid || u.gid != c->gid || strcmp(buf, c->groups) || strcmp(u.home, c->home))
                 fail_msg("spec '%s': got %u:%u [%s] %s, expected %u:%u [%s] %s", c->spec, u.uid,
                          u.gid, buf, u.home, c->uid, c->gid, c->groups, c->home);
         exec_user_free(&u);
@@ -183,36 +182,36 @@ static void test_resolve(void **state)
 {
         (void)state;
         static const struct rcase cases[] = {
-                {"app", 0, 1000, 1000, "5 2000 2003", "/home/app"},
-                {"app:", 0, 1000, 1000, "5 2000 2003", "/home/app"},
-                {"1000", 0, 1000, 1000, "5 2000 2003", "/home/app"},
-                {"+1000", 0, 1000, 1000, "5 2000 2003", "/home/app"},
-                {"app:staff", 0, 1000, 2000, "", "/home/app"},
-                {"app:5", 0, 1000, 5, "", "/home/app"},
-                {"app:4242", 0, 1000, 4242, "", "/home/app"},
-                {"1000:tty", 0, 1000, 5, "", "/home/app"},
-                {"4242", 0, 4242, 0, "", "/"},
-                {"4242:4343", 0, 4242, 4343, "", "/"},
-                {"4242:staff", 0, 4242, 2000, "", "/"},
-                {":2000", 0, 0, 2000, "", "/root"},
-                {"", 0, 0, 0, "", "/root"},
-                {"root", 0, 0, 0, "", "/root"},
-                {"0", 0, 0, 0, "", "/root"},
-                {"0:0", 0, 0, 0, "", "/root"},
-                {"bob", 0, 1001, 1001, "2000 0", "/home/bob"},
-                {"short", 0, 9, 0, "", ""},
-                {"dup", 0, 100, 100, "", "/d1"},
-                {"#hash", 0, 7, 7, "", "/h"},
-                {"app:staff:extra", 0, 1000, 2000, "", "/home/app"},
-                {"nosuch", -ENOENT, 0, 0, NULL, NULL},
-                {"0day", -ENOENT, 0, 0, NULL, NULL},
-                {"app:nosuch", -ENOENT, 0, 0, NULL, NULL},
-                {"99999999999", -ERANGE, 0, 0, NULL, NULL},
-                {"-1", -ERANGE, 0, 0, NULL, NULL},
-                {"app:-5", -ERANGE, 0, 0, NULL, NULL},
-                {"toor", -EPERM, 0, 0, NULL, NULL},
-                {"garbled", -EPERM, 0, 0, NULL, NULL},
-                {"toor:staff", -EPERM, 0, 0, NULL, NULL},
+            {"app", 0, 1000, 1000, "5 2000 2003", "/home/app"},
+            {"app:", 0, 1000, 1000, "5 2000 2003", "/home/app"},
+            {"1000", 0, 1000, 1000, "5 2000 2003", "/home/app"},
+            {"+1000", 0, 1000, 1000, "5 2000 2003", "/home/app"},
+            {"app:staff", 0, 1000, 2000, "", "/home/app"},
+            {"app:5", 0, 1000, 5, "", "/home/app"},
+            {"app:4242", 0, 1000, 4242, "", "/home/app"},
+            {"1000:tty", 0, 1000, 5, "", "/home/app"},
+            {"4242", 0, 4242, 0, "", "/"},
+            {"4242:4343", 0, 4242, 4343, "", "/"},
+            {"4242:staff", 0, 4242, 2000, "", "/"},
+            {":2000", 0, 0, 2000, "", "/root"},
+            {"", 0, 0, 0, "", "/root"},
+            {"root", 0, 0, 0, "", "/root"},
+            {"0", 0, 0, 0, "", "/root"},
+            {"0:0", 0, 0, 0, "", "/root"},
+            {"bob", 0, 1001, 1001, "2000 0", "/home/bob"},
+            {"short", 0, 9, 0, "", ""},
+            {"dup", 0, 100, 100, "", "/d1"},
+            {"#hash", 0, 7, 7, "", "/h"},
+            {"app:staff:extra", 0, 1000, 2000, "", "/home/app"},
+            {"nosuch", -ENOENT, 0, 0, NULL, NULL},
+            {"0day", -ENOENT, 0, 0, NULL, NULL},
+            {"app:nosuch", -ENOENT, 0, 0, NULL, NULL},
+            {"99999999999", -ERANGE, 0, 0, NULL, NULL},
+            {"-1", -ERANGE, 0, 0, NULL, NULL},
+            {"app:-5", -ERANGE, 0, 0, NULL, NULL},
+            {"toor", -EPERM, 0, 0, NULL, NULL},
+            {"garbled", -EPERM, 0, 0, NULL, NULL},
+            {"toor:staff", -EPERM, 0, 0, NULL, NULL},
         };
         struct userdb db;
         assert_int_equal(userdb_load(&db, pw_path, gr_path), 0);
@@ -311,13 +310,10 @@ static void test_malformed(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_parse_id),
-                cmocka_unit_test(test_load),
-                cmocka_unit_test(test_missing_files),
-                cmocka_unit_test(test_resolve),
-                cmocka_unit_test(test_resolve_defaults),
-                cmocka_unit_test(test_error_messages),
-                cmocka_unit_test(test_malformed),
+            cmocka_unit_test(test_parse_id),         cmocka_unit_test(test_load),
+            cmocka_unit_test(test_missing_files),    cmocka_unit_test(test_resolve),
+            cmocka_unit_test(test_resolve_defaults), cmocka_unit_test(test_error_messages),
+            cmocka_unit_test(test_malformed),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
