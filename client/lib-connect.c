@@ -1,0 +1,280 @@
+/* Connection, handshake and the request/reply exchange of libstepdown. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "errnoname.h"
+#include "lib-internal.h"
+#include "util.h"
+
+#define DEFAULT_SOCKET     "/run/stepdown/stepdown.sock"
+#define DEFAULT_TIMEOUT_MS 30000u
+#define CMSG_FDS_MAX       8 /* room to receive (and close) a few stray fds */
+
+static void reset_error(struct stepdown *sd)
+{
+        sd->kind = STEPDOWN_ERR_NONE;
+        sd->have_msg = false;
+        sd->msg[0] = '\0';
+}
+
+int stepdown_set_timeout(struct stepdown *sd, unsigned msec)
+{
+        struct timeval tv = {.tv_sec = msec / 1000, .tv_usec = (msec % 1000) * 1000};
+        if (setsockopt(sd->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+            setsockopt(sd->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int env_timeout(unsigned *msec)
+{
+        const char *s = getenv("STEPDOWN_TIMEOUT");
+        char *end;
+        if (!s || !*s) {
+                *msec = DEFAULT_TIMEOUT_MS;
+                return 0;
+        }
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || s[0] == '-' || v > 86400)
+                return -EINVAL;
+        *msec = (unsigned)v * 1000u;
+        return 0;
+}
+
+static void close_fds(struct msghdr *mh)
+{
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < n; i++) {
+                        int fd;
+                        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                        safe_close(fd);
+                }
+        }
+}
+
+/* Receives one packet into sd->rbuf.  fds riding on it go to *fd if it
+ * is exactly one and fd is non-NULL; all others are closed. */
+static ssize_t recv_packet(struct stepdown *sd, int *fd)
+{
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(CMSG_FDS_MAX * sizeof(int))];
+        } ctrl;
+        struct iovec iov = {.iov_base = sd->rbuf, .iov_len = sizeof(sd->rbuf)};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctrl, .msg_controllen = sizeof(ctrl)};
+        ssize_t n;
+
+        do
+                n = recvmsg(sd->fd, &mh, MSG_CMSG_CLOEXEC | MSG_TRUNC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
+        if (n == 0) {
+                close_fds(&mh);
+                return -ECONNRESET; /* the broker closed the connection */
+        }
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        if (fd && c && !CMSG_NXTHDR(&mh, c) && c->cmsg_level == SOL_SOCKET &&
+            c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)) &&
+            !(mh.msg_flags & MSG_CTRUNC))
+                memcpy(fd, CMSG_DATA(c), sizeof(int));
+        else
+                close_fds(&mh);
+        if ((size_t)n > sizeof(sd->rbuf)) {
+                if (fd)
+                        *fd = safe_close(*fd);
+                return -EPROTO;
+        }
+        return n;
+}
+
+static int send_packet(struct stepdown *sd, const uint8_t *buf, size_t len)
+{
+        ssize_t n;
+        do
+                n = send(sd->fd, buf, len, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
+        return (size_t)n == len ? 0 : -EPROTO;
+}
+
+static int take_error(struct stepdown *sd, const struct proto_msg *m)
+{
+        char name[32];
+        int err = 0;
+
+        sd->kind = (enum stepdown_error_kind)m->kind;
+        if (proto_strcpy(name, sizeof(name), m->errname, m->errname_len) == 0)
+                err = errno_from_name(name);
+        if (m->present & PROTO_F_MESSAGE) {
+                proto_strcpy(sd->msg, sizeof(sd->msg), m->message, m->message_len);
+                sd->have_msg = true;
+        }
+        return err > 0 ? -err : -EIO;
+}
+
+int sdlib_transact(struct stepdown *sd, const uint8_t *req, size_t len, struct proto_msg *reply,
+                   int *fd)
+{
+        struct proto_msg m;
+        uint32_t id;
+        ssize_t n;
+        int r, got = -1;
+
+        reset_error(sd);
+        if (fd)
+                *fd = -1;
+        if (proto_decode(req, len, &m) < 0)
+                return -EINVAL;
+        id = m.id;
+        r = send_packet(sd, req, len);
+        if (r < 0)
+                return r;
+        n = recv_packet(sd, fd ? &got : NULL);
+        if (n < 0)
+                return (int)n;
+        if (proto_decode(sd->rbuf, (size_t)n, reply) < 0 || reply->id != id) {
+                safe_close(got);
+                return -EPROTO;
+        }
+        if (reply->type == PROTO_ERROR) {
+                safe_close(got);
+                return take_error(sd, reply);
+        }
+        if (fd) {
+                /* The fd and the NFDS field must agree. */
+                if (reply->type != PROTO_OK || reply->nfds != 1 || got < 0) {
+                        safe_close(got);
+                        return -EPROTO;
+                }
+                *fd = got;
+        }
+        return 0;
+}
+
+static int handshake(struct stepdown *sd, const uint8_t *key)
+{
+        struct proto_msg m;
+        uint8_t mac[PROTO_MAC_BYTES], out[PROTO_HEADER_SIZE + 4 + PROTO_MAC_BYTES];
+        ssize_t n, len;
+
+        n = recv_packet(sd, NULL);
+        if (n < 0)
+                return (int)n;
+        if (proto_decode(sd->rbuf, (size_t)n, &m) < 0)
+                return -EPROTO;
+        if (m.type == PROTO_ERROR) /* e.g. LIMIT: too many connections */
+                return take_error(sd, &m);
+        if (m.type != PROTO_HELLO)
+                return -EPROTO;
+        if (m.auth_method == PROTO_AUTH_NONE)
+                return 0;
+        if (!key)
+                return -ENOKEY;
+        proto_auth_mac(key, m.nonce, mac);
+        len = proto_encode_auth(out, sizeof(out), sd->next_id++, mac);
+        sodium_memzero(mac, sizeof(mac));
+        if (len < 0)
+                return (int)len;
+        n = sdlib_transact(sd, out, (size_t)len, &m, NULL);
+        if (n < 0)
+                return sd->kind == STEPDOWN_ERR_AUTH ? -EACCES : (int)n;
+        return m.type == PROTO_AUTH_OK ? 0 : -EPROTO;
+}
+
+static int connect_to(const char *path, const uint8_t *key, unsigned timeout_ms,
+                      struct stepdown **ret)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct stepdown *sd;
+        int r;
+
+        *ret = NULL;
+        if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
+                return -EINVAL;
+        memcpy(sa.sun_path, path, strlen(path));
+        sd = calloc(1, sizeof(*sd));
+        if (!sd)
+                return -ENOMEM;
+        sd->next_id = 1;
+        sd->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (sd->fd < 0) {
+                r = negative_errno();
+                free(sd);
+                return r;
+        }
+        r = stepdown_set_timeout(sd, timeout_ms);
+        if (r == 0 && connect(sd->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                r = errno == EINPROGRESS || errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
+        if (r == 0)
+                r = handshake(sd, key);
+        if (r < 0) {
+                stepdown_close(sd);
+                return r;
+        }
+        reset_error(sd);
+        *ret = sd;
+        return 0;
+}
+
+int stepdown_connect_to(const char *path, const uint8_t *key, struct stepdown **sd)
+{
+        return connect_to(path, key, DEFAULT_TIMEOUT_MS, sd);
+}
+
+int stepdown_connect(struct stepdown **sd)
+{
+        uint8_t key[STEPDOWN_KEY_BYTES];
+        const char *path = getenv("STEPDOWN_SOCKET");
+        unsigned timeout;
+        int r, have;
+
+        *sd = NULL;
+        if (!path || !*path)
+                path = DEFAULT_SOCKET;
+        r = env_timeout(&timeout);
+        if (r < 0)
+                return r;
+        have = sdlib_load_key(key);
+        if (have < 0)
+                return have;
+        r = connect_to(path, have ? key : NULL, timeout, sd);
+        sodium_memzero(key, sizeof(key));
+        return r;
+}
+
+void stepdown_close(struct stepdown *sd)
+{
+        if (!sd)
+                return;
+        safe_close(sd->fd);
+        free(sd);
+}
+
+const char *stepdown_errmsg(const struct stepdown *sd)
+{
+        return sd && sd->have_msg ? sd->msg : NULL;
+}
+
+enum stepdown_error_kind stepdown_error_kind(const struct stepdown *sd)
+{
+        return sd ? sd->kind : STEPDOWN_ERR_NONE;
+}
+
+bool stepdown_refused(const struct stepdown *sd)
+{
+        return stepdown_error_kind(sd) == STEPDOWN_ERR_REFUSED;
+}

@@ -1,0 +1,443 @@
+/* stepdown: the command-line client.  One table of subcommands; each is
+ * option parsing around one libstepdown call (STYLE.md habit 10). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "stepdown/stepdown.h"
+#include "userdb.h"
+
+enum {
+        EXIT_DONE = 0,
+        EXIT_OPFAILED = 1,
+        EXIT_USAGE = 2,
+        EXIT_UNREACHABLE = 3,
+        EXIT_REFUSED = 4,
+};
+
+struct cmd {
+        const char *name;
+        int (*run)(int argc, char **argv); /* argv[0] is the subcommand; returns an exit status */
+        const char *usage;
+};
+
+static const char *prog = "stepdown";
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+        va_list ap;
+        fprintf(stderr, "%s: ", prog);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry '%s --help'.\n", prog);
+        return EXIT_USAGE;
+}
+
+/* The broker could not be reached or did not let us in. */
+static int connect_or_fail(struct stepdown **sd)
+{
+        int r = stepdown_connect(sd);
+        if (r < 0) {
+                const char *path = getenv("STEPDOWN_SOCKET");
+                fprintf(stderr, "%s: cannot connect to the broker at %s: %s\n", prog,
+                        path && *path ? path : STEPDOWN_SOCKET_PATH,
+                        r == -ENOKEY   ? "no key (set STEPDOWN_KEY_FILE or STEPDOWN_KEY_FD)"
+                        : r == -EACCES ? "authentication refused"
+                                       : strerror(-r));
+                return EXIT_UNREACHABLE;
+        }
+        return EXIT_DONE;
+}
+
+/* Prints why OP on WHAT failed and picks the exit status. */
+static int op_failed(struct stepdown *sd, int r, const char *op, const char *what)
+{
+        const char *msg = stepdown_errmsg(sd);
+        enum stepdown_error_kind kind = stepdown_error_kind(sd);
+        int status = EXIT_OPFAILED;
+
+        if (kind == STEPDOWN_ERR_REFUSED)
+                status = EXIT_REFUSED;
+        else if (kind == STEPDOWN_ERR_AUTH ||
+                 (kind == STEPDOWN_ERR_NONE && (r == -ECONNRESET || r == -EPIPE || r == -EAGAIN ||
+                                                r == -EPROTO || r == -ENOTCONN)))
+                status = EXIT_UNREACHABLE;
+        fprintf(stderr, "%s: %s%s%s: %s%s%s\n", prog, op, what ? " " : "", what ? what : "",
+                status == EXIT_REFUSED ? "refused by policy" : strerror(-r),
+                msg && *msg ? ": " : "", msg && *msg ? msg : "");
+        stepdown_close(sd);
+        return status;
+}
+
+static int parse_mode(const char *s, mode_t *mode)
+{
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 8);
+        if (errno || end == s || *end || v > 07777 || s[0] == '-' || s[0] == '+')
+                return -EINVAL;
+        *mode = (mode_t)v;
+        return 0;
+}
+
+/* OWNER: USER, USER:GROUP, :GROUP or USER: (the user's login group), each
+ * part a name (looked up in /etc/passwd and /etc/group) or a number. */
+static int parse_owner(const char *spec, uid_t *uid, gid_t *gid)
+{
+        struct userdb db = {0};
+        const char *colon = strchr(spec, ':');
+        size_t ulen = colon ? (size_t)(colon - spec) : strlen(spec);
+        const char *group = colon ? colon + 1 : NULL;
+        int64_t id;
+        int r = userdb_load(&db, USERDB_PASSWD_PATH, USERDB_GROUP_PATH);
+
+        *uid = (uid_t)-1;
+        *gid = (gid_t)-1;
+        if (r < 0)
+                return r;
+        r = -EINVAL;
+        if (ulen == 0 && (!group || !*group))
+                goto out;
+        if (ulen > 0) {
+                char *user = strndup(spec, ulen);
+                const struct pw_entry *pw = user ? userdb_user_by_name(&db, user) : NULL;
+                if (pw) {
+                        *uid = (uid_t)pw->uid;
+                        if (group && !*group)
+                                *gid = (gid_t)pw->gid;
+                } else if (user && userdb_parse_id(user, ulen, &id) && id >= 0 &&
+                           id <= USERDB_ID_MAX && !(group && !*group)) {
+                        *uid = (uid_t)id;
+                }
+                free(user);
+                if (*uid == (uid_t)-1)
+                        goto out;
+        }
+        if (group && *group) {
+                const struct gr_entry *gr = userdb_group_by_name(&db, group);
+                if (gr)
+                        *gid = (gid_t)gr->gid;
+                else if (userdb_parse_id(group, strlen(group), &id) && id >= 0 &&
+                         id <= USERDB_ID_MAX)
+                        *gid = (gid_t)id;
+                else
+                        goto out;
+        }
+        r = 0;
+out:
+        userdb_free(&db);
+        return r;
+}
+
+/* getopt over argv[0..argc) with the usual reset. */
+static int next_opt(int argc, char **argv, const char *opts, const struct option *longopts)
+{
+        opterr = 1;
+        return getopt_long(argc, argv, opts, longopts, NULL);
+}
+
+static int cmd_ping(int argc, char **argv)
+{
+        struct stepdown *sd;
+        int r;
+        if (next_opt(argc, argv, "+", NULL) != -1 || optind != argc)
+                return usage_error("%s takes no arguments", "ping");
+        if (connect_or_fail(&sd))
+                return EXIT_UNREACHABLE;
+        r = stepdown_ping(sd);
+        if (r < 0)
+                return op_failed(sd, r, "ping", NULL);
+        stepdown_close(sd);
+        return EXIT_DONE;
+}
+
+static int cmd_allowed(int argc, char **argv)
+{
+        struct stepdown *sd;
+        char *text;
+        int r;
+        if (next_opt(argc, argv, "+", NULL) != -1 || optind != argc)
+                return usage_error("%s takes no arguments", "allowed");
+        if (connect_or_fail(&sd))
+                return EXIT_UNREACHABLE;
+        r = stepdown_allowed(sd, &text);
+        if (r < 0)
+                return op_failed(sd, r, "allowed", NULL);
+        fputs(text, stdout);
+        free(text);
+        stepdown_close(sd);
+        return fflush(stdout) == 0 ? EXIT_DONE : EXIT_OPFAILED;
+}
+
+static int cmd_mkdir(int argc, char **argv)
+{
+        struct stepdown *sd;
+        mode_t mode = (mode_t)-1;
+        uid_t uid = (uid_t)-1;
+        gid_t gid = (gid_t)-1;
+        unsigned flags = 0;
+        int c, r;
+
+        while ((c = next_opt(argc, argv, "+pm:o:", NULL)) != -1) {
+                if (c == 'p')
+                        flags |= STEPDOWN_MKDIR_PARENTS;
+                else if (c == 'm' && parse_mode(optarg, &mode) == 0)
+                        continue;
+                else if (c == 'o' && parse_owner(optarg, &uid, &gid) == 0)
+                        continue;
+                else if (c == 'm' || c == 'o')
+                        return usage_error("bad %s: %s", c == 'm' ? "mode" : "owner", optarg);
+                else
+                        return EXIT_USAGE;
+        }
+        if (optind != argc - 1)
+                return usage_error("%s needs exactly one PATH", "mkdir");
+        if (connect_or_fail(&sd))
+                return EXIT_UNREACHABLE;
+        r = stepdown_mkdir(sd, argv[optind], mode, uid, gid, flags);
+        if (r < 0)
+                return op_failed(sd, r, "mkdir", argv[optind]);
+        stepdown_close(sd);
+        return EXIT_DONE;
+}
+
+static int cmd_chown(int argc, char **argv)
+{
+        struct stepdown *sd;
+        uid_t uid;
+        gid_t gid;
+        unsigned flags = 0;
+        bool verbose = false;
+        uint64_t changed;
+        int c, r;
+
+        while ((c = next_opt(argc, argv, "+Rv", NULL)) != -1) {
+                if (c == 'R')
+                        flags |= STEPDOWN_CHOWN_RECURSIVE;
+                else if (c == 'v')
+                        verbose = true;
+                else
+                        return EXIT_USAGE;
+        }
+        if (optind != argc - 2)
+                return usage_error("%s needs OWNER and PATH", "chown");
+        if (parse_owner(argv[optind], &uid, &gid) < 0)
+                return usage_error("bad owner: %s", argv[optind]);
+        if (connect_or_fail(&sd))
+                return EXIT_UNREACHABLE;
+        r = stepdown_chown(sd, argv[optind + 1], uid, gid, flags, &changed);
+        if (r < 0)
+                return op_failed(sd, r, "chown", argv[optind + 1]);
+        if (verbose)
+                printf("%" PRIu64 " changed\n", changed);
+        stepdown_close(sd);
+        return EXIT_DONE;
+}
+
+static int cmd_chmod(int argc, char **argv)
+{
+        struct stepdown *sd;
+        mode_t mode;
+        int r;
+
+        if (next_opt(argc, argv, "+", NULL) != -1 || optind != argc - 2)
+                return usage_error("%s needs MODE and PATH", "chmod");
+        if (parse_mode(argv[optind], &mode) < 0)
+                return usage_error("bad mode: %s", argv[optind]);
+        if (connect_or_fail(&sd))
+                return EXIT_UNREACHABLE;
+        r = stepdown_chmod(sd, argv[optind + 1], mode);
+        if (r < 0)
+                return op_failed(sd, r, "chmod", argv[optind + 1]);
+        stepdown_close(sd);
+        return EXIT_DONE;
+}
+
+/* Puts fd at number target (without close-on-exec) and execs argv. */
+static int exec_with_fd(int fd, int target, char **argv)
+{
+        if (fd == target) {
+                if (fcntl(fd, F_SETFD, 0) < 0)
+                        goto fail;
+        } else {
+                if (dup2(fd, target) < 0)
+                        goto fail;
+                close(fd);
+        }
+        execvp(argv[0], argv);
+        fprintf(stderr, "%s: %s: %s\n", prog, argv[0], strerror(errno));
+        return errno == ENOENT ? 127 : 126;
+fail:
+        fprintf(stderr, "%s: cannot pass the fd: %s\n", prog, strerror(errno));
+        return EXIT_OPFAILED;
+}
+
+/* Splits "OPTIONS... -- COMMAND..." at the first "--"; returns its index
+ * or -1. */
+static int find_dashdash(int argc, char **argv)
+{
+        for (int i = 1; i < argc; i++)
+                if (strcmp(argv[i], "--") == 0)
+                        return i;
+        return -1;
+}
+
+static int cmd_open(int argc, char **argv)
+{
+        static const struct option longopts[] = {{"fd", required_argument, NULL, 'F'}, {0}};
+        int dd = find_dashdash(argc, argv), c, r, fd, target = 3;
+        unsigned flags = 0;
+        mode_t mode = 0;
+        struct stepdown *sd;
+        char *end, buf[16];
+
+        if (dd < 0 || dd == argc - 1)
+                return usage_error("%s needs -- COMMAND", "open");
+        while ((c = next_opt(dd, argv, "rwc:atx", longopts)) != -1) {
+                switch (c) {
+                case 'r':
+                        flags |= STEPDOWN_OPEN_READ;
+                        break;
+                case 'w':
+                        flags |= STEPDOWN_OPEN_WRITE;
+                        break;
+                case 'c':
+                        if (parse_mode(optarg, &mode) < 0)
+                                return usage_error("bad mode: %s", optarg);
+                        flags |= STEPDOWN_OPEN_CREATE | STEPDOWN_OPEN_WRITE;
+                        break;
+                case 'a':
+                        flags |= STEPDOWN_OPEN_APPEND | STEPDOWN_OPEN_WRITE;
+                        break;
+                case 't':
+                        flags |= STEPDOWN_OPEN_TRUNC | STEPDOWN_OPEN_WRITE;
+                        break;
+                case 'x':
+                        flags |= STEPDOWN_OPEN_EXCL;
+                        break;
+                case 'F':
+                        errno = 0;
+                        long v = strtol(optarg, &end, 10);
+                        if (errno || end == optarg || *end || v < 0 || v > 65535)
+                                return usage_error("bad fd number: %s", optarg);
+                        target = (int)v;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind != dd - 1)
+                return usage_error("%s needs exactly one PATH", "open");
+        if (!(flags & (STEPDOWN_OPEN_READ | STEPDOWN_OPEN_WRITE)))
+                flags |= STEPDOWN_OPEN_READ;
+        if ((flags & STEPDOWN_OPEN_EXCL) && !(flags & STEPDOWN_OPEN_CREATE))
+                return usage_error("%s", "-x needs -c MODE");
+        if (connect_or_fail(&sd))
+                return EXIT_UNREACHABLE;
+        r = stepdown_open(sd, argv[optind], flags, mode, &fd);
+        if (r < 0)
+                return op_failed(sd, r, "open", argv[optind]);
+        stepdown_close(sd);
+        snprintf(buf, sizeof(buf), "%d", target);
+        if (setenv("STEPDOWN_FD", buf, 1) < 0)
+                return EXIT_OPFAILED;
+        return exec_with_fd(fd, target, argv + dd + 1);
+}
+
+static int cmd_bind(int argc, char **argv)
+{
+        int dd = find_dashdash(argc, argv), r, fd;
+        struct stepdown *sd;
+        char buf[32];
+
+        if (dd < 0 || dd == argc - 1)
+                return usage_error("%s needs -- COMMAND", "bind");
+        if (next_opt(dd, argv, "+", NULL) != -1 || optind != dd - 1)
+                return usage_error("%s needs exactly one ADDRESS", "bind");
+        if (connect_or_fail(&sd))
+                return EXIT_UNREACHABLE;
+        r = stepdown_bind(sd, argv[optind], &fd);
+        if (r == -EINVAL && stepdown_error_kind(sd) == STEPDOWN_ERR_NONE) {
+                stepdown_close(sd);
+                return usage_error("bad address: %s (tcp:HOST:PORT, udp:HOST:PORT, unix:/PATH)",
+                                   argv[optind]);
+        }
+        if (r < 0)
+                return op_failed(sd, r, "bind", argv[optind]);
+        stepdown_close(sd);
+        snprintf(buf, sizeof(buf), "%ld", (long)getpid());
+        if (setenv("LISTEN_FDS", "1", 1) < 0 || setenv("LISTEN_PID", buf, 1) < 0 ||
+            unsetenv("LISTEN_FDNAMES") < 0)
+                return EXIT_OPFAILED;
+        return exec_with_fd(fd, 3, argv + dd + 1);
+}
+
+static const struct cmd cmds[] = {
+    {"ping", cmd_ping, "ping"},
+    {"allowed", cmd_allowed, "allowed"},
+    {"mkdir", cmd_mkdir, "mkdir [-p] [-m MODE] [-o OWNER] PATH"},
+    {"chown", cmd_chown, "chown [-R] [-v] OWNER PATH"},
+    {"chmod", cmd_chmod, "chmod MODE PATH"},
+    {"open", cmd_open, "open [-r] [-w] [-c MODE] [-a] [-t] [-x] [--fd N] PATH -- COMMAND..."},
+    {"bind", cmd_bind, "bind ADDRESS -- COMMAND..."},
+    /* Slot for the audit subcommand (client/cmd-audit.c):
+     * {"audit", cmd_audit, "audit verify FILE"}, */
+};
+
+static void help(void)
+{
+        printf(
+            "Usage: %s COMMAND [ARGS...]\n\nAsk the stepdown broker for a privileged operation.\n\n"
+            "Commands:\n",
+            prog);
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                printf("  %s %s\n", prog, cmds[i].usage);
+        printf("\n"
+               "Options:\n"
+               "  mkdir -p          create missing parents too\n"
+               "  mkdir -m MODE     octal mode (default: the broker's)\n"
+               "  mkdir -o OWNER    owner (default: the broker's, normally you)\n"
+               "  chown -R          change the whole tree\n"
+               "  chown -v          print how many entries changed\n"
+               "  open -r / -w      open for reading (default) / writing\n"
+               "  open -c MODE      create if missing, with MODE (implies -w)\n"
+               "  open -a / -t / -x append / truncate / fail if it exists (with -c)\n"
+               "  open --fd N       pass the fd as N (default 3), named in STEPDOWN_FD\n"
+               "  bind ADDRESS      tcp:HOST:PORT, udp:HOST:PORT ([IPv6] or *), unix:/PATH;\n"
+               "                    the socket is passed as fd 3 with LISTEN_FDS=1, LISTEN_PID\n"
+               "  -h, --help        show this help and exit\n"
+               "  -V, --version     show the version and exit\n"
+               "\n"
+               "OWNER is USER, USER:GROUP, :GROUP or USER: (USER's login group), by name or\n"
+               "number.  Environment: STEPDOWN_SOCKET, STEPDOWN_KEY_FILE, STEPDOWN_KEY_FD,\n"
+               "STEPDOWN_TIMEOUT (seconds, default 30).\n"
+               "\n"
+               "Exit status: 0 done; 1 the operation failed; 2 usage error; 3 broker\n"
+               "unreachable or authentication failed; 4 refused by policy.  See stepdown(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+        if (argc < 2)
+                return usage_error("%s", "missing command");
+        if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+                help();
+                return EXIT_DONE;
+        }
+        if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+                printf("stepdown %s\n", STEPDOWN_VERSION);
+                return EXIT_DONE;
+        }
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                if (strcmp(argv[1], cmds[i].name) == 0)
+                        return cmds[i].run(argc - 1, argv + 1);
+        return usage_error("unknown command: %s", argv[1]);
+}
