@@ -1,0 +1,770 @@
+/* Unit tests for common/policy.c: every statement, every error message
+ * (file:line:col), the limits, the ownership checks of policy_load() and
+ * the environment overrides.  Runs as root (it chowns temp files). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy.h"
+
+static char dir[64];
+static char pw_path[128], gr_path[128];
+static struct userdb db;
+
+static void write_file(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+        fclose(f);
+}
+
+static int setup(void **state)
+{
+        (void)state;
+        strcpy(dir, "/tmp/test-policy.XXXXXX");
+        assert_non_null(mkdtemp(dir));
+        snprintf(pw_path, sizeof(pw_path), "%s/passwd", dir);
+        snprintf(gr_path, sizeof(gr_path), "%s/group", dir);
+        write_file(pw_path, "root:x:0:0:root:/root:/bin/sh\n"
+                            "app:x:1000:1000::/home/app:/bin/sh\n"
+                            "bob:x:1001:1001::/home/bob:/bin/sh\n"
+                            "toor:x:0:0::/root:/bin/sh\n");
+        write_file(gr_path, "root:x:0:\n"
+                            "app:x:1000:\n"
+                            "bob:x:1001:\n"
+                            "staff:x:2000:app,bob\n"
+                            "wheel:x:0:\n");
+        assert_int_equal(userdb_load(&db, pw_path, gr_path), 0);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        userdb_free(&db);
+        unlink(pw_path);
+        unlink(gr_path);
+        rmdir(dir);
+        return 0;
+}
+
+static int parse(struct policy *p, const char *text, char *err, size_t errlen)
+{
+        return policy_parse(p, "t.conf", text, strlen(text), &db, err, errlen);
+}
+
+static void test_statements(void **state)
+{
+        (void)state;
+        static const char text[] =
+            "# a full policy\n"
+            "user app:staff   # launch user\n"
+            "\n"
+            "socket /run/sd/sd.sock\n"
+            "audit -\n"
+            "audit-sign /etc/stepdown/audit.key\n"
+            "audit-sync always\n"
+            "audit-failure allow\n"
+            "audit-syslog no\n"
+            "umask 027\n"
+            "key /etc/stepdown/key\n"
+            "\tno-new-privs\t\n"
+            "setup mkdir /data owner=bob:1001 mode=0750 parents\n"
+            "setup chown /data recursive xdev hardlinks\n"
+            "setup chmod /data mode=02770\n"
+            "allow app mkdir /data/** owner=app:app,1001:staff mode=0700,0750 parents\n"
+            "allow 1001 chown /data/* recursive\n"
+            "allow @staff chmod /data/x mode=0640\n"
+            "allow * open /etc/ssl/app.key read\n"
+            "allow app open /var/** read write create owner=app:app mode=0600\n"
+            "allow app bind tcp:*:443\n"
+            "allow app bind udp:127.0.0.1:5000-5010\n"
+            "allow app bind tcp:[::1]:80\n"
+            "allow app bind unix:/run/app/* owner=app:app mode=0660\n"
+            "allow root chown /** # root may\n"
+            "allow @1000 mkdir /*";
+        struct policy p;
+        char err[512] = "";
+        int r = parse(&p, text, err, sizeof(err));
+        if (r < 0)
+                fail_msg("%s", err);
+        assert_string_equal(p.file, "t.conf");
+        assert_string_equal(p.user, "app:staff");
+        assert_int_equal(p.user_uid, 1000);
+        assert_int_equal(p.user_gid, 2000);
+        assert_int_equal(p.user_line, 2);
+        assert_string_equal(p.socket, "/run/sd/sd.sock");
+        assert_int_equal(p.socket_line, 4);
+        assert_string_equal(p.audit, "-");
+        assert_string_equal(p.audit_sign, "/etc/stepdown/audit.key");
+        assert_int_equal(p.audit_sync, POLICY_YES);
+        assert_int_equal(p.audit_failure, POLICY_NO);
+        assert_int_equal(p.audit_syslog, POLICY_NO);
+        assert_true(p.has_umask);
+        assert_int_equal(p.umask, 027);
+        assert_int_equal(p.key, POLICY_KEY_FILE);
+        assert_string_equal(p.key_file, "/etc/stepdown/key");
+        assert_true(p.no_new_privs);
+        assert_int_equal(p.no_new_privs_line, 12);
+
+        assert_int_equal(p.n_steps, 3);
+        const struct policy_step *s = &p.steps[0];
+        assert_int_equal(s->line, 13);
+        assert_int_equal(s->op, SD_OP_MKDIR);
+        assert_string_equal(s->path, "/data");
+        assert_false(s->owner_from_user);
+        assert_int_equal(s->uid, 1001);
+        assert_int_equal(s->gid, 1001);
+        assert_true(s->has_mode);
+        assert_int_equal(s->mode, 0750);
+        assert_true(s->parents);
+        s = &p.steps[1];
+        assert_int_equal(s->op, SD_OP_CHOWN);
+        assert_true(s->owner_from_user); /* defaults to the launch user */
+        assert_int_equal(s->uid, 1000);
+        assert_int_equal(s->gid, 2000);
+        assert_true(s->recursive && s->xdev && s->hardlinks);
+        assert_false(s->has_mode);
+        s = &p.steps[2];
+        assert_int_equal(s->op, SD_OP_CHMOD);
+        assert_int_equal(s->mode, 02770);
+
+        assert_int_equal(p.n_rules, 11);
+        const struct policy_rule *x = &p.rules[0];
+        assert_int_equal(x->line, 16);
+        assert_int_equal(x->caller.kind, CALLER_UID);
+        assert_int_equal(x->caller.uid, 1000);
+        assert_string_equal(x->caller.text, "app");
+        assert_int_equal(x->op, SD_OP_MKDIR);
+        assert_string_equal(x->pattern, "/data/**");
+        assert_int_equal(x->kind, PATTERN_DESCENDANTS);
+        assert_string_equal(x->anchor, "/data");
+        assert_int_equal(x->n_owners, 2);
+        assert_int_equal(x->owners[1].uid, 1001);
+        assert_int_equal(x->owners[1].gid, 2000);
+        assert_int_equal(x->n_modes, 2);
+        assert_int_equal(x->modes[1], 0750);
+        assert_true(x->parents);
+        x = &p.rules[1];
+        assert_int_equal(x->caller.uid, 1001);
+        assert_int_equal(x->kind, PATTERN_CHILDREN);
+        assert_string_equal(x->anchor, "/data");
+        assert_true(x->recursive);
+        assert_int_equal(x->n_owners, 0);
+        x = &p.rules[2];
+        assert_int_equal(x->caller.kind, CALLER_GROUP);
+        assert_int_equal(x->caller.gid, 2000);
+        assert_int_equal(x->kind, PATTERN_EXACT);
+        assert_string_equal(x->anchor, "/data");
+        x = &p.rules[3];
+        assert_int_equal(x->caller.kind, CALLER_ANY);
+        assert_string_equal(x->anchor, "/etc/ssl");
+        assert_true(x->read && !x->write && !x->create);
+        x = &p.rules[4];
+        assert_true(x->read && x->write && x->create);
+        x = &p.rules[5];
+        assert_int_equal(x->op, SD_OP_BIND);
+        assert_int_equal(x->bind.family, 0);
+        assert_int_equal(x->bind.socktype, SOCK_STREAM);
+        assert_true(x->bind.any_addr);
+        assert_int_equal(x->bind.port_lo, 443);
+        assert_int_equal(x->bind.port_hi, 443);
+        assert_null(x->anchor);
+        x = &p.rules[6];
+        assert_int_equal(x->bind.family, AF_INET);
+        assert_int_equal(x->bind.socktype, SOCK_DGRAM);
+        assert_memory_equal(x->bind.addr, "\x7f\0\0\x01", 4);
+        assert_int_equal(x->bind.port_lo, 5000);
+        assert_int_equal(x->bind.port_hi, 5010);
+        x = &p.rules[7];
+        assert_int_equal(x->bind.family, AF_INET6);
+        assert_memory_equal(x->bind.addr, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01", 16);
+        x = &p.rules[8];
+        assert_int_equal(x->bind.family, AF_UNIX);
+        assert_int_equal(x->kind, PATTERN_CHILDREN);
+        assert_string_equal(x->anchor, "/run/app");
+        x = &p.rules[9];
+        assert_int_equal(x->caller.uid, 0);
+        assert_string_equal(x->anchor, "/");
+        assert_int_equal(x->kind, PATTERN_DESCENDANTS);
+        x = &p.rules[10];
+        assert_int_equal(x->caller.kind, CALLER_GROUP);
+        assert_int_equal(x->caller.gid, 1000);
+        assert_string_equal(x->anchor, "/");
+        assert_int_equal(x->kind, PATTERN_CHILDREN);
+
+        /* --check output: every statement with its line */
+        char *out = NULL;
+        size_t outlen = 0;
+        FILE *f = open_memstream(&out, &outlen);
+        assert_non_null(f);
+        policy_print(&p, f);
+        fclose(f);
+        static const char *const want[] = {
+            "t.conf:2: user app:staff (uid 1000, gid 2000)\n",
+            "t.conf:4: socket /run/sd/sd.sock\n",
+            "t.conf:5: audit -\n",
+            "t.conf:6: audit-sign /etc/stepdown/audit.key\n",
+            "t.conf:7: audit-sync always\n",
+            "t.conf:8: audit-failure allow\n",
+            "t.conf:9: audit-syslog no\n",
+            "t.conf:10: umask 0027\n",
+            "t.conf:11: key /etc/stepdown/key\n",
+            "t.conf:12: no-new-privs\n",
+            "t.conf:13: setup mkdir /data owner=1001:1001 mode=0750 parents\n",
+            "t.conf:14: setup chown /data owner=1000:2000 recursive xdev hardlinks\n",
+            "t.conf:15: setup chmod /data mode=2770\n",
+            "t.conf:16: allow 1000 mkdir /data/** owner=1000:1000,1001:2000 mode=0700,0750 "
+            "parents    # app, anchor /data\n",
+            "t.conf:17: allow 1001 chown /data/* recursive    # 1001, anchor /data\n",
+            "t.conf:18: allow @2000 chmod /data/x mode=0640    # @staff, anchor /data\n",
+            "t.conf:19: allow * open /etc/ssl/app.key read    # *, anchor /etc/ssl\n",
+            "t.conf:21: allow 1000 bind tcp:*:443    # app\n",
+            "t.conf:22: allow 1000 bind udp:127.0.0.1:5000-5010    # app\n",
+            "t.conf:23: allow 1000 bind tcp:[::1]:80    # app\n",
+            "t.conf:24: allow 1000 bind unix:/run/app/* owner=1000:1000 mode=0660    # app, "
+            "anchor /run/app\n",
+            "t.conf:25: allow 0 chown /**    # root, anchor /\n",
+            "3 setup steps, 11 allow rules\n",
+        };
+        for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+                if (!strstr(out, want[i]))
+                        fail_msg("missing line %s in:\n%s", want[i], out);
+        free(out);
+        policy_free(&p);
+        policy_free(&p); /* idempotent */
+}
+
+static void test_defaults(void **state)
+{
+        (void)state;
+        struct policy p;
+        char err[256];
+        assert_int_equal(parse(&p, "", err, sizeof(err)), 0);
+        assert_null(p.user);
+        assert_null(p.socket);
+        assert_int_equal(p.key, POLICY_KEY_AUTO);
+        assert_false(p.has_umask);
+        assert_int_equal(p.n_rules, 0);
+        policy_free(&p);
+        assert_int_equal(parse(&p, "key none\nkey2", err, sizeof(err)), -EINVAL);
+        assert_int_equal(parse(&p, "key none\n#x\n\n   \n", err, sizeof(err)), 0);
+        assert_int_equal(p.key, POLICY_KEY_NONE);
+        policy_free(&p);
+        assert_int_equal(parse(&p, "key auto\numask 0", err, sizeof(err)), 0);
+        assert_int_equal(p.key, POLICY_KEY_AUTO);
+        assert_int_equal(p.key_line, 1);
+        policy_free(&p);
+        /* text need not be NUL terminated: only len bytes are read */
+        assert_int_equal(policy_parse(&p, "x", "umask 022XYZ", 9, &db, err, sizeof(err)), 0);
+        assert_int_equal(p.umask, 022);
+        policy_free(&p);
+}
+
+struct ecase {
+        const char *text;
+        const char *msg;
+};
+
+static const struct ecase errors[] = {
+    {"bogus 1", "t.conf:1:1: unknown statement \"bogus\" (expected user, socket, audit, "
+                "audit-sign, audit-sync, audit-failure, audit-syslog, umask, key, "
+                "no-new-privs, setup or allow)"},
+    {"\n\nallow app mkdr /data", "t.conf:3:11: unknown operation \"mkdr\" (expected mkdir, "
+                                 "chown, chmod, open or bind)"},
+    {"user", "t.conf:1:5: missing a user spec after \"user\""},
+    {"user app bob", "t.conf:1:10: unexpected \"bob\" after a user spec (expected end of line)"},
+    {"user nosuch", "t.conf:1:6: invalid user spec \"nosuch\": unable to find user nosuch: no "
+                    "matching entries in passwd file"},
+    {"user toor", "t.conf:1:6: invalid user spec \"toor\": user toor resolves to uid 0: its "
+                  "passwd entry maps it to root; refusing (say \"root\" or \"0\" to run as "
+                  "root on purpose)"},
+    {"user app\nuser bob", "t.conf:2:1: duplicate \"user\" statement (first at line 1)"},
+    {"socket run/x", "t.conf:1:8: invalid socket path \"run/x\": path is not absolute (must "
+                     "start with /) (expected an absolute path without ., .., // or a "
+                     "trailing /)"},
+    {"socket /run//x", "t.conf:1:8: invalid socket path \"/run//x\": path contains // "
+                       "(expected an absolute path without ., .., // or a trailing /)"},
+    {"audit /var/log/../x", "t.conf:1:7: invalid audit path \"/var/log/../x\": path contains "
+                            "a \"..\" component (expected an absolute path without ., .., // "
+                            "or a trailing /)"},
+    {"audit-sign -", "t.conf:1:12: invalid key file \"-\": path is not absolute (must start "
+                     "with /) (expected an absolute path without ., .., // or a trailing /)"},
+    {"audit-sync sometimes", "t.conf:1:12: invalid audit-sync \"sometimes\" (expected always "
+                             "or never)"},
+    {"audit-failure", "t.conf:1:14: missing deny or allow after \"audit-failure\""},
+    {"audit-syslog 1", "t.conf:1:14: invalid audit-syslog \"1\" (expected yes or no)"},
+    {"umask 0778", "t.conf:1:7: invalid umask \"0778\" (expected an octal number 0 to 0777)"},
+    {"umask 01000", "t.conf:1:7: invalid umask \"01000\" (expected an octal number 0 to 0777)"},
+    {"key random", "t.conf:1:5: invalid key \"random\" (expected auto, none or an absolute "
+                   "path)"},
+    {"no-new-privs yes", "t.conf:1:14: unexpected \"yes\" after no-new-privs (expected end of "
+                         "line)"},
+    {"setup", "t.conf:1:6: missing operation after \"setup\" (expected mkdir, chown or "
+              "chmod)"},
+    {"setup open /x", "t.conf:1:7: unknown operation \"open\" (expected mkdir, chown or "
+                      "chmod)"},
+    {"setup mkdir", "t.conf:1:12: missing path after \"setup mkdir\""},
+    {"setup mkdir /data/*", "t.conf:1:13: wildcard in setup path \"/data/*\" (setup takes one "
+                            "exact path)"},
+    {"user app\nsetup mkdir /d recursive", "t.conf:2:16: option \"recursive\" is not valid "
+                                           "for setup mkdir (expected owner=, mode= or "
+                                           "parents)"},
+    {"setup chmod /d", "t.conf:1:15: missing mode= for setup chmod"},
+    {"setup chmod /d mode=0600,0700", "t.conf:1:26: setup takes one mode= value"},
+    {"setup chown /d owner=app:app,bob:bob", "t.conf:1:30: setup takes one owner= value"},
+    {"setup chown /d", "t.conf:1:1: setup chown without owner= needs a user statement (the "
+                       "launch user it defaults to)"},
+    {"allow", "t.conf:1:6: missing caller after \"allow\" (expected a user, uid, @group or *)"},
+    {"allow app", "t.conf:1:10: missing operation (expected mkdir, chown, chmod, open or "
+                  "bind)"},
+    {"allow app mkdir", "t.conf:1:16: missing path pattern after \"mkdir\""},
+    {"allow app bind", "t.conf:1:15: missing address (tcp:ADDR:PORT, udp:ADDR:PORT or "
+                       "unix:PATH) after \"bind\""},
+    {"allow nosuch mkdir /d", "t.conf:1:7: unknown user \"nosuch\" (not in the passwd file)"},
+    {"allow toor mkdir /d", "t.conf:1:7: user \"toor\" maps to uid 0 in the passwd file; "
+                            "refusing (write \"root\" or \"0\" to mean root)"},
+    {"allow 2147483648 mkdir /d", "t.conf:1:7: uid 2147483648 out of range (0 to "
+                                  "2147483647)"},
+    {"allow @nogroup mkdir /d", "t.conf:1:8: unknown group \"nogroup\" (not in the group "
+                                "file)"},
+    {"allow @ mkdir /d", "t.conf:1:7: missing group name after \"@\""},
+    {"allow @wheel mkdir /d", "t.conf:1:8: group \"wheel\" maps to gid 0 in the group file; "
+                              "refusing (write \"root\" or \"0\" to mean gid 0)"},
+    {"allow app mkdir data/**", "t.conf:1:17: invalid path \"data\": path is not absolute "
+                                "(must start with /) (expected an absolute path without ., "
+                                ".., // or a trailing /)"},
+    {"allow app mkdir /da*ta", "t.conf:1:20: wildcard in \"/da*ta\" (only a final /* or /** "
+                               "is allowed)"},
+    {"allow app mkdir /data/*/x", "t.conf:1:23: wildcard in \"/data/*/x\" (only a final /* "
+                                  "or /** is allowed)"},
+    {"allow app mkdir /data/***", "t.conf:1:23: wildcard in \"/data/***\" (only a final /* "
+                                  "or /** is allowed)"},
+    {"allow app mkdir //**", "t.conf:1:17: invalid pattern \"//**\" (write /* or /**)"},
+    {"allow app mkdir /data/", "t.conf:1:17: invalid path \"/data/\": path ends with / "
+                               "(expected an absolute path without ., .., // or a trailing "
+                               "/)"},
+    {"allow app mkdir /data/./x", "t.conf:1:17: invalid path \"/data/./x\": path contains a "
+                                  "\".\" component (expected an absolute path without ., .., "
+                                  "// or a trailing /)"},
+    {"allow app mkdir /d foo", "t.conf:1:20: unknown option \"foo\" (expected owner=, mode= "
+                               "or parents)"},
+    {"allow app mkdir /d recursive", "t.conf:1:20: option \"recursive\" is not valid for "
+                                     "mkdir (expected owner=, mode= or parents)"},
+    {"allow app chown /d mode=0700", "t.conf:1:20: option \"mode\" is not valid for chown "
+                                     "(expected owner=, recursive, xdev or hardlinks)"},
+    {"allow app open /d read parents", "t.conf:1:24: option \"parents\" is not valid for "
+                                       "open (expected owner=, mode=, read, write or "
+                                       "create)"},
+    {"allow app mkdir /d parents parents", "t.conf:1:28: duplicate option \"parents\""},
+    {"allow app mkdir /d owner", "t.conf:1:20: option \"owner\" needs a value "
+                                 "(owner=USER:GROUP)"},
+    {"allow app mkdir /d mode", "t.conf:1:20: option \"mode\" needs a value (mode=MODE)"},
+    {"allow app mkdir /d parents=yes", "t.conf:1:20: option \"parents\" takes no value"},
+    {"allow app mkdir /d owner=", "t.conf:1:26: empty owner= (expected USER:GROUP)"},
+    {"allow app mkdir /d owner=app", "t.conf:1:26: invalid owner \"app\" (expected "
+                                     "USER:GROUP)"},
+    {"allow app mkdir /d owner=app:", "t.conf:1:26: invalid owner \"app:\" (expected "
+                                      "USER:GROUP)"},
+    {"allow app mkdir /d owner=a:b:c", "t.conf:1:26: invalid owner \"a:b:c\" (expected "
+                                       "USER:GROUP)"},
+    {"allow app mkdir /d owner=app:app,,bob:bob", "t.conf:1:34: empty entry in owner= list"},
+    {"allow app mkdir /d owner=app:app,bob:nogrp", "t.conf:1:38: unknown group \"nogrp\" "
+                                                   "(not in the group file)"},
+    {"allow app mkdir /d owner=app:app,nouser:app", "t.conf:1:34: unknown user \"nouser\" "
+                                                    "(not in the passwd file)"},
+    {"allow app mkdir /d mode=0700,0800", "t.conf:1:30: invalid mode \"0800\" (expected an "
+                                          "octal number 0 to 07777)"},
+    {"allow app mkdir /d mode=017777", "t.conf:1:25: invalid mode \"017777\" (expected an "
+                                       "octal number 0 to 07777)"},
+    {"allow app mkdir /d mode=", "t.conf:1:25: empty mode= (expected an octal mode)"},
+    {"allow app chmod /d", "t.conf:1:19: missing mode= for allow chmod (the modes it may "
+                           "set)"},
+    {"allow app open /d create", "t.conf:1:25: missing read or write for allow open"},
+    {"allow app open /d read mode=0600", "t.conf:1:16: owner= and mode= for open need create"},
+    {"allow app bind tcp:*:80 mode=0600", "t.conf:1:16: owner= and mode= are only valid for "
+                                          "unix: binds"},
+    {"allow app bind sctp:*:80", "t.conf:1:16: invalid bind address \"sctp:*:80\" (expected "
+                                 "tcp:ADDR:PORT, udp:ADDR:PORT or unix:PATH)"},
+    {"allow app bind tcp:*", "t.conf:1:21: missing port in \"tcp:*\" (expected ADDR:PORT)"},
+    {"allow app bind tcp:1.2.3:80", "t.conf:1:20: invalid address in \"tcp:1.2.3:80\" "
+                                    "(expected *, an IPv4 address or [IPv6])"},
+    {"allow app bind tcp:::1:80", "t.conf:1:20: invalid address in \"tcp:::1:80\" (expected "
+                                  "*, an IPv4 address or [IPv6])"},
+    {"allow app bind tcp:[::1:80", "t.conf:1:20: invalid address in \"tcp:[::1:80\" "
+                                   "(expected *, an IPv4 address or [IPv6])"},
+    {"allow app bind tcp:[::1]80", "t.conf:1:25: missing port in \"tcp:[::1]80\" (expected "
+                                   "ADDR:PORT)"},
+    {"allow app bind tcp:*:0", "t.conf:1:22: invalid port \"0\" (expected a number 1-65535 "
+                               "or a range LO-HI)"},
+    {"allow app bind tcp:*:65536", "t.conf:1:22: invalid port \"65536\" (expected a number "
+                                   "1-65535 or a range LO-HI)"},
+    {"allow app bind tcp:*:90-80", "t.conf:1:22: invalid port \"90-80\" (expected a number "
+                                   "1-65535 or a range LO-HI)"},
+    {"allow app bind udp:*:8x", "t.conf:1:22: invalid port \"8x\" (expected a number 1-65535 "
+                                "or a range LO-HI)"},
+    {"allow app bind unix:@abstract", "t.conf:1:21: invalid unix socket path \"@abstract\" "
+                                      "(expected an absolute path; abstract sockets are not "
+                                      "supported)"},
+    {"allow app bind unix:/run/*/x", "t.conf:1:26: wildcard in \"/run/*/x\" (only a final /* "
+                                     "or /** is allowed)"},
+    {"user app\r\n", "t.conf:1:9: carriage return (DOS line ends? use \\n only)"},
+    {"user app\x01", "t.conf:1:9: control character 0x01"},
+    {"allow app mkdir /d # \x7f", "t.conf:1:22: control character 0x7f"},
+};
+
+static void test_errors(void **state)
+{
+        (void)state;
+        for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+                struct policy p;
+                char err[512] = "";
+                int r = parse(&p, errors[i].text, err, sizeof(err));
+                if (r >= 0)
+                        fail_msg("accepted: %s", errors[i].text);
+                if (strcmp(err, errors[i].msg) != 0)
+                        fail_msg("for %s\n got: %s\nwant: %s", errors[i].text, err, errors[i].msg);
+                assert_null(p.rules); /* emptied on error */
+                assert_null(p.file);
+        }
+}
+
+static void test_nul(void **state)
+{
+        (void)state;
+        struct policy p;
+        char err[256];
+        assert_int_equal(policy_parse(&p, "n", "user app\0x\n", 11, &db, err, sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, "n:1:9: NUL byte in the file");
+}
+
+/* A text of n lines "PREFIX<i>SUFFIX\n". */
+static char *repeat(const char *prefix, const char *suffix, size_t n)
+{
+        size_t cap = n * (strlen(prefix) + strlen(suffix) + 16) + 1, len = 0;
+        char *s = malloc(cap);
+        assert_non_null(s);
+        s[0] = '\0';
+        for (size_t i = 0; i < n; i++)
+                len +=
+                    (size_t)snprintf(s + len, cap - len, "%s%u%s\n", prefix, (unsigned)i, suffix);
+        return s;
+}
+
+static void test_limits(void **state)
+{
+        (void)state;
+        struct policy p;
+        char err[512];
+
+        /* rules: 1024 fine, 1025 not */
+        char *t = repeat("allow app mkdir /d", "", POLICY_RULES_MAX);
+        assert_int_equal(parse(&p, t, err, sizeof(err)), 0);
+        assert_int_equal(p.n_rules, POLICY_RULES_MAX);
+        policy_free(&p);
+        free(t);
+        t = repeat("allow app mkdir /d", "", POLICY_RULES_MAX + 1);
+        assert_int_equal(parse(&p, t, err, sizeof(err)), -E2BIG);
+        assert_string_equal(err, "t.conf:1025:1: too many allow rules (at most 1024)");
+        free(t);
+
+        t = repeat("setup mkdir /d", " owner=0:0", POLICY_STEPS_MAX + 1);
+        assert_int_equal(parse(&p, t, err, sizeof(err)), -E2BIG);
+        assert_string_equal(err, "t.conf:257:1: too many setup steps (at most 256)");
+        free(t);
+
+        /* line length: 4096 fine (a comment), 4097 not */
+        char *line = malloc(POLICY_LINE_MAX + 16);
+        assert_non_null(line);
+        memset(line, 'x', POLICY_LINE_MAX + 1);
+        line[0] = '#';
+        line[POLICY_LINE_MAX] = '\n';
+        line[POLICY_LINE_MAX + 1] = '\0';
+        assert_int_equal(parse(&p, line, err, sizeof(err)), 0);
+        policy_free(&p);
+        line[POLICY_LINE_MAX] = 'x';
+        assert_int_equal(parse(&p, line, err, sizeof(err)), -E2BIG);
+        assert_string_equal(err, "t.conf:1:4097: line too long (at most 4096 bytes)");
+
+        /* A line of 4096 bytes holds a path of 4089 bytes; paths up to
+         * PATH_MAX - 1 come only from STEPDOWN_CHOWN (see test_env). */
+        char *path = malloc(PATH_MAX + 1);
+        assert_non_null(path);
+        memset(path, 'a', PATH_MAX);
+        path[0] = '/';
+        path[POLICY_LINE_MAX - 7] = '\0'; /* "socket " + path = 4096 */
+        snprintf(line, POLICY_LINE_MAX + 16, "socket %s", path);
+        assert_int_equal(parse(&p, line, err, sizeof(err)), 0);
+        policy_free(&p);
+        free(path);
+
+        /* owners and modes per rule */
+        char buf[2048] = "allow app mkdir /d owner=app:app";
+        for (int i = 1; i < POLICY_LIST_MAX; i++)
+                strcat(buf, ",app:app");
+        assert_int_equal(parse(&p, buf, err, sizeof(err)), 0);
+        policy_free(&p);
+        strcat(buf, ",bob:bob");
+        assert_int_equal(parse(&p, buf, err, sizeof(err)), -E2BIG);
+        assert_string_equal(err, "t.conf:1:282: too many owners (at most 32)");
+        strcpy(buf, "allow app mkdir /d mode=0700");
+        for (int i = 1; i <= POLICY_LIST_MAX; i++)
+                strcat(buf, ",0700");
+        assert_int_equal(parse(&p, buf, err, sizeof(err)), -E2BIG);
+        assert_string_equal(err, "t.conf:1:185: too many modes (at most 32)");
+
+        /* words per line */
+        strcpy(buf, "allow app mkdir /d");
+        for (int i = 4; i < POLICY_WORDS_MAX + 1; i++)
+                strcat(buf, " x");
+        assert_int_equal(parse(&p, buf, err, sizeof(err)), -E2BIG);
+        assert_string_equal(err, "t.conf:1:76: too many words on one line (at most 32)");
+        free(line);
+}
+
+/* ---- policy_load: ownership and permission checks ---- */
+
+static char ldir[128], lsub[160], lfile[192];
+
+static int load_setup(void **state)
+{
+        (void)state;
+        strcpy(ldir, "/tmp/test-policy-load.XXXXXX");
+        assert_non_null(mkdtemp(ldir));
+        assert_int_equal(chmod(ldir, 0755), 0);
+        snprintf(lsub, sizeof(lsub), "%s/etc", ldir);
+        assert_int_equal(mkdir(lsub, 0755), 0);
+        snprintf(lfile, sizeof(lfile), "%s/stepdown.conf", lsub);
+        write_file(lfile, "user app\nallow app mkdir /data/*\n");
+        assert_int_equal(chmod(lfile, 0644), 0);
+        return 0;
+}
+
+static int load_teardown(void **state)
+{
+        (void)state;
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", ldir);
+        assert_int_equal(system(cmd), 0);
+        return 0;
+}
+
+static int load(const char *path, char *err, size_t len)
+{
+        struct policy p;
+        int r = policy_load(&p, path, &db, err, len);
+        if (r == 0) {
+                assert_int_equal(p.n_rules, 1);
+                assert_string_equal(p.file, path);
+        }
+        policy_free(&p);
+        return r;
+}
+
+static void test_load(void **state)
+{
+        (void)state;
+        char err[1024], want[1024], path[256];
+
+        if (geteuid() != 0)
+                skip();
+        assert_int_equal(load(lfile, err, sizeof(err)), 0);
+
+        /* the file: group/other writable, not root's */
+        assert_int_equal(chmod(lfile, 0664), 0);
+        assert_int_equal(load(lfile, err, sizeof(err)), -EPERM);
+        snprintf(want, sizeof(want),
+                 "%s: refusing the policy: %s is writable by group or other (mode 0664)", lfile,
+                 lfile);
+        assert_string_equal(err, want);
+        assert_int_equal(chmod(lfile, 0646), 0);
+        assert_int_equal(load(lfile, err, sizeof(err)), -EPERM);
+        assert_int_equal(chmod(lfile, 0600), 0);
+        assert_int_equal(load(lfile, err, sizeof(err)), 0);
+        assert_int_equal(chown(lfile, 1000, 0), 0);
+        assert_int_equal(load(lfile, err, sizeof(err)), -EPERM);
+        snprintf(want, sizeof(want), "%s: refusing the policy: %s is owned by uid 1000, not root",
+                 lfile, lfile);
+        assert_string_equal(err, want);
+        assert_int_equal(chown(lfile, 0, 1000), 0); /* group owner alone is fine */
+        assert_int_equal(load(lfile, err, sizeof(err)), 0);
+
+        /* a directory above it */
+        assert_int_equal(chmod(lsub, 0775), 0);
+        assert_int_equal(load(lfile, err, sizeof(err)), -EPERM);
+        snprintf(want, sizeof(want),
+                 "%s: refusing the policy: directory %s is writable by group or other (mode "
+                 "0775)",
+                 lfile, lsub);
+        assert_string_equal(err, want);
+        assert_int_equal(chmod(lsub, 01777), 0); /* sticky, like /tmp: accepted */
+        assert_int_equal(load(lfile, err, sizeof(err)), 0);
+        assert_int_equal(chmod(lsub, 0755), 0);
+        assert_int_equal(chown(ldir, 1000, 1000), 0);
+        assert_int_equal(load(lfile, err, sizeof(err)), -EPERM);
+        snprintf(want, sizeof(want),
+                 "%s: refusing the policy: directory %s is owned by uid 1000, not root", lfile,
+                 ldir);
+        assert_string_equal(err, want);
+        assert_int_equal(chown(ldir, 0, 0), 0);
+
+        /* a symlink: followed, and the directories of its target checked */
+        snprintf(path, sizeof(path), "%s/link.conf", ldir);
+        assert_int_equal(symlink("etc/stepdown.conf", path), 0);
+        assert_int_equal(load(path, err, sizeof(err)), 0);
+        assert_int_equal(chmod(lsub, 0777), 0);
+        assert_int_equal(load(path, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "is writable by group or other (mode 0777)"));
+        assert_int_equal(chmod(lsub, 0755), 0);
+        snprintf(path, sizeof(path), "%s/abs.conf", ldir);
+        assert_int_equal(symlink(lfile, path), 0);
+        assert_int_equal(load(path, err, sizeof(err)), 0);
+        snprintf(path, sizeof(path), "%s/etc/../etc/./stepdown.conf", ldir);
+        assert_int_equal(load(path, err, sizeof(err)), 0);
+
+        /* a relative name is taken from the working directory */
+        char cwd[PATH_MAX];
+        assert_non_null(getcwd(cwd, sizeof(cwd)));
+        assert_int_equal(chdir(lsub), 0);
+        assert_int_equal(load("stepdown.conf", err, sizeof(err)), 0);
+        assert_int_equal(chdir(cwd), 0);
+
+        /* not a regular file, missing */
+        assert_int_equal(load(lsub, err, sizeof(err)), -EINVAL);
+        snprintf(path, sizeof(path), "%s/missing", lsub);
+        assert_int_equal(load(path, err, sizeof(err)), -ENOENT);
+        snprintf(want, sizeof(want), "%s: %s: missing: No such file or directory", path, path);
+        assert_string_equal(err, want);
+
+        /* parse errors name the file */
+        write_file(lfile, "user app\nallow app mkdr /x\n");
+        assert_int_equal(load(lfile, err, sizeof(err)), -EINVAL);
+        snprintf(want, sizeof(want), "%s:2:11: unknown operation", lfile);
+        assert_memory_equal(err, want, strlen(want));
+}
+
+/* ---- environment overrides ---- */
+
+static void test_env(void **state)
+{
+        (void)state;
+        struct policy p;
+        char err[512];
+
+        assert_int_equal(parse(&p, "user app\nsetup chown /data\n", err, sizeof(err)), 0);
+        assert_int_equal(
+            policy_apply_overrides(&p, "bob", "/vol/a  /vol/b\t/c", &db, err, sizeof(err)), 0);
+        assert_string_equal(p.user, "bob");
+        assert_int_equal(p.user_uid, 1001);
+        assert_int_equal(p.user_line, 0);
+        assert_int_equal(p.n_steps, 4);
+        assert_int_equal(p.steps[0].uid, 1001); /* the default owner follows the user */
+        for (size_t i = 1; i < 4; i++) {
+                assert_int_equal(p.steps[i].op, SD_OP_CHOWN);
+                assert_int_equal(p.steps[i].line, 0);
+                assert_true(p.steps[i].recursive);
+                assert_true(p.steps[i].owner_from_user);
+                assert_int_equal(p.steps[i].uid, 1001);
+                assert_int_equal(p.steps[i].gid, 1001);
+        }
+        assert_string_equal(p.steps[1].path, "/vol/a");
+        assert_string_equal(p.steps[3].path, "/c");
+        char *out = NULL;
+        size_t outlen = 0;
+        FILE *f = open_memstream(&out, &outlen);
+        policy_print(&p, f);
+        fclose(f);
+        assert_non_null(strstr(out, "STEPDOWN_USER: user bob (uid 1001, gid 1001)\n"));
+        assert_non_null(strstr(out, "STEPDOWN_CHOWN: setup chown /vol/b owner=1001:1001 "
+                                    "recursive\n"));
+        free(out);
+
+        assert_int_equal(policy_apply_overrides(&p, "nosuch", NULL, &db, err, sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, "STEPDOWN_USER: invalid user spec \"nosuch\": unable to find "
+                                 "user nosuch: no matching entries in passwd file");
+        assert_int_equal(policy_apply_overrides(&p, NULL, "/ok relative", &db, err, sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, "STEPDOWN_CHOWN: invalid path \"relative\": path is not absolute "
+                                 "(must start with /) (expected absolute paths separated by "
+                                 "spaces)");
+        assert_int_equal(policy_apply_overrides(&p, NULL, "/a/../b", &db, err, sizeof(err)),
+                         -EINVAL);
+        assert_int_equal(policy_apply_overrides(&p, NULL, "/a/*", &db, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "STEPDOWN_CHOWN: wildcard in \"/a/*\"");
+        char *path = malloc(PATH_MAX + 1);
+        assert_non_null(path);
+        memset(path, 'a', PATH_MAX);
+        path[0] = '/';
+        path[PATH_MAX - 1] = '\0';
+        assert_int_equal(policy_apply_overrides(&p, NULL, path, &db, err, sizeof(err)), 0);
+        assert_int_equal(strlen(p.steps[p.n_steps - 1].path), PATH_MAX - 1);
+        path[PATH_MAX - 1] = 'a';
+        path[PATH_MAX] = '\0';
+        assert_int_equal(policy_apply_overrides(&p, NULL, path, &db, err, sizeof(err)),
+                         -ENAMETOOLONG);
+        assert_non_null(strstr(err, ": path longer than 4095 bytes (expected absolute paths"));
+        free(path);
+        policy_free(&p);
+
+        /* no launch user to give the paths to */
+        assert_int_equal(parse(&p, "", err, sizeof(err)), 0);
+        assert_int_equal(policy_apply_overrides(&p, "", "/x", &db, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "STEPDOWN_CHOWN: needs a launch user (a user statement or "
+                                 "STEPDOWN_USER) to give the paths to");
+        assert_int_equal(policy_apply_overrides(&p, "", "  ", &db, err, sizeof(err)), 0);
+        assert_int_equal(p.n_steps, 0);
+        policy_free(&p);
+
+        /* the real environment */
+        assert_int_equal(parse(&p, "user app", err, sizeof(err)), 0);
+        setenv("STEPDOWN_USER", "1001:staff", 1);
+        setenv("STEPDOWN_CHOWN", "/srv", 1);
+        assert_int_equal(policy_apply_env(&p, &db, err, sizeof(err)), 0);
+        unsetenv("STEPDOWN_USER");
+        unsetenv("STEPDOWN_CHOWN");
+        assert_int_equal(p.user_uid, 1001);
+        assert_int_equal(p.user_gid, 2000);
+        assert_int_equal(p.n_steps, 1);
+        assert_int_equal(p.steps[0].gid, 2000);
+        policy_free(&p);
+}
+
+static void test_op_names(void **state)
+{
+        (void)state;
+        assert_string_equal(sd_op_name(SD_OP_MKDIR), "mkdir");
+        assert_string_equal(sd_op_name(SD_OP_CHOWN), "chown");
+        assert_string_equal(sd_op_name(SD_OP_CHMOD), "chmod");
+        assert_string_equal(sd_op_name(SD_OP_OPEN), "open");
+        assert_string_equal(sd_op_name(SD_OP_BIND), "bind");
+        assert_string_equal(sd_op_name((enum sd_op)0), "?");
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_statements),
+            cmocka_unit_test(test_defaults),
+            cmocka_unit_test(test_errors),
+            cmocka_unit_test(test_nul),
+            cmocka_unit_test(test_limits),
+            cmocka_unit_test_setup_teardown(test_load, load_setup, load_teardown),
+            cmocka_unit_test(test_env),
+            cmocka_unit_test(test_op_names),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
