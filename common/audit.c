@@ -1,0 +1,449 @@
+/* Audit log writer: builds one JSON record per event, chains it to the
+ * previous record with BLAKE2b-256, optionally signs it with Ed25519 and
+ * writes it with a single write(2).  Format and semantics: docs/AUDIT.md. */
+#include "audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "audit-json.h"
+#include "errnoname.h"
+#include "util.h"
+
+struct audit {
+        char *path; /* NULL: no file sink */
+        bool is_stderr;
+        int fd;       /* -1 while the file could not be (re)opened */
+        int open_err; /* why fd is -1 */
+        bool removed; /* the file was unlinked under us: fail until audit_reopen */
+        bool sync_always, failure_allow, syslog;
+        unsigned char *sk; /* sodium_malloc'd Ed25519 secret key or NULL */
+
+        char log_id[AUDIT_LOG_ID_HEX + 1];
+        uint64_t seq; /* of the last record written, 0 = none yet */
+        uint8_t prev[AUDIT_HASH_BYTES];
+        bool have_policy_hash;
+        char policy_hash[2 * AUDIT_HASH_BYTES + 1];
+        bool need_continues; /* next record starts a new file */
+        bool bad_tail;       /* the file ends with an incomplete line */
+        struct jbuf buf;
+};
+
+static void set_err(char *err, size_t errlen, const char *what, const char *arg, int r)
+{
+        if (err && errlen)
+                snprintf(err, errlen, "%s %s: %s", what, arg, strerror(-r));
+}
+
+static int hash_file(const char *path, char hex[2 * AUDIT_HASH_BYTES + 1])
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        crypto_generichash_state st;
+        crypto_generichash_init(&st, NULL, 0, AUDIT_HASH_BYTES);
+        for (;;) {
+                unsigned char chunk[8192];
+                ssize_t n = read(fd, chunk, sizeof(chunk));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        break;
+                crypto_generichash_update(&st, chunk, (size_t)n);
+        }
+        uint8_t h[AUDIT_HASH_BYTES];
+        crypto_generichash_final(&st, h, sizeof(h));
+        sodium_bin2hex(hex, 2 * AUDIT_HASH_BYTES + 1, h, sizeof(h));
+        return 0;
+}
+
+/* Reads a whole small text file (a key) into buf, NUL-terminated. */
+static int read_small(const char *path, char *buf, size_t size, bool secret)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (secret && (st.st_mode & 0077))
+                return -EPERM; /* a signing key others can read signs nothing */
+        size_t len = 0;
+        while (len < size - 1) {
+                ssize_t n = read(fd, buf + len, size - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = '\0';
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+                buf[--len] = '\0';
+        return (int)len;
+}
+
+static int load_secret_key(struct audit *a, const char *path)
+{
+        char *hex = sodium_malloc(4 * crypto_sign_SECRETKEYBYTES);
+        if (!hex)
+                return -ENOMEM;
+        int r = read_small(path, hex, 4 * crypto_sign_SECRETKEYBYTES, true);
+        if (r >= 0) {
+                a->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+                size_t bin_len = 0;
+                if (!a->sk)
+                        r = -ENOMEM;
+                else if (r != 2 * crypto_sign_SECRETKEYBYTES ||
+                         sodium_hex2bin(a->sk, crypto_sign_SECRETKEYBYTES, hex, (size_t)r, NULL,
+                                        &bin_len, NULL) < 0 ||
+                         bin_len != crypto_sign_SECRETKEYBYTES)
+                        r = -EINVAL;
+                else
+                        r = 0;
+        }
+        sodium_free(hex);
+        return r;
+}
+
+/* Picks up the chain from the last line of a non-empty log file. */
+static int read_tail(struct audit *a)
+{
+        struct stat st;
+        if (fstat(a->fd, &st) < 0)
+                return negative_errno();
+        a->bad_tail = false;
+        if (!S_ISREG(st.st_mode) || st.st_size == 0)
+                return 0; /* empty: a new log, or the continuation of ours */
+        size_t want = st.st_size > AUDIT_RECORD_MAX + 1 ? AUDIT_RECORD_MAX + 1 : (size_t)st.st_size;
+        _cleanup_free_ char *tail = malloc(want);
+        if (!tail)
+                return -ENOMEM;
+        ssize_t n = pread(a->fd, tail, want, st.st_size - (off_t)want);
+        if (n < 0)
+                return negative_errno();
+        if ((size_t)n != want)
+                return -EIO;
+        if (tail[want - 1] != '\n') {
+                a->bad_tail = true; /* a torn line: start a new log after it */
+                return 0;
+        }
+        size_t start = want - 1;
+        while (start > 0 && tail[start - 1] != '\n')
+                start--;
+        size_t len = want - 1 - start;
+        struct audit_record rec;
+        if (audit_record_parse(tail + start, len, &rec) < 0)
+                return 0; /* not ours or damaged: begin a new log; verify will say why */
+        memcpy(a->log_id, rec.log, sizeof(a->log_id));
+        a->seq = rec.seq;
+        crypto_generichash(a->prev, sizeof(a->prev), (unsigned char *)tail + start, len, NULL, 0);
+        return 1;
+}
+
+static int open_sink(struct audit *a)
+{
+        if (a->is_stderr) {
+                a->fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+                return a->fd < 0 ? negative_errno() : 0;
+        }
+        a->fd =
+            open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (a->fd < 0)
+                return negative_errno();
+        return 0;
+}
+
+static void new_log(struct audit *a)
+{
+        uint8_t id[AUDIT_LOG_ID_HEX / 2];
+        randombytes_buf(id, sizeof(id));
+        sodium_bin2hex(a->log_id, sizeof(a->log_id), id, sizeof(id));
+        a->seq = 0;
+        memset(a->prev, 0, sizeof(a->prev));
+}
+
+/* Opens the sink.  A log with no records yet adopts the chain at the end
+ * of the file; one that has records continues its own chain, into the
+ * file with a "continues" marker unless the file ends with our last
+ * record (the same file opened again). */
+static int attach_file(struct audit *a)
+{
+        int r = open_sink(a);
+        if (r < 0 || a->is_stderr)
+                return r;
+        uint8_t prev[AUDIT_HASH_BYTES];
+        char log_id[sizeof(a->log_id)];
+        uint64_t seq = a->seq;
+        memcpy(prev, a->prev, sizeof(prev));
+        memcpy(log_id, a->log_id, sizeof(log_id));
+        r = read_tail(a);
+        if (r < 0) {
+                a->fd = safe_close(a->fd);
+                return r;
+        }
+        if (seq == 0)
+                return 0;
+        if (r > 0 && strcmp(a->log_id, log_id) == 0 && a->seq == seq &&
+            memcmp(a->prev, prev, sizeof(prev)) == 0)
+                return 0;
+        memcpy(a->prev, prev, sizeof(prev));
+        memcpy(a->log_id, log_id, sizeof(log_id));
+        a->seq = seq;
+        a->need_continues = true;
+        return 0;
+}
+
+int audit_open(struct audit **ret, const struct audit_config *cfg, const char *policy_path,
+               char *err, size_t errlen)
+{
+        int r;
+        if (sodium_init() < 0)
+                return -EIO;
+        struct audit *a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a->fd = -1;
+        a->sync_always = cfg->sync_always;
+        a->failure_allow = cfg->failure_allow;
+        a->syslog = cfg->syslog;
+        new_log(a);
+        if (policy_path) {
+                if ((r = hash_file(policy_path, a->policy_hash)) < 0) {
+                        set_err(err, errlen, "cannot hash policy", policy_path, r);
+                        goto fail;
+                }
+                a->have_policy_hash = true;
+        }
+        if (cfg->sign_key_file && (r = load_secret_key(a, cfg->sign_key_file)) < 0) {
+                set_err(err, errlen,
+                        r == -EPERM ? "signing key (must not be readable by group or others)"
+                                    : "signing key",
+                        cfg->sign_key_file, r);
+                goto fail;
+        }
+        if (cfg->path) {
+                a->is_stderr = strcmp(cfg->path, "-") == 0;
+                a->path = strdup(cfg->path);
+                if (!a->path) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                if ((r = attach_file(a)) < 0) {
+                        set_err(err, errlen, "audit log", cfg->path, r);
+                        goto fail;
+                }
+        }
+        if (a->syslog)
+                openlog(NULL, LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+        *ret = a;
+        return 0;
+fail:
+        audit_close(a);
+        return r;
+}
+
+bool audit_failure_allow(const struct audit *a)
+{
+        return a && a->failure_allow;
+}
+
+static void put_time(struct jbuf *b)
+{
+        struct timespec ts;
+        struct tm tm;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        jbuf_printf(b, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\"", tm.tm_year + 1900,
+                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+}
+
+static void put_i64(struct jbuf *b, const char *name, int64_t v)
+{
+        if (v < 0)
+                jbuf_printf(b, ",\"%s\":null", name);
+        else
+                jbuf_printf(b, ",\"%s\":%" PRId64, name, v);
+}
+
+static void build_record(struct audit *a, const struct audit_event *ev)
+{
+        struct jbuf *b = &a->buf;
+        char prev[2 * AUDIT_HASH_BYTES + 1];
+        sodium_bin2hex(prev, sizeof(prev), a->prev, sizeof(a->prev));
+        jbuf_reset(b);
+        if (a->bad_tail)
+                jbuf_puts(b, "\n"); /* end the torn line so this record stands alone */
+        size_t start = b->len;
+        put_time(b);
+        jbuf_printf(b, ",\"seq\":%" PRIu64 ",\"log\":\"%s\",\"prev\":\"%s\"", a->seq + 1, a->log_id,
+                    prev);
+        if (a->seq == 0 || (ev->event && strcmp(ev->event, "start") == 0))
+                json_put_member_string(b, "policy_hash",
+                                       a->have_policy_hash ? a->policy_hash : NULL, false);
+        if (a->need_continues && a->seq > 0)
+                jbuf_printf(b, ",\"continues\":{\"log\":\"%s\",\"seq\":%" PRIu64 "}", a->log_id,
+                            a->seq);
+        json_put_member_string(b, "event", ev->event, false);
+        if (ev->request_id)
+                jbuf_printf(b, ",\"request_id\":%" PRIu64, ev->request_id);
+        else
+                jbuf_puts(b, ",\"request_id\":null");
+        const struct audit_caller *c = ev->caller;
+        if (c) {
+                jbuf_printf(b,
+                            ",\"caller\":{\"uid\":%" PRIu32 ",\"gid\":%" PRIu32 ",\"pid\":%" PRId32,
+                            c->uid, c->gid, c->pid);
+                json_put_member_string(b, "exe", c->exe, false);
+                put_i64(b, "pidfd_ino", c->pidfd_ino ? (int64_t)c->pidfd_ino : -1);
+                jbuf_puts(b, "}");
+        } else
+                jbuf_puts(b, ",\"caller\":null");
+        json_put_member_string(b, "op", ev->op, false);
+        jbuf_puts(b, ",\"args\":{");
+        json_put_member_string(b, "path", ev->path, true);
+        put_i64(b, "uid", ev->uid);
+        put_i64(b, "gid", ev->gid);
+        if (ev->mode >= 0)
+                jbuf_printf(b, ",\"mode\":\"%04o\"", (unsigned)ev->mode);
+        else
+                jbuf_puts(b, ",\"mode\":null");
+        json_put_member_string(b, "flags", ev->flags, false);
+        json_put_member_string(b, "addr", ev->addr, false);
+        jbuf_puts(b, "}");
+        json_put_member_string(b, "decision", ev->decision, false);
+        json_put_member_string(b, "rule", ev->rule, false);
+        const char *name = ev->error ? errno_name(ev->error) : "OK";
+        if (name)
+                json_put_member_string(b, "result", name, false);
+        else
+                jbuf_printf(b, ",\"result\":\"errno %d\"", ev->error);
+        jbuf_printf(b, ",\"duration_us\":%" PRIu64, ev->duration_us);
+        put_i64(b, "changed", ev->changed);
+        json_put_member_string(b, "message", ev->message, false);
+        if (a->sk && !b->err) {
+                /* Signed bytes: the record with the sig member left out. */
+                uint8_t sig[AUDIT_SIG_BYTES];
+                char hex[2 * AUDIT_SIG_BYTES + 1];
+                jbuf_puts(b, "}");
+                crypto_sign_detached(sig, NULL, (unsigned char *)b->data + start, b->len - start,
+                                     a->sk);
+                b->len--;
+                sodium_bin2hex(hex, sizeof(hex), sig, sizeof(sig));
+                jbuf_printf(b, ",\"sig\":\"%s\"", hex);
+        }
+        jbuf_puts(b, "}\n");
+        if (!b->err && b->len - start > AUDIT_RECORD_MAX)
+                b->err = -E2BIG;
+}
+
+/* Undoes a short append so no torn line is left behind. */
+static bool undo_partial(int fd, size_t written)
+{
+        off_t end = lseek(fd, 0, SEEK_END);
+        return end >= (off_t)written && ftruncate(fd, end - (off_t)written) == 0;
+}
+
+/* Returns 0 when the record is in the file, 1 when it is but fsync
+ * failed (*sync_err), -errno when it is not. */
+static int write_record(struct audit *a, const struct audit_event *ev, int *sync_err)
+{
+        if (a->removed)
+                return -ENOENT;
+        if (a->fd < 0) {
+                int r = attach_file(a);
+                if (r < 0)
+                        return r;
+                build_record(a, ev); /* the chain state may have changed */
+                if (a->buf.err)
+                        return a->buf.err;
+        }
+        struct stat st;
+        if (!a->is_stderr) {
+                if (fstat(a->fd, &st) < 0)
+                        return negative_errno();
+                if (S_ISREG(st.st_mode) && st.st_nlink == 0) {
+                        a->removed = true; /* records would vanish: refuse until reopened */
+                        return -ENOENT;
+                }
+        }
+        ssize_t n;
+        do
+                n = write(a->fd, a->buf.data, a->buf.len);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return negative_errno();
+        if ((size_t)n != a->buf.len) {
+                if (a->is_stderr || !undo_partial(a->fd, (size_t)n))
+                        a->bad_tail = true; /* the next record starts on a new line */
+                return -ENOSPC;
+        }
+        if (a->sync_always && fsync(a->fd) < 0 && errno != EINVAL) {
+                *sync_err = negative_errno(); /* written, maybe not durable */
+                return 1;
+        }
+        return 0;
+}
+
+int audit_log(struct audit *a, const struct audit_event *ev)
+{
+        int r = 0, sync_err = 0;
+        if (!a || !ev)
+                return -EINVAL;
+        if (!a->path && !a->syslog)
+                return 0;
+        build_record(a, ev);
+        if (a->buf.err)
+                return a->buf.err;
+        if (a->path && (r = write_record(a, ev, &sync_err)) < 0)
+                return r; /* not written: the chain does not advance */
+        size_t start = a->bad_tail ? 1 : 0;
+        const char *line = a->buf.data + start;
+        size_t line_len = a->buf.len - start - 1; /* without the newline */
+        if (a->syslog)
+                syslog(LOG_AUTHPRIV | LOG_NOTICE, "%.*s", (int)line_len, line);
+        crypto_generichash(a->prev, sizeof(a->prev), (const unsigned char *)line, line_len, NULL,
+                           0);
+        a->seq++;
+        a->need_continues = false;
+        a->bad_tail = false;
+        /* An fsync failure still refuses the operation; the record stays in
+         * the chain because its bytes are in the file. */
+        return sync_err;
+}
+
+int audit_reopen(struct audit *a)
+{
+        if (!a || !a->path || a->is_stderr)
+                return 0;
+        a->fd = safe_close(a->fd);
+        a->removed = false;
+        return attach_file(a); /* on failure audit_log retries the open on every record */
+}
+
+void audit_close(struct audit *a)
+{
+        if (!a)
+                return;
+        safe_close(a->fd);
+        if (a->syslog)
+                closelog();
+        sodium_free(a->sk);
+        jbuf_free(&a->buf);
+        free(a->path);
+        free(a);
+}

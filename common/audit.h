@@ -1,0 +1,82 @@
+/* Tamper-evident audit log: one JSON object per line, each record carrying
+ * the BLAKE2b-256 hash of the previous record, optionally Ed25519-signed.
+ * Record format, rotation and failure semantics: docs/AUDIT.md.
+ *
+ * Like all of common/, these functions return 0 or -errno and do not
+ * print (audit_verify writes its findings to the FILE it is given). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct audit;
+
+struct audit_config {
+        const char *path;          /* file path, "-" = stderr, NULL = no file/stderr sink */
+        const char *sign_key_file; /* Ed25519 secret key (audit_keygen format) or NULL */
+        bool sync_always;          /* fsync after every record */
+        bool failure_allow;        /* policy "audit-failure allow" */
+        bool syslog;               /* also send every record to syslog (LOG_AUTHPRIV) */
+};
+
+struct audit_caller {
+        uint32_t uid, gid;
+        int32_t pid;
+        const char *exe;    /* NULL if unknown */
+        uint64_t pidfd_ino; /* 0 if unknown */
+};
+
+struct audit_event {
+        const char *event;                 /* "start", "stop", "setup", "request" */
+        uint64_t request_id;               /* 0 = none */
+        const struct audit_caller *caller; /* NULL = none (start, stop, setup) */
+        const char *op;                    /* "mkdir", "chown", ... or NULL */
+        const char *path;                  /* NULL = none */
+        int64_t uid, gid;                  /* owner arguments, -1 = none */
+        int32_t mode;                      /* -1 = none */
+        const char *flags;                 /* e.g. "recursive,parents" or NULL */
+        const char *addr;                  /* bind address or NULL */
+        const char *decision;              /* "allow" / "deny" or NULL */
+        const char *rule;                  /* "FILE:LINE" or NULL */
+        int error; /* 0 or positive errno; printed as errno name, "OK" for 0 */
+        uint64_t duration_us;
+        int64_t changed;     /* recursive chown entries changed, -1 = n/a */
+        const char *message; /* free text or NULL */
+};
+
+/* Largest record audit_log writes (longer ones fail with -E2BIG); also
+ * the longest line the writer reads back from an existing log's tail. */
+#define AUDIT_RECORD_MAX (256 * 1024)
+
+/* Opens the sinks.  A new log gets a random log id, and its first record
+ * names the BLAKE2b-256 hash of policy_path (NULL: no policy hash); when
+ * the file already ends with a record, the chain continues from it.  With
+ * cfg->path == NULL and !cfg->syslog every audit_log is a no-op. */
+int audit_open(struct audit **a, const struct audit_config *cfg, const char *policy_path, char *err,
+               size_t errlen);
+
+/* Writes one record with ONE write(2) (O_APPEND), fsync when sync_always.
+ * Returns -errno if it could not be written; the chain does not advance
+ * then, and the caller refuses the operation unless
+ * audit_failure_allow(a). */
+int audit_log(struct audit *a, const struct audit_event *ev);
+
+bool audit_failure_allow(const struct audit *a);
+
+/* SIGHUP/logrotate: reopens the path.  If the new file is empty its first
+ * record carries a "continues" marker and the previous record's hash. */
+int audit_reopen(struct audit *a);
+
+void audit_close(struct audit *a); /* NULL-safe */
+
+/* Checks the chain across files given oldest first.  Returns 0 intact,
+ * 1 broken (one "FILE:LINE: edited|deleted|reordered|truncated|bad
+ * signature ..." line on report), -errno on I/O errors.  With pubkey_file
+ * every record must carry a valid signature. */
+int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report);
+
+/* Creates an Ed25519 key pair: secret_path (mode 0400) and public_path
+ * (0444), each one line of hex.  Refuses to overwrite existing files. */
+int audit_keygen(const char *secret_path, const char *public_path, char *err, size_t errlen);

@@ -1,0 +1,910 @@
+/* Unit tests for the audit log (common/audit*.c, client/cmd-audit.c):
+ * record fields, JSON escaping of every byte, chain verification against
+ * edits, deletions, reordering, truncation and forged signatures,
+ * rotation, disk full, removal, and concurrent appenders. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "audit-json.h"
+#include "audit.h"
+#include "client/cmd-audit.h"
+#include "util.h"
+
+static char dir[64];
+static char log_path[128], policy_path[128];
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        assert_int_equal(fwrite(text, 1, len, f), len);
+        fclose(f);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        char *buf = NULL;
+        size_t cap = 0;
+        FILE *m = open_memstream(&buf, &cap);
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+                fwrite(chunk, 1, n, m);
+        fclose(f);
+        fclose(m);
+        if (len)
+                *len = cap;
+        return buf;
+}
+
+/* Splits a file into its lines (without newlines); returns the count. */
+static size_t read_lines(const char *path, char ***out)
+{
+        char *text = read_file(path, NULL);
+        size_t n = 0;
+        char **lines = NULL;
+        for (char *p = text, *nl; *p; p = nl + 1) {
+                nl = strchr(p, '\n');
+                assert_non_null(nl);
+                lines = realloc(lines, (n + 1) * sizeof(*lines));
+                lines[n++] = strndup(p, (size_t)(nl - p));
+        }
+        free(text);
+        *out = lines;
+        return n;
+}
+
+static void free_lines(char **lines, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(lines[i]);
+        free(lines);
+}
+
+static void write_lines(const char *path, char **lines, size_t n)
+{
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "%s\n", lines[i]);
+        fclose(f);
+}
+
+struct find {
+        const char *name;
+        struct json_value v;
+        int found;
+};
+
+static int find_member(const char *name, size_t len, const struct json_value *v, void *ud)
+{
+        struct find *f = ud;
+        if (len == strlen(f->name) && memcmp(name, f->name, len) == 0) {
+                f->v = *v;
+                f->found++;
+        }
+        return 0;
+}
+
+/* Looks up a dotted path ("args.path") in a JSON object text. */
+static bool get(const char *text, size_t len, const char *path, struct json_value *out)
+{
+        char key[64];
+        const char *dot = strchr(path, '.');
+        size_t klen = dot ? (size_t)(dot - path) : strlen(path);
+        memcpy(key, path, klen);
+        key[klen] = '\0';
+        struct find f = {.name = key};
+        assert_int_equal(json_scan_object(text, len, find_member, &f), 0);
+        assert_true(f.found <= 1);
+        if (!f.found)
+                return false;
+        if (dot) {
+                if (f.v.type != JSON_OBJECT)
+                        return false;
+                return get(f.v.start, f.v.len, dot + 1, out);
+        }
+        *out = f.v;
+        return true;
+}
+
+/* The decoded string at path (caller frees), or NULL for null. */
+static char *get_str(const char *line, const char *path, size_t *len)
+{
+        struct json_value v;
+        assert_true(get(line, strlen(line), path, &v));
+        if (v.type == JSON_NULL)
+                return NULL;
+        assert_int_equal(v.type, JSON_STRING);
+        struct jbuf b = {0};
+        assert_int_equal(json_string_decode(&v, &b), 0);
+        jbuf_put(&b, "", 0);
+        if (len)
+                *len = b.len;
+        return b.data;
+}
+
+static void assert_str(const char *line, const char *path, const char *want)
+{
+        char *s = get_str(line, path, NULL);
+        if (!want)
+                assert_null(s);
+        else {
+                assert_non_null(s);
+                assert_string_equal(s, want);
+        }
+        free(s);
+}
+
+/* -1 means null. */
+static void assert_num(const char *line, const char *path, int64_t want)
+{
+        struct json_value v;
+        assert_true(get(line, strlen(line), path, &v));
+        if (want < 0) {
+                assert_int_equal(v.type, JSON_NULL);
+                return;
+        }
+        uint64_t n;
+        assert_int_equal(json_u64(&v, &n), 0);
+        assert_int_equal(n, (uint64_t)want);
+}
+
+static struct audit *open_log(const char *path, const char *key)
+{
+        struct audit_config cfg = {.path = path, .sign_key_file = key};
+        struct audit *a = NULL;
+        char err[256] = "";
+        int r = audit_open(&a, &cfg, policy_path, err, sizeof(err));
+        if (r < 0)
+                fail_msg("audit_open: %s", err);
+        return a;
+}
+
+static const struct audit_caller app = {1000, 1001, 4242, "/usr/bin/app", 98765};
+
+static struct audit_event request(const char *op, const char *path)
+{
+        return (struct audit_event){
+            .event = "request",
+            .request_id = 7,
+            .caller = &app,
+            .op = op,
+            .path = path,
+            .uid = -1,
+            .gid = -1,
+            .mode = -1,
+            .decision = "allow",
+            .rule = "/etc/stepdown/stepdown.conf:12",
+            .changed = -1,
+            .duration_us = 33,
+        };
+}
+
+static void log_n(struct audit *a, int n)
+{
+        for (int i = 0; i < n; i++) {
+                char path[64], msg[32];
+                snprintf(path, sizeof(path), "/data/d%d", i);
+                snprintf(msg, sizeof(msg), "record %d", i);
+                struct audit_event ev = request("mkdir", path);
+                ev.message = msg;
+                assert_int_equal(audit_log(a, &ev), 0);
+        }
+}
+
+/* Runs audit_verify; returns its result and the report in *out. */
+static int verify(char **files, size_t n, const char *pubkey, char **out)
+{
+        size_t size;
+        FILE *m = open_memstream(out, &size);
+        int r = audit_verify(files, n, pubkey, m);
+        fclose(m);
+        return r;
+}
+
+static void expect_broken(const char *file, const char *pubkey, const char *want)
+{
+        char *files[] = {(char *)file};
+        char *report = NULL;
+        int r = verify(files, 1, pubkey, &report);
+        if (r != 1 || !strstr(report, want))
+                fail_msg("verify returned %d, report:\n%s\nwanted: %s", r, report, want);
+        free(report);
+}
+
+static void expect_intact(char **files, size_t n, const char *pubkey)
+{
+        char *report = NULL;
+        int r = verify(files, n, pubkey, &report);
+        if (r != 0)
+                fail_msg("verify returned %d, report:\n%s", r, report);
+        free(report);
+}
+
+static int setup(void **state)
+{
+        (void)state;
+        assert_true(sodium_init() >= 0);
+        strcpy(dir, "/tmp/test-audit.XXXXXX");
+        assert_non_null(mkdtemp(dir));
+        snprintf(log_path, sizeof(log_path), "%s/audit.jsonl", dir);
+        snprintf(policy_path, sizeof(policy_path), "%s/stepdown.conf", dir);
+        write_file(policy_path, "user app\n", 9);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+        return 0;
+}
+
+/* ---- fields ----------------------------------------------------------- */
+
+static void test_fields(void **state)
+{
+        (void)state;
+        struct audit *a = open_log(log_path, NULL);
+        struct audit_event start = {.event = "start",
+                                    .uid = -1,
+                                    .gid = -1,
+                                    .mode = -1,
+                                    .changed = -1,
+                                    .message = "stepdownd 0.1.0"};
+        assert_int_equal(audit_log(a, &start), 0);
+        struct audit_event setup_ev = {.event = "setup",
+                                       .op = "mkdir",
+                                       .path = "/data",
+                                       .uid = 1000,
+                                       .gid = 1001,
+                                       .mode = 0750,
+                                       .flags = "parents",
+                                       .decision = "allow",
+                                       .rule = "/etc/stepdown/stepdown.conf:5",
+                                       .duration_us = 12,
+                                       .changed = -1};
+        assert_int_equal(audit_log(a, &setup_ev), 0);
+        struct audit_event chown_ev = request("chown", "/data/t");
+        chown_ev.uid = 1000;
+        chown_ev.gid = 1001;
+        chown_ev.flags = "recursive";
+        chown_ev.changed = 42;
+        assert_int_equal(audit_log(a, &chown_ev), 0);
+        struct audit_event deny = request("chmod", "/etc/shadow");
+        deny.mode = 04755;
+        deny.decision = "deny";
+        deny.rule = NULL;
+        deny.error = EPERM;
+        deny.message = "no rule allows this";
+        assert_int_equal(audit_log(a, &deny), 0);
+        struct audit_event bind_ev = request("bind", NULL);
+        bind_ev.addr = "tcp:*:443";
+        struct audit_caller anon = {0, 0, 1, NULL, 0};
+        bind_ev.caller = &anon;
+        assert_int_equal(audit_log(a, &bind_ev), 0);
+        struct audit_event stop = {
+            .event = "stop", .uid = -1, .gid = -1, .mode = -1, .changed = -1};
+        assert_int_equal(audit_log(a, &stop), 0);
+        audit_close(a);
+
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), 6);
+        char *log_id = get_str(l[0], "log", NULL);
+        assert_int_equal(strlen(log_id), 32);
+        char hex[65];
+        for (int i = 0; i < 6; i++) {
+                /* common fields of every record */
+                char *t = get_str(l[i], "time", NULL);
+                assert_int_equal(strlen(t), 27); /* 2025-01-02T03:04:05.123456Z */
+                assert_true(t[4] == '-' && t[10] == 'T' && t[19] == '.' && t[26] == 'Z');
+                free(t);
+                assert_num(l[i], "seq", i + 1);
+                assert_str(l[i], "log", log_id);
+                uint8_t h[32] = {0};
+                if (i > 0)
+                        crypto_generichash(h, 32, (unsigned char *)l[i - 1], strlen(l[i - 1]), NULL,
+                                           0);
+                sodium_bin2hex(hex, sizeof(hex), h, 32);
+                assert_str(l[i], "prev", hex);
+                struct json_value v;
+                const char *always[] = {
+                    "event",    "request_id", "caller",      "op",         "args",      "args.path",
+                    "args.uid", "args.gid",   "args.mode",   "args.flags", "args.addr", "decision",
+                    "rule",     "result",     "duration_us", "changed",    "message"};
+                for (size_t k = 0; k < ELEMENTSOF(always); k++)
+                        if (!get(l[i], strlen(l[i]), always[k], &v))
+                                fail_msg("line %d lacks %s", i + 1, always[k]);
+                assert_false(get(l[i], strlen(l[i]), "sig", &v));
+                assert_false(get(l[i], strlen(l[i]), "continues", &v));
+        }
+        free(log_id);
+        /* start: policy hash, no caller */
+        char *policy = read_file(policy_path, NULL);
+        uint8_t ph[32];
+        crypto_generichash(ph, 32, (unsigned char *)policy, strlen(policy), NULL, 0);
+        free(policy);
+        sodium_bin2hex(hex, sizeof(hex), ph, 32);
+        assert_str(l[0], "policy_hash", hex);
+        assert_str(l[0], "event", "start");
+        assert_num(l[0], "request_id", -1);
+        assert_num(l[0], "caller", -1);
+        assert_str(l[0], "op", NULL);
+        assert_str(l[0], "args.path", NULL);
+        assert_str(l[0], "decision", NULL);
+        assert_str(l[0], "result", "OK");
+        assert_str(l[0], "message", "stepdownd 0.1.0");
+        struct json_value v;
+        assert_false(get(l[1], strlen(l[1]), "policy_hash", &v));
+        /* setup step */
+        assert_str(l[1], "event", "setup");
+        assert_num(l[1], "caller", -1);
+        assert_str(l[1], "op", "mkdir");
+        assert_str(l[1], "args.path", "/data");
+        assert_num(l[1], "args.uid", 1000);
+        assert_num(l[1], "args.gid", 1001);
+        assert_str(l[1], "args.mode", "0750");
+        assert_str(l[1], "args.flags", "parents");
+        assert_str(l[1], "args.addr", NULL);
+        assert_str(l[1], "decision", "allow");
+        assert_str(l[1], "rule", "/etc/stepdown/stepdown.conf:5");
+        assert_num(l[1], "duration_us", 12);
+        assert_num(l[1], "changed", -1);
+        /* request: caller, recursive chown count */
+        assert_str(l[2], "event", "request");
+        assert_num(l[2], "request_id", 7);
+        assert_num(l[2], "caller.uid", 1000);
+        assert_num(l[2], "caller.gid", 1001);
+        assert_num(l[2], "caller.pid", 4242);
+        assert_str(l[2], "caller.exe", "/usr/bin/app");
+        assert_num(l[2], "caller.pidfd_ino", 98765);
+        assert_str(l[2], "op", "chown");
+        assert_str(l[2], "args.flags", "recursive");
+        assert_num(l[2], "args.mode", -1);
+        assert_num(l[2], "changed", 42);
+        assert_num(l[2], "duration_us", 33);
+        /* refusal */
+        assert_str(l[3], "decision", "deny");
+        assert_str(l[3], "rule", NULL);
+        assert_str(l[3], "result", "EPERM");
+        assert_str(l[3], "args.mode", "4755");
+        assert_str(l[3], "message", "no rule allows this");
+        /* bind, caller without exe and pidfd */
+        assert_str(l[4], "args.addr", "tcp:*:443");
+        assert_str(l[4], "args.path", NULL);
+        assert_str(l[4], "caller.exe", NULL);
+        assert_num(l[4], "caller.pidfd_ino", -1);
+        assert_num(l[4], "caller.uid", 0);
+        assert_str(l[5], "event", "stop");
+        free_lines(l, 6);
+
+        char *files[] = {log_path};
+        expect_intact(files, 1, NULL);
+        /* Reopening an existing log continues its chain. */
+        a = open_log(log_path, NULL);
+        log_n(a, 1);
+        audit_close(a);
+        assert_int_equal(read_lines(log_path, &l), 7);
+        assert_num(l[6], "seq", 7);
+        assert_false(get(l[6], strlen(l[6]), "continues", &v));
+        free_lines(l, 7);
+        expect_intact(files, 1, NULL);
+        unlink(log_path);
+}
+
+/* ---- JSON escaping ---------------------------------------------------- */
+
+static void test_json_every_byte(void **state)
+{
+        (void)state;
+        for (int c = 0; c < 256; c++) {
+                char in = (char)c;
+                struct jbuf b = {0}, out = {0};
+                jbuf_puts(&b, "{\"v\":");
+                json_put_string(&b, &in, 1);
+                jbuf_puts(&b, "}");
+                assert_int_equal(b.err, 0);
+                for (size_t i = 0; i < b.len; i++) /* printable ASCII or UTF-8 only */
+                        assert_true((unsigned char)b.data[i] >= 0x20 &&
+                                    (unsigned char)b.data[i] != 0x7f);
+                struct json_value v;
+                assert_true(get(b.data, b.len, "v", &v));
+                assert_int_equal(json_string_decode(&v, &out), 0);
+                if (c < 0x80) {
+                        assert_int_equal(out.len, 1);
+                        assert_int_equal((unsigned char)out.data[0], c);
+                } else {
+                        assert_int_equal(out.len, 3); /* lone byte: U+FFFD */
+                        assert_memory_equal(out.data, "\xef\xbf\xbd", 3);
+                }
+                jbuf_free(&b);
+                jbuf_free(&out);
+        }
+        /* Well-formed UTF-8 round-trips exactly; malformed forms do not pass. */
+        const char *good = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xe2\x80\xa8 \xef\xbf\xbf";
+        assert_true(utf8_valid(good, strlen(good)));
+        const char *bad[] = {
+            "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80",
+            "\xc3",     "\x80"};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_false(utf8_valid(bad[i], strlen(bad[i])));
+
+        /* Paths through audit_log: every byte 0x01-0xff in one path, and a
+         * well-formed UTF-8 path with no _b64 twin. */
+        char all[256];
+        for (int c = 1; c < 256; c++)
+                all[c - 1] = (char)c;
+        all[255] = '\0';
+        struct audit *a = open_log(log_path, NULL);
+        struct audit_event ev = request("mkdir", all);
+        ev.message = "tab\there \"quoted\" back\\slash";
+        assert_int_equal(audit_log(a, &ev), 0);
+        ev.path = good;
+        assert_int_equal(audit_log(a, &ev), 0);
+        audit_close(a);
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), 2);
+        size_t len;
+        char *b64 = get_str(l[0], "args.path_b64", NULL);
+        unsigned char raw[256];
+        size_t raw_len;
+        assert_int_equal(sodium_base642bin(raw, sizeof(raw), b64, strlen(b64), NULL, &raw_len, NULL,
+                                           sodium_base64_VARIANT_ORIGINAL),
+                         0);
+        assert_int_equal(raw_len, 255);
+        assert_memory_equal(raw, all, 255);
+        free(b64);
+        char *lossy = get_str(l[0], "args.path", &len);
+        assert_memory_equal(lossy, all, 0x7f); /* the ASCII part is exact */
+        free(lossy);
+        assert_str(l[0], "message", "tab\there \"quoted\" back\\slash");
+        struct json_value v;
+        assert_false(get(l[0], strlen(l[0]), "message_b64", &v));
+        assert_str(l[1], "args.path", good);
+        assert_false(get(l[1], strlen(l[1]), "args.path_b64", &v));
+        free_lines(l, 2);
+        char *files[] = {log_path};
+        expect_intact(files, 1, NULL);
+        unlink(log_path);
+}
+
+static void test_json_scanner(void **state)
+{
+        (void)state;
+        static const struct {
+                const char *text;
+                int want;
+        } cases[] = {
+            {"{}", 0},
+            {" {\"a\":[1,-2.5e+3,true,false,null,{\"b\":\"\\u00e9\\ud834\\udd1e\"}]} ", 0},
+            {"{\"a\":1", -ENODATA},
+            {"{\"a\":\"abc", -ENODATA},
+            {"{\"a\":tr", -ENODATA},
+            {"{\"a\":\"\xc3", -ENODATA},
+            {"", -ENODATA},
+            {"{\"a\":01}", -EBADMSG},
+            {"{\"a\":1,}", -EBADMSG},
+            {"{\"a\":\"\x01\"}", -EBADMSG},
+            {"{\"a\":\"\xff\"}", -EBADMSG},
+            {"{\"a\":\"\\x41\"}", -EBADMSG},
+            {"{\"a\":1} x", -EBADMSG},
+            {"[1]", -EBADMSG},
+            {"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+             -EBADMSG},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                int r = json_scan_object(cases[i].text, strlen(cases[i].text), NULL, NULL);
+                if (r != cases[i].want)
+                        fail_msg("case %zu: %d, want %d", i, r, cases[i].want);
+        }
+        struct json_value v = {JSON_STRING, "\"\\ud834\"", 8};
+        struct jbuf b = {0};
+        assert_int_equal(json_string_decode(&v, &b), -EBADMSG); /* lone surrogate */
+        jbuf_free(&b);
+}
+
+/* ---- verification ----------------------------------------------------- */
+
+static void make_log(int n, const char *key)
+{
+        unlink(log_path);
+        struct audit *a = open_log(log_path, key);
+        log_n(a, n);
+        audit_close(a);
+}
+
+static void test_verify_tamper(void **state)
+{
+        (void)state;
+        char **l;
+        char *files[] = {log_path};
+        make_log(6, NULL);
+        expect_intact(files, 1, NULL);
+        char want[256];
+
+        /* An edited byte inside a value of line 3. */
+        assert_int_equal(read_lines(log_path, &l), 6);
+        char *p = strstr(l[2], "record 2");
+        p[7] = '9';
+        write_lines(log_path, l, 6);
+        snprintf(want, sizeof(want), "%s:3: edited", log_path);
+        expect_broken(log_path, NULL, want);
+        free_lines(l, 6);
+
+        /* A byte that breaks the JSON itself. */
+        make_log(6, NULL);
+        assert_int_equal(read_lines(log_path, &l), 6);
+        strchr(l[3], ':')[0] = ';';
+        write_lines(log_path, l, 6);
+        snprintf(want, sizeof(want), "%s:4: edited", log_path);
+        expect_broken(log_path, NULL, want);
+        free_lines(l, 6);
+
+        /* A deleted line. */
+        make_log(6, NULL);
+        assert_int_equal(read_lines(log_path, &l), 6);
+        free(l[2]);
+        memmove(l + 2, l + 3, 3 * sizeof(*l));
+        write_lines(log_path, l, 5);
+        snprintf(want, sizeof(want), "%s:3: deleted", log_path);
+        expect_broken(log_path, NULL, want);
+        free_lines(l, 5);
+
+        /* The first line deleted. */
+        make_log(4, NULL);
+        assert_int_equal(read_lines(log_path, &l), 4);
+        write_lines(log_path, l + 1, 3);
+        snprintf(want, sizeof(want), "%s:1: deleted", log_path);
+        expect_broken(log_path, NULL, want);
+        free_lines(l, 4);
+
+        /* Two swapped lines. */
+        make_log(6, NULL);
+        assert_int_equal(read_lines(log_path, &l), 6);
+        char *t = l[3];
+        l[3] = l[4];
+        l[4] = t;
+        write_lines(log_path, l, 6);
+        snprintf(want, sizeof(want), "%s:4: reordered", log_path);
+        expect_broken(log_path, NULL, want);
+        free_lines(l, 6);
+
+        /* A duplicated line. */
+        make_log(3, NULL);
+        assert_int_equal(read_lines(log_path, &l), 3);
+        char *dup[] = {l[0], l[1], l[1], l[2]};
+        write_lines(log_path, dup, 4);
+        snprintf(want, sizeof(want), "%s:3: reordered", log_path);
+        expect_broken(log_path, NULL, want);
+        free_lines(l, 3);
+
+        /* A truncated tail: half of the last line. */
+        make_log(6, NULL);
+        size_t len;
+        char *text = read_file(log_path, &len);
+        assert_int_equal(truncate(log_path, (off_t)len - 40), 0);
+        free(text);
+        snprintf(want, sizeof(want), "%s:6: truncated", log_path);
+        expect_broken(log_path, NULL, want);
+        /* The writer starts a new log after a torn line, and verify still
+         * points at the torn line. */
+        struct audit *a = open_log(log_path, NULL);
+        log_n(a, 2);
+        audit_close(a);
+        assert_int_equal(read_lines(log_path, &l), 8);
+        assert_num(l[6], "seq", 1);
+        free_lines(l, 8);
+        expect_broken(log_path, NULL, want);
+        unlink(log_path);
+}
+
+static void test_signing(void **state)
+{
+        (void)state;
+        char sk[128], pk[128], pk2[128], sk2[128], err[256];
+        snprintf(sk, sizeof(sk), "%s/audit.key", dir);
+        snprintf(pk, sizeof(pk), "%s/audit.pub", dir);
+        snprintf(sk2, sizeof(sk2), "%s/other.key", dir);
+        snprintf(pk2, sizeof(pk2), "%s/other.pub", dir);
+        assert_int_equal(audit_keygen(sk, pk, err, sizeof(err)), 0);
+        assert_int_equal(audit_keygen(sk2, pk2, err, sizeof(err)), 0);
+        assert_int_equal(audit_keygen(sk, pk, err, sizeof(err)), -EEXIST);
+        struct stat st;
+        assert_int_equal(stat(sk, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0400);
+
+        char *files[] = {log_path};
+        make_log(5, sk);
+        expect_intact(files, 1, pk);
+        expect_intact(files, 1, NULL);
+        char want[256];
+        snprintf(want, sizeof(want), "%s:1: bad signature", log_path);
+        expect_broken(log_path, pk2, want);
+
+        /* A forged signature on line 3: another key's signature over the
+         * same bytes. */
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), 5);
+        char *key = read_file(sk2, NULL);
+        uint8_t k2[64], sig[64];
+        assert_int_equal(sodium_hex2bin(k2, 64, key, 128, NULL, NULL, NULL), 0);
+        free(key);
+        size_t mlen = strlen(l[2]) - AUDIT_SIG_SUFFIX_LEN;
+        char *m = strndup(l[2], mlen + 1);
+        m[mlen] = '}';
+        crypto_sign_detached(sig, NULL, (unsigned char *)m, mlen + 1, k2);
+        free(m);
+        sodium_bin2hex(l[2] + mlen + 8, 129, sig, 64);
+        l[2][mlen + 8 + 128] = '"';
+        write_lines(log_path, l, 5);
+        snprintf(want, sizeof(want), "%s:3: bad signature", log_path);
+        expect_broken(log_path, pk, want);
+
+        /* An edited value in a signed record. */
+        make_log(5, sk);
+        free_lines(l, 5);
+        assert_int_equal(read_lines(log_path, &l), 5);
+        strstr(l[1], "record 1")[7] = '7';
+        write_lines(log_path, l, 5);
+        snprintf(want, sizeof(want), "%s:2: bad signature", log_path);
+        expect_broken(log_path, pk, want);
+        free_lines(l, 5);
+
+        /* An unsigned log checked against a key. */
+        make_log(2, NULL);
+        snprintf(want, sizeof(want), "%s:1: bad signature (record is not signed)", log_path);
+        expect_broken(log_path, pk, want);
+
+        /* A key that others can read is refused. */
+        struct audit_config cfg = {.path = log_path, .sign_key_file = sk};
+        struct audit *a = NULL;
+        assert_int_equal(chmod(sk, 0644), 0);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "readable"));
+        assert_null(a);
+        unlink(sk);
+        unlink(pk);
+        unlink(sk2);
+        unlink(pk2);
+        unlink(log_path);
+}
+
+static void test_rotation(void **state)
+{
+        (void)state;
+        char old[160];
+        snprintf(old, sizeof(old), "%s.1", log_path);
+        unlink(log_path);
+        struct audit *a = open_log(log_path, NULL);
+        log_n(a, 3);
+        assert_int_equal(rename(log_path, old), 0);
+        assert_int_equal(audit_reopen(a), 0);
+        log_n(a, 3);
+        assert_int_equal(audit_reopen(a), 0); /* same file again: no marker */
+        log_n(a, 1);
+        audit_close(a);
+
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), 4);
+        assert_num(l[0], "seq", 4);
+        assert_num(l[0], "continues.seq", 3);
+        char *id = get_str(l[0], "log", NULL);
+        assert_str(l[0], "continues.log", id);
+        free(id);
+        struct json_value v;
+        assert_false(get(l[3], strlen(l[3]), "continues", &v));
+        free_lines(l, 4);
+
+        char *both[] = {old, log_path};
+        expect_intact(both, 2, NULL);
+        char *report = NULL;
+        assert_int_equal(verify(both + 1, 1, NULL, &report), 0);
+        assert_non_null(strstr(report, "continues log"));
+        free(report);
+        char *wrong[] = {log_path, old};
+        assert_int_equal(verify(wrong, 2, NULL, &report), 1);
+        assert_non_null(strstr(report, "reordered"));
+        free(report);
+        /* The command-line tool gives the same answers. */
+        char *argv1[] = {"audit", "verify", old, log_path, NULL};
+        assert_int_equal(cmd_audit(4, argv1), 0);
+        char *argv2[] = {"audit", "verify", log_path, old, NULL};
+        assert_int_equal(cmd_audit(4, argv2), 1);
+        char *argv3[] = {"audit", "verify", "/nonexistent/audit.jsonl", NULL};
+        assert_int_equal(cmd_audit(3, argv3), 2);
+        char *argv4[] = {"audit", "frobnicate", NULL};
+        assert_int_equal(cmd_audit(2, argv4), 2);
+        unlink(old);
+        unlink(log_path);
+}
+
+static void test_cli_keygen_signed(void **state)
+{
+        (void)state;
+        char sk[128], pk[128];
+        snprintf(sk, sizeof(sk), "%s/k.key", dir);
+        snprintf(pk, sizeof(pk), "%s/k.pub", dir);
+        char *kg[] = {"audit", "keygen", sk, pk, NULL};
+        assert_int_equal(cmd_audit(4, kg), 0);
+        assert_int_equal(cmd_audit(4, kg), 1); /* refuses to overwrite */
+        make_log(3, sk);
+        char *v[] = {"audit", "verify", "--pubkey", pk, log_path, NULL};
+        assert_int_equal(cmd_audit(5, v), 0);
+        char *v2[] = {"audit", "verify", "--pubkey", log_path, log_path, NULL};
+        assert_int_equal(cmd_audit(5, v2), 2); /* not a key */
+        unlink(sk);
+        unlink(pk);
+        unlink(log_path);
+}
+
+/* ---- failures --------------------------------------------------------- */
+
+static void test_removed_file(void **state)
+{
+        (void)state;
+        unlink(log_path);
+        struct audit *a = open_log(log_path, NULL);
+        log_n(a, 2);
+        char moved[160];
+        snprintf(moved, sizeof(moved), "%s.gone", log_path);
+        assert_int_equal(rename(log_path, moved), 0);
+        assert_int_equal(unlink(moved), 0);
+        struct audit_event ev = request("mkdir", "/data/x");
+        assert_int_equal(audit_log(a, &ev), -ENOENT);
+        assert_int_equal(audit_log(a, &ev), -ENOENT); /* until reopened */
+        assert_int_equal(audit_reopen(a), 0);
+        assert_int_equal(audit_log(a, &ev), 0);
+        audit_close(a);
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), 1);
+        assert_num(l[0], "seq", 3); /* the refused records did not advance the chain */
+        assert_num(l[0], "continues.seq", 2);
+        free_lines(l, 1);
+
+        /* A path that cannot be opened fails at open with a message. */
+        struct audit_config cfg = {.path = "/nonexistent/dir/audit.jsonl", .failure_allow = true};
+        char err[256] = "";
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -ENOENT);
+        assert_non_null(strstr(err, "/nonexistent/dir/audit.jsonl"));
+        /* Audit off: every record is a no-op; failure_allow is reported. */
+        cfg.path = NULL;
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), 0);
+        assert_int_equal(audit_log(a, &ev), 0);
+        assert_true(audit_failure_allow(a));
+        audit_close(a);
+        audit_close(NULL);
+        unlink(log_path);
+}
+
+static void test_disk_full(void **state)
+{
+        (void)state;
+        if (unshare(CLONE_NEWNS) < 0) {
+                print_message("unshare(CLONE_NEWNS): %s: skipped\n", strerror(errno));
+                skip();
+        }
+        assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+        char mnt[128], path[160], filler[160];
+        snprintf(mnt, sizeof(mnt), "%s/full", dir);
+        assert_int_equal(mkdir(mnt, 0700), 0);
+        assert_int_equal(mount("tmpfs", mnt, "tmpfs", 0, "size=64k,mode=0700"), 0);
+        snprintf(path, sizeof(path), "%s/audit.jsonl", mnt);
+        snprintf(filler, sizeof(filler), "%s/filler", mnt);
+
+        struct audit *a = open_log(path, NULL);
+        log_n(a, 3);
+        int fd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        char block[4096] = {0};
+        while (write(fd, block, sizeof(block)) > 0)
+                ;
+        while (write(fd, block, 1) > 0) /* to the last byte */
+                ;
+        int r = 0, ok = 0;
+        for (int i = 0; i < 100 && r == 0; i++) { /* the log's last page may have room */
+                struct audit_event ev = request("mkdir", "/data/filling");
+                r = audit_log(a, &ev);
+                ok += r == 0;
+        }
+        assert_int_equal(r, -ENOSPC);
+        struct audit_event ev = request("mkdir", "/data/refused");
+        assert_int_equal(audit_log(a, &ev), -ENOSPC);
+        close(fd);
+        assert_int_equal(unlink(filler), 0); /* space returns */
+        ev.path = "/data/after";
+        assert_int_equal(audit_log(a, &ev), 0);
+        audit_close(a);
+        char **l;
+        size_t n = read_lines(path, &l);
+        assert_int_equal(n, 3 + (size_t)ok + 1);
+        assert_num(l[n - 1], "seq", (int64_t)n);
+        assert_str(l[n - 1], "args.path", "/data/after");
+        free_lines(l, n);
+        char *files[] = {path};
+        expect_intact(files, 1, NULL);
+        assert_int_equal(umount(mnt), 0);
+        rmdir(mnt);
+}
+
+static void test_concurrent_appenders(void **state)
+{
+        (void)state;
+        enum { WRITERS = 8, EACH = 100 };
+        unlink(log_path);
+        char longpath[3001];
+        memset(longpath, 'p', 3000);
+        longpath[0] = '/';
+        longpath[3000] = '\0';
+        pid_t pids[WRITERS];
+        for (int w = 0; w < WRITERS; w++) {
+                pids[w] = fork();
+                assert_true(pids[w] >= 0);
+                if (pids[w] == 0) {
+                        struct audit_config cfg = {.path = log_path};
+                        struct audit *a = NULL;
+                        if (audit_open(&a, &cfg, NULL, NULL, 0) < 0)
+                                _exit(1);
+                        struct audit_event ev = request("mkdir", longpath);
+                        for (int i = 0; i < EACH; i++)
+                                if (audit_log(a, &ev) < 0)
+                                        _exit(2);
+                        audit_close(a);
+                        _exit(0);
+                }
+        }
+        for (int w = 0; w < WRITERS; w++) {
+                int status;
+                assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+                assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        char **l;
+        size_t n = read_lines(log_path, &l);
+        assert_int_equal(n, WRITERS * EACH);
+        for (size_t i = 0; i < n; i++) {
+                struct audit_record rec;
+                assert_int_equal(audit_record_parse(l[i], strlen(l[i]), &rec), 0);
+                assert_str(l[i], "args.path", longpath);
+        }
+        free_lines(l, n);
+        unlink(log_path);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_fields),
+            cmocka_unit_test(test_json_every_byte),
+            cmocka_unit_test(test_json_scanner),
+            cmocka_unit_test(test_verify_tamper),
+            cmocka_unit_test(test_signing),
+            cmocka_unit_test(test_rotation),
+            cmocka_unit_test(test_cli_keygen_signed),
+            cmocka_unit_test(test_removed_file),
+            cmocka_unit_test(test_concurrent_appenders),
+            cmocka_unit_test(test_disk_full),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
