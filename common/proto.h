@@ -18,6 +18,16 @@
  * With PROTO_AUTH_NONE the client sends requests right away.  Every reply
  * echoes the id of the request it answers.
  *
+ * What docs/PROTOCOL.md promises about the server side (the broker):
+ *  - a decode error is answered with proto_encode_error(m.id, decode errno,
+ *    PROTO_ERR_BAD_REQUEST, m.why) (or the peer is dropped); PATH values
+ *    are additionally checked for normal form (path_check_len) -> BAD_REQUEST;
+ *  - any request before a successful AUTH (method mac) -> ERROR kind AUTH;
+ *  - OPEN/BIND success: proto_encode_ok(id, -1, 1) with the fd as
+ *    SCM_RIGHTS on that packet; BIND returns tcp and unix sockets already
+ *    listening, unix ones of type SOCK_STREAM;
+ *  - MKDIR without MODE/UID/GID: the policy's default (normally caller).
+ *
  * Bump PROTO_VERSION if any of the numbers below change. */
 #pragma once
 
