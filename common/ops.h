@@ -1,0 +1,51 @@
+/* The operations engine: mkdir, chown, chmod and open below a policy
+ * anchor, holding DESIGN.md's path-safety invariant.  Setup steps and the
+ * broker both call these.
+ *
+ * anchor is the rule's absolute anchor (trusted; no symlink may appear in
+ * it).  rest is the path below it: "" means the anchor itself, else
+ * "a/b" (no "..", ".", empty components or leading "/").  Every function
+ * resolves with resolve_beneath() and then acts on fds only.  Each returns
+ * 0 or -errno; on failure err holds a message naming the path and reason
+ * (and, for a missing capability, the capability and the fix). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct op_stats {
+        uint64_t visited; /* entries looked at */
+        uint64_t changed; /* entries whose owner was changed */
+};
+
+/* Deepest directory level a recursive chown descends to. */
+#define OP_CHOWN_MAX_DEPTH 4096
+
+/* Creates anchor/rest with exactly mode (umask-proof) owned by uid:gid
+ * ((uid_t)-1 / (gid_t)-1 keep root's).  parents: create missing
+ * directories below the anchor the same way, and succeed without changes
+ * if the final directory exists (mkdir -p).  Otherwise EEXIST. */
+int op_mkdir(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid, bool parents,
+             char *err, size_t errlen);
+
+/* Changes the owner of anchor/rest (never of a symlink's target).
+ * recursive: the whole tree below, symlinks changed themselves, other
+ * mounts skipped unless xdev, regular files with several hard links
+ * refused unless hardlinks, set-uid/set-gid stripped where an owner
+ * changes, only differing entries written.  st (may be NULL) gets counts. */
+int op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool recursive, bool xdev,
+             bool hardlinks, struct op_stats *st, char *err, size_t errlen);
+
+/* Sets the mode (07777 bits) of a directory or regular file; refuses
+ * symlinks, other file types and hard-linked regular files. */
+int op_chmod(const char *anchor, const char *rest, mode_t mode, char *err, size_t errlen);
+
+/* Opens a regular file; oflags is O_RDONLY, O_WRONLY or O_RDWR with any of
+ * O_CREAT, O_EXCL, O_TRUNC, O_APPEND.  A created file gets exactly
+ * create_mode and create_uid:create_gid.  Refuses directories, fifos,
+ * devices, sockets (without blocking) and hard-linked files.  *fd_out is
+ * O_CLOEXEC. */
+int op_open(const char *anchor, const char *rest, int oflags, mode_t create_mode, uid_t create_uid,
+            gid_t create_gid, int *fd_out, char *err, size_t errlen);

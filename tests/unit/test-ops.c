@@ -1,0 +1,684 @@
+/* Adversarial tests for the operations engine (common/resolve.c,
+ * common/op-*.c).  Runs as root in a private mount namespace on a tmpfs;
+ * every case checks that canaries outside the anchor (owner, mode,
+ * contents) are unchanged.  The whole set runs twice: with openat2 and
+ * with the forced component-walk fallback. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "resolve.h"
+
+#define U1 1000
+#define U2 1001
+
+static char top[64];     /* tmpfs mount point */
+static char base[128];   /* per-case directory */
+static char anchor[160]; /* base/anchor */
+static char err[1024];
+static int case_no;
+
+static const char *P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *P(const char *fmt, ...)
+{
+        static char bufs[8][512];
+        static int i;
+        char *b = bufs[i++ % 8];
+        int n = snprintf(b, 512, "%s/", base);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b + n, 512 - (size_t)n, fmt, ap);
+        va_end(ap);
+        return b;
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+        assert_int_equal(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+static void expect_file(const char *path, uid_t uid, gid_t gid, mode_t mode, const char *text)
+{
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        if (st.st_uid != uid)
+                fail_msg("%s: uid %u, expected %u", path, (unsigned)st.st_uid, (unsigned)uid);
+        assert_int_equal(st.st_gid, gid);
+        assert_int_equal(st.st_mode & 07777, mode);
+        if (text) {
+                char buf[256] = "";
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                assert_true(fd >= 0);
+                assert_true(read(fd, buf, sizeof(buf) - 1) >= 0);
+                close(fd);
+                assert_string_equal(buf, text);
+        }
+}
+
+static int count_entries(const char *path)
+{
+        DIR *d = opendir(path);
+        assert_non_null(d);
+        int n = 0;
+        for (struct dirent *e; (e = readdir(d));)
+                n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+        closedir(d);
+        return n;
+}
+
+/* Everything outside the anchor that an attack could aim at. */
+static void check_canaries(void)
+{
+        assert_int_equal(count_entries(P("outside")), 2);
+        assert_int_equal(count_entries(P("outside/etc")), 1);
+        expect_file(P("outside"), 0, 0, 0755, NULL);
+        expect_file(P("outside/canary"), 0, 0, 0644, "canary\n");
+        expect_file(P("outside/etc"), 0, 0, 0755, NULL);
+        expect_file(P("outside/etc/shadow"), 0, 0, 0640, "secret\n");
+        assert_int_equal(access(P("outside/new"), F_OK), -1);
+        assert_int_equal(access(P("outside/etc/new"), F_OK), -1);
+        expect_file(base, 0, 0, 0755, NULL);
+}
+
+static int case_setup(void **state)
+{
+        (void)state;
+        snprintf(base, sizeof(base), "%s/case%d", top, ++case_no);
+        snprintf(anchor, sizeof(anchor), "%s/anchor", base);
+        umask(022);
+        if (mkdir(base, 0755) < 0 || mkdir(P("outside"), 0755) < 0 ||
+            mkdir(P("outside/etc"), 0755) < 0 || mkdir(anchor, 0755) < 0)
+                return -1;
+        write_file(P("outside/canary"), "canary\n", 0644);
+        write_file(P("outside/etc/shadow"), "secret\n", 0640);
+        err[0] = '\0';
+        return 0;
+}
+
+static int case_teardown(void **state)
+{
+        (void)state;
+        check_canaries();
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+static void make_tree(void)
+{
+        assert_int_equal(mkdir(P("anchor/a"), 0755), 0);
+        assert_int_equal(mkdir(P("anchor/a/b"), 0755), 0);
+        assert_int_equal(mkdir(P("anchor/a/b/c"), 0755), 0);
+        write_file(P("anchor/a/b/c/file"), "data\n", 0644);
+}
+
+static void test_basic(void **state)
+{
+        (void)state;
+        struct op_stats st;
+        umask(0777);
+        assert_int_equal(op_mkdir(anchor, "d", 0750, U1, U1, false, err, sizeof(err)), 0);
+        expect_file(P("anchor/d"), U1, U1, 0750, NULL);
+        assert_int_equal(op_mkdir(anchor, "d", 0750, U1, U1, false, err, sizeof(err)), -EEXIST);
+        assert_non_null(strstr(err, "anchor/d"));
+        assert_int_equal(op_mkdir(anchor, "d", 0700, U2, U2, true, err, sizeof(err)), 0);
+        expect_file(P("anchor/d"), U1, U1, 0750, NULL);
+        assert_int_equal(op_mkdir(anchor, "p/q/r", 02770, U2, U1, true, err, sizeof(err)), 0);
+        expect_file(P("anchor/p"), U2, U1, 02770, NULL);
+        expect_file(P("anchor/p/q/r"), U2, U1, 02770, NULL);
+        assert_int_equal(op_mkdir(anchor, "x/y", 0700, U1, U1, false, err, sizeof(err)), -ENOENT);
+
+        int fd = -1;
+        assert_int_equal(
+            op_open(anchor, "d/f", O_RDWR | O_CREAT, 0640, U1, U2, &fd, err, sizeof(err)), 0);
+        assert_int_equal(write(fd, "hi\n", 3), 3);
+        assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        close(fd);
+        expect_file(P("anchor/d/f"), U1, U2, 0640, "hi\n");
+        assert_int_equal(op_open(anchor, "d/f", O_WRONLY | O_CREAT | O_EXCL, 0600, U1, U1, &fd, err,
+                                 sizeof(err)),
+                         -EEXIST);
+        assert_int_equal(op_open(anchor, "d/f", O_WRONLY | O_TRUNC, 0, 0, 0, &fd, err, sizeof(err)),
+                         0);
+        close(fd);
+        expect_file(P("anchor/d/f"), U1, U2, 0640, "");
+        assert_int_equal(
+            op_open(anchor, "d/f", O_RDONLY | O_NONBLOCK, 0, 0, 0, &fd, err, sizeof(err)), -EINVAL);
+        umask(022);
+
+        assert_int_equal(op_chmod(anchor, "d/f", 0600, err, sizeof(err)), 0);
+        expect_file(P("anchor/d/f"), U1, U2, 0600, NULL);
+        assert_int_equal(op_chmod(anchor, "d", 0700, err, sizeof(err)), 0);
+        expect_file(P("anchor/d"), U1, U1, 0700, NULL);
+
+        /* recursive chown writes only what differs: a second run changes 0 */
+        assert_int_equal(op_chown(anchor, "", U2, U2, true, false, false, &st, err, sizeof(err)),
+                         0);
+        assert_int_equal(st.visited, 6);
+        assert_int_equal(st.changed, 6);
+        expect_file(P("anchor/p/q/r"), U2, U2, 02770, NULL);
+        assert_int_equal(op_chown(anchor, "", U2, U2, true, false, false, &st, err, sizeof(err)),
+                         0);
+        assert_int_equal(st.visited, 6);
+        assert_int_equal(st.changed, 0);
+        assert_int_equal(
+            op_chown(anchor, "p", U1, (gid_t)-1, false, false, false, &st, err, sizeof(err)), 0);
+        assert_int_equal(st.changed, 1);
+        expect_file(P("anchor/p"), U1, U2, 02770, NULL);
+        expect_file(P("anchor/p/q"), U2, U2, 02770, NULL);
+
+        /* the anchor itself, and an anchor that names a file */
+        assert_int_equal(op_mkdir(P("anchor/new"), "", 0711, U1, U1, false, err, sizeof(err)), 0);
+        expect_file(P("anchor/new"), U1, U1, 0711, NULL);
+        assert_int_equal(op_open(P("anchor/d/f"), "", O_RDONLY, 0, 0, 0, &fd, err, sizeof(err)), 0);
+        close(fd);
+}
+
+/* Every kind of symlink at every level of anchor/a/b/c/file is refused by
+ * every operation, and nothing outside changes. */
+static void test_symlink_levels(void **state)
+{
+        (void)state;
+        static const char *levels[] = {"a", "a/b", "a/b/c", "a/b/c/file"};
+        char targets[6][256];
+        snprintf(targets[0], 256, "%s", "REAL"); /* a relative link to the real thing */
+        snprintf(targets[1], 256, "%s", P("outside"));
+        snprintf(targets[2], 256, "%s", P("outside/etc"));
+        snprintf(targets[3], 256, "%s", "dangling");
+        snprintf(targets[4], 256, "%s", "../../../../outside");
+        snprintf(targets[5], 256, "%s", "/");
+        for (size_t l = 0; l < 4; l++) {
+                for (size_t k = 0; k < 6; k++) {
+                        make_tree();
+                        char real[300];
+                        const char *lv = levels[l];
+                        const char *leaf = strrchr(lv, '/') ? strrchr(lv, '/') + 1 : lv;
+                        snprintf(real, sizeof(real), "%s.real", P("anchor/%s", lv));
+                        assert_int_equal(rename(P("anchor/%s", lv), real), 0);
+                        char tgt[300];
+                        snprintf(tgt, sizeof(tgt), "%s", targets[k]);
+                        if (k == 0)
+                                snprintf(tgt, sizeof(tgt), "%s.real", leaf);
+                        assert_int_equal(symlink(tgt, P("anchor/%s", lv)), 0);
+
+                        int fd = -1;
+                        assert_int_equal(op_chown(anchor, "a/b/c/file", U1, U1, false, false, false,
+                                                  NULL, err, sizeof(err)),
+                                         -ELOOP);
+                        assert_non_null(strstr(err, "symbolic link"));
+                        assert_int_equal(op_chmod(anchor, "a/b/c/file", 0666, err, sizeof(err)),
+                                         -ELOOP);
+                        assert_int_equal(
+                            op_open(anchor, "a/b/c/file", O_RDONLY, 0, 0, 0, &fd, err, sizeof(err)),
+                            -ELOOP);
+                        assert_int_equal(op_open(anchor, "a/b/c/file", O_WRONLY | O_CREAT | O_TRUNC,
+                                                 0666, U1, U1, &fd, err, sizeof(err)),
+                                         -ELOOP);
+                        int r = op_mkdir(anchor, "a/b/c/new", 0777, U1, U1, true, err, sizeof(err));
+                        assert_true(r == -ELOOP || (l == 3 && r == 0));
+                        r = op_mkdir(anchor, "a/b/c/file/new", 0777, U1, U1, false, err,
+                                     sizeof(err));
+                        assert_true(r < 0);
+                        /* recursive: the link itself changes, its target never */
+                        struct op_stats st;
+                        assert_int_equal(
+                            op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
+                            0);
+                        expect_file(P("anchor/%s", lv), U1, U1, 0777, NULL);
+                        check_canaries();
+                        char cmd[600];
+                        snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", P("anchor/a"),
+                                 P("anchor/a.real"));
+                        assert_int_equal(system(cmd), 0);
+                }
+        }
+        /* a symlink inside the anchor's own path is refused too */
+        assert_int_equal(symlink("anchor", P("alink")), 0);
+        assert_int_equal(
+            op_chown(P("alink"), "", U2, U2, true, false, false, NULL, err, sizeof(err)), -ELOOP);
+        assert_int_equal(
+            op_chown(P("alink/x"), "", U2, U2, true, false, false, NULL, err, sizeof(err)), -ELOOP);
+        expect_file(anchor, U1, U1, 0755, NULL);
+}
+
+static void test_dotdot(void **state)
+{
+        (void)state;
+        static const char *bad[] = {"..",
+                                    "../outside/canary",
+                                    "a/../../outside/canary",
+                                    "/etc",
+                                    "a//b",
+                                    "a/",
+                                    "./a",
+                                    "a/.",
+                                    "a/./b"};
+        make_tree();
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                int fd = -1;
+                assert_int_equal(
+                    op_chown(anchor, bad[i], U1, U1, true, false, false, NULL, err, sizeof(err)),
+                    -EINVAL);
+                assert_int_equal(op_chmod(anchor, bad[i], 0777, err, sizeof(err)), -EINVAL);
+                assert_int_equal(op_open(anchor, bad[i], O_RDWR, 0, 0, 0, &fd, err, sizeof(err)),
+                                 -EINVAL);
+                assert_int_equal(op_mkdir(anchor, bad[i], 0777, U1, U1, true, err, sizeof(err)),
+                                 -EINVAL);
+        }
+        assert_int_equal(op_chown(P("anchor/../outside"), "", U1, U1, true, false, false, NULL, err,
+                                  sizeof(err)),
+                         -EINVAL);
+        assert_int_equal(
+            op_chown("relative", "", U1, U1, true, false, false, NULL, err, sizeof(err)), -EINVAL);
+        int fd = -1;
+        assert_int_equal(resolve_beneath(AT_FDCWD, "../x", O_PATH, 0, 0, &fd, err, sizeof(err)),
+                         -EINVAL);
+}
+
+/* A child flips anchor/d (a real tree) with anchor/s (a symlink to
+ * outside) and anchor/d/x with anchor/d/l (a symlink to /) while the
+ * engine works on the tree over and over. */
+static void test_race(void **state)
+{
+        (void)state;
+        assert_int_equal(mkdir(P("anchor/d"), 0755), 0);
+        assert_int_equal(mkdir(P("anchor/d/x"), 0755), 0);
+        for (int i = 0; i < 20; i++)
+                write_file(P("anchor/d/x/f%d", i), "x\n", 0644);
+        assert_int_equal(symlink("../outside", P("anchor/s")), 0);
+        assert_int_equal(symlink(P("outside/etc"), P("anchor/d/l")), 0);
+
+        volatile uint64_t *flips =
+            mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(flips != MAP_FAILED);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                for (;;) {
+                        if (renameat2(AT_FDCWD, P("anchor/d"), AT_FDCWD, P("anchor/s"),
+                                      RENAME_EXCHANGE) == 0)
+                                (*flips)++;
+                        renameat2(AT_FDCWD, P("anchor/d/x"), AT_FDCWD, P("anchor/d/l"),
+                                  RENAME_EXCHANGE);
+                        renameat2(AT_FDCWD, P("anchor/s/x"), AT_FDCWD, P("anchor/s/l"),
+                                  RENAME_EXCHANGE);
+                }
+        }
+        unsigned ok = 0;
+        for (int i = 0; i < 400 || *flips < 2000; i++) {
+                struct op_stats st;
+                uid_t u = i % 2 ? U1 : U2;
+                if (op_chown(anchor, "", u, u, true, false, false, &st, err, sizeof(err)) == 0 &&
+                    st.changed > 0)
+                        ok++;
+                op_chown(anchor, "d/x/f1", u, u, false, false, false, NULL, err, sizeof(err));
+                op_chmod(anchor, "d/x/f2", 0666, err, sizeof(err));
+                op_chmod(anchor, "d/x", 0777, err, sizeof(err));
+                int fd = -1;
+                if (op_open(anchor, "d/x/f3", O_WRONLY | O_TRUNC, 0, 0, 0, &fd, err, sizeof(err)) ==
+                    0)
+                        close(fd);
+                op_mkdir(anchor, "d/x/new", 0777, U1, U1, true, err, sizeof(err));
+                if (i > 20000)
+                        break;
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        assert_true(*flips >= 2000);
+        assert_true(ok > 0);
+        munmap((void *)flips, 4096);
+        check_canaries();
+}
+
+static void test_hardlink(void **state)
+{
+        (void)state;
+        assert_int_equal(link(P("outside/etc/shadow"), P("anchor/hl")), 0);
+        int fd = -1;
+        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
+                         -EMLINK);
+        assert_non_null(strstr(err, "hard link"));
+        assert_non_null(strstr(err, "anchor/hl"));
+        assert_int_equal(
+            op_chown(anchor, "hl", U1, U1, false, false, false, NULL, err, sizeof(err)), -EMLINK);
+        assert_int_equal(op_chmod(anchor, "hl", 0666, err, sizeof(err)), -EMLINK);
+        assert_int_equal(op_open(anchor, "hl", O_RDONLY, 0, 0, 0, &fd, err, sizeof(err)), -EMLINK);
+        assert_int_equal(
+            op_open(anchor, "hl", O_WRONLY | O_CREAT | O_TRUNC, 0644, 0, 0, &fd, err, sizeof(err)),
+            -EMLINK);
+        check_canaries();
+        assert_int_equal(unlink(P("anchor/hl")), 0);
+        /* both names inside: allowed with hardlinks */
+        write_file(P("anchor/h1"), "h\n", 0644);
+        assert_int_equal(link(P("anchor/h1"), P("anchor/h2")), 0);
+        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
+                         -EMLINK);
+        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, true, NULL, err, sizeof(err)),
+                         0);
+        expect_file(P("anchor/h2"), U1, U1, 0644, "h\n");
+}
+
+static void alarm_handler(int sig)
+{
+        (void)sig;
+        fail_msg("an operation blocked on a fifo or device");
+}
+
+static void test_fifo_device(void **state)
+{
+        (void)state;
+        signal(SIGALRM, alarm_handler);
+        alarm(20);
+        assert_int_equal(mkfifo(P("anchor/fifo"), 0644), 0);
+        assert_int_equal(mknod(P("anchor/null"), S_IFCHR | 0666, makedev(1, 3)), 0);
+        assert_int_equal(chmod(P("anchor/null"), 0666), 0);
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", P("anchor/sock"));
+        assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        close(s);
+        struct op_stats st;
+        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
+                         0);
+        assert_int_equal(st.changed, 4);
+        expect_file(P("anchor/fifo"), U1, U1, 0644, NULL);
+        expect_file(P("anchor/null"), U1, U1, 0666, NULL);
+        assert_int_equal(
+            op_chown(anchor, "fifo", U2, U2, false, false, false, NULL, err, sizeof(err)), 0);
+        expect_file(P("anchor/fifo"), U2, U2, 0644, NULL);
+        static const char *names[] = {"fifo", "null", "sock"};
+        for (size_t i = 0; i < 3; i++) {
+                int fd = -1;
+                assert_int_equal(
+                    op_open(anchor, names[i], O_RDONLY, 0, 0, 0, &fd, err, sizeof(err)),
+                    -EOPNOTSUPP);
+                assert_non_null(strstr(err, "not a regular file"));
+                assert_int_equal(op_open(anchor, names[i], O_WRONLY | O_CREAT, 0600, 0, 0, &fd, err,
+                                         sizeof(err)),
+                                 -EOPNOTSUPP);
+                assert_int_equal(op_chmod(anchor, names[i], 0600, err, sizeof(err)), -EOPNOTSUPP);
+        }
+        int fd = -1;
+        assert_int_equal(op_open(anchor, "", O_RDONLY, 0, 0, 0, &fd, err, sizeof(err)), -EISDIR);
+        alarm(0);
+}
+
+static void test_bind_mount(void **state)
+{
+        (void)state;
+        assert_int_equal(mkdir(P("anchor/mnt"), 0755), 0);
+        assert_int_equal(mount(P("outside"), P("anchor/mnt"), NULL, MS_BIND, NULL), 0);
+        write_file(P("anchor/file"), "f\n", 0644);
+        assert_int_equal(mount(P("outside/canary"), P("anchor/file"), NULL, MS_BIND, NULL), 0);
+        assert_int_equal(mkdir(P("other"), 0755), 0);
+        write_file(P("other/o"), "o\n", 0644);
+        assert_int_equal(mkdir(P("anchor/mnt2"), 0755), 0);
+        assert_int_equal(mount(P("other"), P("anchor/mnt2"), NULL, MS_BIND, NULL), 0);
+
+        struct op_stats st;
+        int fd = -1;
+        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
+                         0);
+        expect_file(P("other/o"), 0, 0, 0644, "o\n");
+        expect_file(P("other"), 0, 0, 0755, NULL);
+        check_canaries();
+        assert_int_equal(
+            op_chown(anchor, "mnt/canary", U1, U1, false, false, false, NULL, err, sizeof(err)),
+            -EXDEV);
+        assert_int_equal(
+            op_chown(anchor, "mnt", U1, U1, false, false, false, NULL, err, sizeof(err)), -EXDEV);
+        assert_int_equal(
+            op_chown(anchor, "file", U1, U1, false, false, false, NULL, err, sizeof(err)), -EXDEV);
+        assert_int_equal(op_open(anchor, "mnt/canary", O_RDONLY, 0, 0, 0, &fd, err, sizeof(err)),
+                         -EXDEV);
+        assert_int_equal(op_chmod(anchor, "mnt/etc/shadow", 0666, err, sizeof(err)), -EXDEV);
+        assert_int_equal(op_mkdir(anchor, "mnt/new", 0777, U1, U1, true, err, sizeof(err)), -EXDEV);
+        check_canaries();
+        /* xdev crosses (checked on the harmless mount only) */
+        assert_int_equal(
+            op_chown(anchor, "mnt2/o", U1, U1, false, true, false, NULL, err, sizeof(err)), 0);
+        expect_file(P("other/o"), U1, U1, 0644, "o\n");
+        assert_int_equal(umount2(P("anchor/mnt"), 0), 0);
+        assert_int_equal(umount2(P("anchor/file"), 0), 0);
+        assert_int_equal(op_chown(anchor, "", U2, U2, true, true, false, &st, err, sizeof(err)), 0);
+        expect_file(P("other"), U2, U2, 0755, NULL);
+        assert_int_equal(umount2(P("anchor/mnt2"), 0), 0);
+}
+
+static void test_setuid(void **state)
+{
+        (void)state;
+        write_file(P("anchor/su"), "s\n", 04755);
+        write_file(P("anchor/sg"), "s\n", 02755);
+        write_file(P("anchor/sgnx"), "s\n", 02644);
+        write_file(P("anchor/both"), "s\n", 06711);
+        write_file(P("anchor/one"), "s\n", 02644);
+        assert_int_equal(
+            op_chown(anchor, "one", U1, U1, false, false, false, NULL, err, sizeof(err)), 0);
+        expect_file(P("anchor/one"), U1, U1, 0644, NULL);
+        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
+                         0);
+        expect_file(P("anchor/su"), U1, U1, 0755, NULL);
+        expect_file(P("anchor/sg"), U1, U1, 0755, NULL);
+        expect_file(P("anchor/sgnx"), U1, U1, 0644, NULL);
+        expect_file(P("anchor/both"), U1, U1, 0711, NULL);
+        /* already right: untouched (nothing is written) */
+        assert_int_equal(chmod(P("anchor/su"), 04755), 0);
+        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
+                         0);
+        expect_file(P("anchor/su"), U1, U1, 04755, NULL);
+}
+
+static void test_mkdir_symlinked_parent(void **state)
+{
+        (void)state;
+        assert_int_equal(symlink(P("outside"), P("anchor/p")), 0);
+        assert_int_equal(symlink("../outside/etc", P("anchor/q")), 0);
+        assert_int_equal(op_mkdir(anchor, "p/new", 0777, U1, U1, false, err, sizeof(err)), -ELOOP);
+        assert_int_equal(op_mkdir(anchor, "p/new", 0777, U1, U1, true, err, sizeof(err)), -ELOOP);
+        assert_int_equal(op_mkdir(anchor, "q/new/x", 0777, U1, U1, true, err, sizeof(err)), -ELOOP);
+        assert_int_equal(op_mkdir(anchor, "q", 0777, U1, U1, true, err, sizeof(err)), -EEXIST);
+        assert_non_null(strstr(err, "symbolic link"));
+        assert_int_equal(op_mkdir(anchor, "q", 0777, U1, U1, false, err, sizeof(err)), -EEXIST);
+        /* exact mode and owner despite a hostile umask */
+        umask(0777);
+        assert_int_equal(op_mkdir(anchor, "m/n", 0751, U1, U2, true, err, sizeof(err)), 0);
+        umask(022);
+        expect_file(P("anchor/m"), U1, U2, 0751, NULL);
+        expect_file(P("anchor/m/n"), U1, U2, 0751, NULL);
+}
+
+static void test_open_links(void **state)
+{
+        (void)state;
+        int fd = -1;
+        assert_int_equal(symlink(P("outside/canary"), P("anchor/sl")), 0);
+        assert_int_equal(symlink("../outside/new", P("anchor/dl")), 0);
+        assert_int_equal(mkfifo(P("anchor/fifo"), 0666), 0);
+        assert_int_equal(op_open(anchor, "sl", O_RDONLY, 0, 0, 0, &fd, err, sizeof(err)), -ELOOP);
+        assert_int_equal(op_open(anchor, "sl", O_RDWR | O_TRUNC, 0, 0, 0, &fd, err, sizeof(err)),
+                         -ELOOP);
+        assert_int_equal(
+            op_open(anchor, "dl", O_WRONLY | O_CREAT, 0666, U1, U1, &fd, err, sizeof(err)), -ELOOP);
+        assert_int_equal(
+            op_open(anchor, "dl", O_WRONLY | O_CREAT | O_EXCL, 0666, U1, U1, &fd, err, sizeof(err)),
+            -EEXIST);
+        assert_int_equal(op_open(anchor, "fifo", O_WRONLY, 0, 0, 0, &fd, err, sizeof(err)),
+                         -EOPNOTSUPP);
+        umask(0777);
+        assert_int_equal(op_open(anchor, "c", O_WRONLY | O_CREAT | O_APPEND, 04640, U1, U2, &fd,
+                                 err, sizeof(err)),
+                         0);
+        umask(022);
+        assert_true(fcntl(fd, F_GETFL) & O_APPEND);
+        assert_false(fcntl(fd, F_GETFL) & O_NONBLOCK);
+        close(fd);
+        expect_file(P("anchor/c"), U1, U2, 04640, "");
+}
+
+static void test_depth_limit(void **state)
+{
+        (void)state;
+        struct rlimit rl;
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+        if (rl.rlim_cur < OP_CHOWN_MAX_DEPTH + 64)
+                skip(); /* the walk holds one fd per level */
+        int fd = open(anchor, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        for (int i = 0; i < OP_CHOWN_MAX_DEPTH + 5; i++) {
+                assert_int_equal(mkdirat(fd, "d", 0755), 0);
+                int n = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(n >= 0);
+                close(fd);
+                fd = n;
+        }
+        close(fd);
+        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
+                         -ELOOP);
+        if (!strstr(err, "deeper than 4096"))
+                fail_msg("%s", err);
+}
+
+/* Without CAP_CHOWN the error names the capability and the fix. */
+static void test_missing_cap(void **state)
+{
+        (void)state;
+        write_file(P("anchor/f"), "f\n", 0644);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+                struct __user_cap_data_struct d[2];
+                if (syscall(SYS_capget, &h, d) < 0)
+                        _exit(2);
+                d[0].effective &= ~(1u << CAP_CHOWN);
+                if (syscall(SYS_capset, &h, d) < 0)
+                        _exit(3);
+                int r = op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err));
+                _exit(r == -EPERM && strstr(err, "CAP_CHOWN") && strstr(err, "cap_add: [CHOWN]")
+                          ? 0
+                          : 4);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        expect_file(P("anchor/f"), 0, 0, 0644, NULL);
+}
+
+/* resolve_beneath itself: each refusal names the component. */
+static void test_resolve(void **state)
+{
+        (void)state;
+        make_tree();
+        int afd = -1, fd = -1;
+        assert_int_equal(resolve_anchor(anchor, &afd, err, sizeof(err)), 0);
+        assert_int_equal(resolve_beneath(afd, "a/b/c/file", O_RDONLY, 0, 0, &fd, err, sizeof(err)),
+                         0);
+        close(fd);
+        assert_int_equal(resolve_beneath(afd, "", O_PATH, 0, 0, &fd, err, sizeof(err)), 0);
+        close(fd);
+        assert_int_equal(rename(P("anchor/a/b"), P("anchor/a/b.real")), 0);
+        assert_int_equal(symlink("b.real", P("anchor/a/b")), 0);
+        assert_int_equal(resolve_beneath(afd, "a/b/c/file", O_RDONLY, 0, 0, &fd, err, sizeof(err)),
+                         -ELOOP);
+        assert_non_null(strstr(err, "\"b\" is a symbolic link"));
+        assert_int_equal(resolve_beneath(afd, "a/b", O_PATH, 0, 0, &fd, err, sizeof(err)), -ELOOP);
+        assert_int_equal(
+            resolve_beneath(afd, "a/b.real/c/file/x", O_PATH, 0, 0, &fd, err, sizeof(err)),
+            -ENOTDIR);
+        assert_int_equal(resolve_beneath(afd, "a/nope/x", O_PATH, 0, 0, &fd, err, sizeof(err)),
+                         -ENOENT);
+        assert_int_equal(resolve_beneath(afd, "a/b.real/c/new", O_WRONLY | O_CREAT | O_EXCL, 0600,
+                                         0, &fd, err, sizeof(err)),
+                         0);
+        close(fd);
+        assert_int_equal(mount("tmpfs", P("anchor/a/b.real"), "tmpfs", 0, NULL), 0);
+        assert_int_equal(resolve_beneath(afd, "a/b.real", O_PATH, 0, 0, &fd, err, sizeof(err)),
+                         -EXDEV);
+        assert_int_equal(
+            resolve_beneath(afd, "a/b.real", O_PATH, 0, RESOLVE_F_XDEV, &fd, err, sizeof(err)), 0);
+        close(fd);
+        assert_int_equal(umount2(P("anchor/a/b.real"), 0), 0);
+        close(afd);
+        assert_int_equal(resolve_anchor(P("anchor/a/b/c"), &afd, err, sizeof(err)), -ELOOP);
+        assert_int_equal(resolve_anchor(P("anchor/a/b.real/c/file"), &afd, err, sizeof(err)),
+                         -ENOTDIR);
+}
+
+static int use_openat2(void **state)
+{
+        (void)state;
+        resolve_force_fallback = false;
+        return 0;
+}
+
+static int use_fallback(void **state)
+{
+        (void)state;
+        resolve_force_fallback = true;
+        return 0;
+}
+
+#define CASE(f) cmocka_unit_test_setup_teardown(f, case_setup, case_teardown)
+
+int main(void)
+{
+        if (geteuid() != 0) {
+                fprintf(stderr, "test-ops: needs root (namespaces, mknod, chown)\n");
+                return 77;
+        }
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                perror("test-ops: private mount namespace");
+                return 1;
+        }
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        snprintf(top, sizeof(top), "/tmp/test-ops.XXXXXX");
+        if (!mkdtemp(top) || mount("tmpfs", top, "tmpfs", 0, "mode=0755") < 0) {
+                perror("test-ops: tmpfs");
+                return 1;
+        }
+        const struct CMUnitTest tests[] = {
+            CASE(test_basic),      CASE(test_symlink_levels), CASE(test_dotdot),
+            CASE(test_race),       CASE(test_hardlink),       CASE(test_fifo_device),
+            CASE(test_bind_mount), CASE(test_setuid),         CASE(test_mkdir_symlinked_parent),
+            CASE(test_open_links), CASE(test_depth_limit),    CASE(test_missing_cap),
+            CASE(test_resolve),
+        };
+        int r = cmocka_run_group_tests_name("ops with openat2", tests, use_openat2, NULL);
+        r += cmocka_run_group_tests_name("ops with the fallback walk", tests, use_fallback, NULL);
+        umount2(top, MNT_DETACH);
+        rmdir(top);
+        return r ? 1 : 0;
+}
