@@ -1,16 +1,23 @@
-/* stepdownd: the root entrypoint.  Parses the command line, then launches
- * the command under the dropped identity. */
+/* stepdownd: the root entrypoint.  Parses the command line, loads the
+ * policy, runs its setup steps, then launches the command under the
+ * dropped identity, with the broker beside it when the policy allows
+ * runtime requests (modes.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "audit.h"
+#include "broker.h"
 #include "config.h"
 #include "gosu.h"
 #include "launch.h"
 #include "log.h"
+#include "policy.h"
+#include "setup.h"
 
 struct options {
         const char *user;
@@ -18,19 +25,41 @@ struct options {
         bool have_umask;
         mode_t umask;
         bool no_broker;
+        const char *config;
+        bool check, init, serve, key_fd;
+        unsigned max_clients, auth_timeout, idle_timeout;
 };
 
 static void help(void)
 {
         printf("Usage: stepdownd [OPTIONS] [--] COMMAND [ARG...]\n"
+               "       stepdownd --init [OPTIONS] [--] COMMAND [ARG...]\n"
+               "       stepdownd --serve [OPTIONS]\n"
+               "       stepdownd --check [-c FILE]\n"
                "\n"
                "Launch COMMAND under a dropped identity, the way gosu does: same PID,\n"
-               "same terminal, docker --user semantics, no capabilities.\n"
+               "same terminal, docker --user semantics, no capabilities.  With a policy,\n"
+               "run its setup steps first and keep a root broker that serves the\n"
+               "runtime requests the policy allows.\n"
                "\n"
                "Options:\n"
+               "  -c, --config FILE   the policy (default " STEPDOWN_CONFIG_PATH ",\n"
+               "                      when it exists; without one, a pure launcher)\n"
+               "      --check         validate the policy, print what it loaded, exit\n"
+               "      --init          stay PID 1 like tini: run COMMAND as a child, forward\n"
+               "                      signals, reap zombies, serve requests, exit with\n"
+               "                      COMMAND's status (128+N when killed by signal N)\n"
+               "      --serve         broker only, no COMMAND (systemd units, sidecars;\n"
+               "                      socket activation and sd_notify readiness)\n"
+               "      --key-fd        give COMMAND the key as an inherited fd\n"
+               "                      (STEPDOWN_KEY_FD) instead of a file (STEPDOWN_KEY_FILE)\n"
+               "      --max-clients N connections served at once (default 64)\n"
+               "      --auth-timeout S  seconds a client has to authenticate (default 5)\n"
+               "      --idle-timeout S  seconds an idle client is kept (default 300)\n"
                "  -u, --user SPEC     run COMMAND as SPEC: USER, USER:GROUP, UID, UID:GID,\n"
                "                      USER:GID, UID:GROUP, UID:, :GID (resolved from\n"
-               "                      /etc/passwd and /etc/group, as gosu and Docker do)\n"
+               "                      /etc/passwd and /etc/group, as gosu and Docker do);\n"
+               "                      overrides the policy's user and STEPDOWN_USER\n"
                "      --no-new-privs  set no_new_privs before exec (set-uid binaries and\n"
                "                      file capabilities stop working for COMMAND)\n"
                "      --umask MODE    set the umask (octal, e.g. 0027) for COMMAND\n"
@@ -55,10 +84,42 @@ static int parse_umask(const char *s, mode_t *out)
         return 0;
 }
 
+static int parse_count(const char *opt, const char *s, unsigned max, unsigned *out)
+{
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || v < 1 || v > max || s[0] == '-' || s[0] == '+') {
+                log_error("%s %s: expected a number from 1 to %u", opt, s, max);
+                return -EINVAL;
+        }
+        *out = (unsigned)v;
+        return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
-        enum { OPT_NO_NEW_PRIVS = 256, OPT_UMASK, OPT_NO_BROKER };
+        enum {
+                OPT_NO_NEW_PRIVS = 256,
+                OPT_UMASK,
+                OPT_NO_BROKER,
+                OPT_CHECK,
+                OPT_INIT,
+                OPT_SERVE,
+                OPT_KEY_FD,
+                OPT_MAX_CLIENTS,
+                OPT_AUTH_TIMEOUT,
+                OPT_IDLE_TIMEOUT,
+        };
         static const struct option longopts[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"check", no_argument, NULL, OPT_CHECK},
+            {"init", no_argument, NULL, OPT_INIT},
+            {"serve", no_argument, NULL, OPT_SERVE},
+            {"key-fd", no_argument, NULL, OPT_KEY_FD},
+            {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+            {"auth-timeout", required_argument, NULL, OPT_AUTH_TIMEOUT},
+            {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
             {"user", required_argument, NULL, 'u'},
             {"no-new-privs", no_argument, NULL, OPT_NO_NEW_PRIVS},
             {"umask", required_argument, NULL, OPT_UMASK},
@@ -71,8 +132,35 @@ static int parse_args(int argc, char **argv, struct options *o)
 
         /* '+': stop at the first non-option, so COMMAND's own options are
          * never taken for ours even without "--". */
-        while ((c = getopt_long(argc, argv, "+u:hV", longopts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "+c:u:hV", longopts, NULL)) >= 0) {
                 switch (c) {
+                case 'c':
+                        o->config = optarg;
+                        break;
+                case OPT_CHECK:
+                        o->check = true;
+                        break;
+                case OPT_INIT:
+                        o->init = true;
+                        break;
+                case OPT_SERVE:
+                        o->serve = true;
+                        break;
+                case OPT_KEY_FD:
+                        o->key_fd = true;
+                        break;
+                case OPT_MAX_CLIENTS:
+                        if (parse_count("--max-clients", optarg, 4096, &o->max_clients) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_AUTH_TIMEOUT:
+                        if (parse_count("--auth-timeout", optarg, 3600, &o->auth_timeout) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_IDLE_TIMEOUT:
+                        if (parse_count("--idle-timeout", optarg, 86400, &o->idle_timeout) < 0)
+                                return -EINVAL;
+                        break;
                 case 'u':
                         o->user = optarg;
                         break;
@@ -104,11 +192,115 @@ static int parse_args(int argc, char **argv, struct options *o)
         return optind;
 }
 
+/* The policy named by -c, or the default one when it exists. */
+static int load_policy(const struct options *o, struct policy *p, bool *have)
+{
+        const char *path = o->config;
+        struct userdb db;
+        char err[1024];
+        int r;
+
+        *have = false;
+        if (!path) {
+                if (access(STEPDOWN_CONFIG_PATH, F_OK) < 0)
+                        return 0;
+                path = STEPDOWN_CONFIG_PATH;
+        }
+        r = userdb_load(&db, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "reading %s and %s", USERDB_PASSWD_PATH,
+                                       USERDB_GROUP_PATH);
+        r = policy_load(p, path, &db, err, sizeof(err));
+        if (r == 0)
+                r = policy_apply_env(p, &db, err, sizeof(err));
+        if (r == 0 && o->user)
+                r = policy_set_user(p, o->user, 0, &db, err, sizeof(err));
+        userdb_free(&db);
+        if (r < 0) {
+                log_error("%s", err);
+                policy_free(p);
+                return r;
+        }
+        *have = true;
+        return 0;
+}
+
+static int open_audit(const struct policy *p, struct audit_config *ac, struct audit **a)
+{
+        char err[512];
+
+        *ac = (struct audit_config){
+            .path = p->audit,
+            .sign_key_file = p->audit_sign,
+            .sync_always = p->audit_sync == POLICY_YES,
+            .failure_allow = p->audit_failure == POLICY_NO,
+            .syslog = p->audit_syslog == POLICY_YES,
+        };
+        int r = audit_open(a, ac, p->file, err, sizeof(err));
+        if (r < 0)
+                log_error("audit log: %s", err);
+        return r;
+}
+
+static int run(const struct options *o, struct policy *p, bool have_policy, char **cmd)
+{
+        struct launch l = {0};
+        struct audit_config ac = {0};
+        struct audit *a = NULL;
+        char err[512];
+        int r;
+
+        const char *user = o->user ? o->user : have_policy ? p->user : NULL;
+        if (!o->serve && !user) {
+                log_error("no user given: use -u USER-SPEC");
+                return 1;
+        }
+        l.no_new_privs = o->no_new_privs || (have_policy && p->no_new_privs);
+        l.have_umask = o->have_umask || (have_policy && p->has_umask);
+        l.umask = o->have_umask ? o->umask : have_policy ? p->umask : 0;
+        if (user && launch_resolve(&l, user, err, sizeof(err)) < 0) {
+                log_error("user %s: %s", user, err);
+                return 1;
+        }
+        if (have_policy && open_audit(p, &ac, &a) < 0) {
+                exec_user_free(&l.user);
+                return 1;
+        }
+
+        if (have_policy && setup_run(p, a, err, sizeof(err)) < 0) {
+                log_error("setup: %s", err);
+                audit_close(a);
+                exec_user_free(&l.user);
+                return 1;
+        }
+
+        struct mode_config mc = {
+            .policy = have_policy ? p : NULL,
+            .audit = a,
+            .audit_config = &ac,
+            .launch = user ? &l : NULL,
+            .broker = have_policy && p->n_rules > 0 && !o->no_broker,
+            .key_fd = o->key_fd,
+            .max_conns = o->max_clients,
+            .auth_timeout_s = o->auth_timeout,
+            .idle_timeout_s = o->idle_timeout,
+        };
+        if (o->serve)
+                r = mode_serve(&mc);
+        else if (o->init)
+                r = mode_init(&mc, cmd);
+        else
+                r = mode_exec(&mc, cmd);
+        audit_close(a);
+        exec_user_free(&l.user);
+        return r;
+}
+
 int main(int argc, char **argv)
 {
         struct options o = {0};
-        struct launch l = {0};
-        char err[512];
+        struct policy p = {0};
+        bool have_policy;
         int r;
 
         const char *base = strrchr(argv[0], '/');
@@ -120,25 +312,33 @@ int main(int argc, char **argv)
         r = parse_args(argc, argv, &o);
         if (r < 0)
                 return 1;
-        if (r >= argc) {
+        if (o.init + o.serve + o.check > 1) {
+                log_error("--init, --serve and --check exclude each other");
+                return 1;
+        }
+        if (o.check && !o.config && access(STEPDOWN_CONFIG_PATH, F_OK) < 0)
+                o.config = STEPDOWN_CONFIG_PATH; /* so the error names it */
+        if (!o.serve && !o.check && r >= argc) {
                 log_error("no command given; usage: stepdownd [OPTIONS] -- COMMAND [ARG...]");
                 return 1;
         }
-        if (!o.user) {
-                log_error("no user given: use -u USER-SPEC");
+        if ((o.serve || o.check) && r < argc) {
+                log_error("%s takes no command (got %s)", o.serve ? "--serve" : "--check", argv[r]);
                 return 1;
         }
-
-        l.no_new_privs = o.no_new_privs;
-        l.have_umask = o.have_umask;
-        l.umask = o.umask;
-        if (launch_resolve(&l, o.user, err, sizeof(err)) < 0) {
-                log_error("user %s: %s", o.user, err);
+        if (load_policy(&o, &p, &have_policy) < 0)
+                return 1;
+        if (o.check) {
+                policy_print(&p, stdout);
+                policy_free(&p);
+                return fflush(stdout) == 0 ? 0 : 1;
+        }
+        if (o.serve && (!have_policy || p.n_rules == 0)) {
+                log_error("--serve needs a policy with allow rules (-c FILE)");
+                policy_free(&p);
                 return 1;
         }
-        if (launch_drop(&l, err, sizeof(err)) < 0) {
-                log_error("dropping to %s: %s", o.user, err);
-                return 1;
-        }
-        launch_exec(&l, argv + r);
+        r = run(&o, &p, have_policy, argv + r);
+        policy_free(&p);
+        return r;
 }

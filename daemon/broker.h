@@ -1,0 +1,172 @@
+/* The resident broker: the libevent loop that accepts connections on the
+ * SOCK_SEQPACKET socket, authenticates each peer (auth.c), and dispatches
+ * its requests through one table (dispatch.c) to one handler per
+ * operation (handle-*.c).  Also the modes that run it (modes.c) and the
+ * bits of systemd's protocol (sdnotify.c). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+struct event_base;
+struct policy;
+struct audit;
+struct launch;
+struct audit_config;
+
+/* Limits on what one client can make the broker hold (STYLE.md habit 9). */
+#define BROKER_MAX_CONNS     64  /* connections at once; more get ERROR(LIMIT) */
+#define BROKER_AUTH_TIMEOUT  5   /* seconds from accept to a verified AUTH */
+#define BROKER_IDLE_TIMEOUT  300 /* seconds without a request once authenticated */
+#define BROKER_MAX_INFLIGHT  16  /* replies queued because the client does not read */
+#define BROKER_MSGS_PER_WAKE 4   /* requests served per wake-up, for fairness */
+
+struct broker_config {
+        const struct policy *policy;
+        struct audit *audit;     /* may be NULL */
+        const uint8_t *key;      /* PROTO_KEY_BYTES, or NULL for `key none` */
+        unsigned max_conns;      /* 0: BROKER_MAX_CONNS */
+        unsigned auth_timeout_s; /* 0: BROKER_AUTH_TIMEOUT */
+        unsigned idle_timeout_s; /* 0: BROKER_IDLE_TIMEOUT */
+};
+
+/* Who is on the other end, from the kernel at accept time. */
+struct peer {
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups; /* SO_PEERGROUPS: supplementary groups */
+        size_t n_groups;
+        uint64_t pidfd_ino; /* SO_PEERPIDFD inode, 0 where the kernel has none */
+        char exe[256];      /* /proc/PID/exe at accept, "" if unreadable */
+};
+
+struct broker;
+
+/* One connection.  Handlers see the peer and the broker's policy. */
+struct conn {
+        struct broker *broker;
+        const struct broker_config *cfg;
+        struct peer peer;
+        unsigned long serial; /* connection number, for log lines */
+};
+
+/* What a handler answers.  dispatch.c encodes and sends it, then audits. */
+struct reply {
+        uint16_t type; /* PROTO_OK, PROTO_ERROR or PROTO_ALLOWED_REPLY */
+        int err;       /* PROTO_ERROR: positive errno */
+        enum proto_error_kind kind;
+        char msg[512];
+        int64_t count; /* PROTO_OK: entries changed, -1 for none */
+        int fd;        /* PROTO_OK: fd passed back with SCM_RIGHTS, -1 for none */
+        char *text;    /* PROTO_ALLOWED_REPLY, malloc'd */
+        /* For the audit record, filled in by the handler: */
+        const char *decision; /* "allow", "deny", or NULL (ping, bad requests) */
+        unsigned rule_line;   /* the allow rule that decided, 0 for none */
+        char path[PROTO_MAX_PATH + 1];
+        int64_t uid, gid; /* -1: none */
+        int32_t mode;     /* -1: none */
+        char flags[64];
+        char addr[160];
+};
+
+/* broker.c */
+int broker_new(struct event_base *base, int listen_fd, const struct broker_config *cfg,
+               struct broker **out);
+void broker_free(struct broker *b);
+unsigned broker_n_conns(const struct broker *b);
+
+/* auth.c: peer credentials, the per-launch key and the challenge. */
+int peer_read(int fd, struct peer *p);
+void peer_clear(struct peer *p);
+/* Fresh key from libsodium (crypto_auth_keygen). */
+void auth_key_generate(uint8_t key[PROTO_KEY_BYTES]);
+/* A provisioned key (policy `key FILE`): exactly PROTO_KEY_BYTES raw bytes,
+ * or 2*PROTO_KEY_BYTES hex digits with an optional newline; the file must
+ * be a regular file not readable or writable by group/other. */
+int auth_key_load(const char *path, uint8_t key[PROTO_KEY_BYTES], char *err, size_t errlen);
+/* Writes key to path (replacing a stale one) as a 0400 file owned by
+ * uid:gid, raw bytes.  Returns 0 or -errno with a message. */
+int auth_key_write(const char *path, const uint8_t key[PROTO_KEY_BYTES], uid_t uid, gid_t gid,
+                   char *err, size_t errlen);
+/* A sealed, read-only memfd holding the key, close-on-exec (the caller
+ * clears FD_CLOEXEC in the child that is to inherit it). */
+int auth_key_memfd(const uint8_t key[PROTO_KEY_BYTES], char *err, size_t errlen);
+/* Checks an AUTH message's MAC over nonce, in constant time.  0 or -EPERM. */
+int auth_check(const uint8_t *key, const uint8_t nonce[PROTO_NONCE_BYTES],
+               const struct proto_msg *m);
+
+/* dispatch.c */
+enum {
+        DISPATCH_AUDIT = 1u << 0, /* an operation: audited, even when refused */
+};
+typedef void (*handler_fn)(struct conn *c, const struct proto_msg *m, struct reply *r);
+struct dispatch_entry {
+        uint16_t type;
+        const char *name;
+        unsigned flags;
+        handler_fn handler;
+};
+/* The table's entry for type, or NULL: unknown types are refused there. */
+const struct dispatch_entry *dispatch_find(uint16_t type);
+/* Runs m through the table; r is filled in (an ERROR for unknown types). */
+void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r);
+void reply_init(struct reply *r);
+void reply_done(struct reply *r);
+void reply_error(struct reply *r, int err, enum proto_error_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* For the handlers: copies m's path into r->path (NUL-terminated); 0, or
+ * -1 with r filled in as a BAD_REQUEST. */
+int handler_path(const struct proto_msg *m, struct reply *r);
+/* Fills the caller's credentials into rq and matches it against the
+ * policy.  0 with *rule when allowed; -1 with r filled in (refused, or a
+ * bad request) otherwise.  Sets r->decision and r->rule_line. */
+struct sd_request;
+struct policy_rule;
+int handler_match(struct conn *c, struct sd_request *rq, struct reply *r,
+                  const struct policy_rule **rule);
+/* The owner a request names (UID/GID fields; a missing one is the
+ * caller's own) into rq->has_owner/owner_uid/owner_gid and r->uid/gid. */
+void handler_owner(const struct conn *c, const struct proto_msg *m, struct sd_request *rq,
+                   struct reply *r);
+/* rule's anchor and the path below it ("" for the anchor itself). */
+const char *handler_rest(const struct policy_rule *rule, const char *path);
+/* The engine's error as the reply: FAILED with err's message. */
+void handler_failed(struct reply *r, int err, const char *msg);
+
+/* One handler per operation, handle-<op>.c. */
+void handle_ping(struct conn *c, const struct proto_msg *m, struct reply *r);
+void handle_mkdir(struct conn *c, const struct proto_msg *m, struct reply *r);
+void handle_chown(struct conn *c, const struct proto_msg *m, struct reply *r);
+void handle_chmod(struct conn *c, const struct proto_msg *m, struct reply *r);
+void handle_open(struct conn *c, const struct proto_msg *m, struct reply *r);
+void handle_bind(struct conn *c, const struct proto_msg *m, struct reply *r);
+void handle_allowed(struct conn *c, const struct proto_msg *m, struct reply *r);
+
+/* modes.c */
+struct mode_config {
+        const struct policy *policy; /* may be NULL: no broker */
+        struct audit *audit;
+        const struct audit_config *audit_config; /* to reopen it in the exec-mode broker */
+        struct launch *launch; /* exec/init: who the command runs as; serve: NULL without `user` */
+        bool broker;           /* run a broker (exec/init) */
+        bool key_fd;           /* hand the key over as an inherited fd */
+        unsigned max_conns, auth_timeout_s, idle_timeout_s;
+};
+/* Each returns the exit status for main (exec mode returns only on error). */
+int mode_exec(const struct mode_config *mc, char **argv);
+int mode_init(const struct mode_config *mc, char **argv);
+int mode_serve(const struct mode_config *mc);
+
+/* sdnotify.c */
+/* sd_notify(3): sends state to $NOTIFY_SOCKET.  1 sent, 0 no socket, -errno. */
+int sd_notify_send(const char *state);
+/* sd_listen_fds(3) for one socket: 1 with *out = 3 when LISTEN_PID is us and
+ * fd 3 is a listening SOCK_SEQPACKET socket (the LISTEN_* variables are then
+ * removed), 0 when nothing was passed, -errno with a message otherwise. */
+int sd_listen_fd(int *out, char *err, size_t errlen);

@@ -1,0 +1,141 @@
+/* One table from message type to handler (STYLE.md habit 2, OpenSSH's
+ * monitor dispatch): a type that is not in the table, or that only the
+ * server sends, is refused here before any handler runs. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "match.h"
+#include "pathnorm.h"
+#include "policy.h"
+#include "util.h"
+
+static const struct dispatch_entry table[] = {
+    {PROTO_PING, "ping", 0, handle_ping},
+    {PROTO_MKDIR, "mkdir", DISPATCH_AUDIT, handle_mkdir},
+    {PROTO_CHOWN, "chown", DISPATCH_AUDIT, handle_chown},
+    {PROTO_CHMOD, "chmod", DISPATCH_AUDIT, handle_chmod},
+    {PROTO_OPEN, "open", DISPATCH_AUDIT, handle_open},
+    {PROTO_BIND, "bind", DISPATCH_AUDIT, handle_bind},
+    {PROTO_ALLOWED, "allowed", 0, handle_allowed},
+};
+
+const struct dispatch_entry *dispatch_find(uint16_t type)
+{
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (table[i].type == type)
+                        return &table[i];
+        return NULL;
+}
+
+void reply_init(struct reply *r)
+{
+        memset(r, 0, sizeof(*r));
+        r->type = PROTO_OK;
+        r->count = -1;
+        r->fd = -1;
+        r->uid = r->gid = -1;
+        r->mode = -1;
+}
+
+void reply_done(struct reply *r)
+{
+        r->fd = safe_close(r->fd);
+        free(r->text);
+        r->text = NULL;
+}
+
+void reply_error(struct reply *r, int err, enum proto_error_kind kind, const char *fmt, ...)
+{
+        va_list ap;
+
+        r->type = PROTO_ERROR;
+        r->err = err < 0 ? -err : err;
+        r->kind = kind;
+        va_start(ap, fmt);
+        vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+        va_end(ap);
+        r->fd = safe_close(r->fd);
+        if (kind == PROTO_ERR_REFUSED)
+                r->decision = "deny";
+}
+
+int handler_path(const struct proto_msg *m, struct reply *r)
+{
+        char msg[256];
+
+        if (proto_strcpy(r->path, sizeof(r->path), m->path, m->path_len) < 0 ||
+            path_check(r->path, msg, sizeof(msg)) < 0) {
+                reply_error(r, EINVAL, PROTO_ERR_BAD_REQUEST, "bad path: %s",
+                            r->path[0] ? msg : "too long");
+                return -1;
+        }
+        return 0;
+}
+
+int handler_match(struct conn *c, struct sd_request *rq, struct reply *r,
+                  const struct policy_rule **rule)
+{
+        char why[sizeof(r->msg)];
+        int e;
+
+        rq->uid = c->peer.uid;
+        rq->gid = c->peer.gid;
+        rq->groups = c->peer.groups;
+        rq->n_groups = c->peer.n_groups;
+        e = policy_match(c->cfg->policy, rq, rule, why, sizeof(why));
+        if (e == -EINVAL) {
+                reply_error(r, EINVAL, PROTO_ERR_BAD_REQUEST, "%s", why);
+                return -1;
+        }
+        if (e < 0) {
+                reply_error(r, EACCES, PROTO_ERR_REFUSED, "%s", why);
+                return -1;
+        }
+        r->decision = "allow";
+        r->rule_line = (*rule)->line;
+        return 0;
+}
+
+void handler_owner(const struct conn *c, const struct proto_msg *m, struct sd_request *rq,
+                   struct reply *r)
+{
+        if (!(m->present & (PROTO_F_UID | PROTO_F_GID)))
+                return;
+        rq->has_owner = true;
+        rq->owner_uid = (m->present & PROTO_F_UID) ? (uid_t)m->uid : c->peer.uid;
+        rq->owner_gid = (m->present & PROTO_F_GID) ? (gid_t)m->gid : c->peer.gid;
+        r->uid = rq->owner_uid;
+        r->gid = rq->owner_gid;
+}
+
+const char *handler_rest(const struct policy_rule *rule, const char *path)
+{
+        const char *rest = path_rest(rule->anchor, path);
+        return !rest || strcmp(rest, ".") == 0 ? "" : rest;
+}
+
+void handler_failed(struct reply *r, int err, const char *msg)
+{
+        const char *decision = r->decision;
+        reply_error(r, err, PROTO_ERR_FAILED, "%s",
+                    msg && *msg ? msg : strerror(err < 0 ? -err : err));
+        r->decision = decision;
+}
+
+void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r)
+{
+        const struct dispatch_entry *e = dispatch_find(m->type);
+
+        if (!e) {
+                const char *name = proto_type_name(m->type);
+                reply_error(r, EOPNOTSUPP, PROTO_ERR_BAD_REQUEST,
+                            "message type 0x%04x%s%s%s is not a request the broker serves", m->type,
+                            name ? " (" : "", name ? name : "", name ? ")" : "");
+                return;
+        }
+        e->handler(c, m, r);
+}
