@@ -1,0 +1,479 @@
+/* Unit tests for libstepdown against a scripted fake broker: a child
+ * process serving one connection on a SOCK_SEQPACKET socket in a temp dir.
+ * The child exits non-zero if the client sent something unexpected. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/lib-internal.h"
+#include "proto.h"
+#include "stepdown/stepdown.h"
+
+static char dir[64], sock_path[128];
+static uint8_t key[PROTO_KEY_BYTES];
+
+/* ---- the fake broker (runs in the child) ---- */
+
+#define SRV_CHECK(cond)                                                                            \
+        do {                                                                                       \
+                if (!(cond)) {                                                                     \
+                        fprintf(stderr, "fake broker: %s:%d: %s\n", __FILE__, __LINE__, #cond);    \
+                        _exit(1);                                                                  \
+                }                                                                                  \
+        } while (0)
+
+static void srv_send(int fd, const uint8_t *b, ssize_t len, int passfd)
+{
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } ctrl;
+        struct iovec iov = {.iov_base = (void *)b, .iov_len = (size_t)len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        SRV_CHECK(len > 0);
+        if (passfd >= 0) {
+                mh.msg_control = &ctrl;
+                mh.msg_controllen = sizeof(ctrl);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+        }
+        SRV_CHECK(sendmsg(fd, &mh, MSG_NOSIGNAL) == len);
+}
+
+/* Receives one request into buf and decodes it; checks its type. */
+static void srv_expect(int fd, uint8_t *buf, struct proto_msg *m, uint16_t type)
+{
+        ssize_t n = recv(fd, buf, PROTO_MAX_MSG, 0);
+        SRV_CHECK(n > 0);
+        SRV_CHECK(proto_decode(buf, (size_t)n, m) == 0);
+        SRV_CHECK(m->type == type);
+}
+
+static void srv_hello(int fd, uint8_t method, uint8_t nonce[PROTO_NONCE_BYTES])
+{
+        uint8_t b[PROTO_MAX_MSG];
+        for (int i = 0; i < PROTO_NONCE_BYTES; i++)
+                nonce[i] = (uint8_t)(rand() & 0xff);
+        srv_send(fd, b, proto_encode_hello(b, sizeof(b), 0, method, nonce), -1);
+}
+
+/* HELLO(mac) + AUTH check + AUTH_OK. */
+static void srv_auth(int fd)
+{
+        uint8_t nonce[PROTO_NONCE_BYTES], b[PROTO_MAX_MSG], out[PROTO_MAX_MSG];
+        struct proto_msg m;
+        srv_hello(fd, PROTO_AUTH_MAC, nonce);
+        srv_expect(fd, b, &m, PROTO_AUTH);
+        SRV_CHECK(proto_auth_verify(key, nonce, m.mac) == 0);
+        srv_send(fd, out, proto_encode_empty(out, sizeof(out), PROTO_AUTH_OK, m.id), -1);
+}
+
+typedef void (*script_fn)(int fd);
+
+static pid_t serve(script_fn script)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        assert_true(lfd >= 0);
+        unlink(sock_path);
+        strcpy(sa.sun_path, sock_path);
+        assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(lfd, 4), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                SRV_CHECK(cfd >= 0);
+                script(cfd);
+                /* wait for the client to hang up, so nothing is cut short */
+                char c;
+                while (recv(cfd, &c, 1, 0) > 0)
+                        ;
+                _exit(0);
+        }
+        close(lfd);
+        return pid;
+}
+
+static void reap(pid_t pid)
+{
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static int count_fds(void)
+{
+        DIR *d = opendir("/proc/self/fd");
+        int n = 0;
+        assert_non_null(d);
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+/* ---- scripts and tests ---- */
+
+static void script_ping(int fd)
+{
+        uint8_t b[PROTO_MAX_MSG], out[PROTO_MAX_MSG];
+        struct proto_msg m;
+        srv_auth(fd);
+        srv_expect(fd, b, &m, PROTO_PING);
+        srv_send(fd, out, proto_encode_ok(out, sizeof(out), m.id, -1, 0), -1);
+}
+
+static void test_handshake_and_ping(void **state)
+{
+        struct stepdown *sd;
+        (void)state;
+        pid_t pid = serve(script_ping);
+        assert_int_equal(stepdown_connect_to(sock_path, key, &sd), 0);
+        assert_int_equal(stepdown_ping(sd), 0);
+        assert_null(stepdown_errmsg(sd));
+        stepdown_close(sd);
+        reap(pid);
+}
+
+static void script_wrong_key(int fd)
+{
+        uint8_t nonce[PROTO_NONCE_BYTES], b[PROTO_MAX_MSG], out[PROTO_MAX_MSG];
+        struct proto_msg m;
+        srv_hello(fd, PROTO_AUTH_MAC, nonce);
+        srv_expect(fd, b, &m, PROTO_AUTH);
+        SRV_CHECK(proto_auth_verify(key, nonce, m.mac) == -EPERM);
+        srv_send(fd, out,
+                 proto_encode_error(out, sizeof(out), m.id, EACCES, PROTO_ERR_AUTH, "bad key"), -1);
+}
+
+static void test_wrong_key(void **state)
+{
+        struct stepdown *sd = (void *)1;
+        uint8_t other[PROTO_KEY_BYTES];
+        (void)state;
+        memcpy(other, key, sizeof(other));
+        other[0] ^= 1;
+        pid_t pid = serve(script_wrong_key);
+        assert_int_equal(stepdown_connect_to(sock_path, other, &sd), -EACCES);
+        assert_null(sd);
+        reap(pid);
+}
+
+static void script_hello_only(int fd)
+{
+        uint8_t nonce[PROTO_NONCE_BYTES];
+        srv_hello(fd, PROTO_AUTH_MAC, nonce);
+}
+
+static void test_no_key(void **state)
+{
+        struct stepdown *sd;
+        (void)state;
+        pid_t pid = serve(script_hello_only);
+        assert_int_equal(stepdown_connect_to(sock_path, NULL, &sd), -ENOKEY);
+        reap(pid);
+}
+
+static void script_errors(int fd)
+{
+        uint8_t b[PROTO_MAX_MSG], out[PROTO_MAX_MSG], nonce[PROTO_NONCE_BYTES];
+        struct proto_msg m;
+        srv_hello(fd, PROTO_AUTH_NONE, nonce);
+        srv_expect(fd, b, &m, PROTO_MKDIR);
+        SRV_CHECK(m.path_len == 7 && memcmp(m.path, "/data/x", 7) == 0);
+        SRV_CHECK(m.present == (PROTO_F_PATH | PROTO_F_MODE | PROTO_F_FLAGS));
+        SRV_CHECK(m.mode == 0700 && m.flags == PROTO_MKDIR_PARENTS);
+        srv_send(fd, out,
+                 proto_encode_error(out, sizeof(out), m.id, EACCES, PROTO_ERR_REFUSED,
+                                    "no allow rule for mkdir /data/x"),
+                 -1);
+        srv_expect(fd, b, &m, PROTO_CHMOD);
+        srv_send(fd, out,
+                 proto_encode_error(out, sizeof(out), m.id, ENOENT, PROTO_ERR_FAILED, NULL), -1);
+        srv_expect(fd, b, &m, PROTO_CHOWN);
+        SRV_CHECK(m.present == (PROTO_F_PATH | PROTO_F_GID | PROTO_F_FLAGS) && m.gid == 50);
+        srv_send(fd, out, proto_encode_ok(out, sizeof(out), m.id, 12345, 0), -1);
+        srv_expect(fd, b, &m, PROTO_ALLOWED);
+        srv_send(fd, out, proto_encode_allowed_reply(out, sizeof(out), m.id, "allow a\n"), -1);
+        /* a reply with the wrong id */
+        srv_expect(fd, b, &m, PROTO_PING);
+        srv_send(fd, out, proto_encode_ok(out, sizeof(out), m.id + 1, -1, 0), -1);
+}
+
+static void test_error_mapping(void **state)
+{
+        struct stepdown *sd;
+        uint64_t changed = 0;
+        char *text;
+        (void)state;
+        pid_t pid = serve(script_errors);
+        assert_int_equal(stepdown_connect_to(sock_path, NULL, &sd), 0);
+
+        assert_int_equal(
+            stepdown_mkdir(sd, "/data/x", 0700, (uid_t)-1, (gid_t)-1, STEPDOWN_MKDIR_PARENTS),
+            -EACCES);
+        assert_true(stepdown_refused(sd));
+        assert_string_equal(stepdown_errmsg(sd), "no allow rule for mkdir /data/x");
+
+        assert_int_equal(stepdown_chmod(sd, "/data/y", 0600), -ENOENT);
+        assert_false(stepdown_refused(sd));
+        assert_int_equal(stepdown_error_kind(sd), STEPDOWN_ERR_FAILED);
+        assert_null(stepdown_errmsg(sd));
+
+        assert_int_equal(
+            stepdown_chown(sd, "/data/z", (uid_t)-1, 50, STEPDOWN_CHOWN_RECURSIVE, &changed), 0);
+        assert_int_equal(changed, 12345);
+        assert_int_equal(stepdown_error_kind(sd), STEPDOWN_ERR_NONE);
+
+        assert_int_equal(stepdown_allowed(sd, &text), 0);
+        assert_string_equal(text, "allow a\n");
+        free(text);
+
+        assert_int_equal(stepdown_ping(sd), -EPROTO);
+
+        /* bad arguments never reach the broker */
+        assert_int_equal(stepdown_chmod(sd, "relative", 0600), -EINVAL);
+        assert_int_equal(stepdown_chown(sd, "/a", (uid_t)-1, (gid_t)-1, 0, NULL), -EINVAL);
+        int fd;
+        assert_int_equal(stepdown_bind(sd, "tcp:nohost:1", &fd), -EINVAL);
+        assert_int_equal(fd, -1);
+        stepdown_close(sd);
+        reap(pid);
+}
+
+static void script_fds(int fd)
+{
+        uint8_t b[PROTO_MAX_MSG], out[PROTO_MAX_MSG], nonce[PROTO_NONCE_BYTES];
+        struct proto_msg m;
+        char path[192];
+        srv_hello(fd, PROTO_AUTH_NONE, nonce);
+
+        srv_expect(fd, b, &m, PROTO_OPEN);
+        SRV_CHECK(m.flags == PROTO_OPEN_READ && !(m.present & PROTO_F_MODE));
+        snprintf(path, sizeof(path), "%s/secret", dir);
+        int f = open(path, O_RDONLY | O_CLOEXEC);
+        SRV_CHECK(f >= 0);
+        srv_send(fd, out, proto_encode_ok(out, sizeof(out), m.id, -1, 1), f);
+
+        /* BIND: the request carries the parsed address */
+        srv_expect(fd, b, &m, PROTO_BIND);
+        SRV_CHECK(m.bind_proto == PROTO_BIND_TCP && m.port == 8443 && m.address_len == 2 &&
+                  memcmp(m.address, "::", 2) == 0);
+        srv_send(fd, out, proto_encode_ok(out, sizeof(out), m.id, -1, 1), f);
+
+        /* OK that claims an fd but has none */
+        srv_expect(fd, b, &m, PROTO_OPEN);
+        srv_send(fd, out, proto_encode_ok(out, sizeof(out), m.id, -1, 1), -1);
+
+        /* an fd nobody asked for, riding on a PING reply */
+        srv_expect(fd, b, &m, PROTO_PING);
+        srv_send(fd, out, proto_encode_ok(out, sizeof(out), m.id, -1, 0), f);
+
+        /* an fd on an ERROR reply */
+        srv_expect(fd, b, &m, PROTO_OPEN);
+        srv_send(fd, out, proto_encode_error(out, sizeof(out), m.id, EPERM, PROTO_ERR_FAILED, "x"),
+                 f);
+        close(f);
+}
+
+static void test_fd_passing(void **state)
+{
+        struct stepdown *sd;
+        char buf[16] = {0};
+        int fd = -1;
+        (void)state;
+        pid_t pid = serve(script_fds);
+        assert_int_equal(stepdown_connect_to(sock_path, NULL, &sd), 0);
+        int before = count_fds();
+
+        assert_int_equal(stepdown_open(sd, "/etc/key", STEPDOWN_OPEN_READ, 0, &fd), 0);
+        assert_true(fd >= 0);
+        assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+        assert_int_equal(pread(fd, buf, sizeof(buf) - 1, 0), 6);
+        assert_string_equal(buf, "secret");
+        close(fd);
+
+        assert_int_equal(stepdown_bind(sd, "tcp:[::]:8443", &fd), 0);
+        assert_true(fd >= 0);
+        close(fd);
+
+        assert_int_equal(stepdown_open(sd, "/etc/key", STEPDOWN_OPEN_READ, 0, &fd), -EPROTO);
+        assert_int_equal(fd, -1);
+        assert_int_equal(stepdown_ping(sd), 0);
+        assert_int_equal(stepdown_open(sd, "/etc/key", STEPDOWN_OPEN_READ, 0, &fd), -EPERM);
+        assert_int_equal(fd, -1);
+        assert_int_equal(count_fds(), before); /* stray fds were closed */
+        stepdown_close(sd);
+        reap(pid);
+}
+
+static void script_silent(int fd)
+{
+        uint8_t b[PROTO_MAX_MSG], nonce[PROTO_NONCE_BYTES];
+        struct proto_msg m;
+        srv_hello(fd, PROTO_AUTH_NONE, nonce);
+        srv_expect(fd, b, &m, PROTO_PING); /* and never answer */
+        srv_expect(fd, b, &m, PROTO_PING); /* then hang up */
+        close(fd);
+        _exit(0);
+}
+
+static void test_timeout_and_hangup(void **state)
+{
+        struct stepdown *sd;
+        struct timespec t0, t1;
+        (void)state;
+        pid_t pid = serve(script_silent);
+        assert_int_equal(stepdown_connect_to(sock_path, NULL, &sd), 0);
+        assert_int_equal(stepdown_set_timeout(sd, 200), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(stepdown_ping(sd), -EAGAIN);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        assert_true(secs >= 0.15 && secs < 5);
+        assert_int_equal(stepdown_ping(sd), -ECONNRESET);
+        stepdown_close(sd);
+        reap(pid);
+}
+
+static void test_not_a_broker(void **state)
+{
+        struct stepdown *sd;
+        (void)state;
+        unlink(sock_path);
+        assert_int_equal(stepdown_connect_to(sock_path, key, &sd), -ENOENT);
+        assert_null(sd);
+        assert_int_equal(stepdown_connect_to("", key, &sd), -EINVAL);
+}
+
+static void test_key_formats(void **state)
+{
+        uint8_t out[PROTO_KEY_BYTES];
+        char hex[2 * PROTO_KEY_BYTES + 2];
+        (void)state;
+        for (int i = 0; i < PROTO_KEY_BYTES; i++)
+                snprintf(hex + 2 * i, 3, "%02x", key[i]);
+        assert_int_equal(sdlib_parse_key(key, sizeof(key), out), 0);
+        assert_memory_equal(out, key, sizeof(key));
+        memset(out, 0, sizeof(out));
+        assert_int_equal(sdlib_parse_key((uint8_t *)hex, 64, out), 0);
+        assert_memory_equal(out, key, sizeof(key));
+        strcat(hex, "\n");
+        assert_int_equal(sdlib_parse_key((uint8_t *)hex, 65, out), 0);
+        assert_int_equal(sdlib_parse_key((uint8_t *)hex, 31, out), -EINVAL);
+        assert_int_equal(sdlib_parse_key((uint8_t *)hex, 63, out), -EINVAL);
+        hex[3] = 'g';
+        assert_int_equal(sdlib_parse_key((uint8_t *)hex, 64, out), -EINVAL);
+}
+
+/* stepdown_connect() from the environment: key file (hex), key fd (raw). */
+static void test_connect_from_env(void **state)
+{
+        struct stepdown *sd;
+        char kpath[192], hex[2 * PROTO_KEY_BYTES + 2];
+        (void)state;
+        for (int i = 0; i < PROTO_KEY_BYTES; i++)
+                snprintf(hex + 2 * i, 3, "%02x", key[i]);
+        strcat(hex, "\n");
+        snprintf(kpath, sizeof(kpath), "%s/key", dir);
+        FILE *f = fopen(kpath, "w");
+        assert_non_null(f);
+        fputs(hex, f);
+        fclose(f);
+
+        setenv("STEPDOWN_SOCKET", sock_path, 1);
+        setenv("STEPDOWN_KEY_FILE", kpath, 1);
+        pid_t pid = serve(script_ping);
+        assert_int_equal(stepdown_connect(&sd), 0);
+        assert_int_equal(stepdown_ping(sd), 0);
+        stepdown_close(sd);
+        reap(pid);
+
+        int p[2];
+        char num[16];
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        assert_int_equal(write(p[1], key, sizeof(key)), (ssize_t)sizeof(key));
+        close(p[1]);
+        snprintf(num, sizeof(num), "%d", p[0]);
+        setenv("STEPDOWN_KEY_FD", num, 1); /* takes precedence over the file */
+        setenv("STEPDOWN_KEY_FILE", "/nonexistent", 1);
+        pid = serve(script_ping);
+        assert_int_equal(stepdown_connect(&sd), 0);
+        assert_int_equal(stepdown_ping(sd), 0);
+        stepdown_close(sd);
+        reap(pid);
+        close(p[0]);
+
+        setenv("STEPDOWN_KEY_FD", "x", 1);
+        assert_int_equal(stepdown_connect(&sd), -EINVAL);
+        unsetenv("STEPDOWN_KEY_FD");
+        assert_int_equal(stepdown_connect(&sd), -ENOENT); /* the key file */
+        unsetenv("STEPDOWN_KEY_FILE");
+        setenv("STEPDOWN_TIMEOUT", "soon", 1);
+        assert_int_equal(stepdown_connect(&sd), -EINVAL);
+        unsetenv("STEPDOWN_TIMEOUT");
+        unsetenv("STEPDOWN_SOCKET");
+}
+
+static int setup(void **state)
+{
+        (void)state;
+        char path[192];
+        strcpy(dir, "/tmp/test-client.XXXXXX");
+        if (!mkdtemp(dir))
+                return -1;
+        snprintf(sock_path, sizeof(sock_path), "%s/sock", dir);
+        snprintf(path, sizeof(path), "%s/secret", dir);
+        FILE *f = fopen(path, "w");
+        if (!f)
+                return -1;
+        fputs("secret", f);
+        fclose(f);
+        for (int i = 0; i < PROTO_KEY_BYTES; i++)
+                key[i] = (uint8_t)(i * 7 + 3);
+        srand(42);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_handshake_and_ping),
+            cmocka_unit_test(test_wrong_key),
+            cmocka_unit_test(test_no_key),
+            cmocka_unit_test(test_error_mapping),
+            cmocka_unit_test(test_fd_passing),
+            cmocka_unit_test(test_timeout_and_hangup),
+            cmocka_unit_test(test_not_a_broker),
+            cmocka_unit_test(test_key_formats),
+            cmocka_unit_test(test_connect_from_env),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
