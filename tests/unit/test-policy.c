@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -743,6 +744,34 @@ static void test_env(void **state)
         policy_free(&p);
 }
 
+/* The example in stepdown.conf(5) is a valid policy. */
+static void test_man_example(void **state)
+{
+        (void)state;
+        FILE *f = fopen(SRCDIR "/docs/stepdown.conf.5", "re");
+        char line[512], text[4096] = "", err[512];
+        bool in = false, seen = false;
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f)) {
+                if (strcmp(line, ".SH EXAMPLE\n") == 0)
+                        seen = true;
+                else if (seen && strcmp(line, ".EX\n") == 0)
+                        in = true;
+                else if (in && strcmp(line, ".EE\n") == 0)
+                        break;
+                else if (in)
+                        strncat(text, line, sizeof(text) - strlen(text) - 1);
+        }
+        fclose(f);
+        assert_true(in);
+        struct policy p;
+        if (parse(&p, text, err, sizeof(err)) < 0)
+                fail_msg("%s", err);
+        assert_int_equal(p.n_steps, 2);
+        assert_int_equal(p.n_rules, 5);
+        policy_free(&p);
+}
+
 static void test_op_names(void **state)
 {
         (void)state;
@@ -764,6 +793,7 @@ int main(void)
             cmocka_unit_test(test_limits),
             cmocka_unit_test_setup_teardown(test_load, load_setup, load_teardown),
             cmocka_unit_test(test_env),
+            cmocka_unit_test(test_man_example),
             cmocka_unit_test(test_op_names),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
