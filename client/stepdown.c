@@ -51,7 +51,9 @@ static int connect_or_fail(struct stepdown **sd)
                         path && *path ? path : STEPDOWN_SOCKET_PATH,
                         r == -ENOKEY   ? "no key (set STEPDOWN_KEY_FILE or STEPDOWN_KEY_FD)"
                         : r == -EACCES ? "authentication refused"
-                                       : strerror(-r));
+                        : r == -EINVAL
+                            ? "bad STEPDOWN_KEY_FD, STEPDOWN_KEY_FILE or STEPDOWN_TIMEOUT"
+                            : strerror(-r));
                 return EXIT_UNREACHABLE;
         }
         return EXIT_DONE;
@@ -237,7 +239,7 @@ static int cmd_chown(int argc, char **argv)
         if (r < 0)
                 return op_failed(sd, r, "chown", argv[optind + 1]);
         if (verbose)
-                printf("%" PRIu64 " changed\n", changed);
+                printf("%" PRIu64 "\n", changed);
         stepdown_close(sd);
         return EXIT_DONE;
 }
@@ -406,7 +408,7 @@ static void help(void)
                "  mkdir -m MODE     octal mode (default: the broker's)\n"
                "  mkdir -o OWNER    owner (default: the broker's, normally you)\n"
                "  chown -R          change the whole tree\n"
-               "  chown -v          print how many entries changed\n"
+               "  chown -v          print the number of entries changed\n"
                "  open -r / -w      open for reading (default) / writing\n"
                "  open -c MODE      create if missing, with MODE (implies -w)\n"
                "  open -a / -t / -x append / truncate / fail if it exists (with -c)\n"
