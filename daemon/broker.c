@@ -227,14 +227,20 @@ static int conn_reply(struct conn_state *s, uint32_t id, struct reply *r)
 
 static int handle_auth(struct conn_state *s, const struct proto_msg *m)
 {
-        if (m->type != PROTO_AUTH)
+        if (m->type != PROTO_AUTH) {
+                dispatch_audit_auth(&s->c, "no AUTH after HELLO");
                 return conn_error(s, m->id, EACCES, PROTO_ERR_AUTH,
                                   "authenticate first: the broker expects AUTH after HELLO", true);
-        if (auth_check(s->c.cfg->key, s->nonce, m) < 0)
+        }
+        if (auth_check(s->c.cfg->key, s->nonce, m) < 0) {
+                dispatch_audit_auth(&s->c, "authentication failed: wrong key");
                 return conn_error(s, m->id, EACCES, PROTO_ERR_AUTH,
                                   "authentication failed: wrong key", true);
+        }
         sodium_memzero(s->nonce, sizeof(s->nonce));
         s->phase = PHASE_READY;
+        struct timeval tv = {.tv_sec = s->c.cfg->idle_timeout_s};
+        event_add(s->ev_timer, &tv);
 
         uint8_t buf[PROTO_HEADER_SIZE];
         ssize_t n = proto_encode_empty(buf, sizeof(buf), PROTO_AUTH_OK, m->id);

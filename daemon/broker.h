@@ -115,6 +115,8 @@ struct dispatch_entry {
 const struct dispatch_entry *dispatch_find(uint16_t type);
 /* Runs m through the table; r is filled in (an ERROR for unknown types). */
 void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r);
+/* Audits a failed authentication. */
+void dispatch_audit_auth(struct conn *c, const char *why);
 void reply_init(struct reply *r);
 void reply_done(struct reply *r);
 void reply_error(struct reply *r, int err, enum proto_error_kind kind, const char *fmt, ...)

@@ -2,12 +2,16 @@
  * monitor dispatch): a type that is not in the table, or that only the
  * server sends, is refused here before any handler runs. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "audit.h"
 #include "broker.h"
+#include "log.h"
 #include "match.h"
 #include "pathnorm.h"
 #include "policy.h"
@@ -126,9 +130,74 @@ void handler_failed(struct reply *r, int err, const char *msg)
         r->decision = decision;
 }
 
+/* Set when a record could not be written: until one can, operations are
+ * refused before they run (fail closed), unless the policy says
+ * `audit-failure allow`. */
+static bool audit_failing;
+
+static uint64_t now_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int audit_request(struct conn *c, const char *op, uint32_t id, const struct reply *r,
+                         uint64_t duration_us)
+{
+        struct audit *a = c->cfg->audit;
+        char where[PATH_MAX + 32];
+        struct audit_caller who = {
+            .uid = c->peer.uid,
+            .gid = c->peer.gid,
+            .pid = c->peer.pid,
+            .exe = c->peer.exe[0] ? c->peer.exe : NULL,
+            .pidfd_ino = c->peer.pidfd_ino,
+        };
+        struct audit_event ev = {
+            .event = "request",
+            .request_id = id,
+            .caller = &who,
+            .op = op,
+            .path = r->path[0] ? r->path : NULL,
+            .uid = r->uid,
+            .gid = r->gid,
+            .mode = r->mode,
+            .flags = r->flags[0] ? r->flags : NULL,
+            .addr = r->addr[0] ? r->addr : NULL,
+            .decision = r->decision ? r->decision : "deny",
+            .error = r->type == PROTO_ERROR ? r->err : 0,
+            .duration_us = duration_us,
+            .changed = r->type == PROTO_ERROR ? -1 : r->count,
+            .message = r->type == PROTO_ERROR ? r->msg : NULL,
+        };
+        if (!a)
+                return 0;
+        if (r->rule_line && c->cfg->policy) {
+                policy_where(c->cfg->policy, r->rule_line, where, sizeof(where));
+                ev.rule = where;
+        }
+        int e = audit_log(a, &ev);
+        if (e < 0 && !audit_failing)
+                log_warn("audit log: a record could not be written: %s%s", strerror(-e),
+                         audit_failure_allow(a) ? " (audit-failure allow: going on)"
+                                                : "; refusing operations until it can");
+        audit_failing = e < 0;
+        return e;
+}
+
+void dispatch_audit_auth(struct conn *c, const char *why)
+{
+        struct reply r;
+        reply_init(&r);
+        reply_error(&r, EACCES, PROTO_ERR_AUTH, "%s", why);
+        (void)audit_request(c, "auth", 0, &r, 0);
+}
+
 void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r)
 {
         const struct dispatch_entry *e = dispatch_find(m->type);
+        struct audit *a = c->cfg->audit;
 
         if (!e) {
                 const char *name = proto_type_name(m->type);
@@ -137,5 +206,19 @@ void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r)
                             name ? " (" : "", name ? name : "", name ? ")" : "");
                 return;
         }
+        if (!(e->flags & DISPATCH_AUDIT) || !a) {
+                e->handler(c, m, r);
+                return;
+        }
+        if (audit_failing && !audit_failure_allow(a)) {
+                reply_error(r, EIO, PROTO_ERR_FAILED,
+                            "the audit log cannot be written, so the broker performs nothing");
+                (void)audit_request(c, e->name, m->id, r, 0); /* clears the flag if it works */
+                return;
+        }
+        uint64_t t0 = now_us();
         e->handler(c, m, r);
+        if (audit_request(c, e->name, m->id, r, now_us() - t0) < 0 && !audit_failure_allow(a))
+                reply_error(r, EIO, PROTO_ERR_FAILED,
+                            "the audit record could not be written; the result is withheld");
 }
