@@ -1006,6 +1006,8 @@ int policy_set_user(struct policy *p, const char *spec, const char *origin, cons
                     char *err, size_t errlen)
 {
         char msg[256];
+        if (!origin)
+                origin = "user override";
         int r = resolve_launch_user(p, spec, db, msg, sizeof(msg));
         if (r == -ENOMEM)
                 return fail(err, errlen, r, "out of memory");

@@ -134,7 +134,8 @@ int policy_load(struct policy *p, const char *path, const struct userdb *db, cha
 
 /* Replaces the launch user (validated like the user statement) and
  * re-resolves the setup steps that default to it.  origin names the
- * override in messages and in policy_print ("STEPDOWN_USER", "-u"). */
+ * override in messages and in policy_print ("STEPDOWN_USER", "-u"; NULL:
+ * "user override"). */
 int policy_set_user(struct policy *p, const char *spec, const char *origin, const struct userdb *db,
                     char *err, size_t errlen);
 

@@ -693,6 +693,14 @@ static void test_env(void **state)
                                     "recursive\n"));
         free(out);
 
+        assert_int_equal(policy_set_user(&p, "app", NULL, &db, err, sizeof(err)), 0);
+        assert_int_equal(p.steps[0].uid, 1000);
+        assert_int_equal(policy_set_user(&p, "toor", NULL, &db, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "user override: invalid user spec \"toor\": user toor resolves "
+                                 "to uid 0: its passwd entry maps it to root; refusing (say "
+                                 "\"root\" or \"0\" to run as root on purpose)");
+        assert_string_equal(p.user, "app"); /* unchanged by a failed override */
+        assert_int_equal(p.steps[0].uid, 1000);
         assert_int_equal(policy_apply_overrides(&p, "nosuch", NULL, &db, err, sizeof(err)),
                          -EINVAL);
         assert_string_equal(err, "STEPDOWN_USER: invalid user spec \"nosuch\": unable to find "
