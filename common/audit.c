@@ -381,13 +381,20 @@ static int write_record(struct audit *a, const struct audit_event *ev, int *sync
                         return -ENOENT;
                 }
         }
+        /* The newline that ends a torn line is needed only while the file
+         * still ends without one (another writer may have finished it). */
+        size_t off = 0;
+        char last;
+        if (a->bad_tail && !a->is_stderr && S_ISREG(st.st_mode) && st.st_size > 0 &&
+            pread(a->fd, &last, 1, st.st_size - 1) == 1 && last == '\n')
+                off = 1;
         ssize_t n;
         do
-                n = write(a->fd, a->buf.data, a->buf.len);
+                n = write(a->fd, a->buf.data + off, a->buf.len - off);
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return negative_errno();
-        if ((size_t)n != a->buf.len) {
+        if ((size_t)n != a->buf.len - off) {
                 if (a->is_stderr || !undo_partial(a->fd, (size_t)n))
                         a->bad_tail = true; /* the next record starts on a new line */
                 return -ENOSPC;

@@ -858,6 +858,11 @@ static void test_concurrent_appenders(void **state)
         memset(longpath, 'p', 3000);
         longpath[0] = '/';
         longpath[3000] = '\0';
+        /* Every writer opens its handle before any of them writes (the
+         * broker model is one writer; this checks whole lines only). */
+        int ready[2], go[2];
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
         pid_t pids[WRITERS];
         for (int w = 0; w < WRITERS; w++) {
                 pids[w] = fork();
@@ -865,8 +870,13 @@ static void test_concurrent_appenders(void **state)
                 if (pids[w] == 0) {
                         struct audit_config cfg = {.path = log_path};
                         struct audit *a = NULL;
+                        char c;
+                        close(go[1]);
+                        close(ready[0]);
                         if (audit_open(&a, &cfg, NULL, NULL, 0) < 0)
                                 _exit(1);
+                        if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 0)
+                                _exit(3);
                         struct audit_event ev = request("mkdir", longpath);
                         for (int i = 0; i < EACH; i++)
                                 if (audit_log(a, &ev) < 0)
@@ -875,6 +885,14 @@ static void test_concurrent_appenders(void **state)
                         _exit(0);
                 }
         }
+        close(ready[1]);
+        close(go[0]);
+        for (int w = 0; w < WRITERS; w++) {
+                char c;
+                assert_int_equal(read(ready[0], &c, 1), 1);
+        }
+        close(go[1]); /* go */
+        close(ready[0]);
         for (int w = 0; w < WRITERS; w++) {
                 int status;
                 assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
