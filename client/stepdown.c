@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd-audit.h"
 #include "config.h"
 #include "stepdown/stepdown.h"
 #include "userdb.h"
@@ -390,8 +391,7 @@ static const struct cmd cmds[] = {
     {"chmod", cmd_chmod, "chmod MODE PATH"},
     {"open", cmd_open, "open [-r] [-w] [-c MODE] [-a] [-t] [-x] [--fd N] PATH -- COMMAND..."},
     {"bind", cmd_bind, "bind ADDRESS -- COMMAND..."},
-    /* Slot for the audit subcommand (client/cmd-audit.c):
-     * {"audit", cmd_audit, "audit verify FILE"}, */
+    {"audit", cmd_audit, "audit verify [--pubkey FILE] FILE... | audit keygen SECRET PUBLIC"},
 };
 
 static void help(void)

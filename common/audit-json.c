@@ -534,7 +534,7 @@ int json_u64(const struct json_value *v, uint64_t *out)
                 if (c < '0' || c > '9')
                         return -EBADMSG;
                 if (n > (UINT64_MAX - (c - '0')) / 10)
-                        return -ERANGE;
+                        return -EBADMSG; /* does not fit */
                 n = n * 10 + (c - '0');
         }
         *out = n;

@@ -76,7 +76,8 @@ int json_scan_object(const char *s, size_t len, json_member_fn fn, void *userdat
  * decoded; callers that need C strings check). */
 int json_string_decode(const struct json_value *v, struct jbuf *out);
 
-/* A JSON_NUMBER that is a plain non-negative integer fitting uint64_t. */
+/* A JSON_NUMBER that is a plain non-negative integer fitting uint64_t;
+ * -EBADMSG otherwise. */
 int json_u64(const struct json_value *v, uint64_t *out);
 
 /* ---- audit records ---------------------------------------------------- */
