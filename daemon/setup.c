@@ -9,11 +9,12 @@
 
 #include "ops.h"
 
-/* Splits a step's absolute path into the anchor the engine opens and the
- * rest below it.  The anchor is the parent directory, opened refusing any
- * symlink; the last component is resolved beneath it.  For mkdir with
- * parents the anchor is the deepest directory that exists, so the missing
- * ones are created beneath it by the engine. */
+/* Splits a step's absolute path into the anchor the engine opens (refusing
+ * a symlink in any of its components) and the rest resolved beneath it.
+ * chown and chmod act on the anchor itself, so the path may be a mount
+ * point (the freshly mounted volume); mkdir anchors at the parent, or with
+ * parents at the deepest directory that exists, so the engine creates the
+ * missing ones beneath it. */
 static int split(const struct policy_step *s, char *anchor, size_t alen, const char **rest)
 {
         const char *path = s->path;
@@ -21,12 +22,10 @@ static int split(const struct policy_step *s, char *anchor, size_t alen, const c
 
         if (n >= alen || path[0] != '/')
                 return -EINVAL;
-        if (n == 1) {
-                strcpy(anchor, "/");
-                *rest = "";
-                return 0;
-        }
         memcpy(anchor, path, n + 1);
+        *rest = "";
+        if (s->op != SD_OP_MKDIR || n == 1)
+                return 0;
         char *slash = strrchr(anchor, '/');
         for (;;) {
                 if (slash == anchor) {
@@ -37,7 +36,7 @@ static int split(const struct policy_step *s, char *anchor, size_t alen, const c
                 *slash = '\0';
                 *rest = path + (slash - anchor) + 1;
                 struct stat st;
-                if (!(s->op == SD_OP_MKDIR && s->parents) || lstat(anchor, &st) == 0)
+                if (!s->parents || lstat(anchor, &st) == 0)
                         break;
                 slash = strrchr(anchor, '/');
         }
