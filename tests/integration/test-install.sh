@@ -1,0 +1,85 @@
+#!/bin/bash
+# `meson install` into a DESTDIR puts every piece where Debian expects it:
+# binaries, libstepdown with its header and pkg-config file, the man pages,
+# the systemd units (pointing at the installed stepdownd and policy), the
+# example policy (valid as shipped) and, with -Dgosu_symlink=true, gosu.
+. "$(dirname "$0")/lib.sh"
+: "${BUILD_ROOT:?}" "${PREFIX:?}" "${BINDIR:?}" "${SBINDIR:?}" "${LIBDIR:?}" "${INCLUDEDIR:?}"
+: "${MANDIR:?}" "${SYSCONFDIR:?}" "${GOSU_SYMLINK:?}" "${STATIC:?}"
+
+D=$T/root
+out=$(meson install -C "$BUILD_ROOT" --no-rebuild --quiet --destdir "$D" 2>&1)
+is "rc=$? $out" "rc=0" "meson install --destdir succeeds"
+
+isfile() { # MODE PATH DESCRIPTION
+        local got
+        got=$(stat -c '%F %a' "$D$2" 2>&1)
+        is "$got" "regular file $1" "$3 ($2)"
+}
+isfile 755 "$PREFIX/$SBINDIR/stepdownd" "stepdownd in sbin"
+isfile 755 "$PREFIX/$BINDIR/stepdown" "stepdown in bin"
+isfile 644 "$PREFIX/$INCLUDEDIR/stepdown/stepdown.h" "the public header"
+isfile 644 "$PREFIX/$LIBDIR/libstepdown.a" "the static library"
+isfile 644 "$PREFIX/$LIBDIR/pkgconfig/stepdown.pc" "the pkg-config file"
+is "$(readlink "$D$PREFIX/$LIBDIR/libstepdown.so") $(readlink "$D$PREFIX/$LIBDIR/libstepdown.so.0")" \
+        "libstepdown.so.0 libstepdown.so.0.1.0" "the shared library with its soname links"
+isfile 644 "$PREFIX/$MANDIR/man8/stepdownd.8" "stepdownd(8)"
+isfile 644 "$PREFIX/$MANDIR/man1/stepdown.1" "stepdown(1)"
+isfile 644 "$PREFIX/$MANDIR/man5/stepdown.conf.5" "stepdown.conf(5)"
+isfile 644 "$SYSCONFDIR/stepdown/stepdown.conf.example" "the example policy"
+units=$PREFIX/lib/systemd/system
+isfile 644 "$units/stepdownd.service" "the service unit"
+isfile 644 "$units/stepdownd.socket" "the socket unit"
+
+# The unit starts the installed binary with the installed policy path.
+read -r -a cmd <<<"$(sed -n 's/^ExecStart=//p' "$D$units/stepdownd.service")"
+is "${cmd[*]}" "$PREFIX/$SBINDIR/stepdownd --serve --config $SYSCONFDIR/stepdown/stepdown.conf" \
+        "the service's ExecStart names the installed stepdownd and policy"
+like "$("$D${cmd[0]}" --version 2>&1)" "^stepdownd" "the installed stepdownd runs"
+
+if [ "$STATIC" = true ]; then
+        for b in "$PREFIX/$SBINDIR/stepdownd" "$PREFIX/$BINDIR/stepdown"; do
+                like "$(readelf -l "$D$b" | grep -c 'program interpreter')" "^0$" \
+                        "$(basename "$b") is fully static (no ELF interpreter)"
+        done
+fi
+
+# The example policy loads as shipped (its user "app" exists in the
+# test's private /etc/passwd).
+cp "$D$SYSCONFDIR/stepdown/stepdown.conf.example" "$T/example.conf"
+out=$(in_container "$STEPDOWND" --check -c "$T/example.conf" 2>&1)
+like "rc=$? $(tail -1 <<<"$out")" "^rc=0 .*setup steps?, .*allow rules?" \
+        "stepdownd --check accepts the installed example policy"
+
+# A client program builds against the installed header, library and
+# pkg-config file alone.
+if command -v pkg-config >/dev/null && command -v cc >/dev/null; then
+        cat >"$T/client.c" <<'C'
+#include <stdio.h>
+#include <stepdown/stepdown.h>
+int main(void)
+{
+        struct stepdown *sd = NULL;
+        int r = stepdown_connect_to("/nonexistent/stepdown.sock", NULL, &sd);
+        printf("connect=%d\n", r < 0);
+        return 0;
+}
+C
+        flags=$(PKG_CONFIG_PATH="$D$PREFIX/$LIBDIR/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$D" \
+                pkg-config --cflags --libs stepdown)
+        # shellcheck disable=SC2086
+        out=$(cc -o "$T/client" "$T/client.c" $flags 2>&1 && LD_LIBRARY_PATH="$D$PREFIX/$LIBDIR" "$T/client")
+        is "$out" "connect=1" "a program builds with pkg-config stepdown and links libstepdown"
+fi
+
+if [ "$GOSU_SYMLINK" = true ]; then
+        is "$(readlink "$D$PREFIX/$BINDIR/gosu")" "$PREFIX/$SBINDIR/stepdownd" \
+                "-Dgosu_symlink=true installs gosu -> stepdownd"
+        # The link's target is in the tree and acts as gosu under that name.
+        target=$D$(readlink "$D$PREFIX/$BINDIR/gosu")
+        out=$(in_container bash -c 'exec -a gosu "$1" app id' _ "$target" 2>&1)
+        like "$out" "^uid=1000\(app\) gid=1000\(app\)" "invoked as gosu, the installed stepdownd is gosu"
+else
+        is "$(ls "$D$PREFIX/$BINDIR")" "stepdown" "no gosu link without -Dgosu_symlink"
+fi
+done_testing
