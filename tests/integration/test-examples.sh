@@ -21,7 +21,7 @@ like "$out" "app: uid=[0-9]+ gid=[0-9]+ groups=[0-9]+ pid=1( |$)" \
         "dockerfile: the app runs as PID 1 without root"
 like "$(grep '^app: uid' <<<"$out")" "^app: uid=([1-9][0-9]*) gid=([1-9][0-9]*)" \
         "dockerfile: ...under the app user's non-zero uid and gid"
-like "$out" "app: /data is app:app 755, app.log is app" \
+like "$out" "app: /data is app:app 750, app.log is app" \
         "dockerfile: the setup steps made the fresh /data volume the app's"
 is "$(grep -c 'could read the secret directly' <<<"$out")" "0" \
         "dockerfile: the app cannot open the root-only secret itself"
