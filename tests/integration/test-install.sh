@@ -67,8 +67,12 @@ int main(void)
 C
         flags=$(PKG_CONFIG_PATH="$D$PREFIX/$LIBDIR/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$D" \
                 pkg-config --cflags --libs stepdown)
+        # A sanitizer build installs an instrumented library: link the same
+        # runtime (the linker's notes about libasan go to a file).
+        case "${SANITIZE:-none}" in none | "") ;; *) flags="$flags -fsanitize=$SANITIZE" ;; esac
         # shellcheck disable=SC2086
-        out=$(cc -o "$T/client" "$T/client.c" $flags 2>&1 && LD_LIBRARY_PATH="$D$PREFIX/$LIBDIR" "$T/client")
+        out=$(cc -o "$T/client" "$T/client.c" $flags 2>"$T/cc.err" &&
+                LD_LIBRARY_PATH="$D$PREFIX/$LIBDIR" "$T/client" 2>&1 || cat "$T/cc.err")
         is "$out" "connect=1" "a program builds with pkg-config stepdown and links libstepdown"
 fi
 
