@@ -41,6 +41,9 @@ redis_test() {
 mkdir "$R/data/restored" && echo old >"$R/data/restored/notes.txt"' >"$T/redis.out" 2>&1
         if ! pid1=$(image_pid1); then
                 not_ok "redis: the container starts"
+                kill "$IMAGE_PID" 2>/dev/null
+                wait "$IMAGE_PID"
+                sed 's/^/# /' "$T/redis.out"
                 return
         fi
         cli() { nsenter -t "$pid1" -n redis-cli "$@" 2>&1; }
@@ -63,6 +66,13 @@ mkdir "$R/data/restored" && echo old >"$R/data/restored/notes.txt"' >"$T/redis.o
         is "$(stat -c '%u %a' "/proc/$pid1/root/data/dump.rdb" 2>&1)" "$uid 600" \
                 "redis: dump.rdb is in /data, redis's, mode 0600 (umask 0077)"
         cli shutdown nosave >/dev/null
+        # If it does not stop, end the unshare process (--kill-child takes
+        # the container with it) rather than hang.
+        for i in $(seq 100); do
+                kill -0 "$IMAGE_PID" 2>/dev/null || break
+                sleep 0.1
+        done
+        kill "$IMAGE_PID" 2>/dev/null
         wait "$IMAGE_PID"
         rc=$?
         is "rc=$rc" "rc=0" "redis: SHUTDOWN ends the container with status 0"
