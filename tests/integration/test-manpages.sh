@@ -1,0 +1,60 @@
+#!/bin/bash
+# The man pages cannot drift from the programs: every option that
+# `stepdownd --help` and `stepdown --help` print appears in stepdownd(8)
+# and stepdown(1), and every page renders without a groff warning.
+set -u
+: "${STEPDOWND:?}" "${STEPDOWN_CLI:?}" "${SRCDIR:?}"
+T_NUM=0
+T_FAILED=0
+ok() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $*"; }
+not_ok() { T_NUM=$((T_NUM + 1)); T_FAILED=$((T_FAILED + 1)); echo "not ok $T_NUM - $*"; }
+
+if ! command -v man >/dev/null; then
+        echo "1..0 # SKIP man (man-db) is not installed"
+        exit 0
+fi
+
+# Rendered as plain ASCII, so "\-\-serve" in the source reads "--serve".
+render() { MANWIDTH=80 LC_ALL=C man -l "$1" 2>/dev/null | col -b; }
+
+# The options a --help text mentions: "-c", "--config", "--key-fd" ...
+# wherever they stand (option lists, usage lines, prose).
+options() {
+        grep -oE '(^|[][ ,(|/])--?[A-Za-z][A-Za-z0-9-]*' | sed 's/^[][ ,(|/]//' | sort -u
+}
+
+check_page() { # PROGRAM PAGE
+        local help page opt missing=""
+        help=$("$1" --help 2>&1)
+        page=$(render "$2")
+        [ -n "$help" ] && [ -n "$page" ] || { not_ok "$(basename "$2"): --help and the page both have text"; return; }
+        for opt in $(options <<<"$help"); do
+                # The option as a word of its own: "-c" must not match "-check".
+                grep -qE -- "(^|[^A-Za-z0-9-])$opt([^A-Za-z0-9-]|$)" <<<"$page" || missing="$missing $opt"
+        done
+        if [ -z "$missing" ]; then
+                ok "$(basename "$2") names every option of $(basename "$1") --help ($(options <<<"$help" | wc -l) options)"
+        else
+                not_ok "$(basename "$2") misses options from --help:$missing"
+        fi
+}
+
+check_page "$STEPDOWND" "$SRCDIR/docs/stepdownd.8"
+check_page "$STEPDOWN_CLI" "$SRCDIR/docs/stepdown.1"
+
+for page in "$SRCDIR"/docs/*.[1-8]; do
+        warnings=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
+        if [ -z "$warnings" ] && [ -n "$(render "$page")" ]; then
+                ok "$(basename "$page") renders without warnings"
+        else
+                not_ok "$(basename "$page") renders without warnings"
+                sed 's/^/#   /' <<<"$warnings"
+        fi
+done
+# The three pages DESIGN.md promises are all there.
+for page in stepdownd.8 stepdown.1 stepdown.conf.5; do
+        if [ -f "$SRCDIR/docs/$page" ]; then ok "docs/$page exists"; else not_ok "docs/$page exists"; fi
+done
+
+echo "1..$T_NUM"
+[ "$T_FAILED" -eq 0 ]
