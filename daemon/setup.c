@@ -60,9 +60,19 @@ static int run_step(const struct policy_step *s, struct op_stats *st, char *err,
                 return -EINVAL;
         }
         switch (s->op) {
-        case SD_OP_MKDIR:
-                return op_mkdir(anchor, rest, s->has_mode ? s->mode : 0755, s->uid, s->gid,
-                                s->parents, err, errlen);
+        case SD_OP_MKDIR: {
+                /* A setup step states what must be true, so a restart with
+                 * the directory already there succeeds: the existing
+                 * directory (never a symlink) gets the owner and mode. */
+                mode_t mode = s->has_mode ? s->mode : 0755;
+                int r = op_mkdir(anchor, rest, mode, s->uid, s->gid, s->parents, err, errlen);
+                if (r != -EEXIST)
+                        return r;
+                r = op_chown(s->path, "", s->uid, s->gid, false, false, false, st, err, errlen);
+                if (r < 0)
+                        return r;
+                return op_chmod(s->path, "", mode, err, errlen);
+        }
         case SD_OP_CHOWN:
                 return op_chown(anchor, rest, s->uid, s->gid, s->recursive, s->xdev, s->hardlinks,
                                 st, err, errlen);

@@ -86,6 +86,17 @@ out=$(vol_container 'mkdir $1/vol/d; touch $1/vol/d/f; chown -R 1000:1000 $1/vol
         "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/sh -c "stat -c '%U %y' $T/vol/d/f" 2>&1)
 like "$out" "^app 2001-01-01" "an already-right volume is left as it was"
 
+# --- restart: setup mkdir of an existing directory makes it right ---------
+conf <<EOF2
+user app
+setup mkdir $T/vol/data owner=app:app mode=0750
+EOF2
+out=$(vol_container 'mkdir -m 0777 $1/vol/data' "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/sh -c "stat -c '%U:%G %a' $T/vol/data" 2>&1; echo "rc=$?")
+is "$out" "app:app 750 rc=0" "setup mkdir of an existing directory succeeds and fixes owner and mode"
+out=$(vol_container 'ln -s $1/canary $1/vol/data' "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/true 2>&1; echo "rc=$?")
+like "$out" "stepdown.conf:2: setup mkdir $T/vol/data: .*rc=1$" "setup mkdir where a symlink stands is refused"
+is "$(canary)" "$canary_before" "... and the symlink's target is unchanged"
+
 # --- --check -----------------------------------------------------------------
 conf <<EOF2
 user app
