@@ -461,6 +461,7 @@ int mode_init(const struct mode_config *mc, char **argv)
         sigset_t mask;
         int r;
 
+        block_signals(&mask);
         runtime_init(&rt);
         if (mc->broker && runtime_prepare(&rt, mc, false) < 0)
                 return 1;
@@ -474,7 +475,6 @@ int mode_init(const struct mode_config *mc, char **argv)
                 runtime_cleanup(&rt);
                 return log_error_errno(ENOMEM, "event_base_new"), 1;
         }
-        block_signals(&mask);
         pid_t pid = fork();
         if (pid < 0) {
                 r = log_error_errno(errno, "fork");
@@ -516,6 +516,9 @@ int mode_serve(const struct mode_config *mc)
         sigset_t mask;
         int r;
 
+        /* Signals wait (blocked) until the loop handles them: a SIGTERM
+         * right after the socket appears still stops us cleanly. */
+        block_signals(&mask);
         runtime_init(&rt);
         if (runtime_prepare(&rt, mc, true) < 0)
                 return 1;
@@ -525,7 +528,6 @@ int mode_serve(const struct mode_config *mc)
                 runtime_cleanup(&rt);
                 return log_error_errno(ENOMEM, "event_base_new"), 1;
         }
-        block_signals(&mask);
         (void)sd_notify_send("READY=1");
         r = loop_run(mc, &rt, &lp);
         (void)sd_notify_send("STOPPING=1");

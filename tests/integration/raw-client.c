@@ -1,0 +1,327 @@
+/* raw-client: speaks the wire protocol by hand, for the adversarial cases
+ * the library never produces.  Prints one line per packet it receives:
+ *   hello MAC|NONE / auth-ok / ok [count=N] [fd] / error KIND ERRNO message /
+ *   allowed / eof / timeout
+ *
+ * Usage: raw-client SOCKET CASE [ARG]
+ * The key comes from STEPDOWN_KEY_FILE (raw or hex) when set. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto.h"
+
+static const char *sock_path;
+static uint8_t key[PROTO_KEY_BYTES];
+static bool have_key;
+
+static int conn_open(void)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                printf("connect-failed %s\n", strerrorname_np(errno));
+                exit(3);
+        }
+        return fd;
+}
+
+/* Receives one packet within ms; prints it; returns its type, 0 for eof,
+ * -1 for timeout.  nonce (may be NULL) gets HELLO's nonce. */
+static int recv_print(int fd, int ms, uint8_t *nonce, bool quiet)
+{
+        uint8_t buf[PROTO_MAX_MSG];
+        union {
+                char b[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr a;
+        } u;
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        struct proto_msg m;
+        bool got_fd = false;
+
+        if (poll(&p, 1, ms) == 0) {
+                if (!quiet)
+                        printf("timeout\n");
+                return -1;
+        }
+        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        if (n <= 0) {
+                if (!quiet)
+                        printf("eof\n");
+                return 0;
+        }
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_type == SCM_RIGHTS) {
+                        int rfd;
+                        memcpy(&rfd, CMSG_DATA(cm), sizeof(int));
+                        close(rfd);
+                        got_fd = true;
+                }
+        if (proto_decode(buf, (size_t)n, &m) < 0) {
+                printf("undecodable %s\n", m.why);
+                return -2;
+        }
+        if (m.type == PROTO_HELLO && nonce)
+                memcpy(nonce, m.nonce, PROTO_NONCE_BYTES);
+        if (quiet)
+                return m.type;
+        switch (m.type) {
+        case PROTO_HELLO:
+                printf("hello %s\n", m.auth_method == PROTO_AUTH_MAC ? "MAC" : "NONE");
+                break;
+        case PROTO_AUTH_OK:
+                printf("auth-ok\n");
+                break;
+        case PROTO_OK:
+                printf("ok");
+                if (m.present & PROTO_F_COUNT)
+                        printf(" count=%llu", (unsigned long long)m.count);
+                printf("%s\n", got_fd ? " fd" : "");
+                break;
+        case PROTO_ERROR:
+                printf("error %s %.*s %.*s\n", proto_kind_name(m.kind), (int)m.errname_len,
+                       m.errname, (int)m.message_len, m.message ? m.message : "");
+                break;
+        default:
+                printf("%s\n", proto_type_name(m.type));
+        }
+        fflush(stdout);
+        return m.type;
+}
+
+static void send_raw(int fd, const void *buf, size_t len, int pass_fd)
+{
+        union {
+                char b[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr a;
+        } u;
+        struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (pass_fd >= 0) {
+                memset(&u, 0, sizeof(u));
+                mh.msg_control = u.b;
+                mh.msg_controllen = sizeof(u.b);
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+        }
+        if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
+                printf("send-failed %s\n", strerrorname_np(errno));
+}
+
+static void send_ping(int fd, uint32_t id)
+{
+        uint8_t buf[PROTO_HEADER_SIZE];
+        ssize_t n = proto_encode_empty(buf, sizeof(buf), PROTO_PING, id);
+        send_raw(fd, buf, (size_t)n, -1);
+}
+
+/* Connects and authenticates; mac_out (may be NULL) gets the MAC sent. */
+static int connect_auth(uint8_t *mac_out, bool quiet)
+{
+        uint8_t nonce[PROTO_NONCE_BYTES], mac[PROTO_MAC_BYTES], buf[128];
+        int fd = conn_open();
+        if (recv_print(fd, 5000, nonce, quiet) != PROTO_HELLO)
+                exit(2);
+        if (have_key) {
+                proto_auth_mac(key, nonce, mac);
+                ssize_t n = proto_encode_auth(buf, sizeof(buf), 1, mac);
+                send_raw(fd, buf, (size_t)n, -1);
+                if (mac_out)
+                        memcpy(mac_out, mac, sizeof(mac));
+                if (recv_print(fd, 5000, NULL, quiet) != PROTO_AUTH_OK)
+                        exit(2);
+        }
+        return fd;
+}
+
+static void header(uint8_t *b, uint16_t version, uint16_t type, uint32_t id, uint32_t len)
+{
+        memcpy(b, PROTO_MAGIC, 4);
+        b[4] = (uint8_t)version, b[5] = (uint8_t)(version >> 8);
+        b[6] = (uint8_t)type, b[7] = (uint8_t)(type >> 8);
+        for (int i = 0; i < 4; i++) {
+                b[8 + i] = (uint8_t)(id >> (8 * i));
+                b[12 + i] = (uint8_t)(len >> (8 * i));
+        }
+}
+
+static void load_key(void)
+{
+        const char *path = getenv("STEPDOWN_KEY_FILE");
+        uint8_t buf[2 * PROTO_KEY_BYTES + 2];
+        size_t bin;
+        if (!path)
+                return;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+        if (fd >= 0)
+                close(fd);
+        if (n == PROTO_KEY_BYTES)
+                memcpy(key, buf, PROTO_KEY_BYTES);
+        else if (n >= 2 * PROTO_KEY_BYTES &&
+                 sodium_hex2bin(key, sizeof(key), (char *)buf, 2 * PROTO_KEY_BYTES, NULL, &bin,
+                                NULL) == 0)
+                ;
+        else {
+                printf("cannot read key %s\n", path);
+                exit(2);
+        }
+        have_key = true;
+}
+
+int main(int argc, char **argv)
+{
+        uint8_t buf[PROTO_MAX_MSG + 512], mac[PROTO_MAC_BYTES];
+        int fd;
+
+        if (argc < 3) {
+                fprintf(stderr, "usage: raw-client SOCKET CASE [ARG]\n");
+                return 2;
+        }
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        sock_path = argv[1];
+        const char *c = argv[2];
+        int arg = argc > 3 ? atoi(argv[3]) : 0;
+        load_key();
+
+        if (strcmp(c, "ping") == 0) {
+                fd = connect_auth(NULL, false);
+                send_ping(fd, 7);
+                recv_print(fd, 5000, NULL, false);
+        } else if (strcmp(c, "nokey") == 0) { /* a request without AUTH */
+                fd = conn_open();
+                recv_print(fd, 5000, NULL, false);
+                send_ping(fd, 7);
+                recv_print(fd, 5000, NULL, false);
+                recv_print(fd, 5000, NULL, false);
+        } else if (strcmp(c, "wrongkey") == 0) {
+                uint8_t nonce[PROTO_NONCE_BYTES];
+                fd = conn_open();
+                recv_print(fd, 5000, nonce, false);
+                randombytes_buf(mac, sizeof(mac));
+                send_raw(fd, buf, (size_t)proto_encode_auth(buf, sizeof(buf), 1, mac), -1);
+                recv_print(fd, 5000, NULL, false);
+                recv_print(fd, 5000, NULL, false);
+        } else if (strcmp(c, "replay") == 0) { /* the same MAC on a new connection */
+                int first = connect_auth(mac, false);
+                fd = conn_open();
+                recv_print(fd, 5000, NULL, false);
+                send_raw(fd, buf, (size_t)proto_encode_auth(buf, sizeof(buf), 1, mac), -1);
+                recv_print(fd, 5000, NULL, false);
+                recv_print(fd, 5000, NULL, false);
+                close(first);
+        } else if (strcmp(c, "truncated") == 0) {
+                fd = connect_auth(NULL, true);
+                header(buf, PROTO_VERSION, PROTO_PING, 9, 0);
+                send_raw(fd, buf, 10, -1);
+                recv_print(fd, 5000, NULL, false);
+                header(buf, PROTO_VERSION, PROTO_CHMOD, 10, 40); /* says 40, has 4 */
+                send_raw(fd, buf, PROTO_HEADER_SIZE + 4, -1);
+                recv_print(fd, 5000, NULL, false);
+                send_ping(fd, 11);
+                recv_print(fd, 5000, NULL, false);
+        } else if (strcmp(c, "oversize") == 0) {
+                fd = connect_auth(NULL, true);
+                memset(buf, 'A', sizeof(buf));
+                header(buf, PROTO_VERSION, PROTO_PING, 12, sizeof(buf) - PROTO_HEADER_SIZE);
+                send_raw(fd, buf, sizeof(buf), -1);
+                recv_print(fd, 5000, NULL, false);
+                send_ping(fd, 13);
+                recv_print(fd, 5000, NULL, false);
+        } else if (strcmp(c, "badversion") == 0) {
+                fd = connect_auth(NULL, true);
+                header(buf, 99, PROTO_PING, 14, 0);
+                send_raw(fd, buf, PROTO_HEADER_SIZE, -1);
+                recv_print(fd, 5000, NULL, false);
+                send_ping(fd, 15);
+                recv_print(fd, 5000, NULL, false);
+        } else if (strcmp(c, "unknownop") == 0) {
+                fd = connect_auth(NULL, true);
+                header(buf, PROTO_VERSION, 0x02ff, 16, 0);
+                send_raw(fd, buf, PROTO_HEADER_SIZE, -1);
+                recv_print(fd, 5000, NULL, false);
+                header(buf, PROTO_VERSION, PROTO_OK, 17, 0); /* a server-only type */
+                send_raw(fd, buf, PROTO_HEADER_SIZE, -1);
+                recv_print(fd, 5000, NULL, false);
+                send_ping(fd, 18);
+                recv_print(fd, 5000, NULL, false);
+        } else if (strcmp(c, "withfd") == 0) {
+                int pass = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                fd = connect_auth(NULL, true);
+                ssize_t n = proto_encode_empty(buf, sizeof(buf), PROTO_PING, 19);
+                send_raw(fd, buf, (size_t)n, pass);
+                recv_print(fd, 5000, NULL, false);
+                send_ping(fd, 20);
+                recv_print(fd, 5000, NULL, false);
+        } else if (strcmp(c, "silent") == 0) { /* connects, says nothing */
+                fd = conn_open();
+                recv_print(fd, 5000, NULL, false);
+                recv_print(fd, arg * 1000, NULL, false);
+                recv_print(fd, 1000, NULL, false);
+        } else if (strcmp(c, "flood") == 0) { /* requests without reading replies */
+                fd = connect_auth(NULL, true);
+                int sent = 0, got = 0;
+                for (int i = 0; i < arg; i++) {
+                        ssize_t n = proto_encode_empty(buf, sizeof(buf), PROTO_PING, (uint32_t)i);
+                        if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
+                                break;
+                        sent++;
+                }
+                int t;
+                while ((t = recv_print(fd, 3000, NULL, true)) > 0)
+                        got++;
+                printf("sent %d, replies %d, then %s\n", sent, got, t == 0 ? "eof" : "still open");
+        } else if (strcmp(c, "holdraw") == 0) { /* arg bare connections, nothing sent */
+                int n = 0;
+                for (int i = 0; i < arg; i++) {
+                        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+                        int f = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+                        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+                        if (f >= 0 && connect(f, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+                                n++;
+                }
+                printf("connected %d\n", n);
+                while (read(0, buf, sizeof(buf)) > 0)
+                        ;
+        } else if (strcmp(c, "hold") == 0) { /* arg connections, held until stdin closes */
+                for (int i = 0; i < arg; i++)
+                        connect_auth(NULL, true);
+                printf("holding %d\n", arg);
+                while (read(0, buf, sizeof(buf)) > 0)
+                        ;
+        } else if (strcmp(c, "rtt") == 0) { /* arg pings, prints the slowest in ms */
+                struct timespec a, b;
+                double worst = 0;
+                fd = connect_auth(NULL, true);
+                for (int i = 0; i < arg; i++) {
+                        clock_gettime(CLOCK_MONOTONIC, &a);
+                        send_ping(fd, (uint32_t)i);
+                        if (recv_print(fd, 10000, NULL, true) != PROTO_OK)
+                                return 1;
+                        clock_gettime(CLOCK_MONOTONIC, &b);
+                        double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+                                    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+                        worst = ms > worst ? ms : worst;
+                }
+                printf("max %.0f ms\n", worst);
+        } else {
+                fprintf(stderr, "raw-client: unknown case %s\n", c);
+                return 2;
+        }
+        return 0;
+}
