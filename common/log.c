@@ -19,6 +19,8 @@ const char *log_program(void)
 }
 
 static void vlog(const char *level, int err, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
+static void vlog(const char *level, int err, const char *fmt, va_list ap)
 {
         char buf[4096];
         int n = vsnprintf(buf, sizeof(buf), fmt, ap);

@@ -273,10 +273,10 @@ static void test_reader(void **state)
 {
         const uint8_t b[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
         struct proto_reader r = {b, 3};
-        uint8_t u8;
-        uint16_t u16;
-        uint32_t u32;
-        uint64_t u64;
+        uint8_t u8 = 0;
+        uint16_t u16 = 0;
+        uint32_t u32 = 0;
+        uint64_t u64 = 0;
         (void)state;
 
         assert_int_equal(proto_get_u32(&r, &u32), -EBADMSG);
