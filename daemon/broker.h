@@ -23,7 +23,7 @@ struct audit_config;
 #define BROKER_AUTH_TIMEOUT  5   /* seconds from accept to a verified AUTH */
 #define BROKER_IDLE_TIMEOUT  300 /* seconds without a request once authenticated */
 #define BROKER_MAX_INFLIGHT  16  /* replies queued because the client does not read */
-#define BROKER_MSGS_PER_WAKE 4   /* requests served per wake-up, for fairness */
+#define BROKER_MSGS_PER_WAKE 1   /* requests per wake-up: fair, and no extra EAGAIN read */
 
 struct broker_config {
         const struct policy *policy;
@@ -159,6 +159,7 @@ struct mode_config {
         bool broker;           /* run a broker (exec/init) */
         bool key_fd;           /* hand the key over as an inherited fd */
         unsigned max_conns, auth_timeout_s, idle_timeout_s;
+        bool no_seccomp; /* hardening (harden.h): --no-seccomp, for debugging */
 };
 /* Each returns the exit status for main (exec mode returns only on error). */
 int mode_exec(const struct mode_config *mc, char **argv);

@@ -1,0 +1,451 @@
+/* Broker round trip (issue 4 item 8): chmod and mkdir(+rmdir, untimed)
+ * through a real `stepdownd --serve`, one and two clients, against the floor
+ * on this machine: a bare SOCK_SEQPACKET ping-pong between two processes
+ * with the same message sizes (one and two pairs), the same operation done
+ * directly in-process by the engine, and the same operation through sudo.
+ * Everything runs on a tmpfs in a private mount namespace.
+ * Also the broker's RSS idle and after 100,000 requests (and again after
+ * 50,000 more, to see it does not grow).  Prints p50/p99/requests per
+ * second and the ratios against the targets.
+ *
+ * usage: bench-broker STEPDOWND [N]   (N requests per run, default 20000;
+ * root; sudo is measured when /usr/bin/sudo exists) */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "proto.h"
+
+static char dir[32], sock_path[100], key_path[100];
+static uint8_t key[PROTO_KEY_BYTES];
+static size_t req_len, rep_len; /* sizes of a chmod request and its reply */
+
+static double now_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void die(const char *what)
+{
+        perror(what);
+        exit(1);
+}
+
+static int cmp(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+struct stats {
+        double p50, p99, rps;
+};
+
+static struct stats summarize(double *lat, size_t n, double wall_us)
+{
+        qsort(lat, n, sizeof(double), cmp);
+        return (struct stats){lat[n / 2], lat[n * 99 / 100], (double)n / (wall_us / 1e6)};
+}
+
+static void print(const char *name, struct stats s)
+{
+        printf("  %-34s p50 %8.1f us  p99 %8.1f us  %9.0f req/s\n", name, s.p50, s.p99, s.rps);
+}
+
+/* ---- the floor: bare ping-pong ---- */
+
+static void echo_server(int fd)
+{
+        uint8_t buf[PROTO_MAX_MSG], rep[PROTO_MAX_MSG] = {0};
+        while (recv(fd, buf, sizeof(buf), 0) > 0)
+                if (send(fd, rep, rep_len, 0) < 0)
+                        break;
+        _exit(0);
+}
+
+/* Runs `pairs` client/server pairs of n round trips each; writes the first
+ * client's latencies to lat and returns its stats, rps over all pairs. */
+static struct stats pingpong(int pairs, size_t n, double *lat)
+{
+        int res[2];
+        pid_t kids[4];
+        double t0 = now_us();
+        if (pipe(res) < 0)
+                die("pipe");
+        for (int p = 0; p < pairs; p++) {
+                int sv[2];
+                if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                        die("socketpair");
+                if ((kids[2 * p] = fork()) == 0) {
+                        close(sv[0]);
+                        echo_server(sv[1]);
+                }
+                if ((kids[2 * p + 1] = fork()) == 0) {
+                        uint8_t req[PROTO_MAX_MSG] = {0}, buf[PROTO_MAX_MSG];
+                        close(sv[1]);
+                        for (size_t i = 0; i < n; i++) {
+                                double a = now_us();
+                                if (send(sv[0], req, req_len, 0) < 0 ||
+                                    recv(sv[0], buf, sizeof(buf), 0) <= 0)
+                                        die("ping-pong");
+                                lat[i] = now_us() - a;
+                        }
+                        if (p == 0 && write(res[1], lat, n * sizeof(double)) < 0)
+                                die("write");
+                        _exit(0);
+                }
+                close(sv[0]);
+                close(sv[1]);
+        }
+        close(res[1]);
+        size_t got = 0;
+        while (got < n * sizeof(double)) {
+                ssize_t r = read(res[0], (char *)lat + got, n * sizeof(double) - got);
+                if (r <= 0)
+                        die("read");
+                got += (size_t)r;
+        }
+        close(res[0]);
+        for (int k = 0; k < 2 * pairs; k++)
+                waitpid(kids[k], NULL, 0);
+        struct stats s = summarize(lat, n, now_us() - t0);
+        s.rps *= pairs;
+        return s;
+}
+
+/* ---- through the broker ---- */
+
+static int broker_connect(void)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        uint8_t buf[PROTO_MAX_MSG], mac[PROTO_MAC_BYTES];
+        struct proto_msg m;
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                die("connect");
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0 || proto_decode(buf, (size_t)n, &m) < 0 || m.type != PROTO_HELLO)
+                die("hello");
+        proto_auth_mac(key, m.nonce, mac);
+        n = proto_encode_auth(buf, sizeof(buf), 1, mac);
+        if (send(fd, buf, (size_t)n, 0) < 0 || (n = recv(fd, buf, sizeof(buf), 0)) <= 0 ||
+            proto_decode(buf, (size_t)n, &m) < 0 || m.type != PROTO_AUTH_OK)
+                die("auth");
+        return fd;
+}
+
+static void request(int fd, const uint8_t *req, size_t len)
+{
+        uint8_t buf[PROTO_MAX_MSG];
+        struct proto_msg m;
+        ssize_t n;
+        if (send(fd, req, len, 0) < 0 || (n = recv(fd, buf, sizeof(buf), 0)) <= 0 ||
+            proto_decode(buf, (size_t)n, &m) < 0)
+                die("request");
+        if (m.type != PROTO_OK) {
+                fprintf(stderr, "bench-broker: the broker said: %.*s\n", (int)m.message_len,
+                        m.message);
+                exit(1);
+        }
+}
+
+enum op { OP_CHMOD, OP_MKDIR };
+
+/* One client's run of n requests; client c uses its own file/dir names. */
+static void client_run(enum op op, int c, size_t n, double *lat)
+{
+        uint8_t req[2][PROTO_MAX_MSG];
+        size_t len[2];
+        char path[256];
+        int fd = broker_connect();
+
+        if (op == OP_CHMOD) {
+                snprintf(path, sizeof(path), "%s/data/f%d", dir, c);
+                len[0] = (size_t)proto_encode_chmod(req[0], sizeof(req[0]), 2, path, 0600);
+                len[1] = (size_t)proto_encode_chmod(req[1], sizeof(req[1]), 3, path, 0640);
+        } else {
+                snprintf(path, sizeof(path), "%s/data/d%d", dir, c);
+                len[0] =
+                    (size_t)proto_encode_mkdir(req[0], sizeof(req[0]), 2, path, 0700, -1, -1, 0);
+        }
+        for (size_t i = 0; i < n; i++) {
+                double a = now_us();
+                request(fd, req[op == OP_CHMOD ? i & 1 : 0], len[op == OP_CHMOD ? i & 1 : 0]);
+                lat[i] = now_us() - a;
+                if (op == OP_MKDIR && rmdir(path) < 0) /* cleanup, untimed */
+                        die("rmdir");
+        }
+        close(fd);
+}
+
+static struct stats broker_bench(enum op op, int clients, size_t n, double *lat)
+{
+        int res[2];
+        pid_t kids[2];
+        double t0 = now_us();
+        if (pipe(res) < 0)
+                die("pipe");
+        for (int c = 0; c < clients; c++) {
+                if ((kids[c] = fork()) == 0) {
+                        client_run(op, c, n, lat);
+                        if (c == 0 && write(res[1], lat, n * sizeof(double)) < 0)
+                                die("write");
+                        _exit(0);
+                }
+        }
+        close(res[1]);
+        size_t got = 0;
+        while (got < n * sizeof(double)) {
+                ssize_t r = read(res[0], (char *)lat + got, n * sizeof(double) - got);
+                if (r <= 0)
+                        die("client failed");
+                got += (size_t)r;
+        }
+        close(res[0]);
+        for (int c = 0; c < clients; c++) {
+                int st;
+                if (waitpid(kids[c], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+                        exit(1);
+        }
+        struct stats s = summarize(lat, n, now_us() - t0);
+        s.rps *= clients;
+        return s;
+}
+
+/* ---- directly, and through sudo ---- */
+
+static struct stats direct_bench(enum op op, size_t n, double *lat)
+{
+        char anchor[128], err[256];
+        snprintf(anchor, sizeof(anchor), "%s/data", dir);
+        double t0 = now_us();
+        for (size_t i = 0; i < n; i++) {
+                double a = now_us();
+                int r = op == OP_CHMOD
+                            ? op_chmod(anchor, "f0", i & 1 ? 0640 : 0600, err, sizeof(err))
+                            : op_mkdir(anchor, "d0", 0700, 0, 0, false, err, sizeof(err));
+                lat[i] = now_us() - a;
+                if (r < 0) {
+                        fprintf(stderr, "bench-broker: direct: %s\n", err);
+                        exit(1);
+                }
+                if (op == OP_MKDIR) {
+                        char p[256];
+                        snprintf(p, sizeof(p), "%s/d0", anchor);
+                        if (rmdir(p) < 0)
+                                die("rmdir");
+                }
+        }
+        return summarize(lat, n, now_us() - t0);
+}
+
+static struct stats sudo_bench(size_t n, double *lat)
+{
+        char path[256];
+        snprintf(path, sizeof(path), "%s/data/f0", dir);
+        double t0 = now_us();
+        for (size_t i = 0; i < n; i++) {
+                double a = now_us();
+                pid_t pid = fork();
+                if (pid == 0) {
+                        int null = open("/dev/null", O_WRONLY);
+                        dup2(null, 1);
+                        dup2(null, 2);
+                        execl("/usr/bin/sudo", "sudo", "-n", "chmod", i & 1 ? "0640" : "0600", path,
+                              (char *)NULL);
+                        _exit(127);
+                }
+                int st;
+                if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+                        fprintf(stderr, "bench-broker: sudo chmod failed\n");
+                        exit(1);
+                }
+                lat[i] = now_us() - a;
+        }
+        return summarize(lat, n, now_us() - t0);
+}
+
+static long rss_kib(pid_t pid, const char *field)
+{
+        char p[64], line[256];
+        long v = -1;
+        snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
+        FILE *f = fopen(p, "re");
+        while (f && fgets(line, sizeof(line), f))
+                if (strncmp(line, field, strlen(field)) == 0)
+                        v = strtol(line + strlen(field), NULL, 10);
+        if (f)
+                fclose(f);
+        return v;
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) < 0)
+                die(path);
+}
+
+int main(int argc, char **argv)
+{
+        char path[256], text[1024];
+        uint8_t buf[PROTO_MAX_MSG];
+
+        if (argc < 2) {
+                fprintf(stderr, "usage: bench-broker STEPDOWND [N]\n");
+                return 2;
+        }
+        if (geteuid() != 0) {
+                printf("bench-broker: needs root; skipped\n");
+                return 77;
+        }
+        size_t n = argc > 2 ? strtoul(argv[2], NULL, 10) : 20000;
+        if (n < 100)
+                n = 100;
+        if (sodium_init() < 0)
+                die("sodium_init");
+        setvbuf(stdout, NULL, _IOLBF, 0);
+
+        snprintf(dir, sizeof(dir), "/tmp/sd-bench.XXXXXX");
+        if (!mkdtemp(dir) || chmod(dir, 0755) < 0)
+                die("mkdtemp");
+        /* A tmpfs in a private mount namespace (the broker inherits it), so
+         * the disk's filesystem does not dominate mkdir/rmdir. */
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("tmpfs", dir, "tmpfs", 0, "mode=0755,size=16m") < 0)
+                die("tmpfs");
+        snprintf(sock_path, sizeof(sock_path), "%s/run/sd.sock", dir);
+        snprintf(key_path, sizeof(key_path), "%s/key", dir);
+        snprintf(path, sizeof(path), "%s/data", dir);
+        if (mkdir(path, 0755) < 0)
+                die("mkdir data");
+        for (int c = 0; c < 2; c++) {
+                snprintf(path, sizeof(path), "%s/data/f%d", dir, c);
+                write_file(path, "", 0600);
+        }
+        crypto_auth_keygen(key);
+        int kfd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+        if (kfd < 0 || write(kfd, key, sizeof(key)) != (ssize_t)sizeof(key))
+                die("key");
+        close(kfd);
+        snprintf(text, sizeof(text),
+                 "socket %s\nkey %s\nallow root chmod %s/data/* mode=0600,0640\n"
+                 "allow root mkdir %s/data/* mode=0700\n",
+                 sock_path, key_path, dir, dir);
+        snprintf(path, sizeof(path), "%s/pol.conf", dir);
+        write_file(path, text, 0644);
+
+        pid_t broker = fork();
+        if (broker == 0) {
+                int null = open("/dev/null", O_WRONLY);
+                dup2(null, 1);
+                execl(argv[1], "stepdownd", "--serve", "-c", path, (char *)NULL);
+                die("exec stepdownd");
+        }
+        for (int i = 0; i < 200 && access(sock_path, F_OK) < 0; i++)
+                usleep(10000);
+        if (access(sock_path, F_OK) < 0) {
+                fprintf(stderr, "bench-broker: the broker did not start\n");
+                kill(broker, SIGTERM);
+                return 1;
+        }
+        usleep(50000);
+        long rss_idle = rss_kib(broker, "VmRSS:"), anon_idle = rss_kib(broker, "RssAnon:");
+
+        snprintf(path, sizeof(path), "%s/data/f0", dir);
+        req_len = (size_t)proto_encode_chmod(buf, sizeof(buf), 2, path, 0640);
+        rep_len = (size_t)proto_encode_ok(buf, sizeof(buf), 2, -1, 0);
+
+        size_t cap = n > 100000 ? n : 100000;
+        double *lat = malloc(cap * sizeof(double));
+        if (!lat)
+                die("malloc");
+        printf("bench-broker: %zu requests per run, request %zu bytes, reply %zu bytes\n", n,
+               req_len, rep_len);
+        struct stats bare1 = pingpong(1, n, lat);
+        print("bare SEQPACKET ping-pong, 1 pair", bare1);
+        struct stats bare2 = pingpong(2, n, lat);
+        print("bare SEQPACKET ping-pong, 2 pairs", bare2);
+        struct stats dchmod = direct_bench(OP_CHMOD, n, lat);
+        print("chmod directly (engine)", dchmod);
+        struct stats dmkdir = direct_bench(OP_MKDIR, n, lat);
+        print("mkdir directly (engine)", dmkdir);
+        struct stats bchmod1 = broker_bench(OP_CHMOD, 1, n, lat);
+        print("chmod via broker, 1 client", bchmod1);
+        struct stats bchmod2 = broker_bench(OP_CHMOD, 2, n, lat);
+        print("chmod via broker, 2 clients", bchmod2);
+        struct stats bmkdir1 = broker_bench(OP_MKDIR, 1, n, lat);
+        print("mkdir via broker, 1 client", bmkdir1);
+        struct stats bmkdir2 = broker_bench(OP_MKDIR, 2, n, lat);
+        print("mkdir via broker, 2 clients", bmkdir2);
+
+        /* Top the broker up to 100,000 requests, then 50,000 more. */
+        size_t done = 6 * n, left = done < 100000 ? 100000 - done : 0;
+        if (left)
+                broker_bench(OP_CHMOD, 1, left, lat);
+        long rss_100k = rss_kib(broker, "VmRSS:"), anon_100k = rss_kib(broker, "RssAnon:");
+        broker_bench(OP_CHMOD, 1, 50000, lat);
+        long rss_150k = rss_kib(broker, "VmRSS:");
+
+        struct stats sudo = {0};
+        size_t n_sudo = 300;
+        bool have_sudo = access("/usr/bin/sudo", X_OK) == 0;
+        if (have_sudo) {
+                sudo = sudo_bench(n_sudo, lat);
+                print("chmod via sudo", sudo);
+        }
+        kill(broker, SIGTERM);
+        waitpid(broker, NULL, 0);
+
+        printf("  broker RSS: idle %ld KiB (anon %ld), after 100k requests %ld KiB (anon %ld), "
+               "after 150k %ld KiB\n",
+               rss_idle, anon_idle, rss_100k, anon_100k, rss_150k);
+
+        double floor_chmod = bare1.p50 + dchmod.p50, floor_mkdir = bare1.p50 + dmkdir.p50;
+        double r1 = bchmod1.p50 / floor_chmod, r2 = bmkdir1.p50 / floor_mkdir;
+        double t_chmod = bchmod2.rps / bare2.rps, t_mkdir = bmkdir2.rps / bare2.rps;
+        printf("targets:\n");
+        printf("  chmod p50 / (bare + direct) = %.2f   (target <= 1.5)  %s\n", r1,
+               r1 <= 1.5 ? "met" : "MISSED");
+        printf("  mkdir p50 / (bare + direct) = %.2f   (target <= 1.5)  %s\n", r2,
+               r2 <= 1.5 ? "met" : "MISSED");
+        printf("  chmod 2-client req/s / bare 2-pair = %.2f   (target >= 0.6)  %s\n", t_chmod,
+               t_chmod >= 0.6 ? "met" : "MISSED");
+        printf("  mkdir 2-client req/s / bare 2-pair = %.2f   (target >= 0.6)  %s\n", t_mkdir,
+               t_mkdir >= 0.6 ? "met" : "MISSED");
+        if (have_sudo) {
+                double s = sudo.p50 / bchmod1.p50;
+                printf("  sudo chmod p50 / broker chmod p50 = %.0fx   (target >= 200x)  %s\n", s,
+                       s >= 200 ? "met" : "MISSED");
+        } else {
+                printf("  sudo: not installed, not measured\n");
+        }
+        printf("  RSS after 100k = %ld KiB   (target < 2048 KiB)  %s; growth over 50k more: "
+               "%ld KiB  %s\n",
+               rss_100k, rss_100k < 2048 ? "met" : "MISSED", rss_150k - rss_100k,
+               rss_150k <= rss_100k ? "met (not growing)" : "MISSED (growing)");
+
+        free(lat);
+        umount2(dir, MNT_DETACH);
+        snprintf(text, sizeof(text), "rm -rf '%s'", dir);
+        if (system(text) != 0)
+                fprintf(stderr, "bench-broker: could not remove %s\n", dir);
+        return 0;
+}
