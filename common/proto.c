@@ -425,7 +425,10 @@ int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *m)
 static int encode_field(const struct field *f, const struct proto_msg *m, struct proto_writer *w)
 {
         const char *base = (const char *)m;
-        const void *ptr = *(const void *const *)(base + f->off);
+        /* Only W_FIXED and W_STRING fields hold a pointer at f->off. */
+        const void *ptr = f->wire == W_FIXED || f->wire == W_STRING
+                              ? *(const void *const *)(base + f->off)
+                              : NULL;
 
         proto_put_u16(w, f->tag);
         switch (f->wire) {
