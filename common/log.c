@@ -19,7 +19,7 @@ const char *log_program(void)
 }
 
 static void vlog(const char *level, int err, const char *fmt, va_list ap)
-        __attribute__((format(printf, 3, 0)));
+    __attribute__((format(printf, 3, 0)));
 static void vlog(const char *level, int err, const char *fmt, va_list ap)
 {
         char buf[4096];
