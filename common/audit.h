@@ -19,6 +19,11 @@ struct audit_config {
         bool sync_always;          /* fsync after every record */
         bool failure_allow;        /* policy "audit-failure allow" */
         bool syslog;               /* also send every record to syslog (LOG_AUTHPRIV) */
+        /* Benchmarks only (tests/bench/bench-broker-audit.c): records without
+         * the hash chain ("prev":null, no BLAKE2b), to measure what the chain
+         * itself costs.  No policy statement or option sets it; such a log
+         * does not verify. */
+        bool no_chain;
 };
 
 struct audit_caller {
@@ -64,6 +69,20 @@ int audit_open(struct audit **a, const struct audit_config *cfg, const char *pol
 int audit_log(struct audit *a, const struct audit_event *ev);
 
 bool audit_failure_allow(const struct audit *a);
+
+/* Free space audit_ready demands on the log's filesystem: more than any
+ * record of a request can take (a 4095-byte path of invalid UTF-8 is
+ * ~31 KiB escaped with its base64 twin). */
+#define AUDIT_ROOM (64 * 1024)
+
+/* Whether the next record can be expected to be written, asked before an
+ * operation is performed: 0, or -errno naming why not.  Not ready: the
+ * file was unlinked (-ENOENT until audit_reopen), could not be reopened
+ * (the open error), its filesystem has less than AUDIT_ROOM bytes free for
+ * unprivileged users (-ENOSPC), or the last record failed for a reason
+ * that free space does not explain (that error, until a record is written
+ * again).  One fstat and one fstatvfs per call. */
+int audit_ready(struct audit *a);
 
 /* SIGHUP/logrotate: reopens the path.  If the new file is empty its first
  * record carries a "continues" marker and the previous record's hash. */

@@ -130,9 +130,9 @@ void handler_failed(struct reply *r, int err, const char *msg)
         r->decision = decision;
 }
 
-/* Set when a record could not be written: until one can, operations are
- * refused before they run (fail closed), unless the policy says
- * `audit-failure allow`. */
+/* Set while records cannot be written, so the warning is logged once per
+ * outage.  Whether to refuse is audit_ready()'s call, asked before every
+ * operation. */
 static bool audit_failing;
 
 static uint64_t now_us(void)
@@ -210,15 +210,24 @@ void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r)
                 e->handler(c, m, r);
                 return;
         }
-        if (audit_failing && !audit_failure_allow(a)) {
-                reply_error(r, EIO, PROTO_ERR_FAILED,
+        /* Fail closed (docs/AUDIT.md, Failures): refuse up front when the
+         * record could not be written (file gone, disk full, last record
+         * failed), and still write the refusal's record if the sink takes
+         * it (a write that works ends the outage). */
+        int e_ready = audit_ready(a);
+        if (e_ready < 0 && !audit_failure_allow(a)) {
+                reply_error(r, -e_ready, PROTO_ERR_FAILED,
                             "the audit log cannot be written, so the broker performs nothing");
-                (void)audit_request(c, e->name, m->id, r, 0); /* clears the flag if it works */
+                (void)audit_request(c, e->name, m->id, r, 0);
                 return;
         }
         uint64_t t0 = now_us();
         e->handler(c, m, r);
-        if (audit_request(c, e->name, m->id, r, now_us() - t0) < 0 && !audit_failure_allow(a))
-                reply_error(r, EIO, PROTO_ERR_FAILED,
-                            "the audit record could not be written; the result is withheld");
+        bool performed = r->type != PROTO_ERROR;
+        int e_log = audit_request(c, e->name, m->id, r, now_us() - t0);
+        if (e_log < 0 && performed && !audit_failure_allow(a))
+                reply_error(r, -e_log, PROTO_ERR_FAILED,
+                            "%s WAS performed, but its audit record could not be written%s; "
+                            "the broker refuses operations until a record can be written",
+                            e->name, r->fd >= 0 ? " (the file descriptor is withheld)" : "");
 }

@@ -1,0 +1,253 @@
+#!/bin/bash
+# The audit log end to end, with the real broker (stepdownd --serve) and the
+# real `stepdown` command: every field of an allowed mkdir, a refusal and a
+# recursive chown; a full disk refuses operations up front and the broker
+# recovers when space returns; rotation with SIGHUP; concurrent clients;
+# `audit -`; signing, and a forged or edited record rejected.
+. "$(dirname "$0")/lib.sh"
+
+: "${STEPDOWN_CLI:?}" "${RAW_CLIENT:?}"
+SD=$STEPDOWN_CLI
+
+if ! command -v python3 >/dev/null; then
+        echo "1..0 # SKIP needs python3 (scripts/deps installs it)"
+        exit 0
+fi
+
+# The whole test runs in a private mount namespace: the log's tiny tmpfs and
+# the test users are ours alone, and vanish with it.
+if [ -z "${AUDIT_TEST_NS:-}" ]; then
+        AUDIT_TEST_NS=1 unshare --mount --propagation private -- /bin/bash "$0"
+        exit $?
+fi
+mount --bind "$T/passwd" /etc/passwd && mount --bind "$T/group" /etc/group || exit 1
+mkdir -p "$T/alog" "$T/data" "$T/keys"
+mount -t tmpfs -o size=512k,mode=0755 tmpfs "$T/alog" || exit 1
+trap 'umount -l "$T/alog" 2>/dev/null; rm -rf "$T"' EXIT
+chown 1000:1000 "$T/data"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/keys/app.key"
+chown 1000:1000 "$T/keys/app.key"
+chmod 400 "$T/keys/app.key"
+
+LOG=$T/alog/audit.jsonl
+# policy FILE AUDIT-LINES...: a serve-mode policy with these audit lines.
+policy() {
+        local f=$1
+        shift
+        {
+                echo "socket $T/run/sd.sock"
+                echo "key $T/keys/app.key"
+                printf '%s\n' "$@"
+                echo "allow app mkdir $T/data/** mode=0700,0750 parents"
+                echo "allow app chown $T/data/** owner=app:app,bob:bob recursive"
+                echo "allow app chmod $T/data/** mode=0600,0640"
+        } >"$f"
+        chmod 644 "$f"
+}
+# start POLICY [STDERR-FILE]: a broker in the background, $BROKER its pid.
+start() {
+        rm -rf "$T/run"
+        "$STEPDOWND" --serve -c "$1" 2>"${2:-$T/broker.err}" &
+        BROKER=$!
+        for _ in $(seq 200); do [ -S "$T/run/sd.sock" ] && break; sleep 0.02; done
+}
+stop() { kill -TERM "$BROKER" && wait "$BROKER"; }
+as_app() { setpriv --reuid=1000 --regid=1000 --clear-groups env STEPDOWN_SOCKET="$T/run/sd.sock" STEPDOWN_KEY_FILE="$T/keys/app.key" "$@"; }
+r() { as_app "$SD" "$@" 2>&1; echo "rc=$?"; }
+verify() { "$SD" audit verify "$@" 2>&1; echo "rc=$?"; }
+# json SCRIPT FILE...: runs a python snippet over the files' records (list
+# `recs`, one dict per line; a line that is not JSON fails); prints what
+# the snippet prints.
+json() {
+        python3 - "$@" <<'PY'
+import json, re, sys
+script, files = sys.argv[1], sys.argv[2:]
+recs = []
+for f in files:
+    with open(f, "rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.endswith(b"\n"):
+                print(f"{f}:{n}: no newline"); sys.exit(0)
+            try:
+                recs.append(json.loads(line))
+            except ValueError as e:
+                print(f"{f}:{n}: not JSON: {e}"); sys.exit(0)
+exec(script)
+PY
+}
+
+# --- (a) every field, for an allowed mkdir, a refusal and a recursive chown -----
+policy "$T/pol.conf" "audit $LOG"
+start "$T/pol.conf"
+out=$(r mkdir -m 0750 "$T/data/a"; r chmod 0644 "$T/data/a"; touch "$T/data/a/f1" "$T/data/a/f2"
+      r chown -R bob:bob "$T/data/a")
+like "$out" "^rc=0 .*refused by policy.* rc=4 rc=0$" "mkdir allowed, chmod 0644 refused, chown -R allowed"
+export LM EXE FIELDS
+LM=$(grep -n " mkdir " "$T/pol.conf" | cut -d: -f1)
+LC=$(grep -n " chown " "$T/pol.conf" | cut -d: -f1)
+EXE=$(readlink -f "$SD")
+FIELDS="time seq log prev event request_id caller op args decision rule result duration_us changed message"
+export T LM LC EXE FIELDS
+out=$(json '
+import os
+T = os.environ["T"]; pol = T + "/pol.conf"
+bad = []
+def want(cond, what):
+    if not cond: bad.append(what)
+for i, r in enumerate(recs):
+    keys = [k for k in r if k not in ("policy_hash", "continues", "sig")]
+    want(keys == os.environ["FIELDS"].split(), f"record {i+1}: members {keys}")
+    want(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", r["time"]), f"record {i+1}: time")
+    want(r["seq"] == i + 1, f"record {i+1}: seq")
+    want(re.fullmatch(r"[0-9a-f]{32}", r["log"]) and r["log"] == recs[0]["log"], "log id")
+    want(re.fullmatch(r"[0-9a-f]{64}", r["prev"]), "prev")
+ph = recs[0].get("policy_hash", "")
+want(recs[0]["prev"] == "0" * 64 and re.fullmatch(r"[0-9a-f]{64}", ph), "first record")
+want([r.get("policy_hash") for r in recs if r["event"] == "start"] == [ph], "one start record")
+reqs = [r for r in recs if r["event"] == "request"]
+want(len(reqs) == 3, f"{len(reqs)} requests")
+m, d, c = reqs
+for r in reqs:
+    cl = r["caller"]
+    # exe is null while the broker lacks CAP_SYS_PTRACE (stepdownd(8)).
+    want(cl["uid"] == 1000 and cl["gid"] == 1000 and cl["pid"] > 1 and
+         cl["exe"] in (None, os.environ["EXE"]),
+         f"caller {cl}")
+    want("pidfd_ino" in cl, "pidfd_ino")
+    want(isinstance(r["request_id"], int) and r["request_id"] > 0, "request_id")
+    want(isinstance(r["duration_us"], int) and 0 <= r["duration_us"] < 5000000, "duration_us")
+want(m["op"] == "mkdir" and m["args"] == {"path": T + "/data/a", "uid": 1000, "gid": 1000,
+     "mode": "0750", "flags": None, "addr": None}, "mkdir args " + str(m["args"]))
+want(m["decision"] == "allow" and m["rule"] == pol + ":" + os.environ["LM"] and
+     m["result"] == "OK" and m["changed"] is None and m["message"] is None, f"mkdir {m}")
+want(d["op"] == "chmod" and d["args"]["path"] == T + "/data/a" and d["args"]["mode"] == "0644" and
+     d["decision"] == "deny" and d["rule"] is None and d["result"] == "EACCES" and
+     d["message"] and d["changed"] is None, f"refusal {d}")
+want(c["op"] == "chown" and c["args"]["uid"] == 1001 and c["args"]["gid"] == 1001 and
+     c["args"]["mode"] is None and "recursive" in (c["args"]["flags"] or "") and
+     c["decision"] == "allow" and c["rule"] == pol + ":" + os.environ["LC"] and
+     c["result"] == "OK" and c["changed"] == 3, f"chown {c}")
+print("ok" if not bad else "; ".join(bad))
+' "$LOG")
+is "$out" "ok" "(a) start, mkdir, refusal, chown -R: every field present, in order, and right"
+like "$(verify "$LOG")" "^$LOG: [45] records intact: .*rc=0$" "(a) the log verifies"
+
+# --- (b) a full disk: refused up front, the broker lives on and recovers ----------
+# Fill the log's tmpfs, then give back a little: less room than a record may
+# need (AUDIT_ROOM, 64 KiB) but enough for small ones.
+dd if=/dev/zero of="$T/alog/filler" bs=4k 2>/dev/null
+out=$(r mkdir "$T/data/full1")
+is "$out" "stepdown: mkdir $T/data/full1: No space left on device: the audit log cannot be written, so the broker performs nothing rc=1" \
+        "(b) disk full: mkdir is refused with ENOSPC, naming the audit log (exit 1)"
+[ ! -e "$T/data/full1" ] && ok "(b) ... and nothing was created" || not_ok "(b) ... and nothing was created"
+is "$(r ping)" "rc=0" "(b) the broker keeps serving (ping)"
+is "$(tail -c 1 "$LOG" | od -An -c | tr -d ' ')" '\n' "(b) no torn line left in the log"
+truncate -s -32K "$T/alog/filler"
+out=$(r chown -R app:app "$T/data/a")
+like "$out" "No space left on device: the audit log cannot be written.*rc=1$" \
+        "(b) 32 KiB free (< AUDIT_ROOM): still refused before anything is done"
+is "$(stat -c %U "$T/data/a/f1")" "bob" "(b) ... the files were not chowned"
+like "$(tail -1 "$LOG")" '"op":"chown",.*"decision":"deny",.*"result":"ENOSPC"' \
+        "(b) ... and the refusal itself is recorded, since it fits"
+rm "$T/alog/filler"
+out=$(r mkdir "$T/data/full2"; r chown -R app:app "$T/data/a")
+is "$out" "rc=0 rc=0" "(b) space back: requests succeed again at once"
+out=$(json 'e = [r["decision"] for r in recs if r["result"] == "ENOSPC"]; print(len(e) > 0 and set(e) == {"deny"})' "$LOG")
+is "$out" "True" "(b) the refusals that fitted are in the log, as refusals (ENOSPC), nothing else failed"
+like "$(verify "$LOG")" "intact: .*rc=0$" "(b) stepdown audit verify passes on the log"
+
+# A deleted log: refused until SIGHUP makes a new one.
+mv "$LOG" "$T/alog/deleted.jsonl"
+cp "$T/alog/deleted.jsonl" "$T/alog/keep.jsonl"
+rm "$T/alog/deleted.jsonl"
+out=$(r mkdir "$T/data/gone")
+like "$out" "No such file or directory: the audit log cannot be written.*rc=1$" \
+        "(b) log file deleted: requests refused (ENOENT), nothing done"
+[ ! -e "$T/data/gone" ] && ok "(b) ... and nothing was created" || not_ok "(b) ... and nothing was created"
+kill -HUP "$BROKER"
+sleep 0.2
+is "$(r mkdir "$T/data/gone")" "rc=0" "(b) SIGHUP: a new file, requests served again"
+like "$(verify "$T/alog/keep.jsonl" "$LOG")" "intact: .*rc=0$" "(b) ... and it continues the chain"
+mv "$T/alog/keep.jsonl" "$T/alog/before.jsonl"
+cat "$T/alog/before.jsonl" "$LOG" >"$T/all.jsonl"
+
+# --- (c) rotation: mv, SIGHUP, the chain continues in the new file ---------------
+mv "$LOG" "$T/alog/audit.jsonl.1"
+is "$(r chmod 0600 "$T/data/a/f1")" "rc=0" "(c) rotated (mv, no SIGHUP yet): still written to the old file"
+kill -HUP "$BROKER"
+sleep 0.2
+out=$(r chmod 0640 "$T/data/a/f1"; r mkdir "$T/data/after")
+is "$out" "rc=0 rc=0" "(c) after SIGHUP requests are served"
+like "$(tail -1 "$T/alog/audit.jsonl.1")" '"mode":"0600"' "(c) the old file ends with the last record before SIGHUP"
+like "$(verify "$T/alog/audit.jsonl.1" "$LOG")" "intact: .* in 2 files.*rc=0$" \
+        "(c) stepdown audit verify OLD NEW passes"
+out=$(json '
+old = [json.loads(l) for l in open(sys.argv[2])]
+new = [json.loads(l) for l in open(sys.argv[3])]
+c = new[0].get("continues")
+print(c == {"log": old[-1]["log"], "seq": old[-1]["seq"]} and new[0]["seq"] == old[-1]["seq"] + 1
+      and new[0]["log"] == old[-1]["log"])
+ ' "$T/alog/audit.jsonl.1" "$LOG")
+is "$out" "True" "(c) the new file's first record carries continues {log, seq} and the next seq"
+like "$(verify "$LOG" "$T/alog/audit.jsonl.1")" "reordered.*rc=1$" "(c) files in the wrong order: broken"
+
+# --- (d) 25 concurrent clients: whole lines only, the chain verifies --------------
+for c in $(seq 25); do touch "$T/data/c$c"; done
+for c in $(seq 25); do
+        (for i in $(seq 8); do as_app "$SD" chmod $((i % 2 ? 600 : 640)) "$T/data/c$c" || echo "client $c failed"; done) &
+done >"$T/clients.out" 2>&1
+wait $(jobs -p | grep -v "^$BROKER$")
+is "$(cat "$T/clients.out")" "" "(d) 25 clients x 8 chmods: all served"
+out=$(json '
+reqs = [r for r in recs if r["event"] == "request" and r["op"] == "chmod" and "/data/c" in r["args"]["path"]]
+print(len(reqs), all(r["result"] == "OK" for r in reqs))
+' "$LOG")
+is "$out" "200 True" "(d) every line of the log is whole JSON; 200 records for 200 requests"
+like "$(verify "$T/alog/audit.jsonl.1" "$LOG")" "intact: .*rc=0$" "(d) the chain verifies"
+stop
+like "$(tail -1 "$LOG")" '"event":"stop"' "the broker stops with a stop record"
+
+# --- (e) audit - (stderr), signing ------------------------------------------------
+policy "$T/pol-stderr.conf" "audit -"
+start "$T/pol-stderr.conf" "$T/stderr.out"
+like "$(r mkdir "$T/data/e1"; r chmod 0644 "$T/data/e1")" "^rc=0 .*refused by policy.* rc=4$" "(e) audit -: requests served"
+stop
+grep '^{' "$T/stderr.out" >"$T/stderr.jsonl"
+like "$(json 'print(" ".join(r["event"] + ":" + (r["op"] or "-") + ":" + (r["decision"] or "-") for r in recs if r["event"] != "harden"))' "$T/stderr.jsonl")" \
+        "^start:-:- request:mkdir:allow request:chmod:deny stop:-:-$" "(e) audit -: the records are on stderr"
+like "$(verify "$T/stderr.jsonl")" "intact: [45] records.*rc=0$" "(e) ... and they verify"
+
+"$SD" audit keygen "$T/keys/audit.key" "$T/keys/audit.pub" >/dev/null 2>&1
+"$SD" audit keygen "$T/keys/other.key" "$T/keys/other.pub" >/dev/null 2>&1
+policy "$T/pol-sign.conf" "audit $T/signed.jsonl" "audit-sign $T/keys/audit.key"
+start "$T/pol-sign.conf"
+like "$(r mkdir "$T/data/s1"; r chmod 0644 "$T/data/s1"; r chmod 0600 "$T/data/a/f1")" "^rc=0 .* rc=4 rc=0$" \
+        "(e) audit-sign: requests served"
+stop
+like "$(json 'print(all(re.fullmatch(r"[0-9a-f]{128}", r.get("sig", "")) for r in recs), len(recs))' "$T/signed.jsonl")" \
+        "^True [56]$" "(e) every record carries a signature"
+like "$(verify --pubkey "$T/keys/audit.pub" "$T/signed.jsonl")" "intact: .*rc=0$" "(e) verify --pubkey accepts the signed log"
+like "$(verify --pubkey "$T/keys/other.pub" "$T/signed.jsonl")" "signed.jsonl:1: bad signature.*rc=1$" \
+        "(e) ... another key's public half rejects it at line 1"
+# Forge: change the mode of the last request and recompute its hash link, so
+# the chain holds and only the signature can tell.
+python3 - "$T/signed.jsonl" "$T/forged.jsonl" <<'PY'
+import hashlib, sys
+lines = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
+n = max(i for i, l in enumerate(lines) if b'"mode":"0600"' in l)
+lines[n] = lines[n].replace(b'"mode":"0600"', b'"mode":"0666"')
+for i in range(n + 1, len(lines)):
+    prev = hashlib.blake2b(lines[i - 1], digest_size=32).hexdigest().encode()
+    j = lines[i].index(b'"prev":"') + 8
+    lines[i] = lines[i][:j] + prev + lines[i][j + 64:]
+open(sys.argv[2], "wb").write(b"".join(l + b"\n" for l in lines))
+PY
+fl=$(grep -n '"mode":"0666"' "$T/forged.jsonl" | cut -d: -f1)
+like "$(verify "$T/forged.jsonl")" "intact: .*rc=0$" "(e) forged record with a recomputed chain: the chain alone is fooled"
+like "$(verify --pubkey "$T/keys/audit.pub" "$T/forged.jsonl")" "forged.jsonl:$fl: bad signature.*rc=1$" \
+        "(e) ... verify --pubkey rejects it, naming line $fl"
+sed '2s/"seq":2/"seq":7/' "$T/signed.jsonl" >"$T/edited.jsonl"
+like "$(verify --pubkey "$T/keys/audit.pub" "$T/edited.jsonl")" "edited.jsonl:[23]: .*rc=1$" \
+        "(e) an edited byte: rejected (exit 1, line named)"
+
+done_testing
