@@ -1,8 +1,9 @@
 /* stepdown.conf parser.  One line, one statement; words separated by
  * spaces or tabs; '#' starts a comment.  Every error is
  * "FILE:LINE:COL: what was wrong (what was expected)".  The grammar is in
- * docs/stepdown.conf.5.  Loading (ownership checks) is in policy_load()
- * below, the --check printout in policy_print(). */
+ * docs/stepdown.conf.5.  Loading with ownership checks is in
+ * policy-load.c, the environment overrides in policy-env.c, the --check
+ * printout in policy-print.c. */
 #include "policy.h"
 
 #include <arpa/inet.h>
@@ -17,10 +18,8 @@
 #include <unistd.h>
 
 #include "pathnorm.h"
+#include "policy-internal.h"
 #include "util.h"
-
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x)  STRINGIFY_(x)
 
 const char *sd_op_name(enum sd_op op)
 {
@@ -71,9 +70,7 @@ static int perr(const struct ctx *c, unsigned col, int r, const char *fmt, ...)
         return r;
 }
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+int policy_fail(char *err, size_t errlen, int r, const char *fmt, ...)
 {
         va_list ap;
         if (err && errlen) {
@@ -547,7 +544,7 @@ static int once(const struct ctx *c, const struct word *w, unsigned *line)
         return 0;
 }
 
-static int set_string(char **dst, const char *s)
+int policy_set_string(char **dst, const char *s)
 {
         char *n = strdup(s);
         if (!n)
@@ -557,7 +554,7 @@ static int set_string(char **dst, const char *s)
         return 0;
 }
 
-static int resolve_launch_user(struct policy *p, const char *spec, const struct userdb *db,
+int policy_resolve_launch_user(struct policy *p, const char *spec, const struct userdb *db,
                                char *err, size_t errlen)
 {
         struct exec_user u;
@@ -572,7 +569,7 @@ static int resolve_launch_user(struct policy *p, const char *spec, const struct 
                         p->steps[i].uid = p->user_uid;
                         p->steps[i].gid = p->user_gid;
                 }
-        return set_string(&p->user, spec);
+        return policy_set_string(&p->user, spec);
 }
 
 static int st_user(struct ctx *c, struct word *w, size_t n)
@@ -581,7 +578,7 @@ static int st_user(struct ctx *c, struct word *w, size_t n)
         int r = need_args(c, w, n, 1, 1, "a user spec");
         if (r < 0 || (r = once(c, w, &c->p->user_line)) < 0)
                 return r;
-        r = resolve_launch_user(c->p, w[1].s, c->db, msg, sizeof(msg));
+        r = policy_resolve_launch_user(c->p, w[1].s, c->db, msg, sizeof(msg));
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
@@ -598,7 +595,7 @@ static int st_path(struct ctx *c, struct word *w, size_t n, unsigned *line, char
         if (!(dash && strcmp(w[1].s, "-") == 0) &&
             (r = check_plain_path(c, w[1].s, w[1].len, w[1].col, what)) < 0)
                 return r;
-        return set_string(dst, w[1].s);
+        return policy_set_string(dst, w[1].s);
 }
 
 static int st_socket(struct ctx *c, struct word *w, size_t n)
@@ -677,7 +674,7 @@ static int st_key(struct ctx *c, struct word *w, size_t n)
                 if ((r = check_plain_path(c, w[1].s, w[1].len, w[1].col, "key file")) < 0)
                         return r;
                 c->p->key = POLICY_KEY_FILE;
-                return set_string(&c->p->key_file, w[1].s);
+                return policy_set_string(&c->p->key_file, w[1].s);
         }
         return 0;
 }
@@ -976,7 +973,7 @@ int policy_parse(struct policy *p, const char *name, const char *text, size_t le
         return 0;
 fail:
         if (r == -ENOMEM)
-                fail(err, errlen, r, "%s: out of memory", name);
+                policy_fail(err, errlen, r, "%s: out of memory", name);
         policy_free(p);
         return r;
 }
@@ -998,411 +995,4 @@ void policy_free(struct policy *p)
                 rule_free(&p->rules[i]);
         free(p->rules);
         *p = (struct policy){0};
-}
-
-/* ---- overrides ---- */
-
-int policy_set_user(struct policy *p, const char *spec, const char *origin, const struct userdb *db,
-                    char *err, size_t errlen)
-{
-        char msg[256];
-        if (!origin)
-                origin = "user override";
-        int r = resolve_launch_user(p, spec, db, msg, sizeof(msg));
-        if (r == -ENOMEM)
-                return fail(err, errlen, r, "out of memory");
-        if (r < 0)
-                return fail(err, errlen, -EINVAL, "%s: invalid user spec \"%s\": %s", origin, spec,
-                            msg);
-        p->user_line = 0;
-        p->user_origin = origin;
-        return 0;
-}
-
-static int add_env_chown(struct policy *p, const char *path, size_t len, char *err, size_t errlen)
-{
-        char msg[128];
-        int r = path_check_len(path, len, msg, sizeof(msg));
-        if (r < 0)
-                return fail(err, errlen, r,
-                            "STEPDOWN_CHOWN: invalid path \"%.*s\": %s (expected absolute paths "
-                            "separated by spaces)",
-                            (int)(len > 256 ? 256 : len), path, msg);
-        if (memchr(path, '*', len))
-                return fail(err, errlen, -EINVAL, "STEPDOWN_CHOWN: wildcard in \"%.*s\"", (int)len,
-                            path);
-        if (p->n_steps == POLICY_STEPS_MAX)
-                return fail(err, errlen, -E2BIG,
-                            "STEPDOWN_CHOWN: too many setup steps (at most " STRINGIFY(
-                                POLICY_STEPS_MAX) ")");
-        struct policy_step *ns = reallocarray(p->steps, p->n_steps + 1, sizeof(*ns));
-        if (!ns)
-                return -ENOMEM;
-        p->steps = ns;
-        ns[p->n_steps] = (struct policy_step){
-            .op = SD_OP_CHOWN,
-            .path = strndup(path, len),
-            .owner_from_user = true,
-            .uid = p->user_uid,
-            .gid = p->user_gid,
-            .recursive = true,
-        };
-        if (!ns[p->n_steps].path)
-                return -ENOMEM;
-        p->n_steps++;
-        return 0;
-}
-
-int policy_apply_overrides(struct policy *p, const char *user, const char *chown,
-                           const struct userdb *db, char *err, size_t errlen)
-{
-        int r;
-        if (user && *user && (r = policy_set_user(p, user, "STEPDOWN_USER", db, err, errlen)) < 0)
-                return r;
-        if (!chown)
-                return 0;
-        for (size_t i = 0, len = strlen(chown); i < len;) {
-                while (i < len && (chown[i] == ' ' || chown[i] == '\t' || chown[i] == '\n'))
-                        i++;
-                if (i == len)
-                        break;
-                size_t j = i;
-                while (j < len && chown[j] != ' ' && chown[j] != '\t' && chown[j] != '\n')
-                        j++;
-                if (!p->user)
-                        return fail(err, errlen, -EINVAL,
-                                    "STEPDOWN_CHOWN: needs a launch user (a user statement or "
-                                    "STEPDOWN_USER) to give the paths to");
-                if ((r = add_env_chown(p, chown + i, j - i, err, errlen)) < 0)
-                        return r;
-                i = j;
-        }
-        return 0;
-}
-
-int policy_apply_env(struct policy *p, const struct userdb *db, char *err, size_t errlen)
-{
-        return policy_apply_overrides(p, getenv("STEPDOWN_USER"), getenv("STEPDOWN_CHOWN"), db, err,
-                                      errlen);
-}
-
-/* ---- loading: the file and every directory above it must be root's ---- */
-
-#define LOAD_SYMLINKS_MAX 40
-
-/* A directory on the way: owned by root, and not writable by group or
- * other unless sticky (then only root can replace root's entries). */
-static int check_dir(int fd, const char *shown, char *err, size_t errlen)
-{
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return fail(err, errlen, negative_errno(), "%s: cannot stat: %m", shown);
-        if (st.st_uid != 0)
-                return fail(err, errlen, -EPERM,
-                            "refusing the policy: directory %s is owned by uid %u, not root", shown,
-                            (unsigned)st.st_uid);
-        if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))
-                return fail(err, errlen, -EPERM,
-                            "refusing the policy: directory %s is writable by group or other "
-                            "(mode %04o)",
-                            shown, (unsigned)(st.st_mode & 07777));
-        return 0;
-}
-
-/* Walks path from "/" by directory fds, checking each directory, following
- * symbolic links by hand (so their directories are checked too), and
- * returns an fd for the file itself. */
-static int open_checked(const char *path, int *ret, char *err, size_t errlen)
-{
-        _cleanup_free_ char *todo = NULL; /* what remains to walk */
-        _cleanup_close_ int dir = -1;
-        char shown[PATH_MAX];
-        unsigned links = 0;
-        int r;
-
-        if (path[0] == '/')
-                todo = strdup(path);
-        else {
-                _cleanup_free_ char *cwd = getcwd(NULL, 0);
-                if (!cwd)
-                        return fail(err, errlen, negative_errno(), "%s: getcwd: %m", path);
-                if (asprintf(&todo, "%s/%s", cwd, path) < 0)
-                        todo = NULL;
-        }
-        if (!todo)
-                return -ENOMEM;
-
-restart:
-        safe_close(dir);
-        dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dir < 0)
-                return fail(err, errlen, negative_errno(), "/: %m");
-        snprintf(shown, sizeof(shown), "/");
-        if ((r = check_dir(dir, shown, err, errlen)) < 0)
-                return r;
-
-        for (char *s = todo;;) {
-                while (*s == '/')
-                        s++;
-                if (*s == '\0')
-                        return fail(err, errlen, -EISDIR, "%s: is a directory", path);
-                char *e = strchrnul(s, '/');
-                bool last = strspn(e, "/") == strlen(e);
-                char comp[NAME_MAX + 1];
-                if ((size_t)(e - s) > NAME_MAX)
-                        return fail(err, errlen, -ENAMETOOLONG, "%s: name too long", path);
-                memcpy(comp, s, (size_t)(e - s));
-                comp[e - s] = '\0';
-                s = e;
-                if (strcmp(comp, ".") == 0)
-                        continue;
-
-                int fd = openat(dir, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0)
-                        return fail(err, errlen, negative_errno(), "%s: %s: %m", path, comp);
-                _cleanup_close_ int next = fd;
-                struct stat st;
-                if (fstat(next, &st) < 0)
-                        return fail(err, errlen, negative_errno(), "%s: %m", path);
-                size_t sl = strlen(shown);
-                snprintf(shown + sl, sizeof(shown) - sl, "%s%s", sl > 1 ? "/" : "", comp);
-
-                if (S_ISLNK(st.st_mode)) {
-                        char target[PATH_MAX];
-                        if (++links > LOAD_SYMLINKS_MAX)
-                                return fail(err, errlen, -ELOOP, "%s: too many symbolic links",
-                                            path);
-                        ssize_t n = readlinkat(next, "", target, sizeof(target));
-                        if (n < 0)
-                                return fail(err, errlen, negative_errno(), "%s: %m", shown);
-                        if ((size_t)n >= sizeof(target) || n == 0)
-                                return fail(err, errlen, -ENAMETOOLONG, "%s: bad link", shown);
-                        target[n] = '\0';
-                        char *rest;
-                        if (asprintf(&rest, "%s%s", target, s) < 0)
-                                return -ENOMEM;
-                        free(todo);
-                        todo = rest;
-                        if (todo[0] == '/')
-                                goto restart;
-                        /* relative: continue in the same directory */
-                        shown[sl] = '\0';
-                        s = todo;
-                        continue;
-                }
-                if (last) {
-                        if (!S_ISREG(st.st_mode))
-                                return fail(err, errlen, -EINVAL, "%s: not a regular file", shown);
-                        if (st.st_uid != 0)
-                                return fail(err, errlen, -EPERM,
-                                            "refusing the policy: %s is owned by uid %u, not "
-                                            "root",
-                                            shown, (unsigned)st.st_uid);
-                        if (st.st_mode & 022)
-                                return fail(err, errlen, -EPERM,
-                                            "refusing the policy: %s is writable by group or "
-                                            "other (mode %04o)",
-                                            shown, (unsigned)(st.st_mode & 07777));
-                        /* Open for reading in the checked directory, and make
-                         * sure it is still the file that was checked. */
-                        int rfd = openat(dir, comp,
-                                         O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-                        if (rfd < 0)
-                                return fail(err, errlen, negative_errno(), "%s: %m", shown);
-                        struct stat st2;
-                        if (fstat(rfd, &st2) < 0 || st2.st_dev != st.st_dev ||
-                            st2.st_ino != st.st_ino) {
-                                close(rfd);
-                                return fail(err, errlen, -EAGAIN, "%s: changed while opening",
-                                            shown);
-                        }
-                        *ret = rfd;
-                        return 0;
-                }
-                if (!S_ISDIR(st.st_mode))
-                        return fail(err, errlen, -ENOTDIR, "%s: not a directory", shown);
-                if ((r = check_dir(next, shown, err, errlen)) < 0)
-                        return r;
-                safe_close(dir);
-                dir = TAKE_FD(next);
-        }
-}
-
-int policy_load(struct policy *p, const char *path, const struct userdb *db, char *err,
-                size_t errlen)
-{
-        _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0, cap = 0;
-        char msg[PATH_MAX + 256];
-        int r;
-
-        *p = (struct policy){0};
-        r = open_checked(path, &fd, msg, sizeof(msg));
-        if (r == -ENOMEM)
-                return fail(err, errlen, r, "%s: out of memory", path);
-        if (r < 0)
-                return fail(err, errlen, r, "%s: %s", path, msg);
-        for (;;) {
-                if (len == cap) {
-                        if (cap >= POLICY_FILE_MAX)
-                                return fail(err, errlen, -E2BIG,
-                                            "%s: file too large (limit %u bytes)", path,
-                                            POLICY_FILE_MAX);
-                        size_t ncap = cap ? cap * 2 : 16384;
-                        char *n = realloc(text, ncap + 1);
-                        if (!n)
-                                return -ENOMEM;
-                        text = n;
-                        cap = ncap;
-                }
-                ssize_t n = read(fd, text + len, cap - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return fail(err, errlen, negative_errno(), "%s: read: %m", path);
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        return policy_parse(p, path, text ? text : "", len, db, err, errlen);
-}
-
-/* ---- printing (stepdownd --check) ---- */
-
-void policy_where(const struct policy *p, unsigned line, char *buf, size_t len)
-{
-        if (line)
-                snprintf(buf, len, "%s:%u", p->file ? p->file : "?", line);
-        else
-                snprintf(buf, len, "STEPDOWN_CHOWN");
-}
-
-static void print_owners(FILE *f, const struct policy_owner *o, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                fprintf(f, "%s%u:%u", i ? "," : " owner=", (unsigned)o[i].uid, (unsigned)o[i].gid);
-}
-
-static void print_modes(FILE *f, const mode_t *m, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                fprintf(f, "%s%04o", i ? "," : " mode=", (unsigned)m[i]);
-}
-
-static void print_flag(FILE *f, bool on, const char *name)
-{
-        if (on)
-                fprintf(f, " %s", name);
-}
-
-static void print_bind(FILE *f, const struct policy_rule *r)
-{
-        const struct policy_bind *b = &r->bind;
-        char addr[INET6_ADDRSTRLEN] = "*";
-
-        if (b->family == AF_UNIX) {
-                fprintf(f, "unix:%s", r->pattern + 5);
-                return;
-        }
-        if (!b->any_addr)
-                inet_ntop(b->family, b->addr, addr, sizeof(addr));
-        fprintf(f, "%s:%s%s%s:%u", b->socktype == SOCK_DGRAM ? "udp" : "tcp",
-                b->family == AF_INET6 ? "[" : "", addr, b->family == AF_INET6 ? "]" : "",
-                b->port_lo);
-        if (b->port_hi != b->port_lo)
-                fprintf(f, "-%u", b->port_hi);
-}
-
-static const char *tristate(enum policy_tristate t, const char *yes, const char *no)
-{
-        return t == POLICY_YES ? yes : no;
-}
-
-void policy_print(const struct policy *p, FILE *f)
-{
-        const char *file = p->file ? p->file : "?";
-
-        if (p->user_line)
-                fprintf(f, "%s:%u: ", file, p->user_line);
-        else if (p->user)
-                fprintf(f, "%s: ", p->user_origin ? p->user_origin : "override");
-        if (p->user)
-                fprintf(f, "user %s (uid %u, gid %u)\n", p->user, (unsigned)p->user_uid,
-                        (unsigned)p->user_gid);
-        if (p->socket)
-                fprintf(f, "%s:%u: socket %s\n", file, p->socket_line, p->socket);
-        if (p->audit)
-                fprintf(f, "%s:%u: audit %s\n", file, p->audit_line, p->audit);
-        if (p->audit_sign)
-                fprintf(f, "%s:%u: audit-sign %s\n", file, p->audit_sign_line, p->audit_sign);
-        if (p->audit_sync)
-                fprintf(f, "%s:%u: audit-sync %s\n", file, p->audit_sync_line,
-                        tristate(p->audit_sync, "always", "never"));
-        if (p->audit_failure)
-                fprintf(f, "%s:%u: audit-failure %s\n", file, p->audit_failure_line,
-                        tristate(p->audit_failure, "deny", "allow"));
-        if (p->audit_syslog)
-                fprintf(f, "%s:%u: audit-syslog %s\n", file, p->audit_syslog_line,
-                        tristate(p->audit_syslog, "yes", "no"));
-        if (p->has_umask)
-                fprintf(f, "%s:%u: umask %04o\n", file, p->umask_line, (unsigned)p->umask);
-        if (p->key_line)
-                fprintf(f, "%s:%u: key %s\n", file, p->key_line,
-                        p->key == POLICY_KEY_FILE   ? p->key_file
-                        : p->key == POLICY_KEY_NONE ? "none"
-                                                    : "auto");
-        if (p->no_new_privs)
-                fprintf(f, "%s:%u: no-new-privs\n", file, p->no_new_privs_line);
-
-        for (size_t i = 0; i < p->n_steps; i++) {
-                const struct policy_step *s = &p->steps[i];
-                char where[PATH_MAX + 32];
-                policy_where(p, s->line, where, sizeof(where));
-                fprintf(f, "%s: setup %s %s", where, sd_op_name(s->op), s->path);
-                if (s->op != SD_OP_CHMOD)
-                        fprintf(f, " owner=%u:%u", (unsigned)s->uid, (unsigned)s->gid);
-                if (s->has_mode)
-                        fprintf(f, " mode=%04o", (unsigned)s->mode);
-                print_flag(f, s->parents, "parents");
-                print_flag(f, s->recursive, "recursive");
-                print_flag(f, s->xdev, "xdev");
-                print_flag(f, s->hardlinks, "hardlinks");
-                fputc('\n', f);
-        }
-
-        for (size_t i = 0; i < p->n_rules; i++) {
-                const struct policy_rule *r = &p->rules[i];
-                fprintf(f, "%s:%u: allow ", file, r->line);
-                switch (r->caller.kind) {
-                case CALLER_UID:
-                        fprintf(f, "%u", (unsigned)r->caller.uid);
-                        break;
-                case CALLER_GROUP:
-                        fprintf(f, "@%u", (unsigned)r->caller.gid);
-                        break;
-                default:
-                        fputc('*', f);
-                }
-                fprintf(f, " %s ", sd_op_name(r->op));
-                if (r->op == SD_OP_BIND)
-                        print_bind(f, r);
-                else
-                        fputs(r->pattern, f);
-                print_owners(f, r->owners, r->n_owners);
-                print_modes(f, r->modes, r->n_modes);
-                print_flag(f, r->recursive, "recursive");
-                print_flag(f, r->parents, "parents");
-                print_flag(f, r->xdev, "xdev");
-                print_flag(f, r->hardlinks, "hardlinks");
-                print_flag(f, r->read, "read");
-                print_flag(f, r->write, "write");
-                print_flag(f, r->create, "create");
-                fprintf(f, "    # %s", r->caller.text);
-                if (r->anchor)
-                        fprintf(f, ", anchor %s", r->anchor);
-                fputc('\n', f);
-        }
-        fprintf(f, "%zu setup step%s, %zu allow rule%s\n", p->n_steps, p->n_steps == 1 ? "" : "s",
-                p->n_rules, p->n_rules == 1 ? "" : "s");
 }

@@ -1,0 +1,20 @@
+/* Helpers shared by the policy's files (policy.c, policy-env.c,
+ * policy-load.c, policy-print.c); not part of the policy API. */
+#pragma once
+
+#include <stddef.h>
+
+#include "policy.h"
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x)  STRINGIFY_(x)
+
+/* Formats a message into err (when given) and returns r. */
+int policy_fail(char *err, size_t errlen, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Replaces *dst with a copy of s; -ENOMEM. */
+int policy_set_string(char **dst, const char *s);
+/* Resolves spec as the launch user, re-resolving the steps that default
+ * to it. */
+int policy_resolve_launch_user(struct policy *p, const char *spec, const struct userdb *db,
+                               char *err, size_t errlen);
