@@ -108,3 +108,46 @@ int caps_verify_empty(bool check_bounding, const char **which)
         }
         return 0;
 }
+
+int caps_permitted(uint64_t *out)
+{
+        struct __user_cap_data_struct d[2];
+        int r = capget_v3(d);
+        if (r < 0)
+                return r;
+        *out = (uint64_t)d[1].permitted << 32 | d[0].permitted;
+        return 0;
+}
+
+int caps_limit(uint64_t keep, bool *bounding_dropped)
+{
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+        struct __user_cap_data_struct d[2];
+        uint64_t prm;
+        int last = caps_last_cap();
+        int r;
+
+        *bounding_dropped = false;
+        /* The bounding set first: dropping from it needs CAP_SETPCAP,
+         * which the capset below takes away. */
+        if (caps_have_effective(CAP_SETPCAP)) {
+                for (int c = 0; c <= last && c < 64; c++) {
+                        if (keep & (UINT64_C(1) << c) || prctl(PR_CAPBSET_READ, c, 0, 0, 0) <= 0)
+                                continue;
+                        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+                                return -errno;
+                }
+                *bounding_dropped = true;
+        }
+        r = caps_clear_ambient();
+        if (r < 0)
+                return r;
+        r = caps_permitted(&prm);
+        if (r < 0)
+                return r;
+        prm &= keep;
+        memset(d, 0, sizeof(d));
+        d[0].effective = d[0].permitted = (uint32_t)prm;
+        d[1].effective = d[1].permitted = (uint32_t)(prm >> 32);
+        return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}

@@ -20,3 +20,12 @@ int caps_clear_all(void);
  * bounding set when check_bounding) is empty; else -ENOTEMPTY and the
  * name of the first non-empty set in *which. */
 int caps_verify_empty(bool check_bounding, const char **which);
+
+/* Least capability for the resident broker (harden.c): drops every
+ * capability not in keep (bit N = capability N) from the bounding set
+ * (only when CAP_SETPCAP is effective; *bounding_dropped says whether it
+ * was), clears the ambient and inheritable sets, and leaves effective =
+ * permitted = keep & the current permitted set. */
+int caps_limit(uint64_t keep, bool *bounding_dropped);
+/* The current permitted set as a bit mask. */
+int caps_permitted(uint64_t *out);

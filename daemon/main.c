@@ -14,6 +14,7 @@
 #include "broker.h"
 #include "config.h"
 #include "gosu.h"
+#include "harden.h"
 #include "launch.h"
 #include "log.h"
 #include "policy.h"
@@ -27,6 +28,7 @@ struct options {
         bool no_broker;
         const char *config;
         bool check, init, serve, key_fd;
+        bool no_seccomp; /* hardening (issue 7) */
         unsigned max_clients, auth_timeout, idle_timeout;
 };
 
@@ -64,6 +66,8 @@ static void help(void)
                "                      file capabilities stop working for COMMAND)\n"
                "      --umask MODE    set the umask (octal, e.g. 0027) for COMMAND\n"
                "      --no-broker     keep no root broker beside COMMAND\n"
+               "      --no-seccomp    do not install the broker's seccomp filter (debugging\n"
+               "                      only; logged as a warning and in the audit log)\n"
                "  -h, --help          show this help and exit\n"
                "  -V, --version       show the version and exit\n"
                "\n"
@@ -110,6 +114,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 OPT_MAX_CLIENTS,
                 OPT_AUTH_TIMEOUT,
                 OPT_IDLE_TIMEOUT,
+                OPT_NO_SECCOMP,
         };
         static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
@@ -124,6 +129,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"no-new-privs", no_argument, NULL, OPT_NO_NEW_PRIVS},
             {"umask", required_argument, NULL, OPT_UMASK},
             {"no-broker", no_argument, NULL, OPT_NO_BROKER},
+            {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},
             {0},
@@ -177,6 +183,9 @@ static int parse_args(int argc, char **argv, struct options *o)
                         break;
                 case OPT_NO_BROKER:
                         o->no_broker = true;
+                        break;
+                case OPT_NO_SECCOMP:
+                        o->no_seccomp = true;
                         break;
                 case 'h':
                         help();
@@ -284,6 +293,7 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
             .max_conns = o->max_clients,
             .auth_timeout_s = o->auth_timeout,
             .idle_timeout_s = o->idle_timeout,
+            .no_seccomp = o->no_seccomp,
         };
         if (o->serve)
                 r = mode_serve(&mc);
@@ -329,6 +339,15 @@ int main(int argc, char **argv)
         if (load_policy(&o, &p, &have_policy) < 0)
                 return 1;
         if (o.check) {
+                /* Hardening (issue 7): what the broker keeps after setup,
+                 * first: the last line stays the summary. */
+                if (have_policy && p.n_rules > 0) {
+                        char caps[256], kill[256];
+                        harden_caps_format(harden_caps_for(&p, false), caps, sizeof(caps));
+                        harden_caps_format(harden_caps_for(&p, true), kill, sizeof(kill));
+                        printf("capabilities: %s\n", caps);
+                        printf("capabilities with --init: %s\n", kill);
+                }
                 policy_print(&p, stdout);
                 policy_free(&p);
                 return fflush(stdout) == 0 ? 0 : 1;

@@ -21,6 +21,7 @@
 #include "audit.h"
 #include "broker.h"
 #include "config.h"
+#include "harden.h"
 #include "launch.h"
 #include "log.h"
 #include "policy.h"
@@ -313,6 +314,18 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
         }
         if (r == 0 && rt)
                 r = broker_new(lp->base, rt->listen_fd, &bc, &lp->broker);
+        /* Hardening (issue 7, harden.c): everything the loop needs is open
+         * and (init mode) the application is forked, so drop capabilities
+         * and install the seccomp filter now; never serve without them. */
+        if (r == 0 && rt) {
+                struct harden_config hc = {.seccomp = !mc->no_seccomp,
+                                           .supervise = lp->child > 0 ? lp->child : 0,
+                                           .max_conns = mc->max_conns};
+                char herr[512] = "";
+                r = harden_apply(mc->policy, &hc, mc->audit, herr, sizeof(herr));
+                if (r < 0)
+                        log_error("broker: hardening: %s", herr);
+        }
         if (r < 0) {
                 log_error_errno(r, "starting the broker loop");
         } else {
