@@ -4,6 +4,7 @@
  * which line nearly allowed it and why it did not. */
 #include "match.h"
 
+#include "errmsg.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -13,19 +14,6 @@
 #include <sys/socket.h>
 
 #include "pathnorm.h"
-
-static int say(char *why, size_t whylen, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int say(char *why, size_t whylen, int r, const char *fmt, ...)
-{
-        va_list ap;
-        if (why && whylen) {
-                va_start(ap, fmt);
-                vsnprintf(why, whylen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
 
 /* The request's address in binary; 0 or -EINVAL. */
 static int request_addr(const struct sd_request *r, unsigned char out[16], char *why, size_t whylen)
@@ -39,7 +27,7 @@ static int request_addr(const struct sd_request *r, unsigned char out[16], char 
                 return 0;
         n = strnlen(a, sizeof(buf));
         if (n >= sizeof(buf))
-                return say(why, whylen, -EINVAL, "bad address");
+                return errmsg(why, whylen, -EINVAL, "bad address");
         if (r->family == AF_INET6 && a[0] == '[' && n > 2 && a[n - 1] == ']') {
                 memcpy(buf, a + 1, n - 2);
                 buf[n - 2] = '\0';
@@ -47,8 +35,8 @@ static int request_addr(const struct sd_request *r, unsigned char out[16], char 
                 memcpy(buf, a, n + 1);
         }
         if (inet_pton(r->family, buf, out) != 1)
-                return say(why, whylen, -EINVAL, "bad %s address \"%s\"",
-                           r->family == AF_INET ? "IPv4" : "IPv6", buf);
+                return errmsg(why, whylen, -EINVAL, "bad %s address \"%s\"",
+                              r->family == AF_INET ? "IPv4" : "IPv6", buf);
         return 0;
 }
 
@@ -64,42 +52,42 @@ static int check_request(const struct sd_request *r, char *why, size_t whylen)
         const char *op = sd_op_name(r->op);
 
         if (r->op < SD_OP_MKDIR || r->op > SD_OP_BIND)
-                return say(why, whylen, -EINVAL, "unknown operation %d", (int)r->op);
+                return errmsg(why, whylen, -EINVAL, "unknown operation %d", (int)r->op);
         if (r->op != SD_OP_BIND || unix_bind) {
                 if (path_check(r->path, msg, sizeof(msg)) < 0)
-                        return say(why, whylen, -EINVAL, "bad path: %s", msg);
+                        return errmsg(why, whylen, -EINVAL, "bad path: %s", msg);
         }
         if (r->op == SD_OP_BIND) {
                 if (r->family != AF_INET && r->family != AF_INET6 && r->family != AF_UNIX)
-                        return say(why, whylen, -EINVAL, "bind: unknown address family %d",
-                                   r->family);
+                        return errmsg(why, whylen, -EINVAL, "bind: unknown address family %d",
+                                      r->family);
                 if (r->socktype != SOCK_STREAM && r->socktype != SOCK_DGRAM &&
                     !(unix_bind && r->socktype == SOCK_SEQPACKET))
-                        return say(why, whylen, -EINVAL, "bind: unsupported socket type %d",
-                                   r->socktype);
+                        return errmsg(why, whylen, -EINVAL, "bind: unsupported socket type %d",
+                                      r->socktype);
                 if (!unix_bind && (r->port == 0 || r->port > 65535))
-                        return say(why, whylen, -EINVAL, "bind: port %u out of range 1-65535",
-                                   r->port);
+                        return errmsg(why, whylen, -EINVAL, "bind: port %u out of range 1-65535",
+                                      r->port);
         }
         if (r->has_owner && !takes_owner)
-                return say(why, whylen, -EINVAL, "%s%s takes no owner", op,
-                           r->op == SD_OP_OPEN ? " without create" : "");
+                return errmsg(why, whylen, -EINVAL, "%s%s takes no owner", op,
+                              r->op == SD_OP_OPEN ? " without create" : "");
         if (r->has_mode && !takes_mode)
-                return say(why, whylen, -EINVAL, "%s%s takes no mode", op,
-                           r->op == SD_OP_OPEN ? " without create" : "");
+                return errmsg(why, whylen, -EINVAL, "%s%s takes no mode", op,
+                              r->op == SD_OP_OPEN ? " without create" : "");
         if (r->has_mode && r->mode > 07777)
-                return say(why, whylen, -EINVAL, "mode %o out of range (0 to 07777)",
-                           (unsigned)r->mode);
+                return errmsg(why, whylen, -EINVAL, "mode %o out of range (0 to 07777)",
+                              (unsigned)r->mode);
         if (r->op == SD_OP_CHMOD && !r->has_mode)
-                return say(why, whylen, -EINVAL, "chmod needs a mode");
+                return errmsg(why, whylen, -EINVAL, "chmod needs a mode");
         if (r->recursive && r->op != SD_OP_CHOWN)
-                return say(why, whylen, -EINVAL, "%s takes no recursive", op);
+                return errmsg(why, whylen, -EINVAL, "%s takes no recursive", op);
         if (r->parents && r->op != SD_OP_MKDIR)
-                return say(why, whylen, -EINVAL, "%s takes no parents", op);
+                return errmsg(why, whylen, -EINVAL, "%s takes no parents", op);
         if ((r->read || r->write || r->create) && r->op != SD_OP_OPEN)
-                return say(why, whylen, -EINVAL, "%s takes no read, write or create", op);
+                return errmsg(why, whylen, -EINVAL, "%s takes no read, write or create", op);
         if (r->op == SD_OP_OPEN && !r->read && !r->write)
-                return say(why, whylen, -EINVAL, "open needs read, write or both");
+                return errmsg(why, whylen, -EINVAL, "open needs read, write or both");
         return 0;
 }
 
@@ -254,7 +242,7 @@ int policy_match(const struct policy *p, const struct sd_request *r,
                                 if (rule)
                                         *rule = x;
                                 policy_where(p, x->line, where, sizeof(where));
-                                return say(why, whylen, 0, "allowed by %s", where);
+                                return errmsg(why, whylen, 0, "allowed by %s", where);
                         }
                         score = 4;
                 } else if (!target) {
@@ -272,11 +260,11 @@ int policy_match(const struct policy *p, const struct sd_request *r,
 
         describe_request(r, what, sizeof(what));
         if (!best)
-                return say(why, whylen, -EACCES, "no allow rule for %s by uid %u", what,
-                           (unsigned)r->uid);
+                return errmsg(why, whylen, -EACCES, "no allow rule for %s by uid %u", what,
+                              (unsigned)r->uid);
         policy_where(p, best->line, where, sizeof(where));
-        return say(why, whylen, -EACCES,
-                   "no allow rule for %s by uid %u; closest is %s (allow %s %s %s): %s", what,
-                   (unsigned)r->uid, where, best->caller.text, sd_op_name(best->op), best->pattern,
-                   best_why);
+        return errmsg(why, whylen, -EACCES,
+                      "no allow rule for %s by uid %u; closest is %s (allow %s %s %s): %s", what,
+                      (unsigned)r->uid, where, best->caller.text, sd_op_name(best->op),
+                      best->pattern, best_why);
 }

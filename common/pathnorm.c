@@ -1,38 +1,27 @@
 #include "pathnorm.h"
 
+#include "errmsg.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-        va_list ap;
-        if (err && errlen) {
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
-
 int path_check_len(const char *path, size_t len, char *err, size_t errlen)
 {
         if (!path || len == 0)
-                return fail(err, errlen, -EINVAL, "empty path");
+                return errmsg(err, errlen, -EINVAL, "empty path");
         if (memchr(path, '\0', len))
-                return fail(err, errlen, -EINVAL, "path contains a NUL byte");
+                return errmsg(err, errlen, -EINVAL, "path contains a NUL byte");
         if (len > PATH_MAX - 1)
-                return fail(err, errlen, -ENAMETOOLONG, "path longer than %d bytes", PATH_MAX - 1);
+                return errmsg(err, errlen, -ENAMETOOLONG, "path longer than %d bytes",
+                              PATH_MAX - 1);
         if (path[0] != '/')
-                return fail(err, errlen, -EINVAL, "path is not absolute (must start with /)");
+                return errmsg(err, errlen, -EINVAL, "path is not absolute (must start with /)");
         if (len == 1)
                 return 0;
         if (path[len - 1] == '/')
-                return fail(err, errlen, -EINVAL, "path ends with /");
+                return errmsg(err, errlen, -EINVAL, "path ends with /");
 
         /* Each component starts after a '/'. */
         for (size_t i = 1; i <= len;) {
@@ -41,10 +30,10 @@ int path_check_len(const char *path, size_t len, char *err, size_t errlen)
                         j++;
                 size_t n = j - i;
                 if (n == 0)
-                        return fail(err, errlen, -EINVAL, "path contains //");
+                        return errmsg(err, errlen, -EINVAL, "path contains //");
                 if ((n == 1 && path[i] == '.') || (n == 2 && path[i] == '.' && path[i + 1] == '.'))
-                        return fail(err, errlen, -EINVAL, "path contains a \"%.*s\" component",
-                                    (int)n, path + i);
+                        return errmsg(err, errlen, -EINVAL, "path contains a \"%.*s\" component",
+                                      (int)n, path + i);
                 i = j + 1;
         }
         return 0;
@@ -53,7 +42,7 @@ int path_check_len(const char *path, size_t len, char *err, size_t errlen)
 int path_check(const char *path, char *err, size_t errlen)
 {
         if (!path)
-                return fail(err, errlen, -EINVAL, "empty path");
+                return errmsg(err, errlen, -EINVAL, "empty path");
         return path_check_len(path, strnlen(path, PATH_MAX), err, errlen);
 }
 

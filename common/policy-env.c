@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pathnorm.h"
+#include "errmsg.h"
 #include "policy-internal.h"
 #include "util.h"
 
@@ -27,10 +28,10 @@ int policy_set_user(struct policy *p, const char *spec, const char *origin, cons
                 origin = "user override";
         int r = policy_resolve_launch_user(p, spec, db, msg, sizeof(msg));
         if (r == -ENOMEM)
-                return policy_fail(err, errlen, r, "out of memory");
+                return errmsg(err, errlen, r, "out of memory");
         if (r < 0)
-                return policy_fail(err, errlen, -EINVAL, "%s: invalid user spec \"%s\": %s", origin,
-                                   spec, msg);
+                return errmsg(err, errlen, -EINVAL, "%s: invalid user spec \"%s\": %s", origin,
+                              spec, msg);
         p->user_line = 0;
         p->user_origin = origin;
         return 0;
@@ -41,18 +42,17 @@ static int add_env_chown(struct policy *p, const char *path, size_t len, char *e
         char msg[128];
         int r = path_check_len(path, len, msg, sizeof(msg));
         if (r < 0)
-                return policy_fail(
-                    err, errlen, r,
-                    "STEPDOWN_CHOWN: invalid path \"%.*s\": %s (expected absolute paths "
-                    "separated by spaces)",
-                    (int)(len > 256 ? 256 : len), path, msg);
+                return errmsg(err, errlen, r,
+                              "STEPDOWN_CHOWN: invalid path \"%.*s\": %s (expected absolute paths "
+                              "separated by spaces)",
+                              (int)(len > 256 ? 256 : len), path, msg);
         if (memchr(path, '*', len))
-                return policy_fail(err, errlen, -EINVAL, "STEPDOWN_CHOWN: wildcard in \"%.*s\"",
-                                   (int)len, path);
+                return errmsg(err, errlen, -EINVAL, "STEPDOWN_CHOWN: wildcard in \"%.*s\"",
+                              (int)len, path);
         if (p->n_steps == POLICY_STEPS_MAX)
-                return policy_fail(err, errlen, -E2BIG,
-                                   "STEPDOWN_CHOWN: too many setup steps (at most " STRINGIFY(
-                                       POLICY_STEPS_MAX) ")");
+                return errmsg(err, errlen, -E2BIG,
+                              "STEPDOWN_CHOWN: too many setup steps (at most " STRINGIFY(
+                                  POLICY_STEPS_MAX) ")");
         struct policy_step *ns = reallocarray(p->steps, p->n_steps + 1, sizeof(*ns));
         if (!ns)
                 return -ENOMEM;
@@ -88,10 +88,9 @@ int policy_apply_overrides(struct policy *p, const char *user, const char *chown
                 while (j < len && chown[j] != ' ' && chown[j] != '\t' && chown[j] != '\n')
                         j++;
                 if (!p->user)
-                        return policy_fail(
-                            err, errlen, -EINVAL,
-                            "STEPDOWN_CHOWN: needs a launch user (a user statement or "
-                            "STEPDOWN_USER) to give the paths to");
+                        return errmsg(err, errlen, -EINVAL,
+                                      "STEPDOWN_CHOWN: needs a launch user (a user statement or "
+                                      "STEPDOWN_USER) to give the paths to");
                 if ((r = add_env_chown(p, chown + i, j - i, err, errlen)) < 0)
                         return r;
                 i = j;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pathnorm.h"
+#include "errmsg.h"
 #include "policy-internal.h"
 #include "util.h"
 
@@ -27,17 +28,16 @@ static int check_dir(int fd, const char *shown, char *err, size_t errlen)
 {
         struct stat st;
         if (fstat(fd, &st) < 0)
-                return policy_fail(err, errlen, negative_errno(), "%s: cannot stat: %m", shown);
+                return errmsg(err, errlen, negative_errno(), "%s: cannot stat: %m", shown);
         if (st.st_uid != 0)
-                return policy_fail(err, errlen, -EPERM,
-                                   "refusing the policy: directory %s is owned by uid %u, not root",
-                                   shown, (unsigned)st.st_uid);
+                return errmsg(err, errlen, -EPERM,
+                              "refusing the policy: directory %s is owned by uid %u, not root",
+                              shown, (unsigned)st.st_uid);
         if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))
-                return policy_fail(
-                    err, errlen, -EPERM,
-                    "refusing the policy: directory %s is writable by group or other "
-                    "(mode %04o)",
-                    shown, (unsigned)(st.st_mode & 07777));
+                return errmsg(err, errlen, -EPERM,
+                              "refusing the policy: directory %s is writable by group or other "
+                              "(mode %04o)",
+                              shown, (unsigned)(st.st_mode & 07777));
         return 0;
 }
 
@@ -57,7 +57,7 @@ static int open_checked(const char *path, int *ret, char *err, size_t errlen)
         else {
                 _cleanup_free_ char *cwd = getcwd(NULL, 0);
                 if (!cwd)
-                        return policy_fail(err, errlen, negative_errno(), "%s: getcwd: %m", path);
+                        return errmsg(err, errlen, negative_errno(), "%s: getcwd: %m", path);
                 if (asprintf(&todo, "%s/%s", cwd, path) < 0)
                         todo = NULL;
         }
@@ -68,7 +68,7 @@ restart:
         safe_close(dir);
         dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dir < 0)
-                return policy_fail(err, errlen, negative_errno(), "/: %m");
+                return errmsg(err, errlen, negative_errno(), "/: %m");
         snprintf(shown, sizeof(shown), "/");
         if ((r = check_dir(dir, shown, err, errlen)) < 0)
                 return r;
@@ -77,12 +77,12 @@ restart:
                 while (*s == '/')
                         s++;
                 if (*s == '\0')
-                        return policy_fail(err, errlen, -EISDIR, "%s: is a directory", path);
+                        return errmsg(err, errlen, -EISDIR, "%s: is a directory", path);
                 char *e = strchrnul(s, '/');
                 bool last = strspn(e, "/") == strlen(e);
                 char comp[NAME_MAX + 1];
                 if ((size_t)(e - s) > NAME_MAX)
-                        return policy_fail(err, errlen, -ENAMETOOLONG, "%s: name too long", path);
+                        return errmsg(err, errlen, -ENAMETOOLONG, "%s: name too long", path);
                 memcpy(comp, s, (size_t)(e - s));
                 comp[e - s] = '\0';
                 s = e;
@@ -91,25 +91,24 @@ restart:
 
                 int fd = openat(dir, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0)
-                        return policy_fail(err, errlen, negative_errno(), "%s: %s: %m", path, comp);
+                        return errmsg(err, errlen, negative_errno(), "%s: %s: %m", path, comp);
                 _cleanup_close_ int next = fd;
                 struct stat st;
                 if (fstat(next, &st) < 0)
-                        return policy_fail(err, errlen, negative_errno(), "%s: %m", path);
+                        return errmsg(err, errlen, negative_errno(), "%s: %m", path);
                 size_t sl = strlen(shown);
                 snprintf(shown + sl, sizeof(shown) - sl, "%s%s", sl > 1 ? "/" : "", comp);
 
                 if (S_ISLNK(st.st_mode)) {
                         char target[PATH_MAX];
                         if (++links > LOAD_SYMLINKS_MAX)
-                                return policy_fail(err, errlen, -ELOOP,
-                                                   "%s: too many symbolic links", path);
+                                return errmsg(err, errlen, -ELOOP, "%s: too many symbolic links",
+                                              path);
                         ssize_t n = readlinkat(next, "", target, sizeof(target));
                         if (n < 0)
-                                return policy_fail(err, errlen, negative_errno(), "%s: %m", shown);
+                                return errmsg(err, errlen, negative_errno(), "%s: %m", shown);
                         if ((size_t)n >= sizeof(target) || n == 0)
-                                return policy_fail(err, errlen, -ENAMETOOLONG, "%s: bad link",
-                                                   shown);
+                                return errmsg(err, errlen, -ENAMETOOLONG, "%s: bad link", shown);
                         target[n] = '\0';
                         char *rest;
                         if (asprintf(&rest, "%s%s", target, s) < 0)
@@ -125,38 +124,36 @@ restart:
                 }
                 if (last) {
                         if (!S_ISREG(st.st_mode))
-                                return policy_fail(err, errlen, -EINVAL, "%s: not a regular file",
-                                                   shown);
+                                return errmsg(err, errlen, -EINVAL, "%s: not a regular file",
+                                              shown);
                         if (st.st_uid != 0)
-                                return policy_fail(
-                                    err, errlen, -EPERM,
-                                    "refusing the policy: %s is owned by uid %u, not "
-                                    "root",
-                                    shown, (unsigned)st.st_uid);
+                                return errmsg(err, errlen, -EPERM,
+                                              "refusing the policy: %s is owned by uid %u, not "
+                                              "root",
+                                              shown, (unsigned)st.st_uid);
                         if (st.st_mode & 022)
-                                return policy_fail(
-                                    err, errlen, -EPERM,
-                                    "refusing the policy: %s is writable by group or "
-                                    "other (mode %04o)",
-                                    shown, (unsigned)(st.st_mode & 07777));
+                                return errmsg(err, errlen, -EPERM,
+                                              "refusing the policy: %s is writable by group or "
+                                              "other (mode %04o)",
+                                              shown, (unsigned)(st.st_mode & 07777));
                         /* Open for reading in the checked directory, and make
                          * sure it is still the file that was checked. */
                         int rfd = openat(dir, comp,
                                          O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
                         if (rfd < 0)
-                                return policy_fail(err, errlen, negative_errno(), "%s: %m", shown);
+                                return errmsg(err, errlen, negative_errno(), "%s: %m", shown);
                         struct stat st2;
                         if (fstat(rfd, &st2) < 0 || st2.st_dev != st.st_dev ||
                             st2.st_ino != st.st_ino) {
                                 close(rfd);
-                                return policy_fail(err, errlen, -EAGAIN,
-                                                   "%s: changed while opening", shown);
+                                return errmsg(err, errlen, -EAGAIN, "%s: changed while opening",
+                                              shown);
                         }
                         *ret = rfd;
                         return 0;
                 }
                 if (!S_ISDIR(st.st_mode))
-                        return policy_fail(err, errlen, -ENOTDIR, "%s: not a directory", shown);
+                        return errmsg(err, errlen, -ENOTDIR, "%s: not a directory", shown);
                 if ((r = check_dir(next, shown, err, errlen)) < 0)
                         return r;
                 safe_close(dir);
@@ -176,15 +173,15 @@ int policy_load(struct policy *p, const char *path, const struct userdb *db, cha
         *p = (struct policy){0};
         r = open_checked(path, &fd, msg, sizeof(msg));
         if (r == -ENOMEM)
-                return policy_fail(err, errlen, r, "%s: out of memory", path);
+                return errmsg(err, errlen, r, "%s: out of memory", path);
         if (r < 0)
-                return policy_fail(err, errlen, r, "%s: %s", path, msg);
+                return errmsg(err, errlen, r, "%s: %s", path, msg);
         for (;;) {
                 if (len == cap) {
                         if (cap >= POLICY_FILE_MAX)
-                                return policy_fail(err, errlen, -E2BIG,
-                                                   "%s: file too large (limit %u bytes)", path,
-                                                   POLICY_FILE_MAX);
+                                return errmsg(err, errlen, -E2BIG,
+                                              "%s: file too large (limit %u bytes)", path,
+                                              POLICY_FILE_MAX);
                         size_t ncap = cap ? cap * 2 : 16384;
                         char *n = realloc(text, ncap + 1);
                         if (!n)
@@ -196,7 +193,7 @@ int policy_load(struct policy *p, const char *path, const struct userdb *db, cha
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)
-                        return policy_fail(err, errlen, negative_errno(), "%s: read: %m", path);
+                        return errmsg(err, errlen, negative_errno(), "%s: read: %m", path);
                 if (n == 0)
                         break;
                 len += (size_t)n;

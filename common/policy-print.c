@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "pathnorm.h"
+#include "errmsg.h"
 #include "policy-internal.h"
 #include "util.h"
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "pathnorm.h"
+#include "errmsg.h"
 #include "policy-internal.h"
 #include "util.h"
 
@@ -66,17 +67,6 @@ static int perr(const struct ctx *c, unsigned col, int r, const char *fmt, ...)
                         vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
                         va_end(ap);
                 }
-        }
-        return r;
-}
-
-int policy_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-        va_list ap;
-        if (err && errlen) {
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
         }
         return r;
 }
@@ -973,7 +963,7 @@ int policy_parse(struct policy *p, const char *name, const char *text, size_t le
         return 0;
 fail:
         if (r == -ENOMEM)
-                policy_fail(err, errlen, r, "%s: out of memory", name);
+                errmsg(err, errlen, r, "%s: out of memory", name);
         policy_free(p);
         return r;
 }

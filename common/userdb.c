@@ -1,5 +1,6 @@
 #include "userdb.h"
 
+#include "errmsg.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -280,19 +281,6 @@ void exec_user_free(struct exec_user *u)
         *u = (struct exec_user){0};
 }
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-        va_list ap;
-        if (err && errlen) {
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
-
 static bool in_range(int64_t id)
 {
         return id >= 0 && id <= USERDB_ID_MAX;
@@ -339,18 +327,18 @@ int userdb_resolve(const struct userdb *db, const char *spec, uid_t cur_uid, gid
         } else if (user_arg[0] != '\0') {
                 if (!u_num) {
                         if (user_arg[0] >= '0' && user_arg[0] <= '9')
-                                return fail(err, errlen, -ENOENT,
-                                            "unable to find user %s: not a number, and no such "
-                                            "user in the passwd file",
-                                            user_arg);
-                        return fail(err, errlen, -ENOENT,
-                                    "unable to find user %s: no matching entries in passwd file",
-                                    user_arg);
+                                return errmsg(err, errlen, -ENOENT,
+                                              "unable to find user %s: not a number, and no such "
+                                              "user in the passwd file",
+                                              user_arg);
+                        return errmsg(err, errlen, -ENOENT,
+                                      "unable to find user %s: no matching entries in passwd file",
+                                      user_arg);
                 }
                 uid = uarg;
                 if (!in_range(uid))
-                        return fail(err, errlen, -ERANGE,
-                                    "uids and gids must be in range 0-2147483647");
+                        return errmsg(err, errlen, -ERANGE,
+                                      "uids and gids must be in range 0-2147483647");
         }
 
         _cleanup_free_ gid_t *groups = NULL;
@@ -361,14 +349,14 @@ int userdb_resolve(const struct userdb *db, const char *spec, uid_t cur_uid, gid
                 if (g)
                         gid = g->gid;
                 else if (!g_num)
-                        return fail(err, errlen, -ENOENT,
-                                    "unable to find group %s: no matching entries in group file",
-                                    group_arg);
+                        return errmsg(err, errlen, -ENOENT,
+                                      "unable to find group %s: no matching entries in group file",
+                                      group_arg);
                 else {
                         gid = garg;
                         if (!in_range(gid))
-                                return fail(err, errlen, -ERANGE,
-                                            "uids and gids must be in range 0-2147483647");
+                                return errmsg(err, errlen, -ERANGE,
+                                              "uids and gids must be in range 0-2147483647");
                 }
         } else if (pw) {
                 /* Implicit form: every group that lists the user, in file
@@ -384,25 +372,26 @@ int userdb_resolve(const struct userdb *db, const char *spec, uid_t cur_uid, gid
                                 if (!userdb_group_has_member(&db->gr[i], pw->name))
                                         continue;
                                 if (!in_range(db->gr[i].gid))
-                                        return fail(err, errlen, -ERANGE,
-                                                    "group %s: gid %lld out of range 0-2147483647",
-                                                    db->gr[i].name, (long long)db->gr[i].gid);
+                                        return errmsg(
+                                            err, errlen, -ERANGE,
+                                            "group %s: gid %lld out of range 0-2147483647",
+                                            db->gr[i].name, (long long)db->gr[i].gid);
                                 groups[k++] = (gid_t)db->gr[i].gid;
                         }
                 }
         }
 
         if (!in_range(uid) || !in_range(gid))
-                return fail(err, errlen, -ERANGE, "uids and gids must be in range 0-2147483647");
+                return errmsg(err, errlen, -ERANGE, "uids and gids must be in range 0-2147483647");
 
         /* A lenient parse turns a garbled uid field into 0, and a tampered
          * passwd can map any name to 0: only the literal names "root" (and
          * numbers) may mean root. */
         if (uid == 0 && user_arg[0] != '\0' && !u_num && strcmp(user_arg, "root") != 0)
-                return fail(err, errlen, -EPERM,
-                            "user %s resolves to uid 0: its passwd entry maps it to root; "
-                            "refusing (say \"root\" or \"0\" to run as root on purpose)",
-                            user_arg);
+                return errmsg(err, errlen, -EPERM,
+                              "user %s resolves to uid 0: its passwd entry maps it to root; "
+                              "refusing (say \"root\" or \"0\" to run as root on purpose)",
+                              user_arg);
 
         out->uid = (uid_t)uid;
         out->gid = (gid_t)gid;
