@@ -307,8 +307,12 @@ int harden_apply(const struct policy *p, const struct harden_config *hc, struct 
                 snprintf(err, errlen, "dropping capabilities: %s", strerror(-r));
                 return r;
         }
-        if (!bounding)
-                log_warn("broker: no CAP_SETPCAP, so the capability bounding set stays as it is");
+        for (int c = 0; !bounding && c <= caps_last_cap() && c < 64; c++)
+                if (!(want & BIT(c)) && prctl(PR_CAPBSET_READ, c, 0, 0, 0) > 0) {
+                        log_warn("broker: no CAP_SETPCAP, so the capability bounding set "
+                                 "keeps capabilities the policy does not need");
+                        break;
+                }
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
                 snprintf(err, errlen, "prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
                 return -errno;
