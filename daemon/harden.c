@@ -217,15 +217,15 @@ static int add_rules(scmp_filter_ctx ctx, const struct harden_config *hc)
         static const int families[] = {AF_UNIX, AF_INET, AF_INET6};
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(families); i++)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+                                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i], 0));
         /* abort(): a signal to ourselves only. */
         if (r == 0)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-                                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+                                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
         /* init mode: forward signals to the application and reap. */
         if (r == 0 && hc->supervise > 0) {
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
-                                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)hc->supervise));
+                                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)hc->supervise, 0));
 #ifndef HARDEN_SANITIZER
                 if (r == 0)
                         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(wait4), 0);
