@@ -223,6 +223,13 @@ static int read_dir(struct walk *w)
                         const char *name = d->d_name;
                         if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
                                 continue;
+                        if (w->st->max_visited && w->st->visited >= w->st->max_visited)
+                                return walk_fail(w, NULL, -E2BIG,
+                                                 "stopped: the tree has more entries than one "
+                                                 "request may walk (the broker's "
+                                                 "--max-chown-entries); the entries already "
+                                                 "changed keep their new owner",
+                                                 -1);
                         w->st->visited++;
                         struct statx sx;
                         if (statx(f->fd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_WANT,
@@ -311,10 +318,10 @@ static int walk_tree(struct walk *w, int rootfd)
 int op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool recursive, bool xdev,
              bool hardlinks, struct op_stats *st, char *err, size_t errlen)
 {
-        struct op_stats dummy;
+        struct op_stats dummy = {0};
         if (!st)
                 st = &dummy;
-        *st = (struct op_stats){0};
+        *st = (struct op_stats){.max_visited = st->max_visited};
 
         _cleanup_(op_target_done) struct op_target t;
         int r = op_target_init(&t, "chown", anchor, rest, xdev, err, errlen);

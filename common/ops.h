@@ -18,6 +18,11 @@
 struct op_stats {
         uint64_t visited; /* entries looked at */
         uint64_t changed; /* entries whose owner was changed */
+        /* In: a recursive chown stops with -E2BIG after looking at this
+         * many entries (0: no bound); what it changed stays changed.  The
+         * broker bounds runtime requests with it; setup steps run
+         * unbounded. */
+        uint64_t max_visited;
 };
 
 /* Deepest directory level a recursive chown descends to. */

@@ -472,6 +472,8 @@ int broker_new(struct event_base *base, int listen_fd, const struct broker_confi
                 b->cfg.auth_timeout_s = BROKER_AUTH_TIMEOUT;
         if (!b->cfg.idle_timeout_s)
                 b->cfg.idle_timeout_s = BROKER_IDLE_TIMEOUT;
+        if (!b->cfg.max_chown_entries)
+                b->cfg.max_chown_entries = BROKER_MAX_CHOWN_ENTRIES;
         b->listen_fd = listen_fd;
         LIST_INIT(&b->conns);
         b->ev_accept = event_new(base, listen_fd, EV_READ | EV_PERSIST, on_accept, b);

@@ -19,19 +19,24 @@ struct launch;
 struct audit_config;
 
 /* Limits on what one client can make the broker hold (STYLE.md habit 9). */
-#define BROKER_MAX_CONNS     64  /* connections at once; more get ERROR(LIMIT) */
-#define BROKER_AUTH_TIMEOUT  5   /* seconds from accept to a verified AUTH */
-#define BROKER_IDLE_TIMEOUT  300 /* seconds without a request once authenticated */
-#define BROKER_MAX_INFLIGHT  16  /* replies queued because the client does not read */
-#define BROKER_MSGS_PER_WAKE 1   /* requests per wake-up: fair, and no extra EAGAIN read */
+#define BROKER_MAX_CONNS    64  /* connections at once; more get ERROR(LIMIT) */
+#define BROKER_AUTH_TIMEOUT 5   /* seconds from accept to a verified AUTH */
+#define BROKER_IDLE_TIMEOUT 300 /* seconds without a request once authenticated */
+/* Entries one recursive chown request may look at: the walk runs in the
+ * event loop, so this bounds how long one client can hold the others
+ * (about 5-10 us an entry: a second or two). */
+#define BROKER_MAX_CHOWN_ENTRIES 200000
+#define BROKER_MAX_INFLIGHT      16 /* replies queued because the client does not read */
+#define BROKER_MSGS_PER_WAKE     1  /* requests per wake-up: fair, and no extra EAGAIN read */
 
 struct broker_config {
         const struct policy *policy;
-        struct audit *audit;     /* may be NULL */
-        const uint8_t *key;      /* PROTO_KEY_BYTES, or NULL for `key none` */
-        unsigned max_conns;      /* 0: BROKER_MAX_CONNS */
-        unsigned auth_timeout_s; /* 0: BROKER_AUTH_TIMEOUT */
-        unsigned idle_timeout_s; /* 0: BROKER_IDLE_TIMEOUT */
+        struct audit *audit;        /* may be NULL */
+        const uint8_t *key;         /* PROTO_KEY_BYTES, or NULL for `key none` */
+        unsigned max_conns;         /* 0: BROKER_MAX_CONNS */
+        unsigned auth_timeout_s;    /* 0: BROKER_AUTH_TIMEOUT */
+        unsigned idle_timeout_s;    /* 0: BROKER_IDLE_TIMEOUT */
+        uint64_t max_chown_entries; /* 0: BROKER_MAX_CHOWN_ENTRIES */
 };
 
 /* Who is on the other end, from the kernel at accept time. */
@@ -159,7 +164,8 @@ struct mode_config {
         bool broker;           /* run a broker (exec/init) */
         bool key_fd;           /* hand the key over as an inherited fd */
         unsigned max_conns, auth_timeout_s, idle_timeout_s;
-        bool no_seccomp; /* hardening (harden.h): --no-seccomp, for debugging */
+        uint64_t max_chown_entries; /* 0: BROKER_MAX_CHOWN_ENTRIES */
+        bool no_seccomp;            /* hardening (harden.h): --no-seccomp, for debugging */
 };
 /* Each returns the exit status for main (exec mode returns only on error). */
 int mode_exec(const struct mode_config *mc, char **argv);

@@ -12,7 +12,7 @@ void handle_chown(struct conn *c, const struct proto_msg *m, struct reply *r)
 {
         struct sd_request rq = {.op = SD_OP_CHOWN};
         const struct policy_rule *rule;
-        struct op_stats st = {0};
+        struct op_stats st = {.max_visited = c->cfg->max_chown_entries};
         char err[512] = "";
 
         if (handler_path(m, r) < 0)

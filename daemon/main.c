@@ -29,7 +29,7 @@ struct options {
         const char *config;
         bool check, init, serve, key_fd;
         bool no_seccomp; /* hardening (issue 7) */
-        unsigned max_clients, auth_timeout, idle_timeout;
+        unsigned max_clients, auth_timeout, idle_timeout, max_chown_entries;
 };
 
 static void help(void)
@@ -58,6 +58,8 @@ static void help(void)
                "      --max-clients N connections served at once (default 64)\n"
                "      --auth-timeout S  seconds a client has to authenticate (default 5)\n"
                "      --idle-timeout S  seconds an idle client is kept (default 300)\n"
+               "      --max-chown-entries N  entries one recursive chown request may\n"
+               "                      look at before it stops (default 200000)\n"
                "  -u, --user SPEC     run COMMAND as SPEC: USER, USER:GROUP, UID, UID:GID,\n"
                "                      USER:GID, UID:GROUP, UID:, :GID (resolved from\n"
                "                      /etc/passwd and /etc/group, as gosu and Docker do);\n"
@@ -114,6 +116,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 OPT_MAX_CLIENTS,
                 OPT_AUTH_TIMEOUT,
                 OPT_IDLE_TIMEOUT,
+                OPT_MAX_CHOWN_ENTRIES,
                 OPT_NO_SECCOMP,
         };
         static const struct option longopts[] = {
@@ -125,6 +128,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
             {"auth-timeout", required_argument, NULL, OPT_AUTH_TIMEOUT},
             {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+            {"max-chown-entries", required_argument, NULL, OPT_MAX_CHOWN_ENTRIES},
             {"user", required_argument, NULL, 'u'},
             {"no-new-privs", no_argument, NULL, OPT_NO_NEW_PRIVS},
             {"umask", required_argument, NULL, OPT_UMASK},
@@ -165,6 +169,11 @@ static int parse_args(int argc, char **argv, struct options *o)
                         break;
                 case OPT_IDLE_TIMEOUT:
                         if (parse_count("--idle-timeout", optarg, 86400, &o->idle_timeout) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_MAX_CHOWN_ENTRIES:
+                        if (parse_count("--max-chown-entries", optarg, 4000000000u,
+                                        &o->max_chown_entries) < 0)
                                 return -EINVAL;
                         break;
                 case 'u':
@@ -293,6 +302,7 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
             .max_conns = o->max_clients,
             .auth_timeout_s = o->auth_timeout,
             .idle_timeout_s = o->idle_timeout,
+            .max_chown_entries = o->max_chown_entries,
             .no_seccomp = o->no_seccomp,
         };
         if (o->serve)

@@ -297,6 +297,7 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
             .max_conns = mc->max_conns,
             .auth_timeout_s = mc->auth_timeout_s,
             .idle_timeout_s = mc->idle_timeout_s,
+            .max_chown_entries = mc->max_chown_entries,
         };
         int r = 0;
 
