@@ -1,6 +1,7 @@
 /* stepdown: the command-line client.  One table of subcommands; each is
  * option parsing around one libstepdown call (STYLE.md habit 10). */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -73,9 +74,19 @@ static int op_failed(struct stepdown *sd, int r, const char *op, const char *wha
                  (kind == STEPDOWN_ERR_NONE && (r == -ECONNRESET || r == -EPIPE || r == -EAGAIN ||
                                                 r == -EPROTO || r == -ENOTCONN)))
                 status = EXIT_UNREACHABLE;
-        fprintf(stderr, "%s: %s%s%s: %s%s%s\n", prog, op, what ? " " : "", what ? what : "",
-                status == EXIT_REFUSED ? "refused by policy" : strerror(-r),
-                msg && *msg ? ": " : "", msg && *msg ? msg : "");
+        if (status == EXIT_REFUSED || !msg || !*msg) {
+                fprintf(stderr, "%s: %s%s%s: %s%s%s\n", prog, op, what ? " " : "", what ? what : "",
+                        status == EXIT_REFUSED ? "refused by policy" : strerror(-r),
+                        msg && *msg ? ": " : "", msg && *msg ? msg : "");
+        } else {
+                /* The broker's message usually starts with "OP WHAT: "
+                 * itself; say it once, with the errno text after it. */
+                char head[PATH_MAX + 64];
+                snprintf(head, sizeof(head), "%s%s%s: ", op, what ? " " : "", what ? what : "");
+                if (strncmp(msg, head, strlen(head)) == 0)
+                        msg += strlen(head);
+                fprintf(stderr, "%s: %s%s (%s)\n", prog, head, msg, strerror(-r));
+        }
         stepdown_close(sd);
         return status;
 }
