@@ -79,13 +79,18 @@ static size_t split_fields(char *s, char **f, size_t max)
         return n;
 }
 
-static int64_t lenient_id(const char *s)
+/* An id field: digits only.  libcontainer (and so gosu) reads anything
+ * else as 0, root's id; a typo must not give root's group. */
+static int64_t strict_id(const char *s)
 {
+        size_t n = strlen(s);
         int64_t v;
-        return userdb_parse_id(s, strlen(s), &v) ? v : 0;
+        if (n == 0 || strspn(s, "0123456789") != n || !userdb_parse_id(s, n, &v))
+                return USERDB_ID_INVALID;
+        return v;
 }
 
-static int add_passwd(struct userdb *db, char *line, size_t *cap)
+static int add_passwd(struct userdb *db, char *line, unsigned lineno, size_t *cap)
 {
         char *f[7];
         split_fields(line, f, ELEMENTSOF(f));
@@ -106,13 +111,14 @@ static int add_passwd(struct userdb *db, char *line, size_t *cap)
                 free(e->home);
                 return -ENOMEM;
         }
-        e->uid = lenient_id(f[2]);
-        e->gid = lenient_id(f[3]);
+        e->uid = strict_id(f[2]);
+        e->gid = strict_id(f[3]);
+        e->line = lineno;
         db->n_pw++;
         return 0;
 }
 
-static int add_group(struct userdb *db, char *line, size_t *cap)
+static int add_group(struct userdb *db, char *line, unsigned lineno, size_t *cap)
 {
         char *f[4];
         split_fields(line, f, ELEMENTSOF(f));
@@ -130,7 +136,8 @@ static int add_group(struct userdb *db, char *line, size_t *cap)
         e->name = strdup(f[0]);
         if (!e->name)
                 return -ENOMEM;
-        e->gid = lenient_id(f[2]);
+        e->gid = strict_id(f[2]);
+        e->line = lineno;
 
         /* Comma separated, not trimmed (as libcontainer). */
         if (f[3][0] != '\0') {
@@ -167,6 +174,7 @@ static int load_file(struct userdb *db, const char *path, bool group, bool *have
         _cleanup_fclose_ FILE *f = NULL;
         _cleanup_free_ char *buf = NULL;
         size_t bufsz = 0, cap = 0;
+        unsigned lineno = 0;
         ssize_t n;
         int r;
 
@@ -178,6 +186,7 @@ static int load_file(struct userdb *db, const char *path, bool group, bool *have
 
         while ((n = getline(&buf, &bufsz, f)) >= 0) {
                 size_t len = (size_t)n;
+                lineno++;
                 if (!group && len > PASSWD_LINE_MAX)
                         return -E2BIG;
                 /* A line with a NUL byte cannot be matched against a C
@@ -189,7 +198,7 @@ static int load_file(struct userdb *db, const char *path, bool group, bool *have
                         continue;
                 if (group && line[0] == '#')
                         continue;
-                r = group ? add_group(db, line, &cap) : add_passwd(db, line, &cap);
+                r = group ? add_group(db, line, lineno, &cap) : add_passwd(db, line, lineno, &cap);
                 if (r < 0)
                         return r;
         }
@@ -203,10 +212,15 @@ int userdb_load(struct userdb *db, const char *passwd_path, const char *group_pa
         int r;
 
         *db = (struct userdb){0};
-        r = load_file(db, passwd_path ? passwd_path : USERDB_PASSWD_PATH, false, &db->have_passwd);
+        passwd_path = passwd_path ? passwd_path : USERDB_PASSWD_PATH;
+        group_path = group_path ? group_path : USERDB_GROUP_PATH;
+        db->passwd_path = strdup(passwd_path);
+        db->group_path = strdup(group_path);
+        r = db->passwd_path && db->group_path ? 0 : -ENOMEM;
         if (r >= 0)
-                r = load_file(db, group_path ? group_path : USERDB_GROUP_PATH, true,
-                              &db->have_group);
+                r = load_file(db, passwd_path, false, &db->have_passwd);
+        if (r >= 0)
+                r = load_file(db, group_path, true, &db->have_group);
         if (r < 0)
                 userdb_free(db);
         return r;
@@ -228,6 +242,8 @@ void userdb_free(struct userdb *db)
                 free(db->gr[i].name);
         }
         free(db->gr);
+        free(db->passwd_path);
+        free(db->group_path);
         *db = (struct userdb){0};
 }
 
@@ -242,7 +258,7 @@ const struct pw_entry *userdb_user_by_name(const struct userdb *db, const char *
 const struct pw_entry *userdb_user_by_uid(const struct userdb *db, int64_t uid)
 {
         for (size_t i = 0; i < db->n_pw; i++)
-                if (db->pw[i].uid == uid)
+                if (db->pw[i].uid == uid && uid != USERDB_ID_INVALID)
                         return &db->pw[i];
         return NULL;
 }
@@ -258,7 +274,7 @@ const struct gr_entry *userdb_group_by_name(const struct userdb *db, const char 
 const struct gr_entry *userdb_group_by_gid(const struct userdb *db, int64_t gid)
 {
         for (size_t i = 0; i < db->n_gr; i++)
-                if (db->gr[i].gid == gid)
+                if (db->gr[i].gid == gid && gid != USERDB_ID_INVALID)
                         return &db->gr[i];
         return NULL;
 }
@@ -286,6 +302,62 @@ static bool in_range(int64_t id)
         return id >= 0 && id <= USERDB_ID_MAX;
 }
 
+static const char *pw_file(const struct userdb *db)
+{
+        return db->passwd_path ? db->passwd_path : "the passwd file";
+}
+
+static const char *gr_file(const struct userdb *db)
+{
+        return db->group_path ? db->group_path : "the group file";
+}
+
+/* The gids of every group that lists user, in file order, duplicates
+ * included (libcontainer).  A listing group whose gid field is not a number
+ * is refused (libcontainer would add gid 0); with refuse_root (the spec
+ * named the user) so is one with gid 0. */
+static int supplementary(const struct userdb *db, const char *user, bool refuse_root, gid_t **out,
+                         size_t *n_out, char *err, size_t errlen)
+{
+        size_t n = 0, k = 0;
+
+        *out = NULL;
+        *n_out = 0;
+        for (size_t i = 0; i < db->n_gr; i++)
+                n += userdb_group_has_member(&db->gr[i], user);
+        if (n == 0)
+                return 0;
+        _cleanup_free_ gid_t *groups = calloc(n, sizeof(gid_t));
+        if (!groups)
+                return -ENOMEM;
+        for (size_t i = 0; i < db->n_gr; i++) {
+                const struct gr_entry *g = &db->gr[i];
+                if (!userdb_group_has_member(g, user))
+                        continue;
+                if (g->gid == USERDB_ID_INVALID)
+                        return errmsg(err, errlen, -EINVAL,
+                                      "%s:%u: group %s lists %s as a member, but its gid field is "
+                                      "not a number; refusing (fix that line: gosu would read it "
+                                      "as gid 0, root's group)",
+                                      gr_file(db), g->line, g->name, user);
+                if (!in_range(g->gid))
+                        return errmsg(err, errlen, -ERANGE,
+                                      "group %s: gid %lld out of range 0-2147483647", g->name,
+                                      (long long)g->gid);
+                if (g->gid == 0 && refuse_root)
+                        return errmsg(err, errlen, -EPERM,
+                                      "%s:%u: group %s (gid 0, root's group) lists %s as a member; "
+                                      "refusing supplementary gid 0 (remove %s from that line, or "
+                                      "name a group in the spec, %s:GROUP, which sets no "
+                                      "supplementary groups)",
+                                      gr_file(db), g->line, g->name, user, user, user);
+                groups[k++] = (gid_t)g->gid;
+        }
+        *out = TAKE_PTR(groups);
+        *n_out = k;
+        return 0;
+}
+
 int userdb_resolve(const struct userdb *db, const char *spec, uid_t cur_uid, gid_t cur_gid,
                    struct exec_user *out, char *err, size_t errlen)
 {
@@ -294,7 +366,8 @@ int userdb_resolve(const struct userdb *db, const char *spec, uid_t cur_uid, gid
         int64_t uid = cur_uid, gid = cur_gid, uarg = 0, garg = 0;
         const char *home = "/";
         char *user_arg, *group_arg = "";
-        bool u_num, g_num;
+        bool u_num, g_num, user_named, group_named;
+        int r;
 
         *out = (struct exec_user){0};
         if (!copy)
@@ -312,6 +385,10 @@ int userdb_resolve(const struct userdb *db, const char *spec, uid_t cur_uid, gid
         }
         u_num = userdb_parse_id(user_arg, strlen(user_arg), &uarg);
         g_num = userdb_parse_id(group_arg, strlen(group_arg), &garg);
+        /* A name other than "root": what it maps to comes from the files,
+         * so it may not silently mean uid 0 or gid 0. */
+        user_named = user_arg[0] != '\0' && !u_num && strcmp(user_arg, "root") != 0;
+        group_named = group_arg[0] != '\0' && !g_num && strcmp(group_arg, "root") != 0;
 
         if (user_arg[0] == '\0')
                 pw = userdb_user_by_uid(db, uid);
@@ -321,6 +398,19 @@ int userdb_resolve(const struct userdb *db, const char *spec, uid_t cur_uid, gid
                 pw = userdb_user_by_name(db, user_arg);
 
         if (pw) {
+                if (pw->uid == USERDB_ID_INVALID)
+                        return errmsg(err, errlen, -EINVAL,
+                                      "%s:%u: user %s has a uid field that is not a number; "
+                                      "refusing (fix that line: gosu would read it as uid 0, root)",
+                                      pw_file(db), pw->line, pw->name);
+                /* A tampered passwd can map any name to 0: only the
+                 * literal name "root" (and numbers) may mean root. */
+                if (pw->uid == 0 && user_named)
+                        return errmsg(err, errlen, -EPERM,
+                                      "user %s resolves to uid 0: its passwd entry maps it to "
+                                      "root; refusing (say \"root\" or \"0\" to run as root on "
+                                      "purpose)",
+                                      user_arg);
                 uid = pw->uid;
                 gid = pw->gid;
                 home = pw->home;
@@ -346,6 +436,12 @@ int userdb_resolve(const struct userdb *db, const char *spec, uid_t cur_uid, gid
         if (group_arg[0] != '\0') {
                 const struct gr_entry *g =
                     g_num ? userdb_group_by_gid(db, garg) : userdb_group_by_name(db, group_arg);
+                if (g && g->gid == USERDB_ID_INVALID)
+                        return errmsg(err, errlen, -EINVAL,
+                                      "%s:%u: group %s has a gid field that is not a number; "
+                                      "refusing (fix that line: gosu would read it as gid 0, "
+                                      "root's group)",
+                                      gr_file(db), g->line, g->name);
                 if (g)
                         gid = g->gid;
                 else if (!g_num)
@@ -358,40 +454,33 @@ int userdb_resolve(const struct userdb *db, const char *spec, uid_t cur_uid, gid
                                 return errmsg(err, errlen, -ERANGE,
                                               "uids and gids must be in range 0-2147483647");
                 }
+                if (gid == 0 && group_named)
+                        return errmsg(err, errlen, -EPERM,
+                                      "group %s resolves to gid 0: %s:%u maps it to root's group; "
+                                      "refusing (say \"root\" or \"0\" to run with gid 0 on "
+                                      "purpose)",
+                                      group_arg, gr_file(db), g ? g->line : 0);
         } else if (pw) {
-                /* Implicit form: every group that lists the user, in file
-                 * order, duplicates included (libcontainer). */
-                for (size_t i = 0; i < db->n_gr; i++)
-                        n_groups += userdb_group_has_member(&db->gr[i], pw->name);
-                if (n_groups) {
-                        groups = calloc(n_groups, sizeof(gid_t));
-                        if (!groups)
-                                return -ENOMEM;
-                        size_t k = 0;
-                        for (size_t i = 0; i < db->n_gr; i++) {
-                                if (!userdb_group_has_member(&db->gr[i], pw->name))
-                                        continue;
-                                if (!in_range(db->gr[i].gid))
-                                        return errmsg(
-                                            err, errlen, -ERANGE,
-                                            "group %s: gid %lld out of range 0-2147483647",
-                                            db->gr[i].name, (long long)db->gr[i].gid);
-                                groups[k++] = (gid_t)db->gr[i].gid;
-                        }
-                }
+                if (pw->gid == USERDB_ID_INVALID)
+                        return errmsg(err, errlen, -EINVAL,
+                                      "%s:%u: user %s has a gid field that is not a number; "
+                                      "refusing (fix that line, or name the group: %s:GROUP; gosu "
+                                      "would read it as gid 0, root's group)",
+                                      pw_file(db), pw->line, pw->name,
+                                      user_arg[0] ? user_arg : "USER");
+                if (pw->gid == 0 && user_named)
+                        return errmsg(err, errlen, -EPERM,
+                                      "user %s has gid 0 (root's group) in %s:%u; refusing (say "
+                                      "%s:0 or %s:root to run with gid 0 on purpose)",
+                                      user_arg, pw_file(db), pw->line, user_arg, user_arg);
+                /* Implicit form: every group that lists the user. */
+                r = supplementary(db, pw->name, user_named, &groups, &n_groups, err, errlen);
+                if (r < 0)
+                        return r;
         }
 
         if (!in_range(uid) || !in_range(gid))
                 return errmsg(err, errlen, -ERANGE, "uids and gids must be in range 0-2147483647");
-
-        /* A lenient parse turns a garbled uid field into 0, and a tampered
-         * passwd can map any name to 0: only the literal names "root" (and
-         * numbers) may mean root. */
-        if (uid == 0 && user_arg[0] != '\0' && !u_num && strcmp(user_arg, "root") != 0)
-                return errmsg(err, errlen, -EPERM,
-                              "user %s resolves to uid 0: its passwd entry maps it to root; "
-                              "refusing (say \"root\" or \"0\" to run as root on purpose)",
-                              user_arg);
 
         out->uid = (uid_t)uid;
         out->gid = (gid_t)gid;

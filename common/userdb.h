@@ -2,11 +2,14 @@
  * libcontainer/user package parses them, and user-spec resolution with the
  * same results as gosu 1.14 (which uses that package).
  *
- * Parsing is lenient on purpose, like libcontainer: a field that is not a
- * number reads as 0, missing fields read as empty, leading and trailing
- * white space is trimmed, blank lines are skipped, and in the group file
- * lines starting with '#' are skipped.  That leniency is why
- * userdb_resolve() refuses a *name* that ends up as uid 0. */
+ * Line splitting is libcontainer's: missing fields read as empty, leading
+ * and trailing white space of a line is trimmed, blank lines are skipped,
+ * and in the group file lines starting with '#' are skipped.  Id fields
+ * are NOT lenient (libcontainer reads a field that is not a number as 0,
+ * i.e. root): a uid or gid field that is not a plain decimal number (digits
+ * only, no sign, no blanks, not empty) reads as USERDB_ID_INVALID, which
+ * never matches a numeric look-up and which userdb_resolve() refuses, with
+ * the file and line, whenever that field would be used. */
 #pragma once
 
 #include <stdbool.h>
@@ -17,12 +20,16 @@
 #define USERDB_PASSWD_PATH "/etc/passwd"
 #define USERDB_GROUP_PATH  "/etc/group"
 #define USERDB_ID_MAX      2147483647LL
+/* A uid/gid field that is not a number (never in range 0..USERDB_ID_MAX,
+ * so every range check refuses it too). */
+#define USERDB_ID_INVALID (-1LL)
 
 struct pw_entry {
         char *name;
         int64_t uid;
         int64_t gid;
         char *home;
+        unsigned line; /* in the passwd file, for messages (0: unknown) */
 };
 
 struct gr_entry {
@@ -30,6 +37,7 @@ struct gr_entry {
         int64_t gid;
         char **members;
         size_t n_members;
+        unsigned line; /* in the group file */
 };
 
 struct userdb {
@@ -39,6 +47,8 @@ struct userdb {
         struct gr_entry *gr;
         size_t n_gr;
         bool have_group;
+        char *passwd_path; /* as loaded, for messages (NULL: "the passwd file") */
+        char *group_path;
 };
 
 /* Loads both files.  A file that does not exist (or cannot be opened) is
@@ -77,7 +87,11 @@ void exec_user_free(struct exec_user *u);
  * and writes a message to err:
  *   -ENOENT  no such user / group (and not a number)
  *   -ERANGE  a number outside 0..2147483647
- *   -EPERM   a user *name* other than "root" resolved to uid 0
+ *   -EINVAL  an id field the spec needs is not a number (file:line named)
+ *   -EPERM   a user *name* other than "root" resolved to uid 0, or a name
+ *            other than "root" resolved to gid 0: a group name in the spec,
+ *            or (no group in the spec) a user name whose passwd entry or
+ *            supplementary groups give gid 0.  Numbers are taken as given.
  *   -ENOMEM */
 int userdb_resolve(const struct userdb *db, const char *spec, uid_t cur_uid, gid_t cur_gid,
                    struct exec_user *out, char *err, size_t errlen);

@@ -18,17 +18,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char *members[] = {"bob"};
 static struct pw_entry pw[] = {
-    {"root", 0, 0, "/root"},
-    {"app", 1000, 1000, "/home/app"},
-    {"bob", 1001, 1001, "/home/bob"},
+    {"root", 0, 0, "/root", 0},
+    {"app", 1000, 1000, "/home/app", 0},
+    {"bob", 1001, 1001, "/home/bob", 0},
 };
 static struct gr_entry gr[] = {
-    {"root", 0, NULL, 0},
-    {"app", 1000, NULL, 0},
-    {"bob", 1001, NULL, 0},
-    {"staff", 2000, members, 1},
+    {"root", 0, NULL, 0, 0},
+    {"app", 1000, NULL, 0, 0},
+    {"bob", 1001, NULL, 0, 0},
+    {"staff", 2000, members, 1, 0},
 };
-static const struct userdb db = {pw, 3, true, gr, 4, true};
+static const struct userdb db = {pw, 3, true, gr, 4, true, NULL, NULL};
 
 static const char POLICY[] = "allow app mkdir /data/** owner=app:app,bob:staff mode=0700,02750 "
                              "parents\n"

@@ -13,17 +13,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char *members[] = {"app", "bob"};
 static struct pw_entry pw[] = {
-    {"root", 0, 0, "/root"}, {"app", 1000, 1000, "/home/app"}, {"bob", 1001, 1001, "/home/bob"},
-    {"toor", 0, 0, "/root"}, {"big", 4294967296LL, 1, "/"},
+    {"root", 0, 0, "/root", 0},          {"app", 1000, 1000, "/home/app", 0},
+    {"bob", 1001, 1001, "/home/bob", 0}, {"toor", 0, 0, "/root", 0},
+    {"big", 4294967296LL, 1, "/", 0},
 };
 static struct gr_entry gr[] = {
-    {"root", 0, NULL, 0},
-    {"app", 1000, NULL, 0},
-    {"staff", 2000, members, 2},
-    {"wheel", 0, NULL, 0},
+    {"root", 0, NULL, 0, 0},
+    {"app", 1000, NULL, 0, 0},
+    {"staff", 2000, members, 2, 0},
+    {"wheel", 0, NULL, 0, 0},
 };
-static const struct userdb db = {pw, sizeof(pw) / sizeof(pw[0]), true,
-                                 gr, sizeof(gr) / sizeof(gr[0]), true};
+static const struct userdb db = {
+    pw, sizeof(pw) / sizeof(pw[0]), true, gr, sizeof(gr) / sizeof(gr[0]), true, NULL, NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -36,6 +36,9 @@ static const char PASSWD[] = "root:x:0:0:root:/root:/bin/sh\n"
                              "dup:x:100:100::/d1:\n"
                              "dup:x:101:101::/d2:\n"
                              "#hash:x:7:7::/h:/bin/sh\n"
+                             "zerog:x:1100:0::/z:/bin/sh\n"
+                             "zm:x:1101:1101::/zm:/bin/sh\n"
+                             "plus:x:+1102:1102::/p:/bin/sh\n"
                              "nobody:x:65534:65534::/nonexistent:/bin/false";
 static const char GROUP[] = "root:x:0:\n"
                             "tty:x:5:app,nobody\n"
@@ -45,7 +48,9 @@ static const char GROUP[] = "root:x:0:\n"
                             "spaced:x:2001: app , bob \n"
                             "badgid:x:zz:bob\n"
                             "empty:x:2002:,,\n"
-                            "last:x:2003:app";
+                            "last:x:2003:app\n"
+                            "wheel:x:0:zm\n"
+                            "bad2:x: 5:nobody";
 
 static int setup(void **state)
 {
@@ -103,7 +108,7 @@ static void test_load(void **state)
         assert_true(db.have_passwd);
         assert_true(db.have_group);
         /* passwd: '#' lines are entries (libcontainer), blank lines are not */
-        assert_int_equal(db.n_pw, 11);
+        assert_int_equal(db.n_pw, 14);
         const struct pw_entry *p = userdb_user_by_name(&db, "spaced");
         assert_non_null(p);
         assert_int_equal(p->uid, 1003);
@@ -111,10 +116,15 @@ static void test_load(void **state)
         p = userdb_user_by_name(&db, "short");
         assert_non_null(p);
         assert_int_equal(p->uid, 9);
-        assert_int_equal(p->gid, 0);
+        assert_int_equal(p->gid, USERDB_ID_INVALID); /* missing: not a number */
+        assert_int_equal(p->line, 6);
         assert_string_equal(p->home, "");
         p = userdb_user_by_name(&db, "garbled");
-        assert_int_equal(p->uid, 0);
+        assert_int_equal(p->uid, USERDB_ID_INVALID); /* libcontainer: 0 */
+        assert_int_equal(userdb_user_by_name(&db, "plus")->uid, USERDB_ID_INVALID);
+        /* An invalid field never matches a numeric look-up. */
+        assert_null(userdb_user_by_uid(&db, USERDB_ID_INVALID));
+        assert_string_equal(userdb_user_by_uid(&db, 0)->name, "root");
         p = userdb_user_by_name(&db, "dup");
         assert_int_equal(p->uid, 100); /* first wins */
         assert_non_null(userdb_user_by_name(&db, "#hash"));
@@ -127,7 +137,11 @@ static void test_load(void **state)
         assert_string_equal(g->members[0], " app "); /* members not trimmed */
         g = userdb_group_by_name(&db, "empty");
         assert_int_equal(g->n_members, 3);
-        assert_int_equal(userdb_group_by_name(&db, "badgid")->gid, 0);
+        assert_int_equal(userdb_group_by_name(&db, "badgid")->gid, USERDB_ID_INVALID);
+        assert_int_equal(userdb_group_by_name(&db, "badgid")->line, 7);
+        assert_int_equal(userdb_group_by_name(&db, "bad2")->gid, USERDB_ID_INVALID);
+        assert_null(userdb_group_by_gid(&db, USERDB_ID_INVALID));
+        assert_string_equal(userdb_group_by_gid(&db, 0)->name, "root");
         userdb_free(&db);
         userdb_free(&db); /* idempotent */
 }
@@ -198,8 +212,30 @@ static void test_resolve(void **state)
             {"root", 0, 0, 0, "", "/root"},
             {"0", 0, 0, 0, "", "/root"},
             {"0:0", 0, 0, 0, "", "/root"},
-            {"bob", 0, 1001, 1001, "2000 0", "/home/bob"},
-            {"short", 0, 9, 0, "", ""},
+            /* bob is listed by badgid, whose gid field is "zz": gosu gives
+             * him supplementary gid 0; refused here. */
+            {"bob", -EINVAL, 0, 0, NULL, NULL},
+            {"1001", -EINVAL, 0, 0, NULL, NULL},
+            {"bob:staff", 0, 1001, 2000, "", "/home/bob"},
+            /* short has no gid field: gosu gives gid 0. */
+            {"short", -EINVAL, 0, 0, NULL, NULL},
+            {"9", -EINVAL, 0, 0, NULL, NULL},
+            {"short:1000", 0, 9, 1000, "", ""},
+            {"app:badgid", -EINVAL, 0, 0, NULL, NULL},
+            {"plus", -EINVAL, 0, 0, NULL, NULL},
+            /* A name that maps to gid 0 needs the spec to say root or 0. */
+            {"zerog", -EPERM, 0, 0, NULL, NULL},
+            {"zerog:", -EPERM, 0, 0, NULL, NULL},
+            {"zerog:0", 0, 1100, 0, "", "/z"},
+            {"zerog:root", 0, 1100, 0, "", "/z"},
+            {"1100", 0, 1100, 0, "", "/z"}, /* a number is taken as given */
+            {"app:wheel", -EPERM, 0, 0, NULL, NULL},
+            {"root:wheel", -EPERM, 0, 0, NULL, NULL},
+            {"app:0", 0, 1000, 0, "", "/home/app"},
+            {"app:root", 0, 1000, 0, "", "/home/app"},
+            {"zm", -EPERM, 0, 0, NULL, NULL}, /* supplementary gid 0 from wheel */
+            {"zm:1101", 0, 1101, 1101, "", "/zm"},
+            {"1101", 0, 1101, 1101, "0", "/zm"},
             {"dup", 0, 100, 100, "", "/d1"},
             {"#hash", 0, 7, 7, "", "/h"},
             {"app:staff:extra", 0, 1000, 2000, "", "/home/app"},
@@ -210,7 +246,8 @@ static void test_resolve(void **state)
             {"-1", -ERANGE, 0, 0, NULL, NULL},
             {"app:-5", -ERANGE, 0, 0, NULL, NULL},
             {"toor", -EPERM, 0, 0, NULL, NULL},
-            {"garbled", -EPERM, 0, 0, NULL, NULL},
+            {"garbled", -EINVAL, 0, 0, NULL, NULL},
+            {"garbled:100", -EINVAL, 0, 0, NULL, NULL},
             {"toor:staff", -EPERM, 0, 0, NULL, NULL},
         };
         struct userdb db;
@@ -228,9 +265,9 @@ static void test_resolve_defaults(void **state)
         char err[256];
         assert_int_equal(userdb_load(&db, pw_path, gr_path), 0);
         /* The empty spec means "whoever runs me". */
-        assert_int_equal(userdb_resolve(&db, "", 1001, 1001, &u, err, sizeof(err)), 0);
-        assert_int_equal(u.uid, 1001);
-        assert_string_equal(u.name, "bob");
+        assert_int_equal(userdb_resolve(&db, "", 1000, 1000, &u, err, sizeof(err)), 0);
+        assert_int_equal(u.uid, 1000);
+        assert_string_equal(u.name, "app");
         exec_user_free(&u);
         assert_int_equal(userdb_resolve(&db, ":5", 5555, 6666, &u, err, sizeof(err)), 0);
         assert_int_equal(u.uid, 5555);
@@ -250,6 +287,24 @@ static void test_error_messages(void **state)
         assert_int_equal(userdb_load(&db, pw_path, gr_path), 0);
         userdb_resolve(&db, "toor", 0, 0, &u, err, sizeof(err));
         assert_non_null(strstr(err, "toor resolves to uid 0: its passwd entry maps it to root"));
+        userdb_resolve(&db, "garbled", 0, 0, &u, err, sizeof(err));
+        assert_non_null(
+            strstr(err, "/passwd:8: user garbled has a uid field that is not a number"));
+        userdb_resolve(&db, "short", 0, 0, &u, err, sizeof(err));
+        assert_non_null(strstr(err, "/passwd:6: user short has a gid field that is not a number"));
+        userdb_resolve(&db, "bob", 0, 0, &u, err, sizeof(err));
+        assert_non_null(strstr(err, "/group:7: group badgid lists bob as a member, but its gid "
+                                    "field is not a number"));
+        userdb_resolve(&db, "app:badgid", 0, 0, &u, err, sizeof(err));
+        assert_non_null(strstr(err, "/group:7: group badgid has a gid field that is not a number"));
+        userdb_resolve(&db, "app:wheel", 0, 0, &u, err, sizeof(err));
+        assert_non_null(strstr(err, "group wheel resolves to gid 0: "));
+        assert_non_null(strstr(err, "/group:10 maps it to root's group"));
+        userdb_resolve(&db, "zerog", 0, 0, &u, err, sizeof(err));
+        assert_non_null(strstr(err, "user zerog has gid 0 (root's group) in "));
+        assert_non_null(strstr(err, "say zerog:0 or zerog:root"));
+        userdb_resolve(&db, "zm", 0, 0, &u, err, sizeof(err));
+        assert_non_null(strstr(err, "/group:10: group wheel (gid 0, root's group) lists zm"));
         userdb_resolve(&db, "0day", 0, 0, &u, err, sizeof(err));
         assert_non_null(strstr(err, "0day: not a number"));
         userdb_resolve(&db, "app:nosuch", 0, 0, &u, err, sizeof(err));
@@ -287,10 +342,11 @@ static void test_malformed(void **state)
         exec_user_free(&u);
         /* "nul\0evil" was skipped: a truncated "nul" must not match it. */
         assert_int_equal(userdb_resolve(&db, "nul", 0, 0, &u, err, sizeof(err)), -ENOENT);
-        /* Non-numeric and overflowing uid fields read as 0: refused by name. */
-        assert_int_equal(userdb_resolve(&db, "x", 0, 0, &u, err, sizeof(err)), -EPERM);
-        assert_int_equal(userdb_resolve(&db, "y", 0, 0, &u, err, sizeof(err)), -EPERM);
-        assert_int_equal(userdb_resolve(&db, "z", 0, 0, &u, err, sizeof(err)), -EPERM);
+        /* Non-numeric and overflowing uid fields are not numbers: refused
+         * (libcontainer reads them as 0). */
+        assert_int_equal(userdb_resolve(&db, "x", 0, 0, &u, err, sizeof(err)), -EINVAL);
+        assert_int_equal(userdb_resolve(&db, "y", 0, 0, &u, err, sizeof(err)), -EINVAL);
+        assert_int_equal(userdb_resolve(&db, "z", 0, 0, &u, err, sizeof(err)), -EINVAL);
         userdb_free(&db);
 
         /* A passwd line over 64 KiB fails the load, as gosu fails. */
