@@ -103,6 +103,14 @@ void policy_print(const struct policy *p, FILE *f)
                                                     : "auto");
         if (p->no_new_privs)
                 fprintf(f, "%s:%u: no-new-privs\n", file, p->no_new_privs_line);
+        if (p->setup_unprivileged_line)
+                fprintf(f, "%s:%u: setup-unprivileged %s\n", file, p->setup_unprivileged_line,
+                        p->setup_unprivileged == POLICY_UNPRIV_SKIP   ? "skip"
+                        : p->setup_unprivileged == POLICY_UNPRIV_WARN ? "warn"
+                                                                      : "fail");
+        if (p->broker_line)
+                fprintf(f, "%s:%u: broker %s\n", file, p->broker_line,
+                        tristate(p->broker_required, "required", "optional"));
 
         for (size_t i = 0; i < p->n_steps; i++) {
                 const struct policy_step *s = &p->steps[i];

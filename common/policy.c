@@ -678,6 +678,29 @@ static int st_no_new_privs(struct ctx *c, struct word *w, size_t n)
         return 0;
 }
 
+/* setup-unprivileged fail|warn|skip: what setup steps do when stepdownd
+ * is started without root. */
+static int st_setup_unprivileged(struct ctx *c, struct word *w, size_t n)
+{
+        static const char *const names[] = {"fail", "warn", "skip"};
+        int r = need_args(c, w, n, 1, 1, "fail, warn or skip");
+        if (r < 0 || (r = once(c, w, &c->p->setup_unprivileged_line)) < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strcmp(w[1].s, names[i]) == 0) {
+                        c->p->setup_unprivileged = (enum policy_unpriv)i;
+                        return 0;
+                }
+        return perr(c, w[1].col, -EINVAL,
+                    "invalid setup-unprivileged \"%s\" (expected fail, warn or skip)", w[1].s);
+}
+
+static int st_broker(struct ctx *c, struct word *w, size_t n)
+{
+        return st_choice(c, w, n, &c->p->broker_line, &c->p->broker_required, "required",
+                         "optional");
+}
+
 static int st_setup(struct ctx *c, struct word *w, size_t n)
 {
         struct policy *p = c->p;
@@ -872,6 +895,8 @@ static const struct {
     {"key", st_key},
     {"no-new-privs", st_no_new_privs},
     {"setup", st_setup},
+    {"setup-unprivileged", st_setup_unprivileged},
+    {"broker", st_broker},
     {"allow", st_allow},
 };
 

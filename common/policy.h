@@ -82,6 +82,7 @@ struct policy_step {
         bool parents, recursive, xdev, hardlinks;
 };
 
+enum policy_unpriv { POLICY_UNPRIV_FAIL = 0, POLICY_UNPRIV_WARN, POLICY_UNPRIV_SKIP };
 enum policy_key { POLICY_KEY_AUTO = 0, POLICY_KEY_NONE, POLICY_KEY_FILE };
 enum policy_tristate { POLICY_UNSET = 0, POLICY_YES, POLICY_NO };
 
@@ -114,6 +115,14 @@ struct policy {
         size_t n_steps;
         struct policy_rule *rules;
         size_t n_rules;
+
+        /* Started without root (docker run --user, runAsNonRoot): what the
+         * setup steps do (`setup-unprivileged fail|warn|skip`) and whether
+         * the start fails for want of a broker (`broker required|optional`,
+         * YES = required).  Line 0: not given (fail, optional). */
+        enum policy_unpriv setup_unprivileged;
+        enum policy_tristate broker_required;
+        unsigned setup_unprivileged_line, broker_line;
 };
 
 /* Parses text (len bytes, need not be NUL terminated) named name in

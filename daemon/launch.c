@@ -44,6 +44,82 @@ int launch_resolve(struct launch *l, const char *spec, char *err, size_t errlen)
         return r;
 }
 
+/* The first line of a small /proc file, blanks squeezed ("" if none). */
+static void read_squeezed(const char *path, char *buf, size_t len)
+{
+        FILE *f = fopen(path, "re");
+        size_t n = 0;
+        int c, prev = ' ';
+
+        buf[0] = '\0';
+        if (!f)
+                return;
+        while ((c = fgetc(f)) != EOF && c != '\n' && n + 1 < len) {
+                if (c == ' ' || c == '\t') {
+                        if (prev == ' ')
+                                continue;
+                        c = ' ';
+                }
+                buf[n++] = (char)c;
+                prev = c;
+        }
+        while (n > 0 && buf[n - 1] == ' ')
+                n--;
+        buf[n] = '\0';
+        fclose(f);
+}
+
+bool launch_in_userns(char *desc, size_t desclen, bool *setgroups_denied)
+{
+        char um[128], gm[128], sg[32];
+
+        read_squeezed("/proc/self/uid_map", um, sizeof(um));
+        read_squeezed("/proc/self/gid_map", gm, sizeof(gm));
+        read_squeezed("/proc/self/setgroups", sg, sizeof(sg));
+        *setgroups_denied = strcmp(sg, "deny") == 0;
+        /* No /proc, or the initial namespace's full identity map. */
+        if (um[0] == '\0' || strcmp(um, "0 0 4294967295") == 0)
+                return false;
+        snprintf(desc, desclen, "uid_map \"%s\", gid_map \"%s\", setgroups \"%s\"", um, gm,
+                 sg[0] ? sg : "?");
+        return true;
+}
+
+/* After a failed setgroups/setgid/setuid: inside a user namespace, say so
+ * and what to map or change (appended to err). */
+static void userns_hint(char *err, size_t errlen, const char *call, int r, long id)
+{
+        char ns[400], what[64];
+        bool deny;
+        size_t n = strlen(err);
+
+        if (n >= errlen || !launch_in_userns(ns, sizeof(ns), &deny))
+                return;
+        if (id < 0)
+                snprintf(what, sizeof(what), "%s", call);
+        else
+                snprintf(what, sizeof(what), "%s %ld", call, id);
+        if (r == -EPERM && deny)
+                snprintf(
+                    err + n, errlen - n,
+                    "; this is a user namespace (%s) in which setgroups(2) is denied, as "
+                    "`unshare --map-root-user` leaves it: start stepdownd in a namespace whose "
+                    "maps were written with newuidmap/newgidmap (rootless podman, or "
+                    "subordinate ids from /etc/subuid and /etc/subgid), which allows it",
+                    ns);
+        else if (r == -EINVAL)
+                snprintf(err + n, errlen - n,
+                         "; this is a user namespace (%s) and %s is not mapped in it: map it "
+                         "(for rootless podman, a subordinate range in /etc/subuid and /etc/subgid "
+                         "that covers it, or --userns=keep-id for your own id)",
+                         ns, what);
+        else
+                snprintf(err + n, errlen - n,
+                         "; this is a user namespace (%s): stepdownd needs CAP_SETUID and "
+                         "CAP_SETGID in it, with the target ids mapped",
+                         ns);
+}
+
 static bool already_target(const struct exec_user *u)
 {
         uid_t ru, eu, su;
@@ -81,12 +157,21 @@ static int switch_ids(const struct launch *l, char *err, size_t errlen)
                 }
         }
 
-        if (setgroups(u->n_groups, u->groups) < 0)
-                return step_fail(err, errlen, -errno, "setgroups(%zu groups)", u->n_groups);
-        if (setresgid(u->gid, u->gid, u->gid) < 0)
-                return step_fail(err, errlen, -errno, "setgid(%u)", (unsigned)u->gid);
-        if (setresuid(u->uid, u->uid, u->uid) < 0)
-                return step_fail(err, errlen, -errno, "setuid(%u)", (unsigned)u->uid);
+        if (setgroups(u->n_groups, u->groups) < 0) {
+                r = step_fail(err, errlen, -errno, "setgroups(%zu groups)", u->n_groups);
+                userns_hint(err, errlen, "one of the supplementary gids", r, -1);
+                return r;
+        }
+        if (setresgid(u->gid, u->gid, u->gid) < 0) {
+                r = step_fail(err, errlen, -errno, "setgid(%u)", (unsigned)u->gid);
+                userns_hint(err, errlen, "gid", r, (long)u->gid);
+                return r;
+        }
+        if (setresuid(u->uid, u->uid, u->uid) < 0) {
+                r = step_fail(err, errlen, -errno, "setuid(%u)", (unsigned)u->uid);
+                userns_hint(err, errlen, "uid", r, (long)u->uid);
+                return r;
+        }
 
         if (u->uid == 0)
                 return 0; /* root on purpose: nothing to verify away */

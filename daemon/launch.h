@@ -28,6 +28,12 @@ int launch_resolve(struct launch *l, const char *spec, char *err, size_t errlen)
  * Returns 0, or -errno with the failing step in err. */
 int launch_drop(const struct launch *l, char *err, size_t errlen);
 
+/* Whether this process runs in a user namespace other than the initial one
+ * (/proc/self/uid_map is not "0 0 4294967295").  If so, desc gets
+ * 'uid_map "0 1000 1", gid_map "0 1000 1", setgroups "deny"' for messages.
+ * *setgroups_denied tells whether /proc/self/setgroups says "deny". */
+bool launch_in_userns(char *desc, size_t desclen, bool *setgroups_denied);
+
 /* execvp()s argv; on failure prints why and exits 127 (not found) or 126
  * (found but not executable); 1 for both in gosu mode, as gosu does. */
 _Noreturn void launch_exec(const struct launch *l, char **argv);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -47,6 +48,10 @@ static void help(void)
                "Options:\n"
                "  -c, --config FILE   the policy (default " STEPDOWN_CONFIG_PATH ",\n"
                "                      when it exists; without one, a pure launcher)\n"
+#ifdef STEPDOWN_CONFIG_PATH_OTHER
+               "                      (" STEPDOWN_CONFIG_PATH_OTHER " is not read;\n"
+               "                      a policy there is warned about)\n"
+#endif
                "      --check         validate the policy, print what it loaded, exit\n"
                "      --init          stay PID 1 like tini: run COMMAND as a child, forward\n"
                "                      signals, reap zombies, serve requests, exit with\n"
@@ -210,6 +215,48 @@ static int parse_args(int argc, char **argv, struct options *o)
         return optind;
 }
 
+/* Whether the default policy exists.  When it does not but one exists at
+ * the prefix's path (/usr/local/etc/... for a build with the default
+ * prefix), that one is silently not read: say so. */
+static bool have_default_policy(void)
+{
+        if (access(STEPDOWN_CONFIG_PATH, F_OK) == 0)
+                return true;
+#ifdef STEPDOWN_CONFIG_PATH_OTHER
+        if (access(STEPDOWN_CONFIG_PATH_OTHER, F_OK) == 0)
+                log_warn("no policy at %s, the one stepdownd reads by default, but there is one at "
+                         "%s, which is NOT read: move it to %s, or pass -c %s",
+                         STEPDOWN_CONFIG_PATH, STEPDOWN_CONFIG_PATH_OTHER, STEPDOWN_CONFIG_PATH,
+                         STEPDOWN_CONFIG_PATH_OTHER);
+#endif
+        return false;
+}
+
+/* After a policy refused for its owner: in a user namespace the owner may
+ * just be unmapped (it then shows as the overflow uid, 65534). */
+static void policy_userns_hint(const char *err)
+{
+        char ns[400], want[64];
+        bool deny;
+        unsigned overflow = 65534;
+        FILE *f = fopen("/proc/sys/kernel/overflowuid", "re");
+
+        if (f) {
+                if (fscanf(f, "%u", &overflow) != 1)
+                        overflow = 65534;
+                fclose(f);
+        }
+        snprintf(want, sizeof(want), "owned by uid %u,", overflow);
+        if (!strstr(err, want) || !launch_in_userns(ns, sizeof(ns), &deny))
+                return;
+        log_error("this is a user namespace (%s): uid %u is the overflow uid, which files "
+                  "owned by an id not mapped in it show; map the host owner of the policy and "
+                  "its directories (root, for an image's own files) to 0 in the namespace, as "
+                  "rootless podman does with a subordinate uid range, or give the policy from "
+                  "a path the namespace's root owns",
+                  ns, overflow);
+}
+
 /* The policy named by -c, or the default one when it exists. */
 static int load_policy(const struct options *o, struct policy *p, bool *have)
 {
@@ -220,7 +267,7 @@ static int load_policy(const struct options *o, struct policy *p, bool *have)
 
         *have = false;
         if (!path) {
-                if (access(STEPDOWN_CONFIG_PATH, F_OK) < 0)
+                if (!have_default_policy())
                         return 0;
                 path = STEPDOWN_CONFIG_PATH;
         }
@@ -236,6 +283,8 @@ static int load_policy(const struct options *o, struct policy *p, bool *have)
         userdb_free(&db);
         if (r < 0) {
                 log_error("%s", err);
+                if (r == -EPERM)
+                        policy_userns_hint(err);
                 policy_free(p);
                 return r;
         }
@@ -258,6 +307,26 @@ static int open_audit(const struct policy *p, struct audit_config *ac, struct au
         if (r < 0)
                 log_error("audit log: %s", err);
         return r;
+}
+
+/* Allow rules, but not root: no broker.  One line, and the command starts,
+ * unless the policy says `broker required`. */
+static int no_broker_unprivileged(const struct policy *p)
+{
+        char where[512];
+
+        if (p->broker_required == POLICY_YES) {
+                policy_where(p, p->broker_line, where, sizeof(where));
+                log_error("%s: broker required, but stepdownd runs as uid %u without root, so it "
+                          "cannot keep one; start the container as root (drop --user / "
+                          "runAsUser), or say `broker optional` to start without one",
+                          where, (unsigned)geteuid());
+                return -EPERM;
+        }
+        log_warn("no broker: not root (uid %u); the policy's %zu allow rule%s will not be served "
+                 "(start as root for them, or `broker required` to make this an error)",
+                 (unsigned)geteuid(), p->n_rules, p->n_rules == 1 ? "" : "s");
+        return 0;
 }
 
 static int run(const struct options *o, struct policy *p, bool have_policy, char **cmd)
@@ -285,7 +354,23 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
                 return 1;
         }
 
-        if (have_policy && setup_run(p, a, err, sizeof(err)) < 0) {
+        /* Started without root (docker run --user, runAsNonRoot): setup
+         * steps are checked, not run; a broker cannot be kept. */
+        bool root = geteuid() == 0;
+        bool broker = have_policy && p->n_rules > 0 && !o->no_broker;
+        if (have_policy && !root && !o->serve) {
+                r = setup_run_unprivileged(p, a, err, sizeof(err));
+                if (r < 0)
+                        log_error("%s", err);
+                else if (broker)
+                        r = no_broker_unprivileged(p);
+                if (r < 0) {
+                        audit_close(a);
+                        exec_user_free(&l.user);
+                        return 1;
+                }
+                broker = false;
+        } else if (have_policy && setup_run(p, a, err, sizeof(err)) < 0) {
                 log_error("setup: %s", err);
                 audit_close(a);
                 exec_user_free(&l.user);
@@ -297,7 +382,7 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
             .audit = a,
             .audit_config = &ac,
             .launch = user ? &l : NULL,
-            .broker = have_policy && p->n_rules > 0 && !o->no_broker,
+            .broker = broker,
             .key_fd = o->key_fd,
             .max_conns = o->max_clients,
             .auth_timeout_s = o->auth_timeout,
@@ -316,12 +401,41 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
         return r;
 }
 
+/* A set-uid or set-gid stepdownd (or one with file capabilities) would be
+ * root for whoever runs it: `stepdownd -u root -- sh`.  Refused in every
+ * mode before anything is read (environment, argv, files), as gosu refuses
+ * a set-uid gosu.  Writes with write(2) only: no stdio, no locale. */
+static void refuse_setuid(void)
+{
+        uid_t ru, eu, su;
+        gid_t rg, eg, sg;
+        char msg[512];
+
+        if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0)
+                _exit(1);
+        bool secure = getauxval(AT_SECURE) != 0;
+        if (ru == eu && rg == eg && !secure)
+                return;
+        int n = snprintf(msg, sizeof(msg),
+                         "stepdownd: refusing to run set-uid, set-gid or with file capabilities "
+                         "(real uid %u gid %u, effective uid %u gid %u, AT_SECURE %d): that would "
+                         "give root to anyone who runs it; remove the bits (chmod u-s,g-s, setcap "
+                         "-r) and start stepdownd as root instead (container entrypoint, systemd "
+                         "unit)\n",
+                         (unsigned)ru, (unsigned)rg, (unsigned)eu, (unsigned)eg, secure);
+        if (n > 0 && write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1) < 0)
+                _exit(1);
+        _exit(1);
+}
+
 int main(int argc, char **argv)
 {
         struct options o = {0};
         struct policy p = {0};
         bool have_policy;
         int r;
+
+        refuse_setuid();
 
         const char *base = strrchr(argv[0], '/');
         base = base ? base + 1 : argv[0];
@@ -336,7 +450,7 @@ int main(int argc, char **argv)
                 log_error("--init, --serve and --check exclude each other");
                 return 1;
         }
-        if (o.check && !o.config && access(STEPDOWN_CONFIG_PATH, F_OK) < 0)
+        if (o.check && !o.config && !have_default_policy())
                 o.config = STEPDOWN_CONFIG_PATH; /* so the error names it */
         if (!o.serve && !o.check && r >= argc) {
                 log_error("no command given; usage: stepdownd [OPTIONS] -- COMMAND [ARG...]");

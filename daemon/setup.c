@@ -132,3 +132,212 @@ int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
         }
         return 0;
 }
+
+/* ==== started without root (docker run --user): check, never act ========
+ * Nothing here changes anything or needs privilege, so plain fd-relative
+ * reads are enough; the engine (op_*) is not called. */
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+struct unpriv {
+        const struct policy_step *s;
+        char differs[PATH_MAX + 256]; /* the first difference, "" while none */
+};
+
+static bool owner_differs(const struct policy_step *s, const struct stat *st)
+{
+        return (s->uid != (uid_t)-1 && st->st_uid != s->uid) ||
+               (s->gid != (gid_t)-1 && st->st_gid != s->gid);
+}
+
+static void note_owner(struct unpriv *u, const char *path, const struct stat *st)
+{
+        snprintf(u->differs, sizeof(u->differs), "%s is owned by %u:%u, not %u:%u", path,
+                 (unsigned)st->st_uid, (unsigned)st->st_gid, (unsigned)u->s->uid,
+                 (unsigned)u->s->gid);
+}
+
+/* The tree below dirfd (path names it), until the first entry whose owner
+ * differs.  Symbolic links are looked at themselves; other mounts are not
+ * entered unless xdev, as the engine does. */
+static void walk_unpriv(struct unpriv *u, int dirfd, const char *path, dev_t dev, unsigned depth)
+{
+        DIR *d = fdopendir(dirfd);
+        struct dirent *e;
+
+        if (!d) {
+                snprintf(u->differs, sizeof(u->differs), "%s cannot be read: %s", path,
+                         strerror(errno));
+                close(dirfd);
+                return;
+        }
+        while (!u->differs[0] && (errno = 0, e = readdir(d))) {
+                char sub[PATH_MAX];
+                struct stat st;
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                        continue;
+                snprintf(sub, sizeof(sub), "%s/%s", strcmp(path, "/") ? path : "", e->d_name);
+                if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        snprintf(u->differs, sizeof(u->differs), "%s cannot be examined: %s", sub,
+                                 strerror(errno));
+                        break;
+                }
+                if (st.st_dev != dev && !u->s->xdev)
+                        continue;
+                if (owner_differs(u->s, &st)) {
+                        note_owner(u, sub, &st);
+                        break;
+                }
+                if (!S_ISDIR(st.st_mode))
+                        continue;
+                if (depth + 1 >= OP_CHOWN_MAX_DEPTH) {
+                        snprintf(u->differs, sizeof(u->differs),
+                                 "%s is deeper than %u levels and cannot be checked", sub,
+                                 OP_CHOWN_MAX_DEPTH);
+                        break;
+                }
+                int fd = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0) {
+                        snprintf(u->differs, sizeof(u->differs), "%s cannot be read: %s", sub,
+                                 strerror(errno));
+                        break;
+                }
+                walk_unpriv(u, fd, sub, dev, depth + 1);
+        }
+        if (!u->differs[0] && errno)
+                snprintf(u->differs, sizeof(u->differs), "%s cannot be read: %s", path,
+                         strerror(errno));
+        closedir(d);
+}
+
+/* Fills u->differs with what is not yet as step s states, or leaves it "". */
+static void check_unpriv(struct unpriv *u)
+{
+        const struct policy_step *s = u->s;
+        mode_t mode = s->op == SD_OP_MKDIR && !s->has_mode ? 0755 : s->mode;
+        struct stat st;
+
+        if (lstat(s->path, &st) < 0) {
+                snprintf(u->differs, sizeof(u->differs), "%s %s", s->path,
+                         errno == ENOENT ? "does not exist" : strerror(errno));
+                return;
+        }
+        if (S_ISLNK(st.st_mode)) {
+                snprintf(u->differs, sizeof(u->differs), "%s is a symbolic link", s->path);
+                return;
+        }
+        if (s->op == SD_OP_MKDIR && !S_ISDIR(st.st_mode)) {
+                snprintf(u->differs, sizeof(u->differs), "%s is not a directory", s->path);
+                return;
+        }
+        if (s->op != SD_OP_CHMOD && owner_differs(s, &st)) {
+                note_owner(u, s->path, &st);
+                return;
+        }
+        if ((s->op == SD_OP_CHMOD || s->op == SD_OP_MKDIR) && (st.st_mode & 07777) != mode) {
+                snprintf(u->differs, sizeof(u->differs), "%s has mode %04o, not %04o", s->path,
+                         (unsigned)(st.st_mode & 07777), (unsigned)mode);
+                return;
+        }
+        if (s->op == SD_OP_CHOWN && s->recursive && S_ISDIR(st.st_mode)) {
+                int fd = open(s->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        snprintf(u->differs, sizeof(u->differs), "%s cannot be read: %s", s->path,
+                                 strerror(errno));
+                else
+                        walk_unpriv(u, fd, s->path, st.st_dev, 0);
+        }
+}
+
+/* What root would run to make step s hold: the second fix. */
+static void fix_command(const struct policy_step *s, char *buf, size_t len)
+{
+        mode_t mode = s->has_mode ? s->mode : 0755;
+        switch (s->op) {
+        case SD_OP_MKDIR:
+                snprintf(buf, len, "install -d -o %u -g %u -m %04o %s", (unsigned)s->uid,
+                         (unsigned)s->gid, (unsigned)mode, s->path);
+                break;
+        case SD_OP_CHOWN:
+                snprintf(buf, len, "chown %s %u:%u %s", s->recursive ? "-hR" : "-h",
+                         (unsigned)s->uid, (unsigned)s->gid, s->path);
+                break;
+        default:
+                snprintf(buf, len, "chmod %04o %s", (unsigned)s->mode, s->path);
+        }
+}
+
+int setup_run_unprivileged(const struct policy *p, struct audit *a, char *err, size_t errlen)
+{
+        enum policy_unpriv how = p->setup_unprivileged;
+
+        for (size_t i = 0; i < p->n_steps; i++) {
+                const struct policy_step *s = &p->steps[i];
+                struct unpriv u = {.s = s};
+                char where[PATH_MAX], msg[PATH_MAX + 512], fix[PATH_MAX + 64];
+                uint64_t t0 = now_us();
+                bool fail = false;
+
+                policy_where(p, s->line, where, sizeof(where));
+                if (how == POLICY_UNPRIV_SKIP)
+                        snprintf(msg, sizeof(msg), "not root: skipped (setup-unprivileged skip)");
+                else {
+                        check_unpriv(&u);
+                        if (!u.differs[0])
+                                snprintf(msg, sizeof(msg), "not root: checked, already holds");
+                        else {
+                                fail = how == POLICY_UNPRIV_FAIL;
+                                snprintf(msg, sizeof(msg), "not root: %s: %s", u.differs,
+                                         fail ? "would need a change" : "skipped");
+                        }
+                }
+                struct audit_event ev = {
+                    .event = "setup",
+                    .op = sd_op_name(s->op),
+                    .path = s->path,
+                    .uid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->uid,
+                    .gid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->gid,
+                    .mode = s->has_mode ? (int32_t)s->mode : -1,
+                    .decision = "allow",
+                    .rule = where,
+                    .error = fail ? EPERM : 0,
+                    .duration_us = now_us() - t0,
+                    .changed = s->op == SD_OP_CHOWN ? 0 : -1,
+                    .message = msg,
+                };
+                int ar = a ? audit_log(a, &ev) : 0;
+
+                if (u.differs[0]) {
+                        fix_command(s, fix, sizeof(fix));
+                        if (fail) {
+                                snprintf(err, errlen,
+                                         "%s: setup %s %s: stepdownd runs as uid %u without root, "
+                                         "and %s; either start it as root (drop docker run --user "
+                                         "/ runAsUser) so it makes the change, or fix the volume "
+                                         "beforehand (as root: %s); `setup-unprivileged warn` or "
+                                         "`skip` in the policy makes this step optional",
+                                         where, sd_op_name(s->op), s->path, (unsigned)geteuid(),
+                                         u.differs, fix);
+                                return -EPERM;
+                        }
+                        log_warn("%s: setup %s %s skipped: not root (uid %u), and %s (as root: "
+                                 "%s)",
+                                 where, sd_op_name(s->op), s->path, (unsigned)geteuid(), u.differs,
+                                 fix);
+                }
+                if (ar < 0 && !audit_failure_allow(a)) {
+                        snprintf(err, errlen,
+                                 "%s: setup %s %s: its audit record could not be written (%s); "
+                                 "stopping (policy: audit-failure deny)",
+                                 where, sd_op_name(s->op), s->path, strerror(-ar));
+                        return ar;
+                }
+        }
+        return 0;
+}
+/* ==== end: started without root ========================================== */

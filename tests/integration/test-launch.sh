@@ -229,4 +229,44 @@ like "$out" "installed with the 'setgid' bit set.*rc=1$" "gosu mode refuses a se
 out=$(in_container /bin/sh -c 'exec "$0" app "$@"' "$T/gosu" /bin/sh -c 'echo "$@"' sh a 'b c' 2>&1)
 is "$out" "a b c" "an entrypoint's 'exec gosu app \"\$@\"' works unchanged"
 
+# --- 11. a set-uid/set-gid stepdownd is refused in every mode ---------------
+# Run by an unprivileged user (setpriv) in a namespace: without the check,
+# "stepdownd -u root -- id -u" prints 0.
+printf 'user root\nallow root mkdir /nonexistent-sd/**\n' >"$T/suid.conf"
+chmod 644 "$T/suid.conf"
+as_user() { in_container setpriv --reuid=1000 --regid=1000 --clear-groups -- "$@"; }
+for bits in 4755 2755; do
+        cp "$STEPDOWND" "$T/sd-suid"
+        chown 0:0 "$T/sd-suid"
+        chmod "$bits" "$T/sd-suid"
+        rm -rf "$T/suid"
+        mkdir "$T/suid"
+        ln -s "$T/sd-suid" "$T/suid/gosu"
+        for mode in "-u root -- id -u" "--init -u root -- id -u" "--serve -c $T/suid.conf" \
+                "--check -c $T/suid.conf" "--help" "-c $T/suid.conf -- id -u"; do
+                # shellcheck disable=SC2086
+                out=$(as_user "$T/sd-suid" $mode 2>&1; echo "rc=$?")
+                like "$out" "^stepdownd: refusing to run set-uid, set-gid or with file capabilities \(real uid 1000 gid 1000, effective uid [0-9]+ gid [0-9]+, AT_SECURE 1\).* rc=1$" \
+                        "mode $bits: stepdownd $mode by uid 1000 is refused before anything runs"
+        done
+        out=$(as_user "$T/suid/gosu" root id -u 2>&1; echo "rc=$?")
+        like "$out" "^stepdownd: refusing to run set-uid.* rc=1$" "mode $bits: as gosu, by uid 1000: refused"
+done
+if command -v setcap >/dev/null; then
+        # File capabilities alone: real and effective ids agree, AT_SECURE is set.
+        cp "$STEPDOWND" "$T/sd-suid"
+        chmod 755 "$T/sd-suid"
+        if setcap cap_setuid,cap_setgid+ep "$T/sd-suid" 2>/dev/null; then
+                out=$(as_user "$T/sd-suid" -u root -- id -u 2>&1; echo "rc=$?")
+                like "$out" "^stepdownd: refusing .*\(real uid 1000 gid 1000, effective uid 1000 gid 1000, AT_SECURE 1\).* rc=1$" \
+                        "file capabilities (AT_SECURE) are refused too"
+        else
+                ok "# SKIP setcap failed on $T"
+        fi
+fi
+rm -f "$T/sd-suid"
+rm -rf "$T/suid"
+out=$(as_user "$STEPDOWND" -u 1000 -- id -u 2>&1; echo "rc=$?")
+is "$out" "1000 rc=0" "an ordinary stepdownd run by uid 1000 for itself still works"
+
 done_testing
