@@ -283,6 +283,12 @@ int setup_run_unprivileged(const struct policy *p, struct audit *a, char *err, s
                 uint64_t t0 = now_us();
                 bool fail = false;
 
+                char flags[64] = "";
+                snprintf(flags, sizeof(flags), "%s%s%s%s", s->parents ? "parents," : "",
+                         s->recursive ? "recursive," : "", s->xdev ? "xdev," : "",
+                         s->hardlinks ? "hardlinks," : "");
+                if (flags[0])
+                        flags[strlen(flags) - 1] = '\0';
                 policy_where(p, s->line, where, sizeof(where));
                 if (how == POLICY_UNPRIV_SKIP)
                         snprintf(msg, sizeof(msg), "not root: skipped (setup-unprivileged skip)");
@@ -303,6 +309,7 @@ int setup_run_unprivileged(const struct policy *p, struct audit *a, char *err, s
                     .uid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->uid,
                     .gid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->gid,
                     .mode = s->has_mode ? (int32_t)s->mode : -1,
+                    .flags = flags[0] ? flags : NULL,
                     .decision = "allow",
                     .rule = where,
                     .error = fail ? EPERM : 0,

@@ -126,4 +126,182 @@ chown 0 "$T/stepdown.conf"
 out=$("$STEPDOWND" -c "$T/nonexistent.conf" --no-broker -- /bin/true 2>&1; echo "rc=$?")
 like "$out" "nonexistent.conf.*rc=1$" "a missing policy named with -c is an error"
 
+# =====================================================================
+# Identity block (issues 11/13): default policy path, starts without
+# root, Docker's default capability set, user namespaces.
+# =====================================================================
+
+# --- the default policy is /etc/stepdown/stepdown.conf, whatever the prefix --
+default=$("$STEPDOWND" --help | sed -n 's/.*the policy (default \([^,]*\),.*/\1/p')
+is "$default" "/etc/stepdown/stepdown.conf" "--help names /etc/stepdown/stepdown.conf as the default policy"
+other=$("$STEPDOWND" --help | tr '\n' ' ' | sed -n 's/.*(\(\/[^ ]*\) is not read;.*/\1/p')
+# A private copy of /etc (never the host's) with a policy in stepdown/.
+mkdir -p "$T/etc"
+cp -a /etc/. "$T/etc/"
+rm -rf "$T/etc/stepdown"
+cp "$T/passwd" "$T/group" "$T/etc/"
+in_etc() { # PREP CMD...: a pid+mount namespace whose /etc is $T/etc
+        local prep=$1
+        shift
+        unshare --pid --fork --mount --mount-proc --propagation private -- /bin/bash -c \
+                'mount --bind "$1/etc" /etc && eval "$2" && shift 2 && exec "$@"' _ "$T" "$prep" "$@"
+}
+mkdir "$T/etc/stepdown"
+printf 'user app\nsetup mkdir %s/vol/dflt owner=app:app mode=0700\n' "$T" >"$T/etc/stepdown/stepdown.conf"
+chmod 644 "$T/etc/stepdown/stepdown.conf"
+out=$(in_etc true "$STEPDOWND" --check 2>&1; echo "rc=$?")
+like "$out" "^/etc/stepdown/stepdown.conf:1: user app .*rc=0$" "--check without -c reads /etc/stepdown/stepdown.conf"
+out=$(in_etc "mount -t tmpfs vol $T/vol" "$STEPDOWND" -- /bin/sh -c "id -un; stat -c '%U %a' $T/vol/dflt" 2>&1; echo "rc=$?")
+is "$out" "app app 700 rc=0" "without -c, the policy at /etc/stepdown/stepdown.conf runs its setup and user"
+rm -rf "$T/etc/stepdown"
+if [ -n "$other" ]; then
+        # A policy only at the prefix's path: not read, and said so.  The
+        # nearest existing ancestor gets a private tmpfs.
+        anc=$(dirname "$other")
+        while [ ! -d "$anc" ]; do anc=$(dirname "$anc"); done
+        out=$(in_etc "mount -t tmpfs -o mode=0755 x $anc && mkdir -p $(dirname "$other") && printf 'user app\n' >$other && chmod 644 $other" \
+                "$STEPDOWND" -u 1000 -- /bin/sh -c 'echo ran' 2>&1; echo "rc=$?")
+        like "$out" "^stepdownd: warning: no policy at /etc/stepdown/stepdown.conf, the one stepdownd reads by default, but there is one at $other, which is NOT read: move it to /etc/stepdown/stepdown.conf, or pass -c $other ran rc=0$" \
+                "a policy only at $other is warned about, not read"
+        out=$(in_etc "mount -t tmpfs -o mode=0755 x $anc && mkdir -p $(dirname "$other") && printf 'user app\n' >$other && chmod 644 $other" \
+                "$STEPDOWND" --check 2>&1; echo "rc=$?")
+        like "$out" "NOT read.*/etc/stepdown/stepdown.conf: .*rc=1$" "--check without a policy warns about $other too"
+        out=$(in_etc true "$STEPDOWND" -u 1000 -- /bin/sh -c 'echo ran' 2>&1)
+        is "$out" "ran" "no policy anywhere: a pure launcher, no warning"
+else
+        ok "# SKIP this build's prefix path is the default policy path"
+fi
+
+# --- started without root (docker run --user, runAsNonRoot) ---------------
+as_app() { echo "setpriv --reuid=1000 --regid=1000 --clear-groups --"; }
+conf <<EOF2
+user app
+setup mkdir $T/vol/data owner=app:app mode=0750
+setup chown $T/vol owner=app:app recursive
+EOF2
+# shellcheck disable=SC2046
+out=$(vol_container "mkdir -m 0750 $T/vol/data && mkdir -p $T/vol/d/e && touch $T/vol/d/e/f && chown -R 1000:1000 $T/vol" \
+        $(as_app) "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c 'echo "ran as $(id -u)"' 2>&1; echo "rc=$?")
+is "$out" "ran as 1000 rc=0" "not root: setup steps that already hold pass, silently, and the command runs"
+# shellcheck disable=SC2046
+out=$(vol_container "mkdir -m 0750 $T/vol/data && mkdir -p $T/vol/d/e && touch $T/vol/d/e/f && chown -R 1000:1000 $T/vol && chown 0:0 $T/vol/d/e/f" \
+        $(as_app) "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c 'echo APP-RAN' 2>&1; echo "rc=$?")
+like "$out" "^stepdownd: $T/stepdown.conf:3: setup chown $T/vol: stepdownd runs as uid 1000 without root, and $T/vol/d/e/f is owned by 0:0, not 1000:1000; either start it as root \\(drop docker run --user / runAsUser\\) so it makes the change, or fix the volume beforehand \\(as root: chown -hR 1000:1000 $T/vol\\); .setup-unprivileged warn. or .skip. in the policy makes this step optional rc=1$" \
+        "not root: a step that needs a change fails naming FILE:LINE, what differs and both fixes"
+is "$(grep -c APP-RAN <<<"$out")" "0" "... and the command does not run"
+# shellcheck disable=SC2046
+out=$(vol_container "mkdir -m 0755 $T/vol/data && chown -R 1000:1000 $T/vol" \
+        $(as_app) "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/true 2>&1; echo "rc=$?")
+like "$out" "stepdown.conf:2: setup mkdir $T/vol/data: .*and $T/vol/data has mode 0755, not 0750; .*\\(as root: install -d -o 1000 -g 1000 -m 0750 $T/vol/data\\).*rc=1$" \
+        "not root: a directory with another mode is named with both modes"
+# shellcheck disable=SC2046
+out=$(vol_container "chown 1000:1000 $T/vol" \
+        $(as_app) "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/true 2>&1; echo "rc=$?")
+like "$out" "stepdown.conf:2: setup mkdir $T/vol/data: .*and $T/vol/data does not exist;.*rc=1$" \
+        "not root: a missing directory is named"
+for how in warn skip; do
+        conf <<EOF2
+user app
+setup-unprivileged $how
+setup chown $T/vol owner=app:app recursive
+EOF2
+        # shellcheck disable=SC2046
+        out=$(vol_container "touch $T/vol/rootfile" $(as_app) "$STEPDOWND" -c "$T/stepdown.conf" -- \
+                /bin/sh -c "echo ran; stat -c %u $T/vol/rootfile" 2>&1; echo "rc=$?")
+        if [ $how = warn ]; then
+                is "$out" "stepdownd: warning: $T/stepdown.conf:3: setup chown $T/vol skipped: not root (uid 1000), and $T/vol is owned by 0:0, not 1000:1000 (as root: chown -hR 1000:1000 $T/vol) ran 0 rc=0" \
+                        "setup-unprivileged warn: one line per step that needs a change, and the command runs"
+        else
+                is "$out" "ran 0 rc=0" "setup-unprivileged skip: no step looked at, nothing said, the command runs"
+        fi
+done
+out=$(vol_container "touch $T/vol/rootfile" "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c "stat -c %u $T/vol/rootfile" 2>&1; echo "rc=$?")
+is "$out" "1000 rc=0" "setup-unprivileged skip: started as root, the step still runs"
+
+# allow rules without root: one line, no broker, the command starts.
+conf <<EOF2
+user app
+socket $T/run/sd.sock
+allow app mkdir $T/vol/**
+EOF2
+# shellcheck disable=SC2046
+out=$(vol_container true $(as_app) "$STEPDOWND" -c "$T/stepdown.conf" -- \
+        /bin/sh -c 'echo "ran socket=${STEPDOWN_SOCKET-none}"' 2>&1; echo "rc=$?")
+is "$out" "stepdownd: warning: no broker: not root (uid 1000); the policy's 1 allow rule will not be served (start as root for them, or \`broker required\` to make this an error) ran socket=none rc=0" \
+        "allow rules without root: one clear line, no broker, the command starts"
+# shellcheck disable=SC2046
+out=$(vol_container true $(as_app) "$STEPDOWND" --init -c "$T/stepdown.conf" -- /bin/sh -c 'echo ran; exit 3' 2>&1; echo "rc=$?")
+like "$out" "no broker: not root .*ran rc=3$" "... in --init mode too"
+echo "broker required" >>"$T/stepdown.conf"
+# shellcheck disable=SC2046
+out=$(vol_container true $(as_app) "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c 'echo APP-RAN' 2>&1; echo "rc=$?")
+is "$out" "stepdownd: $T/stepdown.conf:4: broker required, but stepdownd runs as uid 1000 without root, so it cannot keep one; start the container as root (drop --user / runAsUser), or say \`broker optional\` to start without one rc=1" \
+        "broker required without root: the start fails, naming the line"
+printf 'user app\nsetup-unprivileged warn\nbroker required\n' | conf
+out=$(in_container "$STEPDOWND" --check -c "$T/stepdown.conf" 2>&1; echo "rc=$?")
+like "$out" "stepdown.conf:2: setup-unprivileged warn .*stepdown.conf:3: broker required .*rc=0$" "--check prints both statements"
+printf 'user app\nsetup-unprivileged maybe\n' | conf
+out=$(in_container "$STEPDOWND" --check -c "$T/stepdown.conf" 2>&1; echo "rc=$?")
+like "$out" "stepdown.conf:2:20: invalid setup-unprivileged \"maybe\" \\(expected fail, warn or skip\\) rc=1$" "a bad setup-unprivileged value: file:line:col"
+
+# The redis example: its entrypoint skipped the chown when not root; the
+# migrated policy says setup-unprivileged skip.
+cp "$SRCDIR/docs/examples/redis-migration/stepdown.conf" "$T/redis.conf"
+sed -i "s#/data#$T/vol#" "$T/redis.conf"
+chmod 644 "$T/redis.conf"
+cp "$T/passwd" "$T/passwd.id"
+echo 'redis:x:999:999::/var/lib/redis:/bin/sh' >>"$T/passwd"
+echo 'redis:x:999:' >>"$T/group"
+out=$(vol_container "touch $T/vol/dump.rdb" setpriv --reuid=999 --regid=999 --clear-groups -- \
+        "$STEPDOWND" -c "$T/redis.conf" -- /bin/sh -c "echo ran as \$(id -u); stat -c %u $T/vol/dump.rdb" 2>&1; echo "rc=$?")
+is "$(grep -v '^{' <<<"$out")" "ran as 999 0 rc=0" "redis example, docker run --user redis: the chown is skipped, redis-server starts"
+like "$(grep '^{' <<<"$out")" '"event":"setup",.*"op":"chown",.*"flags":"recursive".*"result":"OK".*"message":"not root: skipped \(setup-unprivileged skip\)"' \
+        "... and its audit record (stderr, docker logs) says it was skipped"
+out=$(vol_container "touch $T/vol/dump.rdb" "$STEPDOWND" -c "$T/redis.conf" -- \
+        /bin/sh -c "stat -c %u:%g $T/vol/dump.rdb" 2>/dev/null; echo "rc=$?")
+is "$out" "999:999 rc=0" "redis example as root: the chown runs"
+cp "$T/passwd.id" "$T/passwd"
+sed -i '/^redis:/d' "$T/group"
+
+# --- Docker's default capability set: no warning --------------------------
+mkdir -p "$T/run"
+conf <<EOF2
+user app
+socket $T/run/sd.sock
+allow app mkdir $T/vol/**
+allow app chown $T/vol/**
+EOF2
+docker_default=-all,+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid,+setpcap,+net_bind_service,+net_raw,+sys_chroot,+mknod,+audit_write,+setfcap
+# The app waits until the broker has installed its seccomp filter, which
+# comes after the capability check, so a warning is out before it exits.
+cat >"$T/wait-harden" <<'SH'
+#!/bin/sh
+for _ in $(seq 200); do
+        b=$(pgrep -P 1 stepdownd)
+        [ -n "$b" ] && grep -q '^Seccomp:[[:space:]]*2' "/proc/$b/status" && { echo ran; exit 0; }
+        sleep 0.05
+done
+echo "the broker never hardened"
+SH
+chmod 755 "$T/wait-harden"
+out=$(vol_container true setpriv --bounding-set "$docker_default" -- "$STEPDOWND" -c "$T/stepdown.conf" -- \
+        "$T/wait-harden" 2>&1; echo "rc=$?")
+is "$out" "ran rc=0" "Docker's default capability set (no cap_dac_read_search): no warning at all"
+out=$(vol_container true setpriv --bounding-set -all,+setgid,+setuid,+setpcap,+dac_read_search,+chown,+fowner -- \
+        "$STEPDOWND" -c "$T/stepdown.conf" -- "$T/wait-harden" 2>&1; echo "rc=$?")
+like "$out" "^stepdownd: warning: broker: this process lacks capabilities the policy's allow rules need: cap_dac_override \\(reaching directories and files whose permissions shut root out, e.g. the app's 0700 directories\\); requests needing them will fail with EPERM/EACCES.  Grant them \\(docker run --cap-add DAC_OVERRIDE; .* ran rc=0$" \
+        "without cap_dac_override: the warning names it, what fails and --cap-add DAC_OVERRIDE"
+
+# --- user namespaces (rootless engines) ------------------------------------
+out=$(unshare --user --map-root-user --mount --propagation private -- /bin/bash -c \
+        'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && exec "$3" -u app -- /bin/true' \
+        _ "$T/passwd" "$T/group" "$STEPDOWND" 2>&1; echo "rc=$?")
+like "$out" "setgroups\\(3 groups\\): Operation not permitted; this is a user namespace \\(uid_map \"0 0 1\", gid_map \"0 0 1\", setgroups \"deny\"\\) in which setgroups\\(2\\) is denied, as .unshare --map-root-user. leaves it: .*newuidmap/newgidmap.*rc=1$" \
+        "unshare --map-root-user: the setgroups failure says user namespace, setgroups deny, and what to use"
+printf 'user 0\n' | conf
+out=$(setpriv --reuid=1000 --regid=1000 --clear-groups -- unshare --user --map-root-user -- \
+        "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/true 2>&1; echo "rc=$?")
+like "$out" "directory / is owned by uid 65534, not root stepdownd: this is a user namespace \\(uid_map \"0 1000 1\", gid_map \"0 1000 1\", setgroups \"deny\"\\): uid 65534 is the overflow uid.*map the host owner of the policy.*rc=1$" \
+        "a policy owned by an unmapped uid (65534): the error says user namespace and what to map"
+
 done_testing
