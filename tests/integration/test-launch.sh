@@ -163,9 +163,19 @@ if command -v script >/dev/null; then
         is "${2:-}" "${1:-}" "the command keeps the controlling terminal"
 fi
 # Close every fd above 2 first (the test runner may leak some), then see
-# that the command holds exactly 0, 1, 2 plus one we pass on purpose.
-out=$(in_container /bin/bash -c 'for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec 7</dev/null; exec "$0" -u app -- /bin/sh -c "ls /proc/\$\$/fd | sort -n | tr \"\n\" \" \""' "$STEPDOWND" 2>/dev/null)
+# that the command holds exactly 0, 1, 2 plus one we pass on purpose.  The
+# command itself lists its fds (ls -l /proc/self/fd as the exec'd command,
+# not a shell that may still hold pipe fds while it sets up a pipeline);
+# the one entry that is ls's own handle on /proc/PID/fd is left out.
+fds() {
+        in_container /bin/bash -c 'for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec 7</dev/null; exec "$@"' \
+                _ "$@" 2>/dev/null |
+                awk '$(NF-1) == "->" && $NF !~ "^/proc/[0-9]+/fd$" { print $(NF-2) }' | sort -n | tr '\n' ' '
+}
+out=$(fds "$STEPDOWND" -u app -- ls -l /proc/self/fd)
 is "$out" "0 1 2 7 " "no fd opened by stepdownd is inherited (only 0-2 and the caller's fd 7)"
+out=$(fds "$T/gosu" app ls -l /proc/self/fd)
+is "$out" "0 1 2 7 " "... as gosu too"
 
 # --- 7. SIGTERM to PID 1 reaches the command --------------------------------
 unshare --pid --fork --mount --mount-proc --propagation private -- /bin/bash -c \
