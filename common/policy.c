@@ -950,8 +950,8 @@ static int parse_line(struct ctx *c, const char *line, size_t len, char *buf)
                         return statements[i].fn(c, w, n);
         return perr(c, 1 + (unsigned)(w[0].s - buf), -EINVAL,
                     "unknown statement \"%s\" (expected user, socket, audit, audit-sign, "
-                    "audit-sync, audit-failure, audit-syslog, umask, key, no-new-privs, setup "
-                    "or allow)",
+                    "audit-sync, audit-failure, audit-syslog, umask, key, no-new-privs, setup, "
+                    "setup-unprivileged, broker or allow)",
                     w[0].s);
 }
 

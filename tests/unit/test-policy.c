@@ -282,7 +282,16 @@ struct ecase {
 static const struct ecase errors[] = {
     {"bogus 1", "t.conf:1:1: unknown statement \"bogus\" (expected user, socket, audit, "
                 "audit-sign, audit-sync, audit-failure, audit-syslog, umask, key, "
-                "no-new-privs, setup or allow)"},
+                "no-new-privs, setup, setup-unprivileged, broker or allow)"},
+    {"setup-unprivileged maybe", "t.conf:1:20: invalid setup-unprivileged \"maybe\" (expected "
+                                 "fail, warn or skip)"},
+    {"setup-unprivileged", "t.conf:1:19: missing fail, warn or skip after \"setup-unprivileged\""},
+    {"setup-unprivileged skip\nsetup-unprivileged warn", "t.conf:2:1: duplicate "
+                                                         "\"setup-unprivileged\" statement (first "
+                                                         "at line 1)"},
+    {"broker maybe", "t.conf:1:8: invalid broker \"maybe\" (expected required or optional)"},
+    {"broker required extra", "t.conf:1:17: unexpected \"extra\" after required or optional "
+                              "(expected end of line)"},
     {"\n\nallow app mkdr /data", "t.conf:3:11: unknown operation \"mkdr\" (expected mkdir, "
                                  "chown, chmod, open or bind)"},
     {"user", "t.conf:1:5: missing a user spec after \"user\""},
@@ -425,6 +434,41 @@ static const struct ecase errors[] = {
     {"user app\x01", "t.conf:1:9: control character 0x01"},
     {"allow app mkdir /d # \x7f", "t.conf:1:22: control character 0x7f"},
 };
+
+static void test_unprivileged(void **state)
+{
+        (void)state;
+        struct policy p;
+        char err[512] = "";
+        assert_int_equal(parse(&p, "user app\n", err, sizeof(err)), 0);
+        assert_int_equal(p.setup_unprivileged, POLICY_UNPRIV_FAIL); /* the defaults */
+        assert_int_equal(p.broker_required, POLICY_UNSET);
+        policy_free(&p);
+        static const char *const how[] = {"fail", "warn", "skip"};
+        for (int i = 0; i < 3; i++) {
+                char text[128];
+                snprintf(text, sizeof(text), "user app\nsetup-unprivileged %s\nbroker %s\n", how[i],
+                         i ? "optional" : "required");
+                assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
+                assert_int_equal(p.setup_unprivileged, (enum policy_unpriv)i);
+                assert_int_equal(p.setup_unprivileged_line, 2);
+                assert_int_equal(p.broker_required, i ? POLICY_NO : POLICY_YES);
+                assert_int_equal(p.broker_line, 3);
+                char *out = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&out, &len);
+                assert_non_null(f);
+                policy_print(&p, f);
+                fclose(f);
+                char want[128];
+                snprintf(want, sizeof(want),
+                         "t.conf:2: setup-unprivileged %s\nt.conf:3: broker %s\n", how[i],
+                         i ? "optional" : "required");
+                assert_non_null(strstr(out, want));
+                free(out);
+                policy_free(&p);
+        }
+}
 
 static void test_errors(void **state)
 {
@@ -797,6 +841,7 @@ int main(void)
             cmocka_unit_test(test_statements),
             cmocka_unit_test(test_defaults),
             cmocka_unit_test(test_errors),
+            cmocka_unit_test(test_unprivileged),
             cmocka_unit_test(test_nul),
             cmocka_unit_test(test_limits),
             cmocka_unit_test_setup_teardown(test_load, load_setup, load_teardown),
