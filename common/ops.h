@@ -29,11 +29,19 @@ struct op_stats {
 #define OP_CHOWN_MAX_DEPTH 4096
 
 /* Creates anchor/rest with exactly mode (umask-proof) owned by uid:gid
- * ((uid_t)-1 / (gid_t)-1 keep root's).  parents: create missing
+ * ((uid_t)-1 / (gid_t)-1 keep root's); the directory appears at its name
+ * already owned and moded (made in a private staging directory beside it
+ * and renamed into place without replacing anything).  parents: create missing
  * directories below the anchor the same way, and succeed without changes
  * if the final directory exists (mkdir -p).  Otherwise EEXIST. */
 int op_mkdir(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid, bool parents,
              char *err, size_t errlen);
+
+/* As op_mkdir, but an existing final directory (never a symlink or any
+ * other type: EEXIST) gets owner uid:gid and mode, set through the fd its
+ * type was checked on; it may be a mount point.  Setup steps use this. */
+int op_mkdir_ensure(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid,
+                    bool parents, char *err, size_t errlen);
 
 /* Changes the owner of anchor/rest (never of a symlink's target).
  * recursive: the whole tree below, symlinks changed themselves, other
