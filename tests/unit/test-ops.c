@@ -144,7 +144,7 @@ static void make_tree(void)
 static void test_basic(void **state)
 {
         (void)state;
-        struct op_stats st;
+        struct op_stats st = {0};
         umask(0777);
         assert_int_equal(op_mkdir(anchor, "d", 0750, U1, U1, false, err, sizeof(err)), 0);
         expect_file(P("anchor/d"), U1, U1, 0750, NULL);
@@ -249,7 +249,7 @@ static void test_symlink_levels(void **state)
                                      sizeof(err));
                         assert_true(r < 0);
                         /* recursive: the link itself changes, its target never */
-                        struct op_stats st;
+                        struct op_stats st = {0};
                         assert_int_equal(
                             op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
                             0);
@@ -335,7 +335,7 @@ static void test_race(void **state)
         }
         unsigned ok = 0;
         for (int i = 0; i < 400 || *flips < 2000; i++) {
-                struct op_stats st;
+                struct op_stats st = {0};
                 uid_t u = i % 2 ? U1 : U2;
                 if (op_chown(anchor, "", u, u, true, false, false, &st, err, sizeof(err)) == 0 &&
                     st.changed > 0)
@@ -406,7 +406,7 @@ static void test_fifo_device(void **state)
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", P("anchor/sock"));
         assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
         close(s);
-        struct op_stats st;
+        struct op_stats st = {0};
         assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
                          0);
         assert_int_equal(st.changed, 4);
@@ -444,7 +444,7 @@ static void test_bind_mount(void **state)
         assert_int_equal(mkdir(P("anchor/mnt2"), 0755), 0);
         assert_int_equal(mount(P("other"), P("anchor/mnt2"), NULL, MS_BIND, NULL), 0);
 
-        struct op_stats st;
+        struct op_stats st = {0};
         int fd = -1;
         assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
                          0);
@@ -545,27 +545,86 @@ static void test_open_links(void **state)
         expect_file(P("anchor/c"), U1, U2, 04640, "");
 }
 
-static void test_depth_limit(void **state)
+/* anchor/d/d/.../d (depth levels), each level also holding an empty "e"
+ * created before or after its "d", so whatever order getdents gives, some
+ * "e" is visited after the deep "d" below it: the walk must come back to
+ * levels it let go of (more than OP_CHOWN_HELD_FDS) and re-open them. */
+static void make_deep(int depth)
 {
-        (void)state;
-        struct rlimit rl;
-        assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-        if (rl.rlim_cur < OP_CHOWN_MAX_DEPTH + 64)
-                skip(); /* the walk holds one fd per level */
         int fd = open(anchor, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(fd >= 0);
-        for (int i = 0; i < OP_CHOWN_MAX_DEPTH + 5; i++) {
+        for (int i = 0; i < depth; i++) {
+                if (i % 2)
+                        assert_int_equal(mkdirat(fd, "e", 0755), 0);
                 assert_int_equal(mkdirat(fd, "d", 0755), 0);
+                if (!(i % 2))
+                        assert_int_equal(mkdirat(fd, "e", 0755), 0);
                 int n = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 assert_true(n >= 0);
                 close(fd);
                 fd = n;
         }
         close(fd);
-        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
-                         -ELOOP);
-        if (!strstr(err, "deeper than 4096"))
-                fail_msg("%s", err);
+}
+
+/* Every directory of the deep tree has owner uid. */
+static void expect_deep(int depth, uid_t uid)
+{
+        int fd = open(anchor, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        for (int i = 0; i < depth; i++) {
+                struct stat d, e;
+                assert_int_equal(fstatat(fd, "d", &d, AT_SYMLINK_NOFOLLOW), 0);
+                assert_int_equal(fstatat(fd, "e", &e, AT_SYMLINK_NOFOLLOW), 0);
+                if (d.st_uid != uid || e.st_uid != uid)
+                        fail_msg("level %d: d %u, e %u, expected %u", i, (unsigned)d.st_uid,
+                                 (unsigned)e.st_uid, (unsigned)uid);
+                int n = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(n >= 0);
+                close(fd);
+                fd = n;
+        }
+        close(fd);
+}
+
+/* A tree of any depth is walked (issue 11 item 6: 4,100 levels used to
+ * fail with ELOOP), holding a bounded number of fds: also under an fd
+ * limit far below the bound. */
+static void test_deep_tree(void **state)
+{
+        (void)state;
+        const int depth = 4100;
+        make_deep(depth);
+        struct op_stats st = {0};
+        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
+                         0);
+        assert_int_equal(st.visited, 2 * depth + 1);
+        assert_int_equal(st.changed, 2 * depth + 1);
+        assert_int_equal(st.skipped_moved, 0);
+        expect_deep(depth, U1);
+        /* nothing left open */
+        int probe = open("/", O_PATH | O_CLOEXEC);
+        close(probe);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct rlimit rl = {.rlim_cur = (rlim_t)probe + 40, .rlim_max = (rlim_t)probe + 40};
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        _exit(2);
+                struct op_stats s2 = {0};
+                int r = op_chown(anchor, "", U2, U2, true, false, false, &s2, err, sizeof(err));
+                if (r < 0)
+                        fprintf(stderr, "%s\n", err);
+                _exit(r == 0 && s2.changed == 2 * depth + 1 ? 0 : 3);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        expect_deep(depth, U2);
+        int after = open("/", O_PATH | O_CLOEXEC);
+        assert_int_equal(after, probe);
+        close(after);
 }
 
 /* Real racers (issue 11, items 2 and 3).  A child process plays the app:
@@ -815,7 +874,7 @@ int main(void)
             CASE(test_setuid),
             CASE(test_mkdir_symlinked_parent),
             CASE(test_open_links),
-            CASE(test_depth_limit),
+            CASE(test_deep_tree),
             CASE(test_missing_cap),
             CASE(test_resolve),
             CASE(test_race_mkdir_exchange),
