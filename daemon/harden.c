@@ -168,7 +168,7 @@ static const char *const allowed_calls[] = {
     "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "fstat", "newfstatat",
     "statx", "lseek", "openat", "openat2", "fcntl", "dup", "getdents64", "mkdirat", "fchownat",
     "fchown", "fchmodat", "fchmod", "ftruncate", "fsync", "fdatasync", "readlink", "readlinkat",
-    "name_to_handle_at", "umask", "unlink", "unlinkat",
+    "name_to_handle_at", "umask", "unlink", "unlinkat", "renameat2", "renameat",
     /* bind requests, sd_notify, syslog */
     "bind", "listen", "connect", "setsockopt",
     /* memory (mmap and mprotect below, without PROT_EXEC) */
