@@ -48,8 +48,6 @@ struct op_stats {
  * name from a held ancestor (never through ".."), each checked to be the
  * same directory (device, inode, mount) as before. */
 #define OP_CHOWN_HELD_FDS 256
-/* The old name, still used by daemon/harden.c for RLIMIT_NOFILE. */
-#define OP_CHOWN_MAX_DEPTH OP_CHOWN_HELD_FDS
 
 /* Creates anchor/rest with exactly mode (umask-proof) owned by uid:gid
  * ((uid_t)-1 / (gid_t)-1 keep root's); the directory appears at its name

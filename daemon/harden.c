@@ -125,10 +125,10 @@ unsigned long harden_nofile(unsigned max_conns)
         if (!max_conns)
                 max_conns = BROKER_MAX_CONNS;
         /* Each connection: its socket and up to BROKER_MAX_INFLIGHT queued
-         * replies with an fd each.  The walk: one fd per level plus the
-         * target's anchor/parent fds.  Slack: listener, audit log, libevent,
-         * stdio, syslog, a bind in progress. */
-        return (unsigned long)max_conns * (1 + BROKER_MAX_INFLIGHT) + OP_CHOWN_MAX_DEPTH + 64;
+         * replies with an fd each.  The walk: the directory fds it holds at
+         * any depth, plus the target's anchor/parent fds.  Slack: listener,
+         * audit log, libevent, stdio, syslog, a bind in progress. */
+        return (unsigned long)max_conns * (1 + BROKER_MAX_INFLIGHT) + OP_CHOWN_HELD_FDS + 64;
 }
 
 /* RLIMIT_CORE 0; RLIMIT_NOFILE lowered to what the limits need, never
