@@ -1,9 +1,29 @@
-/* chown below an anchor, optionally recursive.  The walk holds one
- * directory fd per level (explicit stack, bounded depth), reads each
- * directory with getdents64, stats every entry relative to its directory
- * fd without following symlinks, writes only owners that differ, changes
- * symlinks themselves, skips other mounts unless xdev, refuses hard-linked
- * regular files unless hardlinks, and strips set-uid/set-gid bits. */
+/* chown below an anchor, optionally recursive.
+ *
+ * Root acts on the object it checked.  The walk reads each directory with
+ * getdents64 and looks at every entry with statx by name (no following):
+ * that is only a filter, so an entry that is already right costs one
+ * system call and is never written.  An entry that needs a change is
+ * opened O_PATH|O_NOFOLLOW relative to its directory fd, checked again on
+ * that fd (type, owner, link count, mount) and changed through it
+ * (fchownat(fd, "", AT_EMPTY_PATH)); a name swapped after the filter (a
+ * hard link to a file outside the tree, a symlink) is seen by the fd check
+ * or is simply the object changed.  Directories are opened O_DIRECTORY|
+ * O_NOFOLLOW, checked, changed and read through that same fd.
+ *
+ * Any depth: the walk keeps an explicit stack (no recursion on the C
+ * stack) of directory frames, each with the names of its subdirectories
+ * still to visit.  At most OP_CHOWN_HELD_FDS frames hold an fd (the root
+ * and the deepest ones); a frame let go is re-opened by name, level by
+ * level, from the root (never through ".."), each level
+ * checked to be the directory it was (device, inode, mount).  One that
+ * moved is not walked further: reported and counted when the caller
+ * asked for reports, else the walk fails with EAGAIN.
+ *
+ * Regular files with several hard links that need a change are refused
+ * unless hardlinks (another name may be outside the tree), set-uid and
+ * set-gid bits are stripped where an owner changes, other mounts are
+ * skipped unless xdev. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +49,9 @@
         (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | STATX_INO | STATX_MNT_ID)
 
 struct frame {
-        int fd;
+        int fd;    /* -1 while let go (deep walks) */
+        dev_t dev; /* identity, checked when re-opened */
+        ino_t ino;
         const char *self; /* name in the parent frame's arena; "" for the root */
         char *names;      /* pending subdirectory names, NUL-separated */
         size_t len, cap, pos;
@@ -44,28 +66,46 @@ struct walk {
         const char *path;
         struct frame *stack;
         size_t depth, cap;
+        size_t low; /* frames 1..low-1 are let go; low..depth-1 hold fds */
         char *buf;
         char *err;
         size_t errlen;
 };
 
-/* "root/a/b/name" for a message about name in the top frame. */
+/* Prepends "/c" to the tail being built backwards in tail[*t..]. */
+static bool prepend(char *tail, size_t *t, const char *c)
+{
+        size_t n = strlen(c);
+        if (n + 1 > *t)
+                return false;
+        *t -= n;
+        memcpy(tail + *t, c, n);
+        tail[--*t] = '/';
+        return true;
+}
+
+/* "root/a/b[/name]" for a message about frame level (or name in it).  A
+ * very deep path keeps its head and its last components. */
+static const char *frame_path(struct walk *w, size_t level, const char *name, char *buf, size_t len)
+{
+        char tail[1024];
+        size_t t = sizeof(tail) - 1;
+        tail[t] = '\0';
+        bool ok = !name || !name[0] || prepend(tail, &t, name);
+        for (size_t i = level; ok && i >= 1; i--)
+                ok = prepend(tail, &t, w->stack[i].self);
+        size_t n = strlen(w->path);
+        bool slash = n > 0 && w->path[n - 1] == '/';
+        snprintf(buf, len, "%.*s%s%s", (int)(slash ? n - 1 : n), w->path, ok ? "" : "/...",
+                 tail + t);
+        return buf;
+}
+
 static const char *entry_path(struct walk *w, const char *name, char *buf, size_t len)
 {
-        op_join(buf, len, w->path, "");
-        if (w->depth == 0) /* the target itself */
-                return buf;
-        for (size_t i = 1; i < w->depth; i++) {
-                char tmp[PATH_MAX + NAME_MAX + 2];
-                snprintf(tmp, sizeof(tmp), "%s", buf);
-                op_join(buf, len, tmp, w->stack[i].self);
-        }
-        if (name) {
-                char tmp[PATH_MAX + NAME_MAX + 2];
-                snprintf(tmp, sizeof(tmp), "%s", buf);
-                op_join(buf, len, tmp, name);
-        }
-        return buf;
+        if (w->depth == 0)
+                return op_join(buf, len, w->path, "");
+        return frame_path(w, w->depth - 1, name, buf, len);
 }
 
 static int walk_fail(struct walk *w, const char *name, int r, const char *why, int cap)
@@ -79,6 +119,18 @@ static bool needs_change(const struct walk *w, uid_t uid, gid_t gid)
         return (w->uid != (uid_t)-1 && w->uid != uid) || (w->gid != (gid_t)-1 && w->gid != gid);
 }
 
+/* An entry that is left alone: reported and counted when the caller asked
+ * for reports, else the operation fails with r. */
+static int skip_or_fail(struct walk *w, const char *name, uint64_t *counter, int r, const char *why)
+{
+        if (!w->st->report)
+                return walk_fail(w, name, r, why, -1);
+        char p[PATH_MAX + NAME_MAX + 2];
+        (*counter)++;
+        w->st->report(w->st->arg, entry_path(w, name, p, sizeof(p)), why);
+        return 0;
+}
+
 static int refuse_hardlink(struct walk *w, const char *name, nlink_t n)
 {
         char why[256];
@@ -87,11 +139,12 @@ static int refuse_hardlink(struct walk *w, const char *name, nlink_t n)
                  "(e.g. /etc/shadow), so its owner is not changed (a rule with \"hardlinks\" "
                  "allows it)",
                  (unsigned long)n);
-        return walk_fail(w, name, -EMLINK, why, -1);
+        return skip_or_fail(w, name, &w->st->skipped_hardlinks, -EMLINK, why);
 }
 
-/* Changes the entry behind fd (any kind of fd, O_PATH included); name in
- * dirfd is only used to reopen it for the set-uid strip where needed. */
+/* Changes the entry behind fd (any kind of fd, O_PATH included), which st
+ * describes (from that fd); name in dirfd is only used by op_fchmod to
+ * reopen it, verified, for the set-uid strip where fchmodat2 is missing. */
 static int chown_fd(struct walk *w, int dirfd, const char *name, int fd, const struct stat *st)
 {
         if (!needs_change(w, st->st_uid, st->st_gid))
@@ -138,56 +191,6 @@ static bool same_mount(const struct walk *w, const struct statx *sx)
         return mount_key_equal(&w->root, &k);
 }
 
-/* A non-directory entry: changed by name, never followed.  A set-uid or
- * set-gid file goes through an fd so the strip hits the same inode. */
-static int visit_file(struct walk *w, int dirfd, const char *name, const struct statx *sx)
-{
-        if (!same_mount(w, sx) || !needs_change(w, sx->stx_uid, sx->stx_gid))
-                return 0;
-        if (S_ISREG(sx->stx_mode) && sx->stx_nlink > 1 && !w->hardlinks)
-                return refuse_hardlink(w, name, sx->stx_nlink);
-        if (S_ISREG(sx->stx_mode) && (sx->stx_mode & (S_ISUID | S_ISGID))) {
-                _cleanup_close_ int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-                struct stat st;
-                if (fd < 0 || fstat(fd, &st) < 0)
-                        return errno == ENOENT ? 0 : walk_fail(w, name, negative_errno(), NULL, -1);
-                return chown_fd(w, dirfd, name, fd, &st);
-        }
-        if (fchownat(dirfd, name, w->uid, w->gid, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : walk_fail(w, name, negative_errno(), NULL, CAP_CHOWN);
-        w->st->changed++;
-        return 0;
-}
-
-static int push(struct walk *w, int fd, const char *self)
-{
-        if (w->depth >= OP_CHOWN_MAX_DEPTH) {
-                safe_close(fd);
-                return walk_fail(w, self, -ELOOP,
-                                 "tree is deeper than 4096 levels; refusing to descend further",
-                                 -1);
-        }
-        if (w->depth == w->cap) {
-                size_t cap = w->cap ? w->cap * 2 : 16;
-                struct frame *s = realloc(w->stack, cap * sizeof(*s));
-                if (!s) {
-                        safe_close(fd);
-                        return -ENOMEM;
-                }
-                w->stack = s;
-                w->cap = cap;
-        }
-        w->stack[w->depth++] = (struct frame){.fd = fd, .self = self};
-        return 0;
-}
-
-static void pop(struct walk *w)
-{
-        struct frame *f = &w->stack[--w->depth];
-        safe_close(f->fd);
-        free(f->names);
-}
-
 static int remember_dir(struct frame *f, const char *name)
 {
         size_t n = strlen(name) + 1;
@@ -206,11 +209,48 @@ static int remember_dir(struct frame *f, const char *name)
         return 0;
 }
 
+/* An entry that needs a change (or, direct, may): opened
+ * O_PATH|O_NOFOLLOW, checked and changed through that fd.  *direct (may be
+ * NULL) says whether it needed a change, so the next entry skips the
+ * filter. */
+static int visit_file(struct walk *w, struct frame *f, const char *name, bool again, bool *direct)
+{
+        _cleanup_close_ int fd = openat(f->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : walk_fail(w, name, negative_errno(), NULL, -1);
+        struct statx sx;
+        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_WANT, &sx) <
+            0)
+                return walk_fail(w, name, negative_errno(), NULL, -1);
+        if (!same_mount(w, &sx))
+                return 0;
+        if (S_ISDIR(sx.stx_mode) && again) /* flips between types: an attack */
+                return skip_or_fail(w, name, &w->st->skipped_moved, -EAGAIN,
+                                    "changed type repeatedly during the walk; not walked");
+        if (S_ISDIR(sx.stx_mode)) /* a directory: walked later, like the others */
+                return remember_dir(f, name);
+        bool change = needs_change(w, sx.stx_uid, sx.stx_gid);
+        if (direct)
+                *direct = change;
+        if (!change)
+                return 0;
+        struct stat st;
+        statx_to_stat(&sx, &st);
+        return chown_fd(w, f->fd, name, fd, &st);
+}
+
+static void progress(struct walk *w)
+{
+        if (w->st->progress && (w->st->visited % OP_PROGRESS_EVERY) == 0)
+                w->st->progress(w->st->arg, w->st);
+}
+
 /* Reads the top frame's directory: files are handled now, subdirectories
  * remembered for later so only one getdents buffer is needed. */
 static int read_dir(struct walk *w)
 {
         struct frame *f = &w->stack[w->depth - 1];
+        bool direct = false;
         for (;;) {
                 ssize_t n = getdents64(f->fd, w->buf, DENTS_BUF);
                 if (n < 0)
@@ -231,6 +271,18 @@ static int read_dir(struct walk *w)
                                                  "changed keep their new owner",
                                                  -1);
                         w->st->visited++;
+                        progress(w);
+                        /* The filter: statx by name spots entries that
+                         * need nothing (one system call, nothing written).
+                         * While entries keep needing a change, go straight
+                         * to the fd check, which has to be made anyway. */
+                        int r = 0;
+                        if (direct) {
+                                r = visit_file(w, f, name, false, &direct);
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
                         struct statx sx;
                         if (statx(f->fd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_WANT,
                                   &sx) < 0) {
@@ -238,40 +290,135 @@ static int read_dir(struct walk *w)
                                         continue;
                                 return walk_fail(w, name, negative_errno(), NULL, -1);
                         }
-                        int r = S_ISDIR(sx.stx_mode)
-                                    ? (same_mount(w, &sx) ? remember_dir(f, name) : 0)
-                                    : visit_file(w, f->fd, name, &sx);
+                        if (!same_mount(w, &sx))
+                                continue;
+                        if (S_ISDIR(sx.stx_mode))
+                                r = remember_dir(f, name);
+                        else if (needs_change(w, sx.stx_uid, sx.stx_gid))
+                                r = visit_file(w, f, name, false, &direct);
                         if (r < 0)
                                 return r;
                 }
         }
 }
 
+static void let_go(struct walk *w, size_t i)
+{
+        w->stack[i].fd = safe_close(w->stack[i].fd);
+}
+
+/* Keeps at most OP_CHOWN_HELD_FDS frames (the root and the deepest) open. */
+static void bound_fds(struct walk *w)
+{
+        while (w->depth > w->low && w->depth - w->low + 1 > OP_CHOWN_HELD_FDS)
+                let_go(w, w->low++);
+}
+
+static int push(struct walk *w, int fd, const char *self, const struct statx *sx)
+{
+        if (w->depth == w->cap) {
+                size_t cap = w->cap ? w->cap * 2 : 16;
+                struct frame *s = realloc(w->stack, cap * sizeof(*s));
+                if (!s) {
+                        safe_close(fd);
+                        return -ENOMEM;
+                }
+                w->stack = s;
+                w->cap = cap;
+        }
+        w->stack[w->depth++] = (struct frame){
+            .fd = fd,
+            .self = self,
+            .dev = makedev(sx->stx_dev_major, sx->stx_dev_minor),
+            .ino = sx->stx_ino,
+        };
+        bound_fds(w);
+        return 0;
+}
+
+static void pop(struct walk *w)
+{
+        struct frame *f = &w->stack[--w->depth];
+        safe_close(f->fd);
+        free(f->names);
+        if (w->low > w->depth)
+                w->low = w->depth;
+}
+
+/* The top frame was let go and still has subdirectories to visit: open
+ * the levels from the root down again by name, each checked to be the
+ * directory it was.  One that is not: the frames from there down are not
+ * walked further (reported) and 0 is returned. */
+static int reopen_top(struct walk *w)
+{
+        size_t top = w->depth - 1;
+        /* keep the deepest OP_CHOWN_HELD_FDS - 1 of the re-opened levels */
+        size_t keep = top + 2 > OP_CHOWN_HELD_FDS ? top + 2 - OP_CHOWN_HELD_FDS : 1;
+        for (size_t i = 1; i <= top; i++) {
+                struct frame *p = &w->stack[i - 1], *f = &w->stack[i];
+                int fd;
+                for (;;) {
+                        fd = openat(p->fd, f->self, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        /* out of fds: hold fewer of the re-opened levels */
+                        if (fd >= 0 || errno != EMFILE || keep + 1 >= i)
+                                break;
+                        let_go(w, keep++);
+                }
+                struct statx sx;
+                bool same = fd >= 0 &&
+                            statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
+                                  STATX_WANT, &sx) == 0 &&
+                            S_ISDIR(sx.stx_mode) && same_mount(w, &sx) &&
+                            makedev(sx.stx_dev_major, sx.stx_dev_minor) == f->dev &&
+                            sx.stx_ino == f->ino;
+                if (!same) {
+                        safe_close(fd);
+                        /* frames i..top stay let go; they are popped next */
+                        w->low = keep < i ? keep : i;
+                        char p2[PATH_MAX + NAME_MAX + 2];
+                        frame_path(w, i, NULL, p2, sizeof(p2));
+                        for (size_t j = i; j <= top; j++)
+                                w->stack[j].pos = w->stack[j].len;
+                        const char *why = "was moved or replaced during the walk; what is below "
+                                          "it was not walked";
+                        if (!w->st->report)
+                                return op_fail(w->err, w->errlen, "chown", p2, -EAGAIN, why, -1);
+                        w->st->skipped_moved++;
+                        w->st->report(w->st->arg, p2, why);
+                        return 0;
+                }
+                f->fd = fd;
+                if (i - 1 >= 1 && i - 1 < keep)
+                        let_go(w, i - 1);
+        }
+        w->low = keep;
+        return 0;
+}
+
 /* Opens subdirectory name of the top frame, changes it and pushes it. */
 static int enter_dir(struct walk *w, const char *name)
 {
         int dirfd = w->stack[w->depth - 1].fd;
-        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        int fd;
+        for (;;) {
+                fd = openat(dirfd, name,
+                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                /* out of fds: let go of one more ancestor and try again */
+                if (fd >= 0 || errno != EMFILE || w->low + 1 >= w->depth)
+                        break;
+                let_go(w, w->low++);
+        }
         if (fd < 0) {
                 int r = negative_errno();
                 if (r == -ENOENT)
                         return 0;
                 if (r == -EMFILE)
-                        return walk_fail(w, name, r,
-                                         "too many open files (the walk keeps one descriptor "
-                                         "per directory level)",
-                                         -1);
+                        return walk_fail(w, name, r, "too many open files", -1);
                 if (r != -ELOOP && r != -ENOTDIR)
                         return walk_fail(w, name, r, NULL, -1);
                 /* Replaced by a non-directory since it was read: handle
-                 * it as what it is now, without following it. */
-                struct statx sx;
-                if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_WANT, &sx) < 0)
-                        return errno == ENOENT ? 0 : walk_fail(w, name, negative_errno(), NULL, -1);
-                if (S_ISDIR(sx.stx_mode))
-                        return walk_fail(w, name, -EAGAIN, "changed repeatedly during the walk",
-                                         -1);
-                return visit_file(w, dirfd, name, &sx);
+                 * it as what it is now, through an fd, never followed. */
+                return visit_file(w, &w->stack[w->depth - 1], name, true, NULL);
         }
         struct statx sx;
         struct stat st;
@@ -290,20 +437,25 @@ static int enter_dir(struct walk *w, const char *name)
                 safe_close(fd);
                 return r;
         }
-        r = push(w, fd, name);
+        r = push(w, fd, name, &sx);
         return r < 0 ? r : read_dir(w);
 }
 
-static int walk_tree(struct walk *w, int rootfd)
+static int walk_tree(struct walk *w, int rootfd, const struct statx *rsx)
 {
-        int r = push(w, rootfd, "");
+        int r = push(w, rootfd, "", rsx);
         if (r < 0)
                 return r;
+        w->low = 1;
         r = read_dir(w);
         while (r >= 0 && w->depth > 0) {
                 struct frame *f = &w->stack[w->depth - 1];
                 if (f->pos >= f->len) {
                         pop(w);
+                        continue;
+                }
+                if (f->fd < 0) {
+                        r = reopen_top(w);
                         continue;
                 }
                 const char *name = f->names + f->pos;
@@ -321,7 +473,7 @@ int op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool re
         struct op_stats dummy = {0};
         if (!st)
                 st = &dummy;
-        *st = (struct op_stats){.max_visited = st->max_visited};
+        st->visited = st->changed = st->skipped_hardlinks = st->skipped_moved = 0;
 
         _cleanup_(op_target_done) struct op_target t;
         int r = op_target_init(&t, "chown", anchor, rest, xdev, err, errlen);
@@ -352,7 +504,10 @@ int op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool re
         int rootfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0)
                 return op_fail(err, errlen, "chown", t.path, negative_errno(), NULL, -1);
+        struct statx rsx;
         r = fd_mount_key(rootfd, &w.root);
+        if (r == 0 && statx(rootfd, "", AT_EMPTY_PATH, STATX_WANT, &rsx) < 0)
+                r = negative_errno();
         if (r < 0) {
                 safe_close(rootfd);
                 return op_fail(err, errlen, "chown", t.path, r, NULL, -1);
@@ -367,7 +522,7 @@ int op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool re
                 safe_close(rootfd);
                 return op_fail(err, errlen, "chown", t.path, -ENOMEM, NULL, -1);
         }
-        r = walk_tree(&w, rootfd);
+        r = walk_tree(&w, rootfd, &rsx);
         free(w.buf);
         free(w.stack);
         return r;

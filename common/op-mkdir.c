@@ -1,10 +1,52 @@
-/* mkdir below an anchor: mkdirat on the resolved parent fd, then owner and
- * exact mode set on the new directory's own fd (umask-proof). */
+/* mkdir below an anchor.  Root never sets the owner or mode of a
+ * directory it reached by name after creating it: the app could have
+ * exchanged the new name with a directory of root's in between
+ * (renameat2(RENAME_EXCHANGE)), and root would chown and chmod that one.
+ *
+ * Design: the new directory is made inside a private staging directory,
+ * given its owner and mode there, and then renamed into place with
+ * renameat2(RENAME_NOREPLACE).
+ *
+ *   1. mkdirat(parent, ".stepdown-mkdir.RANDOM", 0700) with umask 0, and
+ *      open it O_DIRECTORY|O_NOFOLLOW.  The fd must show a directory owned
+ *      by our fsuid with no group/other permission (so no ACL grants
+ *      anyone else access either: the ACL mask is the group bits).  Only
+ *      root can add, rename or remove entries inside it; the app can at
+ *      most rename the staging directory itself, which does not matter,
+ *      since everything below goes through its fd.
+ *   2. mkdirat(stage, "d", 0700); open, chown and chmod "d" through its
+ *      own fd: nothing but root can have swapped it.
+ *   3. renameat2(stage, "d", parent, name, RENAME_NOREPLACE): the finished
+ *      directory appears at its name already owned and moded as it must
+ *      end; an entry that appeared meanwhile is never replaced (EEXIST,
+ *      handled as an existing entry).  The staging directory is on the
+ *      same mount by construction (it is in the parent), so the rename
+ *      cannot fail with EXDEV.
+ *   4. rmdir the staging directory by name, after checking the name still
+ *      is our staging directory; if the app swapped another empty
+ *      directory in between, removing that one is something the app
+ *      could do itself (it can write the parent, and a sticky parent
+ *      forbids the swap).
+ *
+ * Why not fsuid/fsgid around mkdirat (create the inode owned by the
+ * caller): setfsuid needs CAP_SETUID, which the hardened broker does not
+ * keep (and should not: it is the capability to become anyone); a
+ * non-zero fsuid also drops CAP_DAC_OVERRIDE from the effective set, so a
+ * root-owned parent the app cannot write would refuse the mkdir, and a
+ * set-gid parent or the set-gid/sticky bits still need a chmod/chown after
+ * creation, i.e. the same re-open by name.
+ *
+ * An existing directory is opened O_PATH|O_NOFOLLOW once; its type and
+ * mount are checked on that fd, and (op_mkdir_ensure) owner and mode are
+ * set through that same fd. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "op-util.h"
@@ -12,48 +54,195 @@
 #include "resolve.h"
 #include "util.h"
 
-/* Creates name in dirfd; exist_ok accepts an existing directory and
- * leaves it untouched (mkdir -p). */
-static int make_dir(int dirfd, const char *name, const char *path, mode_t mode, uid_t uid,
-                    gid_t gid, bool exist_ok, char *err, size_t errlen)
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+enum exist { EXIST_FAIL, EXIST_KEEP, EXIST_FIX };
+
+/* An entry is at name: check it through one O_PATH fd and (EXIST_FIX) set
+ * owner and mode through that fd.  -ENOENT (no message) if it vanished.
+ * descend: the entry is a parent to go through (mkdir -p): a symlink is
+ * -ELOOP, another type -ENOTDIR, another mount -EXDEV. */
+static int existing(int dirfd, const char *name, const char *path, enum exist how, mode_t mode,
+                    uid_t uid, gid_t gid, bool descend, int *out, char *err, size_t errlen)
 {
-        if (mkdirat(dirfd, name, 0700) < 0) {
+        _cleanup_close_ int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
                 int r = negative_errno();
-                if (r != -EEXIST)
-                        return op_fail(err, errlen, "mkdir", path, r, NULL, -1);
-                struct stat st;
-                if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return op_fail(err, errlen, "mkdir", path, negative_errno(), NULL, -1);
-                if (S_ISLNK(st.st_mode))
-                        return op_fail(err, errlen, "mkdir", path, -EEXIST,
-                                       "exists as a symbolic link, which is never followed", -1);
-                if (!S_ISDIR(st.st_mode))
-                        return op_fail(err, errlen, "mkdir", path, -EEXIST,
-                                       "exists and is not a directory", -1);
-                if (!exist_ok)
-                        return op_fail(err, errlen, "mkdir", path, -EEXIST, "already exists", -1);
-                return 0;
+                return r == -ENOENT ? r : op_fail(err, errlen, "mkdir", path, r, NULL, -1);
         }
-        /* If the caller swapped the new directory for a symlink, O_NOFOLLOW
-         * refuses it; if for another directory, that one is in the tree. */
-        _cleanup_close_ int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return op_fail(err, errlen, "mkdir", path, negative_errno(),
-                               "the new directory was replaced before it could be set up", -1);
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return op_fail(err, errlen, "mkdir", path, negative_errno(), NULL, -1);
-        if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-            fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-                return op_fail(err, errlen, "mkdir", path, negative_errno(), NULL, CAP_CHOWN);
-        int r = op_fchmod(dirfd, name, fd, &st, mode);
-        if (r < 0)
-                return op_fail(err, errlen, "mkdir", path, r, NULL, CAP_FOWNER);
+        char why[NAME_MAX + 128];
+        if (S_ISLNK(st.st_mode)) {
+                snprintf(why, sizeof(why),
+                         "\"%s\" exists as a symbolic link, which is never followed", name);
+                return op_fail(err, errlen, "mkdir", path, descend ? -ELOOP : -EEXIST, why, -1);
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                snprintf(why, sizeof(why), "\"%s\" exists and is not a directory", name);
+                return op_fail(err, errlen, "mkdir", path, descend ? -ENOTDIR : -EEXIST, why, -1);
+        }
+        if (how == EXIST_FAIL)
+                return op_fail(err, errlen, "mkdir", path, -EEXIST, "already exists", -1);
+        if (descend) {
+                struct mount_key a, b;
+                int r = fd_mount_key(dirfd, &a);
+                if (r == 0)
+                        r = fd_mount_key(fd, &b);
+                if (r < 0)
+                        return op_fail(err, errlen, "mkdir", path, r, NULL, -1);
+                if (!mount_key_equal(&a, &b))
+                        return op_fail(err, errlen, "mkdir", path, -EXDEV,
+                                       "is another mount, which is not crossed", -1);
+        }
+        if (how == EXIST_FIX) {
+                if (((uid != (uid_t)-1 && uid != st.st_uid) ||
+                     (gid != (gid_t)-1 && gid != st.st_gid)) &&
+                    fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+                        return op_fail(err, errlen, "mkdir", path, negative_errno(), NULL,
+                                       CAP_CHOWN);
+                /* chown may have cleared set-gid: compare with the inode now */
+                if (fstat(fd, &st) < 0)
+                        return op_fail(err, errlen, "mkdir", path, negative_errno(), NULL, -1);
+                if ((st.st_mode & 07777) != mode) {
+                        int r = op_fchmod(dirfd, name, fd, &st, mode);
+                        if (r < 0)
+                                return op_fail(err, errlen, "mkdir", path, r, NULL, CAP_FOWNER);
+                }
+        }
+        if (out)
+                *out = TAKE_FD(fd);
         return 0;
 }
 
+static void stage_name(char *buf, size_t len)
+{
+        static unsigned counter;
+        uint64_t rnd = 0;
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+                rnd = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ ++counter;
+        snprintf(buf, len, ".stepdown-mkdir.%016llx", (unsigned long long)rnd);
+}
+
+/* Removes the staging directory sfd (name stage in dirfd) if that name
+ * still is it. */
+static void stage_remove(int dirfd, const char *stage, int sfd)
+{
+        struct stat a, b;
+        unlinkat(sfd, "d", AT_REMOVEDIR);
+        if (fstat(sfd, &a) == 0 && fstatat(dirfd, stage, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+            a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+                unlinkat(dirfd, stage, AT_REMOVEDIR);
+}
+
+/* Steps 1-4 above.  -EEXIST (no message) if name appeared meanwhile. */
+static int create_dir(int dirfd, const char *name, const char *path, mode_t mode, uid_t uid,
+                      gid_t gid, int *out, char *err, size_t errlen)
+{
+        char stage[64];
+        int r = -EEXIST;
+        for (int tries = 0; tries < 16 && r == -EEXIST; tries++) {
+                stage_name(stage, sizeof(stage));
+                r = mkdirat(dirfd, stage, 0700) < 0 ? negative_errno() : 0;
+        }
+        if (r < 0)
+                return op_fail(err, errlen, "mkdir", path, r == -EEXIST ? -EAGAIN : r,
+                               r == -EEXIST ? "no free name for a staging directory" : NULL, -1);
+        _cleanup_close_ int sfd =
+            openat(dirfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (sfd < 0)
+                return op_fail(err, errlen, "mkdir", path, negative_errno(),
+                               "its staging directory was replaced before it could be used", -1);
+        struct stat st;
+        if (fstat(sfd, &st) < 0)
+                return op_fail(err, errlen, "mkdir", path, negative_errno(), NULL, -1);
+        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0777) != 0700) {
+                /* not ours, or not private: never create anything in it */
+                return op_fail(err, errlen, "mkdir", path, -EAGAIN,
+                               "its staging directory was replaced before it could be used "
+                               "(or the filesystem does not keep root's owner and mode 0700)",
+                               -1);
+        }
+        if (mkdirat(sfd, "d", 0700) < 0) {
+                r = negative_errno();
+                stage_remove(dirfd, stage, sfd);
+                return op_fail(err, errlen, "mkdir", path, r, NULL, -1);
+        }
+        _cleanup_close_ int fd = openat(sfd, "d", O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                r = negative_errno();
+                stage_remove(dirfd, stage, sfd);
+                return op_fail(err, errlen, "mkdir", path, r, NULL, -1);
+        }
+        int cap = -1;
+        r = 0;
+        if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+            fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+                r = negative_errno();
+                cap = CAP_CHOWN;
+        }
+        if (r == 0 && fstat(fd, &st) < 0)
+                r = negative_errno();
+        if (r == 0 && (st.st_mode & 07777) != mode) {
+                r = op_fchmod(sfd, "d", fd, &st, mode);
+                cap = CAP_FOWNER;
+        }
+        if (r == 0 && renameat2(sfd, "d", dirfd, name, RENAME_NOREPLACE) < 0) {
+                r = negative_errno();
+                cap = -1;
+                if (r == -EINVAL || r == -ENOSYS) {
+                        /* A filesystem without RENAME_NOREPLACE: a plain
+                         * rename never replaces a non-directory or a
+                         * non-empty directory; the only thing it could
+                         * replace is an empty directory created in this
+                         * instant, which is checked first. */
+                        struct stat x;
+                        if (fstatat(dirfd, name, &x, AT_SYMLINK_NOFOLLOW) == 0)
+                                r = -EEXIST;
+                        else
+                                r = renameat(sfd, "d", dirfd, name) < 0 ? negative_errno() : 0;
+                }
+        }
+        stage_remove(dirfd, stage, sfd);
+        if (r == -EEXIST)
+                return r;
+        if (r < 0)
+                return op_fail(err, errlen, "mkdir", path, r, NULL, cap);
+        *out = TAKE_FD(fd);
+        return 0;
+}
+
+/* name in dirfd becomes a directory (see above); how says what to do
+ * when it exists.  *out (may be NULL) gets an O_PATH fd of it. */
+static int make_dir(int dirfd, const char *name, const char *path, mode_t mode, uid_t uid,
+                    gid_t gid, enum exist how, bool descend, int *out, char *err, size_t errlen)
+{
+        mode_t old = umask(0);
+        int r = -ENOENT;
+        for (int tries = 0; tries < 8 && r == -ENOENT; tries++) {
+                struct stat st;
+                _cleanup_close_ int fd = -1;
+                bool absent = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+                r = absent ? create_dir(dirfd, name, path, mode, uid, gid, &fd, err, errlen)
+                           : -EEXIST;
+                if (r == -EEXIST)
+                        r = existing(dirfd, name, path, how, mode, uid, gid, descend, &fd, err,
+                                     errlen);
+                if (r == 0 && out)
+                        *out = TAKE_FD(fd);
+        }
+        umask(old);
+        if (r == -ENOENT)
+                return op_fail(err, errlen, "mkdir", path, -EAGAIN,
+                               "appeared and vanished repeatedly while being created", -1);
+        return r;
+}
+
 static int mkdir_parents(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid,
-                         char *err, size_t errlen)
+                         enum exist how, char *err, size_t errlen)
 {
         char path[PATH_MAX + NAME_MAX + 2], why[512] = "";
         op_join(path, sizeof(path), anchor, rest);
@@ -68,28 +257,19 @@ static int mkdir_parents(const char *anchor, const char *rest, mode_t mode, uid_
                 memcpy(name, p, n);
                 name[n] = '\0';
                 bool last = p[n] == '\0';
-                if (last)
-                        return make_dir(cur, name, path, mode, uid, gid, true, err, errlen);
-
                 _cleanup_close_ int next = -1;
-                r = resolve_beneath(cur, name, O_PATH | O_DIRECTORY, 0, 0, &next, why, sizeof(why));
-                if (r == -ENOENT) {
-                        r = make_dir(cur, name, path, mode, uid, gid, true, err, errlen);
-                        if (r < 0)
-                                return r;
-                        r = resolve_beneath(cur, name, O_PATH | O_DIRECTORY, 0, 0, &next, why,
-                                            sizeof(why));
-                }
-                if (r < 0)
-                        return op_fail(err, errlen, "mkdir", path, r, why, -1);
+                r = make_dir(cur, name, path, mode, uid, gid, last ? how : EXIST_KEEP, !last, &next,
+                             err, errlen);
+                if (r < 0 || last)
+                        return r;
                 safe_close(cur);
                 cur = TAKE_FD(next);
                 p += n + 1;
         }
 }
 
-int op_mkdir(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid, bool parents,
-             char *err, size_t errlen)
+static int do_mkdir(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid,
+                    bool parents, enum exist how, char *err, size_t errlen)
 {
         char why[512];
         if (mode & ~(mode_t)07777)
@@ -99,11 +279,24 @@ int op_mkdir(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t
                 int r = resolve_check_rest(rest, why, sizeof(why));
                 if (r < 0)
                         return op_fail(err, errlen, "mkdir", anchor, r, why, -1);
-                return mkdir_parents(anchor, rest, mode, uid, gid, err, errlen);
+                return mkdir_parents(anchor, rest, mode, uid, gid, how, err, errlen);
         }
         _cleanup_(op_target_done) struct op_target t;
         int r = op_target_init(&t, "mkdir", anchor, rest, false, err, errlen);
         if (r < 0)
                 return r;
-        return make_dir(t.parent_fd, t.name, t.path, mode, uid, gid, parents, err, errlen);
+        return make_dir(t.parent_fd, t.name, t.path, mode, uid, gid, how, false, NULL, err, errlen);
+}
+
+int op_mkdir(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid, bool parents,
+             char *err, size_t errlen)
+{
+        return do_mkdir(anchor, rest, mode, uid, gid, parents, parents ? EXIST_KEEP : EXIST_FAIL,
+                        err, errlen);
+}
+
+int op_mkdir_ensure(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid,
+                    bool parents, char *err, size_t errlen)
+{
+        return do_mkdir(anchor, rest, mode, uid, gid, parents, EXIST_FIX, err, errlen);
 }

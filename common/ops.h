@@ -23,23 +23,55 @@ struct op_stats {
          * broker bounds runtime requests with it; setup steps run
          * unbounded. */
         uint64_t max_visited;
+        /* Out, counted only when report is set (without it each of these
+         * fails the operation, as before):
+         * skipped_hardlinks: regular files with several links whose owner
+         *   needed a change (without "hardlinks"), left alone;
+         * skipped_moved: directories that were moved or replaced while a
+         *   deep walk had let go of them, not walked further. */
+        uint64_t skipped_hardlinks;
+        uint64_t skipped_moved;
+        /* In: when set, an entry that cannot be changed safely is skipped,
+         * counted above and reported here (path, and why) instead of
+         * failing the whole operation.  Setup steps set it. */
+        void (*report)(void *arg, const char *path, const char *why);
+        /* In: called every OP_PROGRESS_EVERY entries of a recursive chown
+         * (the callback decides by the clock whether to say anything). */
+        void (*progress)(void *arg, const struct op_stats *st);
+        void *arg;
 };
 
-/* Deepest directory level a recursive chown descends to. */
-#define OP_CHOWN_MAX_DEPTH 4096
+#define OP_PROGRESS_EVERY 1024
+
+/* Directory fds a recursive chown holds at most.  A tree of any depth is
+ * walked: levels above the deepest ones held are let go and re-opened by
+ * name from a held ancestor (never through ".."), each checked to be the
+ * same directory (device, inode, mount) as before. */
+#define OP_CHOWN_HELD_FDS 256
 
 /* Creates anchor/rest with exactly mode (umask-proof) owned by uid:gid
- * ((uid_t)-1 / (gid_t)-1 keep root's).  parents: create missing
+ * ((uid_t)-1 / (gid_t)-1 keep root's); the directory appears at its name
+ * already owned and moded (made in a private staging directory beside it
+ * and renamed into place without replacing anything).  parents: create missing
  * directories below the anchor the same way, and succeed without changes
  * if the final directory exists (mkdir -p).  Otherwise EEXIST. */
 int op_mkdir(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid, bool parents,
              char *err, size_t errlen);
 
+/* As op_mkdir, but an existing final directory (never a symlink or any
+ * other type: EEXIST) gets owner uid:gid and mode, set through the fd its
+ * type was checked on; it may be a mount point.  Setup steps use this. */
+int op_mkdir_ensure(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid,
+                    bool parents, char *err, size_t errlen);
+
 /* Changes the owner of anchor/rest (never of a symlink's target).
- * recursive: the whole tree below, symlinks changed themselves, other
- * mounts skipped unless xdev, regular files with several hard links
- * refused unless hardlinks, set-uid/set-gid stripped where an owner
- * changes, only differing entries written.  st (may be NULL) gets counts. */
+ * recursive: the whole tree below, any depth, symlinks changed themselves,
+ * other mounts skipped unless xdev, regular files with several hard links
+ * refused unless hardlinks (skipped and reported if st->report is set),
+ * set-uid/set-gid stripped where an owner changes, only differing entries
+ * written.  An entry that needs a change is opened O_PATH|O_NOFOLLOW,
+ * checked on that fd and changed through it.  st (may be NULL) gets
+ * counts. */
 int op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool recursive, bool xdev,
              bool hardlinks, struct op_stats *st, char *err, size_t errlen);
 

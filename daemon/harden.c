@@ -125,10 +125,10 @@ unsigned long harden_nofile(unsigned max_conns)
         if (!max_conns)
                 max_conns = BROKER_MAX_CONNS;
         /* Each connection: its socket and up to BROKER_MAX_INFLIGHT queued
-         * replies with an fd each.  The walk: one fd per level plus the
-         * target's anchor/parent fds.  Slack: listener, audit log, libevent,
-         * stdio, syslog, a bind in progress. */
-        return (unsigned long)max_conns * (1 + BROKER_MAX_INFLIGHT) + OP_CHOWN_MAX_DEPTH + 64;
+         * replies with an fd each.  The walk: the directory fds it holds at
+         * any depth, plus the target's anchor/parent fds.  Slack: listener,
+         * audit log, libevent, stdio, syslog, a bind in progress. */
+        return (unsigned long)max_conns * (1 + BROKER_MAX_INFLIGHT) + OP_CHOWN_HELD_FDS + 64;
 }
 
 /* RLIMIT_CORE 0; RLIMIT_NOFILE lowered to what the limits need, never
@@ -168,7 +168,7 @@ static const char *const allowed_calls[] = {
     "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "fstat", "newfstatat",
     "statx", "lseek", "openat", "openat2", "fcntl", "dup", "getdents64", "mkdirat", "fchownat",
     "fchown", "fchmodat", "fchmod", "ftruncate", "fsync", "fdatasync", "readlink", "readlinkat",
-    "name_to_handle_at", "umask", "unlink", "unlinkat",
+    "name_to_handle_at", "umask", "unlink", "unlinkat", "renameat2", "renameat",
     /* bind requests, sd_notify, syslog */
     "bind", "listen", "connect", "setsockopt",
     /* memory (mmap and mprotect below, without PROT_EXEC) */

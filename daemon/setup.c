@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "log.h"
 #include "ops.h"
 
 /* Splits a step's absolute path into the anchor the engine opens (refusing
@@ -50,6 +51,55 @@ static uint64_t now_us(void)
         return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* What stderr hears about one step while it runs: entries skipped (the
+ * first few by name), and for a step that takes more than a second a
+ * progress line at most once a second and a summary at the end. */
+#define REPORT_NAMED 20
+
+struct step_talk {
+        const char *where, *op, *path;
+        uint64_t t0, last; /* step start, last progress line (us) */
+        unsigned reported; /* skipped entries named so far */
+        char first[512];   /* the first one skipped, for the audit record */
+};
+
+static void step_report(void *arg, const char *path, const char *why)
+{
+        struct step_talk *t = arg;
+        if (!t->first[0])
+                snprintf(t->first, sizeof(t->first), "%s (%s)", path, why);
+        if (t->reported++ < REPORT_NAMED)
+                log_warn("%s: setup %s %s: skipped %s: %s", t->where, t->op, t->path, path, why);
+}
+
+static void step_progress(void *arg, const struct op_stats *st)
+{
+        struct step_talk *t = arg;
+        uint64_t now = now_us();
+        if (now - t->t0 < 1000000u || now - t->last < 1000000u)
+                return;
+        t->last = now;
+        fprintf(stderr, "%s: %s: setup %s %s: %llu entries seen, %llu changed, %.1f s\n",
+                log_program(), t->where, t->op, t->path, (unsigned long long)st->visited,
+                (unsigned long long)st->changed, (double)(now - t->t0) / 1e6);
+}
+
+/* "N hard-linked files skipped, M moved directories skipped" or "". */
+static void skipped_text(const struct op_stats *st, char *buf, size_t len)
+{
+        buf[0] = '\0';
+        if (st->skipped_hardlinks)
+                snprintf(buf, len, "%llu hard-linked file%s skipped",
+                         (unsigned long long)st->skipped_hardlinks,
+                         st->skipped_hardlinks == 1 ? "" : "s");
+        if (st->skipped_moved) {
+                size_t n = strlen(buf);
+                snprintf(buf + n, len - n, "%s%llu moved director%s skipped", n ? ", " : "",
+                         (unsigned long long)st->skipped_moved,
+                         st->skipped_moved == 1 ? "y" : "ies");
+        }
+}
+
 static int run_step(const struct policy_step *s, struct op_stats *st, char *err, size_t errlen)
 {
         char anchor[PATH_MAX];
@@ -63,15 +113,11 @@ static int run_step(const struct policy_step *s, struct op_stats *st, char *err,
         case SD_OP_MKDIR: {
                 /* A setup step states what must be true, so a restart with
                  * the directory already there succeeds: the existing
-                 * directory (never a symlink) gets the owner and mode. */
+                 * directory gets the owner and mode, through the fd it was
+                 * checked on.  Anything else there (a file, a symlink)
+                 * fails the step. */
                 mode_t mode = s->has_mode ? s->mode : 0755;
-                int r = op_mkdir(anchor, rest, mode, s->uid, s->gid, s->parents, err, errlen);
-                if (r != -EEXIST)
-                        return r;
-                r = op_chown(s->path, "", s->uid, s->gid, false, false, false, st, err, errlen);
-                if (r < 0)
-                        return r;
-                return op_chmod(s->path, "", mode, err, errlen);
+                return op_mkdir_ensure(anchor, rest, mode, s->uid, s->gid, s->parents, err, errlen);
         }
         case SD_OP_CHOWN:
                 return op_chown(anchor, rest, s->uid, s->gid, s->recursive, s->xdev, s->hardlinks,
@@ -88,12 +134,30 @@ int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
 {
         for (size_t i = 0; i < p->n_steps; i++) {
                 const struct policy_step *s = &p->steps[i];
-                struct op_stats st = {0};
-                char where[PATH_MAX], msg[1024] = "", flags[64] = "";
+                char where[PATH_MAX], msg[1024] = "", flags[64] = "", skipped[128];
                 uint64_t t0 = now_us();
-
                 policy_where(p, s->line, where, sizeof(where));
+                struct step_talk talk = {
+                    .where = where, .op = sd_op_name(s->op), .path = s->path, .t0 = t0};
+                struct op_stats st = {
+                    .report = step_report, .progress = step_progress, .arg = &talk};
+
                 int r = run_step(s, &st, msg, sizeof(msg));
+                uint64_t took = now_us() - t0;
+                skipped_text(&st, skipped, sizeof(skipped));
+                if (talk.reported > REPORT_NAMED)
+                        log_warn("%s: setup %s %s: %u more skipped entries not named", where,
+                                 sd_op_name(s->op), s->path, talk.reported - REPORT_NAMED);
+                if (r >= 0 && took >= 1000000u)
+                        fprintf(stderr,
+                                "%s: %s: setup %s %s: done in %.1f s: %llu entries seen, %llu "
+                                "changed%s%s\n",
+                                log_program(), where, sd_op_name(s->op), s->path,
+                                (double)took / 1e6, (unsigned long long)st.visited,
+                                (unsigned long long)st.changed, skipped[0] ? ", " : "", skipped);
+                /* the audit record carries what was skipped (and the first) */
+                if (r >= 0 && skipped[0])
+                        snprintf(msg, sizeof(msg), "%s; first: %s", skipped, talk.first);
 
                 snprintf(flags, sizeof(flags), "%s%s%s%s", s->parents ? "parents," : "",
                          s->recursive ? "recursive," : "", s->xdev ? "xdev," : "",
@@ -111,7 +175,7 @@ int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
                     .decision = "allow",
                     .rule = where,
                     .error = r < 0 ? -r : 0,
-                    .duration_us = now_us() - t0,
+                    .duration_us = took,
                     .changed = s->op == SD_OP_CHOWN ? (int64_t)st.changed : -1,
                     .message = msg[0] ? msg : NULL,
                 };

@@ -92,7 +92,7 @@ static long make_tree(const char *top, long want)
 static double run_engine(const char *dir, unsigned id, long expect)
 {
         char err[1024];
-        struct op_stats st;
+        struct op_stats st = {0};
         double t = now();
         int r = op_chown(dir, "", id, id, true, false, false, &st, err, sizeof(err));
         t = now() - t;
@@ -175,7 +175,7 @@ int main(int argc, char **argv)
         }
         /* Already right: nothing is written (a restarted container). */
         char err[1024];
-        struct op_stats st;
+        struct op_stats st = {0};
         double z = now();
         if (op_chown(a, "", 20000 + (unsigned)rounds - 1, 20000 + (unsigned)rounds - 1, true, false,
                      false, &st, err, sizeof(err)) < 0 ||

@@ -87,10 +87,10 @@ like "$out" "^$(want "$E1") " "exec mode: CapEff/CapPrm/CapBnd exactly the polic
 # RLIMIT_NOFILE is only ever lowered (raising needs CAP_SYS_RESOURCE).
 hard=$(ulimit -Hn)
 nofile() { [ "$hard" = unlimited ] || [ "$hard" -gt "$1" ] && echo "$1" || echo "$hard"; }
-like "$out" "Max core file size 0 0 bytes +Max open files $(nofile 5248) $(nofile 5248) files" \
-        "rlimits: RLIMIT_NOFILE lowered to 64*17+4096+64 (from $hard), RLIMIT_CORE 0"
+like "$out" "Max core file size 0 0 bytes +Max open files $(nofile 1408) $(nofile 1408) files" \
+        "rlimits: RLIMIT_NOFILE lowered to 64*17+256+64 (from $hard), RLIMIT_CORE 0"
 out=$(status_of "$P1" --max-clients 8)
-like "$out" "Max open files $(nofile 4296) $(nofile 4296) " "... RLIMIT_NOFILE follows --max-clients (8*17+4096+64)"
+like "$out" "Max open files $(nofile 456) $(nofile 456) " "... RLIMIT_NOFILE follows --max-clients (8*17+256+64)"
 like "$(in_container "$STEPDOWND" --check -c "$P1" 2>&1)" \
         "^capabilities: cap_chown,cap_dac_override,cap_dac_read_search,cap_fowner,cap_net_bind_service capabilities with --init: cap_chown,cap_dac_override,cap_dac_read_search,cap_fowner,cap_kill,cap_net_bind_service " \
         "--check prints the capability sets"

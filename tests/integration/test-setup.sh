@@ -97,6 +97,94 @@ out=$(vol_container 'ln -s $1/canary $1/vol/data' "$STEPDOWND" -c "$T/stepdown.c
 like "$out" "stepdown.conf:2: setup mkdir $T/vol/data: .*rc=1$" "setup mkdir where a symlink stands is refused"
 is "$(canary)" "$canary_before" "... and the symlink's target is unchanged"
 
+# --- setup mkdir where something else stands: fails naming the step --------
+# (issue 11 item 5: it used to succeed and chmod the file)
+conf <<EOF2
+user app
+setup mkdir $T/vol/data owner=app:app mode=0750
+setup mkdir $T/vol/p/q owner=app:app mode=0750 parents
+EOF2
+for kind in file fifo symlink; do
+        case $kind in
+        file) make='echo keep >$1/vol/data && chmod 600 $1/vol/data' ;;
+        fifo) make='mkfifo -m 600 $1/vol/data' ;;
+        symlink) make='ln -s $1/canary $1/vol/data' ;;
+        esac
+        out=$(vol_container "$make" /bin/bash -c '"$@"; echo "rc=$?"; stat -c "%u:%g %a %F" '"$T/vol/data"'' _ \
+                "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/sh -c 'echo APP-RAN' 2>&1)
+        like "$out" "stepdown.conf:2: setup mkdir $T/vol/data: .*\"data\" exists (and is not a directory|as a symbolic link).* rc=1 " \
+                "setup mkdir where a $kind stands fails naming file:line and why"
+        like "$out" "rc=1 0:0 (600|777) " "... and the $kind is left as it was"
+        is "$(grep -c APP-RAN <<<"$out")" "0" "... and the command is not launched"
+done
+out=$(vol_container 'mkdir $1/vol/p && echo keep >$1/vol/p/q' /bin/bash -c '"$@"; echo "rc=$?"; stat -c "%u:%g %a" '"$T/vol/p/q"'' _ \
+        "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/true 2>&1)
+like "$out" "stepdown.conf:3: setup mkdir $T/vol/p/q: .*\"q\" exists and is not a directory.* rc=1 0:0 644$" \
+        "setup mkdir parents where a file stands fails too, the file unchanged"
+is "$(canary)" "$canary_before" "the symlink's target outside is unchanged"
+
+# --- a deep tree and hard-linked files do not brick the start -------------
+# (issue 11 item 6: 4,100 nested directories made every later start fail
+# with ELOOP; a hard-linked file that needed a change failed the step)
+conf <<EOF2
+user app
+setup chown $T/vol recursive
+EOF2
+deep_prep='cd $1/vol && perl -e '"'"'for (1..4100) { mkdir "d" or die; chdir "d" or die } open(F, ">f") or die'"'"' &&
+        echo x >$1/vol/hl && ln $1/vol/hl $1/vol/hl2 && echo y >$1/vol/plain'
+twice='"$@"; echo "rc1=$?"; "$@"; echo "rc2=$?"'
+out=$(vol_container "$deep_prep" /bin/bash -c "$twice" _ \
+        "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/sh -c '
+        echo "not app:" $(find '"$T/vol"' ! -user app | sort)
+        echo "levels: $(find '"$T/vol"' -type d | wc -l)"' 2>&1)
+like "$out" "stepdownd: warning: $T/stepdown.conf:2: setup chown $T/vol: skipped $T/vol/hl2?: regular file has 2 hard links" \
+        "a hard-linked file that needs a change is skipped and reported on stderr, naming step and file"
+like "$out" "not app: $T/vol/hl $T/vol/hl2 levels: 4101 rc1=0 " \
+        "the start succeeds: all 4,100 levels and the deepest file are the app's, only the hard-linked file is not"
+like "$out" "rc1=0 .*skipped $T/vol/hl.* not app: $T/vol/hl $T/vol/hl2 levels: 4101 rc2=0$" \
+        "a restart after that works too (and reports the file again)"
+
+conf <<EOF2
+user app
+setup chown $T/vol recursive hardlinks
+EOF2
+out=$(vol_container "$deep_prep" "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/sh -c '
+        echo "not app: $(find '"$T/vol"' ! -user app | wc -l)"' 2>&1; echo "rc=$?")
+like "$out" "not app: 0 rc=0$" "with hardlinks the hard-linked file is changed too"
+is "$(grep -c skipped <<<"$out")" "0" "... and nothing is reported skipped"
+
+# the audit record of the step carries what was skipped
+conf <<EOF2
+user app
+audit $T/vol/audit.jsonl
+setup chown $T/vol recursive
+EOF2
+out=$(vol_container 'echo x >$1/vol/hl && ln $1/vol/hl $1/vol/hl2' /bin/bash -c '"$@"; grep "\"setup\"" '"$T/vol/audit.jsonl"'' _ \
+        "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/true 2>&1)
+like "$out" "\"message\":\"2 hard-linked files skipped; first: $T/vol/hl2? \\(regular file has 2 hard links" \
+        "the step's audit record says how many entries were skipped and names the first"
+
+# --- progress for long steps, silence for fast ones -----------------------
+# The walk is slowed for real: strace delays every getdents64 by 0.25 s
+# (12,000 entries in 9 directories: about 18 reads, over 4 s).
+conf <<EOF2
+user app
+setup chown $T/vol recursive
+EOF2
+out=$(vol_container 'for d in 1 2 3 4 5 6 7 8; do mkdir $1/vol/d$d && (cd $1/vol/d$d && seq 1500 | xargs touch); done' \
+        strace -f -qq -o /dev/null -e trace=getdents64 -e inject=getdents64:delay_exit=250000 \
+        "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/true 2>&1; echo "rc=$?")
+progress=$(grep -E "^stepdownd: $T/stepdown.conf:2: setup chown $T/vol: [0-9]+ entries seen, [0-9]+ changed, [0-9.]+ s$" <<<"$out")
+summary=$(grep -E "^stepdownd: $T/stepdown.conf:2: setup chown $T/vol: done in [0-9.]+ s: 12009 entries seen, 12009 changed$" <<<"$out")
+like "$out" "rc=0$" "a slowed recursive chown succeeds"
+ok_progress=$( [ -n "$progress" ] && awk '{ t = $(NF-1); if (t < 1.0 || (n && t < last + 1.0)) bad = 1; last = t; n++ } END { print bad ? "bad" : "good" }' <<<"$progress")
+is "$ok_progress" "good" "progress lines (entries seen, changed, elapsed) come after the first second, at most one a second"
+is "$(grep -c . <<<"$summary")" "1" "a one-line summary ends a step that took over a second"
+is "$(grep -vc -e "entries seen" <<<"$out")" "1" "nothing else is printed"
+
+out=$(vol_container 'mkdir $1/vol/d && touch $1/vol/d/f' "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/true 2>&1; echo "rc=$?")
+is "$out" "rc=0" "a fast step prints nothing"
+
 # --- --check -----------------------------------------------------------------
 conf <<EOF2
 user app

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,6 +28,7 @@
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ops.h"
@@ -142,7 +144,7 @@ static void make_tree(void)
 static void test_basic(void **state)
 {
         (void)state;
-        struct op_stats st;
+        struct op_stats st = {0};
         umask(0777);
         assert_int_equal(op_mkdir(anchor, "d", 0750, U1, U1, false, err, sizeof(err)), 0);
         expect_file(P("anchor/d"), U1, U1, 0750, NULL);
@@ -247,7 +249,7 @@ static void test_symlink_levels(void **state)
                                      sizeof(err));
                         assert_true(r < 0);
                         /* recursive: the link itself changes, its target never */
-                        struct op_stats st;
+                        struct op_stats st = {0};
                         assert_int_equal(
                             op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
                             0);
@@ -333,7 +335,7 @@ static void test_race(void **state)
         }
         unsigned ok = 0;
         for (int i = 0; i < 400 || *flips < 2000; i++) {
-                struct op_stats st;
+                struct op_stats st = {0};
                 uid_t u = i % 2 ? U1 : U2;
                 if (op_chown(anchor, "", u, u, true, false, false, &st, err, sizeof(err)) == 0 &&
                     st.changed > 0)
@@ -404,7 +406,7 @@ static void test_fifo_device(void **state)
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", P("anchor/sock"));
         assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
         close(s);
-        struct op_stats st;
+        struct op_stats st = {0};
         assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
                          0);
         assert_int_equal(st.changed, 4);
@@ -442,7 +444,7 @@ static void test_bind_mount(void **state)
         assert_int_equal(mkdir(P("anchor/mnt2"), 0755), 0);
         assert_int_equal(mount(P("other"), P("anchor/mnt2"), NULL, MS_BIND, NULL), 0);
 
-        struct op_stats st;
+        struct op_stats st = {0};
         int fd = -1;
         assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
                          0);
@@ -543,27 +545,219 @@ static void test_open_links(void **state)
         expect_file(P("anchor/c"), U1, U2, 04640, "");
 }
 
-static void test_depth_limit(void **state)
+/* anchor/d/d/.../d (depth levels), each level also holding an empty "e"
+ * created before or after its "d", so whatever order getdents gives, some
+ * "e" is visited after the deep "d" below it: the walk must come back to
+ * levels it let go of (more than OP_CHOWN_HELD_FDS) and re-open them. */
+static void make_deep(int depth)
 {
-        (void)state;
-        struct rlimit rl;
-        assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-        if (rl.rlim_cur < OP_CHOWN_MAX_DEPTH + 64)
-                skip(); /* the walk holds one fd per level */
         int fd = open(anchor, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(fd >= 0);
-        for (int i = 0; i < OP_CHOWN_MAX_DEPTH + 5; i++) {
+        for (int i = 0; i < depth; i++) {
+                if (i % 2)
+                        assert_int_equal(mkdirat(fd, "e", 0755), 0);
                 assert_int_equal(mkdirat(fd, "d", 0755), 0);
+                if (!(i % 2))
+                        assert_int_equal(mkdirat(fd, "e", 0755), 0);
                 int n = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 assert_true(n >= 0);
                 close(fd);
                 fd = n;
         }
         close(fd);
-        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
-                         -ELOOP);
-        if (!strstr(err, "deeper than 4096"))
-                fail_msg("%s", err);
+}
+
+/* Every directory of the deep tree has owner uid. */
+static void expect_deep(int depth, uid_t uid)
+{
+        int fd = open(anchor, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        for (int i = 0; i < depth; i++) {
+                struct stat d, e;
+                assert_int_equal(fstatat(fd, "d", &d, AT_SYMLINK_NOFOLLOW), 0);
+                assert_int_equal(fstatat(fd, "e", &e, AT_SYMLINK_NOFOLLOW), 0);
+                if (d.st_uid != uid || e.st_uid != uid)
+                        fail_msg("level %d: d %u, e %u, expected %u", i, (unsigned)d.st_uid,
+                                 (unsigned)e.st_uid, (unsigned)uid);
+                int n = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(n >= 0);
+                close(fd);
+                fd = n;
+        }
+        close(fd);
+}
+
+/* A tree of any depth is walked (issue 11 item 6: 4,100 levels used to
+ * fail with ELOOP), holding a bounded number of fds: also under an fd
+ * limit far below the bound. */
+static void test_deep_tree(void **state)
+{
+        (void)state;
+        const int depth = 4100;
+        make_deep(depth);
+        struct op_stats st = {0};
+        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
+                         0);
+        assert_int_equal(st.visited, 2 * depth + 1);
+        assert_int_equal(st.changed, 2 * depth + 1);
+        assert_int_equal(st.skipped_moved, 0);
+        expect_deep(depth, U1);
+        /* nothing left open */
+        int probe = open("/", O_PATH | O_CLOEXEC);
+        close(probe);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct rlimit rl = {.rlim_cur = (rlim_t)probe + 40, .rlim_max = (rlim_t)probe + 40};
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        _exit(2);
+                struct op_stats s2 = {0};
+                int r = op_chown(anchor, "", U2, U2, true, false, false, &s2, err, sizeof(err));
+                if (r < 0)
+                        fprintf(stderr, "%s\n", err);
+                _exit(r == 0 && s2.changed == 2 * depth + 1 ? 0 : 3);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        expect_deep(depth, U2);
+        int after = open("/", O_PATH | O_CLOEXEC);
+        assert_int_equal(after, probe);
+        close(after);
+}
+
+/* Real racers (issue 11, items 2 and 3).  A child process plays the app:
+ * it exchanges names as fast as it can while the engine works, bounded in
+ * time.  The canary is held by an fd, so it is checked whatever name it
+ * has at the end.  Each racer prints its number of tries. */
+#define RACE_SECONDS 3.0
+#define RACE_TRIES   200000
+
+static double mono(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static pid_t start_racer(void (*body)(void))
+{
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                body();
+                _exit(0);
+        }
+        return pid;
+}
+
+static void stop_racer(pid_t pid)
+{
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+}
+
+static void expect_canary_fd(int fd, const char *what, unsigned long tries)
+{
+        struct stat st;
+        assert_int_equal(fstat(fd, &st), 0);
+        if (st.st_uid != 0 || st.st_gid != 0 || (st.st_mode & 07777) != 0700)
+                fail_msg("%s: the racer won after %lu tries: canary is %u:%u %04o", what, tries,
+                         (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+}
+
+/* anchor/new <-> anchor/cdir, a root-owned 0700 directory; when only the
+ * canary is there (the engine has not created "new" yet), put it back. */
+static void mkdir_exchanger(void)
+{
+        for (;;) {
+                if (renameat2(AT_FDCWD, P("anchor/new"), AT_FDCWD, P("anchor/cdir"),
+                              RENAME_EXCHANGE) < 0)
+                        renameat2(AT_FDCWD, P("anchor/new"), AT_FDCWD, P("anchor/cdir"),
+                                  RENAME_NOREPLACE);
+        }
+}
+
+static void test_race_mkdir_exchange(void **state)
+{
+        (void)state;
+        assert_int_equal(mkdir(P("anchor/cdir"), 0700), 0);
+        write_file(P("anchor/cdir/secret"), "canary\n", 0600);
+        int cfd = open(P("anchor/cdir"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int sfd = open(P("anchor/cdir/secret"), O_PATH | O_CLOEXEC);
+        assert_true(cfd >= 0 && sfd >= 0);
+        pid_t pid = start_racer(mkdir_exchanger);
+        unsigned long tries = 0, made = 0;
+        double t0 = mono();
+        while (tries < RACE_TRIES && mono() - t0 < RACE_SECONDS) {
+                tries++;
+                /* alternate the plain and the mkdir -p path */
+                if (op_mkdir(anchor, "new", 0777, U1, U1, tries % 2, err, sizeof(err)) == 0)
+                        made++;
+                expect_canary_fd(cfd, "mkdir exchange", tries);
+                /* the empty one is ours: remove it under whichever name */
+                if (unlinkat(AT_FDCWD, P("anchor/new"), AT_REMOVEDIR) < 0)
+                        unlinkat(AT_FDCWD, P("anchor/cdir"), AT_REMOVEDIR);
+        }
+        stop_racer(pid);
+        printf("mkdir exchange racer: %lu tries (%lu directories made) in %.1fs, no win\n", tries,
+               made, mono() - t0);
+        struct stat st;
+        assert_int_equal(fstat(sfd, &st), 0);
+        assert_int_equal(st.st_uid, 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        assert_true(made > 0);
+        close(cfd);
+        close(sfd);
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", anchor);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(mkdir(anchor, 0755), 0);
+}
+
+/* anchor/t/f5 (a file the walk checks, needing a change) <-> base/hl, a
+ * hard link to outside/etc/shadow that is not in the tree. */
+static void chown_link_swapper(void)
+{
+        for (;;)
+                renameat2(AT_FDCWD, P("anchor/t/f5"), AT_FDCWD, P("hl"), RENAME_EXCHANGE);
+}
+
+static void test_race_chown_hardlink(void **state)
+{
+        (void)state;
+        assert_int_equal(mkdir(P("anchor/t"), 0755), 0);
+        for (int i = 0; i < 10; i++)
+                write_file(P("anchor/t/f%d", i), "f\n", 0644);
+        assert_int_equal(link(P("outside/etc/shadow"), P("hl")), 0);
+        int cfd = open(P("outside/etc/shadow"), O_PATH | O_CLOEXEC);
+        assert_true(cfd >= 0);
+        pid_t pid = start_racer(chown_link_swapper);
+        unsigned long tries = 0, done = 0;
+        double t0 = mono();
+        while (tries < RACE_TRIES && mono() - t0 < RACE_SECONDS) {
+                tries++;
+                uid_t u = tries % 2 ? U1 : U2;
+                struct op_stats st = {0};
+                if (op_chown(anchor, "", u, u, true, false, false, &st, err, sizeof(err)) == 0)
+                        done++;
+                struct stat cs;
+                assert_int_equal(fstat(cfd, &cs), 0);
+                if (cs.st_uid != 0 || cs.st_gid != 0 || (cs.st_mode & 07777) != 0640)
+                        fail_msg("chown hard-link swap: the racer won after %lu tries: "
+                                 "shadow is %u:%u %04o",
+                                 tries, (unsigned)cs.st_uid, (unsigned)cs.st_gid,
+                                 (unsigned)(cs.st_mode & 07777));
+        }
+        stop_racer(pid);
+        printf("chown hard-link racer: %lu tries (%lu walks completed) in %.1fs, no win\n", tries,
+               done, mono() - t0);
+        close(cfd);
+        /* put the link back where check_canaries does not count it */
+        unlink(P("hl"));
+        unlink(P("anchor/t/f5"));
 }
 
 /* Without CAP_CHOWN the error names the capability and the fix. */
@@ -670,11 +864,21 @@ int main(void)
                 return 1;
         }
         const struct CMUnitTest tests[] = {
-            CASE(test_basic),      CASE(test_symlink_levels), CASE(test_dotdot),
-            CASE(test_race),       CASE(test_hardlink),       CASE(test_fifo_device),
-            CASE(test_bind_mount), CASE(test_setuid),         CASE(test_mkdir_symlinked_parent),
-            CASE(test_open_links), CASE(test_depth_limit),    CASE(test_missing_cap),
+            CASE(test_basic),
+            CASE(test_symlink_levels),
+            CASE(test_dotdot),
+            CASE(test_race),
+            CASE(test_hardlink),
+            CASE(test_fifo_device),
+            CASE(test_bind_mount),
+            CASE(test_setuid),
+            CASE(test_mkdir_symlinked_parent),
+            CASE(test_open_links),
+            CASE(test_deep_tree),
+            CASE(test_missing_cap),
             CASE(test_resolve),
+            CASE(test_race_mkdir_exchange),
+            CASE(test_race_chown_hardlink),
         };
         int r = cmocka_run_group_tests_name("ops with openat2", tests, use_openat2, NULL);
         r += cmocka_run_group_tests_name("ops with the fallback walk", tests, use_fallback, NULL);
