@@ -153,8 +153,11 @@ static _Noreturn void bind_binder(const char *dir, int dfd, struct racer_counts 
                         continue;
                 }
                 ssize_t n = proto_encode_bind(buf, sizeof(buf), 5, PROTO_BIND_UNIX, path, 0);
-                if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n || recv_reply(fd, &m) < 0)
+                int t = -1;
+                if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n || (t = recv_reply(fd, &m)) < 0)
                         fd = safe_close(fd);
+                if (t == PROTO_OK)
+                        rc->bind_served++;
                 kill(ex, SIGSTOP);
                 waitpid(ex, NULL, WUNTRACED);
                 rc->bind_tries++;
@@ -379,8 +382,8 @@ int racers_report(const struct racer_counts *rc)
 {
         int findings = 0;
         if (rc->bind_ran) {
-                printf("campaign: bind unix exchanger: %lu tries, %lu wins", rc->bind_tries,
-                       rc->bind_wins);
+                printf("campaign: bind unix exchanger: %lu tries (%lu bound), %lu wins",
+                       rc->bind_tries, rc->bind_served, rc->bind_wins);
                 if (rc->bind_first_win)
                         printf(" (first at try %lu)", rc->bind_first_win);
                 printf("\n");

@@ -16,7 +16,7 @@
 #include <sys/types.h>
 
 struct racer_counts {
-        unsigned long bind_tries, bind_wins, bind_first_win;
+        unsigned long bind_tries, bind_served, bind_wins, bind_first_win;
         unsigned long restarts, restarts_ready, restart_wins, restart_first_win;
         bool bind_ran, restart_ran;
 };
