@@ -291,9 +291,16 @@ ps -eo stat= | grep -c "^Z"' 2>&1)
 is "$out" "0" "init: orphaned children are reaped (no zombies)"
 
 # Not PID 1: stepdownd makes itself child subreaper.
-out=$("$STEPDOWND" --init -u 0 -- /bin/sh -c '(sleep 0.3 &); sleep 0.1; ps -o ppid= -p $(pgrep -f "^sleep 0.3") | tr -d " "; echo "me=$PPID"' 2>&1)
+# (Polled, not timed: on a loaded machine the orphan may take a while.)
+out=$("$STEPDOWND" --init -u 0 -- /bin/sh -c '(sleep 3.14159 &)
+for i in $(seq 100); do
+        p=$(pgrep -xf "sleep 3.14159") && [ "$(ps -o ppid= -p $p | tr -d " ")" = "$PPID" ] && break
+        sleep 0.05
+done
+echo "$(ps -o ppid= -p $p | tr -d " ") me=$PPID"; kill $p' 2>&1)
 set -- $out
-is "${1:-} ${2:-}" "${2#me=} me=${2#me=}" "init: not PID 1, orphans come to stepdownd (child subreaper)"
+me=${2:-}
+is "${1:-} $me" "${me#me=} $me" "init: not PID 1, orphans come to stepdownd (child subreaper)"
 
 out=$(in_container "$STEPDOWND" --init -u app -- no-such-command-xyz 2>&1; echo "rc=$?")
 like "$out" "not found.*rc=127$" "init: a command that cannot be found: 127"
