@@ -11,7 +11,10 @@
  * securebit is set (harden.c sets it when it can).  fsid_leave() restores
  * fsuid, fsgid and the effective set; it cannot fail short of a kernel
  * bug, and aborts if it does (a broker stuck with a caller's fsuid is a
- * broken invariant). */
+ * broken invariant).  A change of fsuid also makes the kernel clear
+ * PR_SET_PDEATHSIG and reset the dumpable flag to fs.suid_dumpable; the
+ * broker relies on neither (it watches the application with a pidfd, and
+ * its /proc entries stay root's either way). */
 #pragma once
 
 #include <stdint.h>

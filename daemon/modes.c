@@ -489,13 +489,17 @@ int mode_exec(const struct mode_config *mc, char **argv)
         setsid();
         struct loop lp = {.child = -1, .app_pidfd = -1};
         lp.app_pidfd = (int)syscall(SYS_pidfd_open, parent, 0);
-        if (lp.app_pidfd < 0 && errno != ENOSYS) {
-                log_error_errno(errno, "broker: pidfd_open of the application (pid %d)",
-                                (int)parent);
-                lp.app_gone = true;
+        if (lp.app_pidfd < 0) {
+                /* Kernel < 5.3, or a container seccomp profile older than
+                 * pidfd_open (EPERM): PDEATHSIG, which works in a pid
+                 * namespace or while the application is root. */
+                if (errno != ENOSYS)
+                        log_warn("broker: pidfd_open of the application (pid %d): %s; outside "
+                                 "a pid namespace the broker may outlive it",
+                                 (int)parent, strerror(errno));
+                if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0)
+                        lp.app_gone = true;
         }
-        if (lp.app_pidfd < 0 && prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0)
-                lp.app_gone = true; /* kernel < 5.3: as before */
         if (getppid() != parent) {
                 lp.app_pidfd = safe_close(lp.app_pidfd);
                 lp.app_gone = true;
