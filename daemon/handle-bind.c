@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "fsid.h"
 #include "match.h"
 #include "policy.h"
 #include "resolve.h"
@@ -65,9 +66,25 @@ static int ip_socket(const struct policy_rule *rule, int family, int type, const
 }
 
 /* Binds path (below rule's anchor) through an fd of its parent directory,
- * reached without symlinks, so the caller cannot redirect it; the socket
- * is born with its mode (umask) and then given to the caller without
- * following a link. */
+ * reached without symlinks, so the caller cannot redirect it.  The socket
+ * is born the caller's, with its mode: bind() runs with the caller's
+ * fsuid/fsgid (fsid.c) and umask, and nothing is changed by name after it
+ * (issue 11: a chown of the name after bind chowned whatever the caller
+ * had exchanged in by then).  Other ways were weighed: fchown() of the
+ * socket's fd changes the sockfs inode, not the file in the directory
+ * (tried: the file stays root's), and binding in a private directory then
+ * renameat2(RENAME_NOREPLACE) needs a private directory on the caller's
+ * file system that the caller cannot swap, which is more names to trust.
+ * The broker's effective capabilities stay through the bind (fsid.h), so
+ * the policy, not the directory's mode, decides where a socket may be;
+ * the new inode is all it creates (an existing name, symlink or not, gives
+ * EADDRINUSE), so nothing else can be reached.  In a set-gid directory the
+ * socket takes the directory's group, as anything the caller creates
+ * there would.
+ *
+ * The path is /proc/self/fd/DIR/NAME: the magic link is the directory the
+ * fd holds (renaming or replacing its name changes nothing), and NAME is
+ * one component, created, never followed. */
 static int unix_socket(const struct conn *c, const struct policy_rule *rule, const char *path,
                        mode_t mode, int *out, char *err, size_t errlen)
 {
@@ -101,13 +118,23 @@ static int unix_socket(const struct conn *c, const struct policy_rule *rule, con
                 snprintf(err, errlen, "socket: %s", strerror(errno));
                 return -errno;
         }
+        struct fsid_saved saved;
         mode_t old = umask(~mode & 0777);
-        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        r = fsid_enter(c->peer.uid, c->peer.gid, &saved);
+        if (r < 0) {
+                umask(old);
+                snprintf(err, errlen, "binding %.300s as uid %u gid %u: %s", path,
+                         (unsigned)c->peer.uid, (unsigned)c->peer.gid, strerror(-r));
+                return r;
+        }
+        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+        fsid_leave(&saved);
         umask(old);
-        if (r < 0 || fchownat(dir, name, c->peer.uid, c->peer.gid, AT_SYMLINK_NOFOLLOW) < 0 ||
-            listen(fd, SOMAXCONN) < 0) {
-                snprintf(err, errlen, "binding %.300s: %s", path, strerror(errno));
-                return -errno;
+        if (r == 0 && listen(fd, SOMAXCONN) < 0)
+                r = -errno;
+        if (r < 0) {
+                snprintf(err, errlen, "binding %.300s: %s", path, strerror(-r));
+                return r;
         }
         *out = TAKE_FD(fd);
         return 0;

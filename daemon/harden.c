@@ -84,8 +84,8 @@ uint64_t harden_caps_for(const struct policy *p, bool supervise)
                                 caps |= BIT(CAP_CHOWN) | BIT(CAP_FOWNER);
                         break;
                 case SD_OP_BIND:
-                        if (x->bind.family == AF_UNIX)
-                                caps |= BIT(CAP_CHOWN); /* the socket goes to the caller */
+                        if (x->bind.family == AF_UNIX) /* born the caller's: setfsuid/setfsgid */
+                                caps |= BIT(CAP_SETGID) | BIT(CAP_SETUID);
                         else if (x->bind.port_lo < 1024)
                                 caps |= BIT(CAP_NET_BIND_SERVICE);
                         break;
@@ -104,6 +104,8 @@ static const struct {
     {CAP_FOWNER, "cap_fowner"},
     {CAP_FSETID, "cap_fsetid"},
     {CAP_KILL, "cap_kill"},
+    {CAP_SETGID, "cap_setgid"},
+    {CAP_SETUID, "cap_setuid"},
     {CAP_NET_BIND_SERVICE, "cap_net_bind_service"},
 };
 
@@ -169,6 +171,8 @@ static const char *const allowed_calls[] = {
     "statx", "lseek", "openat", "openat2", "fcntl", "dup", "getdents64", "mkdirat", "fchownat",
     "fchown", "fchmodat", "fchmod", "ftruncate", "fsync", "fdatasync", "readlink", "readlinkat",
     "name_to_handle_at", "umask", "unlink", "unlinkat", "renameat2", "renameat",
+    /* bind unix: the socket born the caller's (fsid.c) */
+    "setfsuid", "setfsgid", "capset",
     /* bind requests, sd_notify, syslog */
     "bind", "listen", "connect", "setsockopt",
     /* memory (mmap and mprotect below, without PROT_EXEC) */

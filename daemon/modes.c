@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,15 +26,19 @@
 #include "launch.h"
 #include "log.h"
 #include "policy.h"
+#include "sockdir.h"
 #include "util.h"
 
 /* What the broker holds besides its loop. */
 struct runtime {
         int listen_fd;
         char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-        bool own_socket; /* we bound it: unlink on the way out */
+        int dir_fd;          /* the socket's directory (sockdir.c), -1 if none */
+        char sock_name[256]; /* sock_path's last component, in dir_fd */
+        bool own_socket;     /* we bound it: removed on the way out */
         char key_path[PATH_MAX];
-        bool own_key_file; /* we wrote it: unlink on the way out */
+        char key_name[256];
+        bool own_key_file; /* we wrote it: removed on the way out */
         uint8_t key[PROTO_KEY_BYTES];
         bool have_key; /* false: `key none` */
         int key_fd;    /* --key-fd: the memfd the application inherits */
@@ -46,104 +51,68 @@ static void runtime_init(struct runtime *rt)
         memset(rt, 0, sizeof(*rt));
         rt->listen_fd = -1;
         rt->key_fd = -1;
+        rt->dir_fd = -1;
 }
 
+/* Socket and key go by name in the directory's fd, and only if they still
+ * are a socket and a regular file. */
 static void runtime_cleanup(struct runtime *rt)
 {
         rt->listen_fd = safe_close(rt->listen_fd);
         rt->key_fd = safe_close(rt->key_fd);
         if (rt->own_socket)
-                unlink(rt->sock_path);
+                sockdir_remove(rt->dir_fd, rt->sock_name, S_IFSOCK);
         if (rt->own_key_file)
-                unlink(rt->key_path);
+                sockdir_remove(rt->dir_fd, rt->key_name, S_IFREG);
+        rt->dir_fd = safe_close(rt->dir_fd);
         rt->own_socket = rt->own_key_file = false;
         sodium_memzero(rt->key, sizeof(rt->key));
 }
 
-/* The socket's directory: created root:GID 0710 (only the application's
- * group may traverse it, nobody but root may list or add entries), or, if
- * it exists, accepted only when root owns it and nobody else can write it,
- * so nobody can swap the socket or the key file. */
-static int socket_dir(const char *dir, bool have_user, gid_t gid, char *err, size_t errlen)
+/* Splits path (absolute) into its directory and last component. */
+static int split_path(const char *path, char *dir, size_t dirlen, char *name, size_t namelen,
+                      char *err, size_t errlen)
 {
-        struct stat st;
-
-        if (mkdir(dir, 0700) == 0) {
-                if (chown(dir, 0, have_user ? gid : 0) < 0 ||
-                    chmod(dir, have_user ? 0710 : 0755) < 0) {
-                        snprintf(err, errlen, "socket directory %s: %s", dir, strerror(errno));
-                        return -errno;
-                }
-                return 0;
+        const char *slash = strrchr(path, '/');
+        if (path[0] != '/' || !slash || !slash[1] || strlen(slash + 1) >= namelen ||
+            (size_t)(slash - path) >= dirlen) {
+                snprintf(err, errlen, "socket %s: must be an absolute path to a file", path);
+                return -EINVAL;
         }
-        if (errno != EEXIST) {
-                snprintf(err, errlen, "creating the socket directory %s: %s", dir, strerror(errno));
-                return -errno;
-        }
-        if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                snprintf(err, errlen, "socket directory %s: not a directory", dir);
-                return -ENOTDIR;
-        }
-        if (st.st_uid != 0 || (st.st_mode & 022)) {
-                snprintf(err, errlen,
-                         "socket directory %s: must be owned by root and not writable by "
-                         "group or other (owner %u, mode %04o)",
-                         dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
-                return -EPERM;
-        }
+        snprintf(dir, dirlen, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+        snprintf(name, namelen, "%s", slash + 1);
         return 0;
 }
 
+/* The socket's directory (created root:GID 0710 when missing: only the
+ * application's group may traverse it, nobody but root may list or add
+ * entries), resolved from / by fd without symlinks and refused when others
+ * can write it (sockdir.c); the socket is bound in it, born the
+ * application's. */
 static int socket_create(struct runtime *rt, const char *path, const struct launch *l, char *err,
                          size_t errlen)
 {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        char dirbuf[sizeof(rt->sock_path)];
-        struct stat st;
+        char dir[sizeof(rt->sock_path)];
         bool have_user = l != NULL;
         int r;
 
-        if (path[0] != '/' || strlen(path) >= sizeof(sa.sun_path)) {
+        if (path[0] != '/' || strlen(path) >= sizeof(rt->sock_path)) {
                 snprintf(err, errlen, "socket %s: must be an absolute path under %zu bytes", path,
-                         sizeof(sa.sun_path));
+                         sizeof(rt->sock_path));
                 return -EINVAL;
         }
         snprintf(rt->sock_path, sizeof(rt->sock_path), "%s", path);
-        snprintf(dirbuf, sizeof(dirbuf), "%s", path);
-        r = socket_dir(dirname(dirbuf), have_user, have_user ? l->user.gid : 0, err, errlen);
+        r = split_path(path, dir, sizeof(dir), rt->sock_name, sizeof(rt->sock_name), err, errlen);
+        if (r == 0)
+                r = sockdir_open(dir, true, have_user, have_user ? l->user.gid : 0, &rt->dir_fd,
+                                 err, errlen);
+        if (r == 0)
+                r = sockdir_bind(rt->dir_fd, rt->sock_name, path, have_user,
+                                 have_user ? l->user.uid : 0, have_user ? l->user.gid : 0,
+                                 &rt->listen_fd, err, errlen);
         if (r < 0)
                 return r;
-
-        if (lstat(path, &st) == 0) {
-                if (!S_ISSOCK(st.st_mode)) {
-                        snprintf(err, errlen, "socket %s: exists and is not a socket", path);
-                        return -EEXIST;
-                }
-                unlink(path); /* a stale socket from an earlier run */
-        }
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) {
-                snprintf(err, errlen, "socket(): %s", strerror(errno));
-                return -errno;
-        }
-        memcpy(sa.sun_path, path, strlen(path));
-        mode_t old = umask(0177); /* born 0600: nobody else can connect in between */
-        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-        umask(old);
-        if (r < 0) {
-                snprintf(err, errlen, "binding %s: %s", path, strerror(errno));
-                return -errno;
-        }
         rt->own_socket = true;
-        /* The application owns it (0600: only its uid may connect); with no
-         * launch user (serve without `user`) anyone may connect, and peer
-         * credentials, the policy and the key decide. */
-        if ((have_user ? chown(path, l->user.uid, l->user.gid) : chmod(path, 0666)) < 0 ||
-            listen(fd, SOMAXCONN) < 0) {
-                snprintf(err, errlen, "socket %s: %s", path, strerror(errno));
-                return -errno;
-        }
-        rt->listen_fd = TAKE_FD(fd);
         return 0;
 }
 
@@ -183,12 +152,35 @@ static int key_prepare(struct runtime *rt, const struct mode_config *mc, char *e
                          "`key none`");
                 return -EINVAL;
         }
-        /* Next to the socket: foo.sock -> foo.key. */
-        size_t n = strlen(rt->sock_path);
-        if (n > 5 && strcmp(rt->sock_path + n - 5, ".sock") == 0)
+        /* Next to the socket: foo.sock -> foo.key, in the directory's fd
+         * (a socket passed by activation: its directory, resolved and
+         * checked the same way). */
+        char dir[sizeof(rt->sock_path)];
+        if (!rt->sock_path[0]) {
+                snprintf(err, errlen,
+                         "the socket passed by socket activation has no path to put a key file "
+                         "next to: use --key-fd, `key FILE` or `key none`");
+                return -EINVAL;
+        }
+        r = split_path(rt->sock_path, dir, sizeof(dir), rt->sock_name, sizeof(rt->sock_name), err,
+                       errlen);
+        if (r == 0 && rt->dir_fd < 0)
+                r = sockdir_open(dir, false, true, l->user.gid, &rt->dir_fd, err, errlen);
+        if (r < 0)
+                return r;
+        size_t n = strlen(rt->sock_name);
+        if (n > 5 && strcmp(rt->sock_name + n - 5, ".sock") == 0)
                 n -= 5;
-        snprintf(rt->key_path, sizeof(rt->key_path), "%.*s.key", (int)n, rt->sock_path);
-        r = auth_key_write(rt->key_path, rt->key, l->user.uid, l->user.gid, err, errlen);
+        if (n + 5 > sizeof(rt->key_name)) {
+                snprintf(err, errlen, "socket %s: name too long for a key file next to it",
+                         rt->sock_path);
+                return -ENAMETOOLONG;
+        }
+        snprintf(rt->key_name, sizeof(rt->key_name), "%.*s.key", (int)n, rt->sock_name);
+        snprintf(rt->key_path, sizeof(rt->key_path), "%s%s%s", dir, strcmp(dir, "/") ? "/" : "",
+                 rt->key_name);
+        r = sockdir_write_key(rt->dir_fd, rt->key_name, rt->key_path, rt->key, sizeof(rt->key),
+                              l->user.uid, l->user.gid, err, errlen);
         if (r < 0)
                 return r;
         rt->own_key_file = true;
@@ -248,6 +240,8 @@ struct loop {
         pid_t child;
         int status;
         bool child_done;
+        int app_pidfd; /* exec mode: the application (our parent), -1 if none */
+        bool app_gone; /* exec mode: it has exited */
 };
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -287,9 +281,21 @@ static void on_child(evutil_socket_t sig, short what, void *arg)
         }
 }
 
+/* exec mode: the application exited (its pidfd is readable).  PDEATHSIG
+ * cannot do this: the kernel drops the signal when the dying parent has
+ * dropped to a uid that may not signal root. */
+static void on_app_exit(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *lp = arg;
+        (void)fd;
+        (void)what;
+        lp->app_gone = true;
+        event_base_loopbreak(lp->base);
+}
+
 static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loop *lp)
 {
-        struct event *sig_ev[ELEMENTSOF(forwarded) + 1] = {0};
+        struct event *sig_ev[ELEMENTSOF(forwarded) + 2] = {0};
         struct broker_config bc = {
             .policy = mc->policy,
             .audit = mc->audit,
@@ -311,6 +317,13 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                 sig_ev[ELEMENTSOF(forwarded)] = evsignal_new(lp->base, SIGCHLD, on_child, lp);
                 if (!sig_ev[ELEMENTSOF(forwarded)] ||
                     event_add(sig_ev[ELEMENTSOF(forwarded)], NULL) < 0)
+                        r = -ENOMEM;
+        }
+        if (lp->app_pidfd >= 0) {
+                sig_ev[ELEMENTSOF(forwarded) + 1] =
+                    event_new(lp->base, lp->app_pidfd, EV_READ, on_app_exit, lp);
+                if (!sig_ev[ELEMENTSOF(forwarded) + 1] ||
+                    event_add(sig_ev[ELEMENTSOF(forwarded) + 1], NULL) < 0)
                         r = -ENOMEM;
         }
         if (r == 0 && rt)
@@ -339,7 +352,7 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                 sigprocmask(SIG_UNBLOCK, &all, NULL);
                 if (lp->child > 0) /* it may have exited before SIGCHLD had a handler */
                         on_child(SIGCHLD, 0, lp);
-                if (!lp->child_done)
+                if (!lp->child_done && !lp->app_gone)
                         event_base_dispatch(lp->base);
                 if (rt)
                         audit_event_simple(mc->audit, "stop", "broker stopped");
@@ -386,13 +399,35 @@ static _Noreturn void exec_app(const struct mode_config *mc, struct runtime *rt,
         launch_exec(mc->launch, argv);
 }
 
+/* Closes every fd from 3 up except the ones in keep (-1 entries ignored). */
+static int close_all_but(int *keep, size_t n)
+{
+        unsigned lo = 3;
+        for (size_t i = 0; i < n; i++) /* sort: n is tiny */
+                for (size_t j = i + 1; j < n; j++)
+                        if (keep[j] < keep[i]) {
+                                int t = keep[i];
+                                keep[i] = keep[j];
+                                keep[j] = t;
+                        }
+        for (size_t i = 0; i < n; i++) {
+                if (keep[i] < (int)lo)
+                        continue;
+                if ((unsigned)keep[i] > lo && close_range(lo, (unsigned)keep[i] - 1, 0) < 0)
+                        return -errno;
+                lo = (unsigned)keep[i] + 1;
+        }
+        return close_range(lo, ~0U, 0) < 0 ? -errno : 0;
+}
+
 /* The broker child closes what it does not need: every inherited fd but
- * stderr and stdout (its log) and the listener, stdin from /dev/null.  The
- * audit log is reopened (the chain continues from the file's last record). */
-static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt,
+ * stderr and stdout (its log), the listener, the socket directory and the
+ * application's pidfd; stdin from /dev/null.  The audit log is reopened
+ * (the chain continues from the file's last record). */
+static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt, int app_pidfd,
                                 struct audit **audit)
 {
-        int keep = rt->listen_fd;
+        int keep[] = {rt->listen_fd, rt->dir_fd, app_pidfd};
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null >= 0) {
                 dup2(null, STDIN_FILENO);
@@ -401,9 +436,7 @@ static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt
         rt->key_fd = safe_close(rt->key_fd);
         audit_close(mc->audit);
         *audit = NULL;
-        if (keep > 3 && close_range(3, (unsigned)keep - 1, 0) < 0)
-                return -errno;
-        if (close_range((unsigned)keep + 1, ~0U, 0) < 0)
+        if (close_all_but(keep, ELEMENTSOF(keep)) < 0)
                 return -errno;
         if (mc->audit_config) {
                 char err[512];
@@ -446,17 +479,35 @@ int mode_exec(const struct mode_config *mc, char **argv)
                 exec_app(mc, &rt, &mask, argv);
         }
 
-        /* The broker: its own session, and it dies with the application.
-         * PDEATHSIG is armed only now, so check that the parent did not
-         * exit before that (then we were reparented already). */
+        /* The broker: its own session, and it ends with the application,
+         * which it watches through a pidfd in its loop (PDEATHSIG is not
+         * delivered once the application has dropped to a uid that may not
+         * signal root).  The pidfd is taken first and then checked against
+         * getppid(): if the parent had already gone, the pid might name
+         * another process, and the application is gone anyway, so the
+         * broker only writes its records and removes socket and key. */
         setsid();
-        if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != parent)
-                _exit(0);
+        struct loop lp = {.child = -1, .app_pidfd = -1};
+        lp.app_pidfd = (int)syscall(SYS_pidfd_open, parent, 0);
+        if (lp.app_pidfd < 0) {
+                /* Kernel < 5.3, or a container seccomp profile older than
+                 * pidfd_open (EPERM): PDEATHSIG, which works in a pid
+                 * namespace or while the application is root. */
+                if (errno != ENOSYS)
+                        log_warn("broker: pidfd_open of the application (pid %d): %s; outside "
+                                 "a pid namespace the broker may outlive it",
+                                 (int)parent, strerror(errno));
+                if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0)
+                        lp.app_gone = true;
+        }
+        if (getppid() != parent) {
+                lp.app_pidfd = safe_close(lp.app_pidfd);
+                lp.app_gone = true;
+        }
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
         struct mode_config child_mc = *mc;
-        struct loop lp = {.child = -1};
-        int r = broker_child_prepare(mc, &rt, &child_mc.audit);
+        int r = broker_child_prepare(mc, &rt, lp.app_pidfd, &child_mc.audit);
         if (r == 0) {
                 lp.base = event_base_new();
                 r = lp.base ? loop_run(&child_mc, &rt, &lp) : -ENOMEM;
@@ -465,13 +516,14 @@ int mode_exec(const struct mode_config *mc, char **argv)
                 event_base_free(lp.base);
         audit_close(child_mc.audit);
         runtime_cleanup(&rt);
+        safe_close(lp.app_pidfd);
         _exit(r < 0 ? 1 : 0);
 }
 
 int mode_init(const struct mode_config *mc, char **argv)
 {
         struct runtime rt;
-        struct loop lp = {.child = -1};
+        struct loop lp = {.child = -1, .app_pidfd = -1};
         sigset_t mask;
         int r;
 
@@ -526,7 +578,7 @@ int mode_init(const struct mode_config *mc, char **argv)
 int mode_serve(const struct mode_config *mc)
 {
         struct runtime rt;
-        struct loop lp = {.child = -1};
+        struct loop lp = {.child = -1, .app_pidfd = -1};
         sigset_t mask;
         int r;
 

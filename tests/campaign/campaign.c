@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "racers.h"
 #include "util.h"
 
 #define WORKERS      4
@@ -308,6 +309,13 @@ static _Noreturn void racer(double until)
         _exit(0);
 }
 
+/* For racers.c: an authenticated connection. */
+static int racer_session(void)
+{
+        struct counters c = {0};
+        return session(&c, NULL);
+}
+
 static void drop_to_vol_owner(void)
 {
         struct stat st;
@@ -425,7 +433,12 @@ int main(int argc, char **argv)
         long rss0 = status_kb(broker, "VmRSS:"), fds0 = fd_count(broker);
 
         double t0 = now(), until = t0 + secs;
-        pid_t kids[WORKERS + 1];
+        pid_t kids[WORKERS + 1], rkids[2];
+        struct racer_counts *rc = racers_counts_new();
+        struct stat vst;
+        int n_rkids = rc && stat(vol, &vst) == 0
+                          ? racers_start(rc, until, vst.st_uid, vst.st_gid, racer_session, rkids)
+                          : 0;
         for (int w = 0; w <= WORKERS; w++) {
                 kids[w] = fork();
                 if (kids[w] == 0) {
@@ -439,6 +452,8 @@ int main(int argc, char **argv)
         }
         for (int w = 0; w <= WORKERS; w++)
                 waitpid(kids[w], NULL, 0);
+        for (int w = 0; w < n_rkids; w++)
+                waitpid(rkids[w], NULL, 0);
         double took = now() - t0;
 
         /* Let the broker notice the last disconnects and time out the
@@ -481,6 +496,8 @@ int main(int argc, char **argv)
                 printf("FINDING: the canaries changed:\n--- before\n%s--- after\n%s", before,
                        after),
                     findings++;
+        if (rc)
+                findings += racers_report(rc);
         if (sum.kills)
                 printf("FINDING: %lu handshakes without the key were accepted\n", sum.kills),
                     findings++;

@@ -15,12 +15,23 @@ cat >"$T/inner.sh" <<'EOF'
 set -u
 V=$1 SECS=$2
 mount -t tmpfs -o mode=0755 campaign "$V"
-mkdir -p "$V/vol/race" "$V/vol/t" "$V/canary/dir" "$V/run"
+mkdir -p "$V/vol/race" "$V/vol/t" "$V/canary/dir" "$V/run" "$V/vol/socks" "$V/vol/sd" "$V/canary/sockvictim"
 for i in $(seq 40); do mkdir -p "$V/vol/t/d$i"; for j in $(seq 25); do echo "$i $j" >"$V/vol/t/d$i/f$j"; done; done
 chown -R 1000:1000 "$V/vol"
 echo "do not touch" >"$V/canary/secret"
 echo "nor this" >"$V/canary/dir/inner"
 chmod 600 "$V/canary/secret"; chmod 700 "$V/canary/dir"
+# racers.c: files named like the socket and key, where a planted symlink points
+printf 'victim\n' >"$V/canary/sockvictim/sd.sock"
+printf 'victim\n' >"$V/canary/sockvictim/sd.key"
+chmod 600 "$V/canary/sockvictim/sd.sock" "$V/canary/sockvictim/sd.key"; chmod 700 "$V/canary/sockvictim"
+cat >"$V/restart.conf" <<POL
+user app
+socket $V/vol/sd/broker/sd.sock
+audit $V/restart-audit.jsonl
+allow app mkdir $V/vol/** mode=0700
+POL
+chmod 644 "$V/restart.conf"
 cat >"$V/pol.conf" <<POL
 user app
 socket $V/run/sd.sock
@@ -29,12 +40,15 @@ allow app mkdir $V/vol/** mode=0700,0750 parents
 allow app chown $V/vol/** owner=app:app recursive
 allow app chmod $V/vol/** mode=0600,0640,0700,0750
 allow app open $V/vol/** read write create mode=0600
+allow app bind unix:$V/vol/socks/*
 POL
 chmod 644 "$V/pol.conf"
 "$STEPDOWND" --serve --auth-timeout 1 -c "$V/pol.conf" 2>"$V/broker.err" &
 broker=$!
 for _ in $(seq 100); do [ -S "$V/run/sd.sock" ] && break; sleep 0.05; done
-STEPDOWN_KEY_FILE=$V/run/sd.key "$CAMPAIGN" "$broker" "$V/run/sd.sock" "$V/vol" "$V/canary" "$SECS"
+STEPDOWN_KEY_FILE=$V/run/sd.key CAMPAIGN_BIND_DIR=$V/vol/socks \
+        CAMPAIGN_RESTART_POLICY=$V/restart.conf CAMPAIGN_RESTART_DIR=$V/vol/sd/broker \
+        CAMPAIGN_RESTART_TARGET=$V/canary/sockvictim "$CAMPAIGN" "$broker" "$V/run/sd.sock" "$V/vol" "$V/canary" "$SECS"
 echo "campaign-rc=$?"
 kill -TERM "$broker"
 wait "$broker"

@@ -5,9 +5,15 @@
 # in its own network namespace, so ports never clash with the host.
 . "$(dirname "$0")/lib.sh"
 : "${STEPDOWN_CLI:?}"
-mkdir -p "$T/run" "$T/socks" "$T/elsewhere"
-chmod 755 "$T/socks"
+mkdir -p "$T/run" "$T/socks" "$T/elsewhere" "$T/rootsocks" "$T/modesocks"
+chmod 755 "$T/socks" "$T/rootsocks" "$T/modesocks"
 chown 1000:1000 "$T/socks"
+# A root file the app would like to own, and a link to it where a socket
+# is asked for: bind never follows it, and nothing is chowned by name.
+echo secret >"$T/elsewhere/victim"
+chmod 600 "$T/elsewhere/victim"
+ln -s "$T/elsewhere/victim" "$T/socks/planted.sock"
+chown -h 1000:1000 "$T/socks/planted.sock"
 
 cat >"$T/pol.conf" <<EOF2
 user app
@@ -16,6 +22,8 @@ allow app bind tcp:127.0.0.1:443
 allow app bind tcp:[::1]:8443
 allow app bind udp:127.0.0.1:53
 allow app bind unix:$T/socks/*
+allow app bind unix:$T/rootsocks/*
+allow app bind unix:$T/modesocks/* mode=0600
 EOF2
 chmod 644 "$T/pol.conf"
 
@@ -27,6 +35,12 @@ r $SD bind tcp:127.0.0.1:443 -- /bin/bash -c "$probe; exec 5<>/dev/tcp/127.0.0.1
 r $SD bind tcp:[::1]:8443 -- /bin/bash -c "$probe; exec 5<>/dev/tcp/::1/8443 && echo connected6"
 r $SD bind udp:127.0.0.1:53 -- /bin/bash -c "$probe; ss -H -lnu | grep -c 127.0.0.1:53"
 r $SD bind unix:$T/socks/app.sock -- /bin/bash -c "$probe; stat -c '%F %U' $T/socks/app.sock"
+echo "owner: $(stat -c '%u:%g %a' $T/socks/app.sock)"
+r $SD bind unix:$T/rootsocks/app.sock -- true
+echo "rootsocks: $(stat -c '%u:%g %a' $T/rootsocks/app.sock)"
+r $SD bind unix:$T/modesocks/app.sock -- true
+echo "modesocks: $(stat -c '%u:%g %a' $T/modesocks/app.sock)"
+r $SD bind unix:$T/socks/planted.sock -- true
 echo "--- refused"
 r $SD bind tcp:127.0.0.1:80 -- true
 r $SD bind tcp:0.0.0.0:443 -- true
@@ -52,6 +66,11 @@ like "$refused" "bind tcp:0.0.0.0:443: refused by policy.* rc=4 " "tcp address n
 like "$refused" "bind udp:127.0.0.1:54: refused by policy.* rc=4 " "udp port not named: refused (4)"
 like "$refused" "bind unix:$T/elsewhere/x.sock: refused by policy.* rc=4 " "unix path outside the pattern: refused (4)"
 like "$refused" "bind unix:$T/socks/sub/x.sock: refused by policy.* rc=4$" "unix path deeper than /*: refused (4)"
-is "$(ls "$T/elsewhere" | wc -l)" "0" "no socket file appeared outside the pattern"
+like "$allowed" "owner: 1000:1000 660" "unix: the socket is born the caller's (uid:gid 1000:1000), mode 0660 by default"
+like "$allowed" "rootsocks: 1000:1000 660" "unix: in a root-owned directory the rule names, too (the policy decides where, not the directory's mode)"
+like "$allowed" "modesocks: 1000:1000 600" "unix: mode= of the rule is the socket's mode"
+like "$allowed" "bind unix:$T/socks/planted.sock: .*Address already in use.* rc=[1-9]" "unix: a symlink planted at the name is not followed (EADDRINUSE)"
+is "$(stat -c '%u:%g %a' "$T/elsewhere/victim") $(cat "$T/elsewhere/victim")" "0:0 600 secret" "... and the file it points to keeps owner, mode and content"
+is "$(ls "$T/elsewhere" | grep -vx victim | wc -l)" "0" "no socket file appeared outside the pattern"
 
 done_testing

@@ -33,7 +33,7 @@ expected_caps() {
                 open) [[ " $rest " == *" create "* ]] && mask=$((mask | 1 << 0 | 1 << 3)) ;;
                 bind)
                         if [[ $pat == unix:* ]]; then
-                                mask=$((mask | 1 << 0))
+                                mask=$((mask | 1 << 6 | 1 << 7)) # SETGID, SETUID: setfsuid/setfsgid
                         else
                                 port=${pat##*:}
                                 port=${port%%-*}

@@ -1,0 +1,226 @@
+/* See sockdir.h.  Where the socket lives in a directory another container
+ * (or the application) can write, as in a shared emptyDir, everything here
+ * may meet a planted symlink, a planted file or a name swapped under it;
+ * the answer is one directory fd, checked once, and every later step
+ * relative to it with no link followed. */
+#include "sockdir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fsid.h"
+#include "resolve.h"
+#include "util.h"
+
+static const char *type_name(mode_t m)
+{
+        return S_ISLNK(m)    ? "a symbolic link"
+               : S_ISDIR(m)  ? "a directory"
+               : S_ISREG(m)  ? "a regular file"
+               : S_ISSOCK(m) ? "a socket"
+                             : "a special file";
+}
+
+/* Root's, and nobody else may add, remove or rename entries: not
+ * writable by group or other, or sticky (then only root can remove or
+ * rename root's entries; others' entries are checked by type below). */
+static int dir_check(int fd, const char *dir, char *err, size_t errlen)
+{
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+                snprintf(err, errlen, "socket directory %s: %s", dir, strerror(errno));
+                return -errno;
+        }
+        if (st.st_uid != 0) {
+                snprintf(err, errlen,
+                         "socket directory %s: owned by uid %u, not root (its owner could "
+                         "replace the socket or the key file)",
+                         dir, (unsigned)st.st_uid);
+                return -EPERM;
+        }
+        if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+                snprintf(err, errlen,
+                         "socket directory %s: writable by %s and not sticky (mode %04o), so "
+                         "others could replace the socket or the key file; make it not "
+                         "writable by group or other, or sticky (chmod +t)",
+                         dir, (st.st_mode & 002) ? "others" : "its group",
+                         (unsigned)(st.st_mode & 07777));
+                return -EPERM;
+        }
+        return 0;
+}
+
+int sockdir_open(const char *dir, bool create, bool have_user, gid_t gid, int *dirfd, char *err,
+                 size_t errlen)
+{
+        char why[320] = "", parent[PATH_MAX];
+        int r;
+
+        if (dir[0] != '/' || strlen(dir) >= sizeof(parent)) {
+                snprintf(err, errlen, "socket directory %s: not an absolute path", dir);
+                return -EINVAL;
+        }
+        _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0) {
+                snprintf(err, errlen, "opening /: %s", strerror(errno));
+                return -errno;
+        }
+        _cleanup_close_ int fd = -1;
+        const char *rel = dir + 1;
+        const char *slash = strrchr(rel, '/');
+        const char *name = slash ? slash + 1 : rel;
+        if (!*rel) { /* the socket in / itself */
+                fd = TAKE_FD(root);
+        } else {
+                /* The parent: every component by fd, no symlink. */
+                snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+                _cleanup_close_ int pfd = -1;
+                r = resolve_beneath(root, parent, O_PATH | O_DIRECTORY, 0, RESOLVE_F_XDEV, &pfd,
+                                    why, sizeof(why));
+                if (r < 0) {
+                        snprintf(err, errlen, "socket directory %s: %s", dir, why);
+                        return r;
+                }
+                if (create) {
+                        /* Born root:gid with its final mode: fsgid and umask
+                         * (in a set-gid parent it takes the parent's group,
+                         * as mkdir(2) does). */
+                        struct fsid_saved saved;
+                        mode_t old = umask(0);
+                        r = fsid_enter(0, have_user ? gid : 0, &saved);
+                        if (r == 0) {
+                                r = mkdirat(pfd, name, have_user ? 0710 : 0755) < 0 ? -errno : 0;
+                                fsid_leave(&saved);
+                        }
+                        umask(old);
+                        if (r < 0 && r != -EEXIST) {
+                                snprintf(err, errlen, "creating the socket directory %s: %s", dir,
+                                         strerror(-r));
+                                return r;
+                        }
+                }
+                r = resolve_beneath(pfd, name, O_PATH | O_DIRECTORY, 0, RESOLVE_F_XDEV, &fd, why,
+                                    sizeof(why));
+                if (r < 0) {
+                        snprintf(err, errlen, "socket directory %s: %s", dir, why);
+                        return r;
+                }
+        }
+        r = dir_check(fd, dir, err, errlen);
+        if (r < 0)
+                return r;
+        *dirfd = TAKE_FD(fd);
+        return 0;
+}
+
+/* A stale name from an earlier run: removed if it is of type, else the
+ * start is refused (a planted link or file stays as it is). */
+static int clear_stale(int dirfd, const char *name, const char *path, mode_t type, char *err,
+                       size_t errlen)
+{
+        struct stat st;
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return 0;
+        if ((st.st_mode & S_IFMT) != type) {
+                snprintf(err, errlen, "%s: exists and is %s, not %s; remove it", path,
+                         type_name(st.st_mode), type_name(type));
+                return -EEXIST;
+        }
+        if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
+                snprintf(err, errlen, "removing a stale %s: %s", path, strerror(errno));
+                return -errno;
+        }
+        return 0;
+}
+
+int sockdir_bind(int dirfd, const char *name, const char *path, bool have_user, uid_t uid,
+                 gid_t gid, int *out, char *err, size_t errlen)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int r = clear_stale(dirfd, name, path, S_IFSOCK, err, errlen);
+        if (r < 0)
+                return r;
+        /* The directory as the fd holds it (a magic link: renaming or
+         * replacing the directory's name does not change it), then one
+         * component that bind() creates and never follows. */
+        int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd, name);
+        if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+                snprintf(err, errlen, "socket %s: the name %s is too long", path, name);
+                return -ENAMETOOLONG;
+        }
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                snprintf(err, errlen, "socket(): %s", strerror(errno));
+                return -errno;
+        }
+        /* With a user: the application's, 0600 (only its uid may connect).
+         * Without (serve without `user`): root's, 0666, and peer
+         * credentials, the policy and the key decide. */
+        struct fsid_saved saved;
+        mode_t old = umask(have_user ? 0177 : 0111);
+        r = fsid_enter(have_user ? uid : 0, have_user ? gid : 0, &saved);
+        if (r == 0) {
+                r = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+                fsid_leave(&saved);
+        }
+        umask(old);
+        if (r == -ENOENT && access("/proc/self/fd", X_OK) < 0) {
+                snprintf(err, errlen,
+                         "binding %s: /proc is not mounted (stepdownd binds through "
+                         "/proc/self/fd)",
+                         path);
+                return r;
+        }
+        if (r == 0 && listen(fd, SOMAXCONN) < 0)
+                r = -errno;
+        if (r < 0) {
+                snprintf(err, errlen, "binding %s: %s", path, strerror(-r));
+                return r;
+        }
+        *out = TAKE_FD(fd);
+        return 0;
+}
+
+int sockdir_write_key(int dirfd, const char *name, const char *path, const uint8_t *data,
+                      size_t len, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+        int r = clear_stale(dirfd, name, path, S_IFREG, err, errlen);
+        if (r < 0)
+                return r;
+        struct fsid_saved saved;
+        _cleanup_close_ int fd = -1;
+        mode_t old = umask(0);
+        r = fsid_enter(uid, gid, &saved);
+        if (r == 0) {
+                fd =
+                    openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+                r = fd < 0 ? -errno : 0;
+                fsid_leave(&saved);
+        }
+        umask(old);
+        errno = 0;
+        if (r == 0 && write(fd, data, len) != (ssize_t)len)
+                r = errno ? -errno : -EIO;
+        if (r < 0) {
+                snprintf(err, errlen, "writing the key file %s: %s", path, strerror(-r));
+                if (fd >= 0)
+                        sockdir_remove(dirfd, name, S_IFREG);
+                return r;
+        }
+        return 0;
+}
+
+void sockdir_remove(int dirfd, const char *name, mode_t type)
+{
+        struct stat st;
+        if (dirfd >= 0 && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            (st.st_mode & S_IFMT) == type)
+                (void)unlinkat(dirfd, name, 0);
+}

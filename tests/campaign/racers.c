@@ -1,0 +1,408 @@
+/* Racers for issue 11, items 1 and 4 (see racers.h for the set-up).
+ *
+ * bind: the application asks for `bind unix:DIR/s.sock` over and over
+ * while a child of its own exchanges that name with a root-owned file in
+ * the same directory (renameat2 RENAME_EXCHANGE, as fast as it can).  A
+ * broker that gives the socket to the caller by name after bind() chowns
+ * the root file instead.  Between tries the exchanger is stopped and the
+ * names are put back, so every try starts alike; a root file that became
+ * the caller's is a win, set aside, and the next victim is used.
+ *
+ * restart: root restarts `stepdownd --serve` with its socket directory
+ * below a directory the application owns, while the application exchanges
+ * the socket directory with a symlink to a root-only canary directory
+ * holding files named like the socket and the key.  A broker that creates,
+ * chowns or removes its socket and key by path follows the symlink.  After
+ * each restart the canaries are checked (and put back if changed: a win).
+ *
+ * The root side keeps an fd of every victim, so a victim is judged by its
+ * inode, wherever the racer left its name. */
+#include "racers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "util.h"
+
+#define BIND_VICTIMS 64
+#define VICTIM_TEXT  "victim\n"
+
+static double mono(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void drop(uid_t uid, gid_t gid)
+{
+        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+            setresuid(uid, uid, uid) < 0) {
+                perror("racers: dropping privileges");
+                _exit(2);
+        }
+}
+
+struct racer_counts *racers_counts_new(void)
+{
+        void *p = mmap(NULL, sizeof(struct racer_counts), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+}
+
+/* A root-owned 0600 file holding VICTIM_TEXT, unchanged? */
+static bool victim_intact(int fd)
+{
+        struct stat st;
+        char buf[64];
+        ssize_t n = pread(fd, buf, sizeof(buf), 0);
+        return fstat(fd, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 &&
+               (st.st_mode & 07777) == 0600 && st.st_nlink >= 1 && n == strlen(VICTIM_TEXT) &&
+               memcmp(buf, VICTIM_TEXT, (size_t)n) == 0;
+}
+
+static int victim_open(int dfd, const char *name)
+{
+        int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                perror("racers: opening a victim");
+                _exit(2);
+        }
+        return fd;
+}
+
+static int victim_create(int dfd, const char *name)
+{
+        int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, VICTIM_TEXT, strlen(VICTIM_TEXT)) < 0 || fchown(fd, 0, 0) < 0 ||
+            fchmod(fd, 0600) < 0) {
+                perror("racers: creating a victim");
+                _exit(2);
+        }
+        return fd;
+}
+
+/* --- bind unix ------------------------------------------------------------ */
+
+static _Noreturn void bind_exchanger(int dfd, struct racer_counts *rc, volatile unsigned *idx,
+                                     double until)
+{
+        char v[32];
+        (void)rc;
+        while (mono() < until && *idx < BIND_VICTIMS) {
+                snprintf(v, sizeof(v), "victim%u", *idx);
+                for (int i = 0; i < 256; i++)
+                        renameat2(dfd, "s.sock", dfd, v, RENAME_EXCHANGE);
+        }
+        _exit(0);
+}
+
+static int recv_reply(int fd, struct proto_msg *m)
+{
+        uint8_t buf[PROTO_MAX_MSG];
+        union {
+                char b[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr a;
+        } u;
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
+        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        if (n <= 0)
+                return -1;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                        int got;
+                        memcpy(&got, CMSG_DATA(c), sizeof(int));
+                        close(got);
+                }
+        return proto_decode(buf, (size_t)n, m) < 0 ? -1 : m->type;
+}
+
+/* The application: asks, stops the exchanger, judges, tidies, goes on. */
+static _Noreturn void bind_binder(const char *dir, int dfd, struct racer_counts *rc,
+                                  volatile unsigned *idx, uid_t uid, double until,
+                                  int (*dial_auth)(void))
+{
+        char path[512], v[32];
+        uint8_t buf[PROTO_MAX_MSG];
+        struct proto_msg m;
+        int fd = -1;
+
+        snprintf(path, sizeof(path), "%s/s.sock", dir);
+        pid_t ex = fork();
+        if (ex == 0)
+                bind_exchanger(dfd, rc, idx, until);
+        while (mono() < until && *idx < BIND_VICTIMS && ex > 0) {
+                if (fd < 0 && (fd = dial_auth()) < 0) {
+                        usleep(10000);
+                        continue;
+                }
+                ssize_t n = proto_encode_bind(buf, sizeof(buf), 5, PROTO_BIND_UNIX, path, 0);
+                int t = -1;
+                if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n || (t = recv_reply(fd, &m)) < 0)
+                        fd = safe_close(fd);
+                if (t == PROTO_OK)
+                        rc->bind_served++;
+                kill(ex, SIGSTOP);
+                waitpid(ex, NULL, WUNTRACED);
+                rc->bind_tries++;
+                snprintf(v, sizeof(v), "victim%u", *idx);
+                struct stat a, b;
+                bool has_a = fstatat(dfd, "s.sock", &a, AT_SYMLINK_NOFOLLOW) == 0;
+                bool has_b = fstatat(dfd, v, &b, AT_SYMLINK_NOFOLLOW) == 0;
+                if ((has_a && S_ISREG(a.st_mode) && a.st_uid == uid) ||
+                    (has_b && S_ISREG(b.st_mode) && b.st_uid == uid)) {
+                        if (!rc->bind_wins++)
+                                rc->bind_first_win = rc->bind_tries;
+                        (*idx)++; /* that victim is spent: leave it wherever it is */
+                        if (has_a && S_ISREG(a.st_mode)) {
+                                char aside[48];
+                                snprintf(aside, sizeof(aside), "won%lu", rc->bind_wins);
+                                renameat(dfd, "s.sock", dfd, aside);
+                        }
+                } else {
+                        if (has_a && S_ISSOCK(a.st_mode))
+                                unlinkat(dfd, "s.sock", 0);
+                        if (has_b && S_ISSOCK(b.st_mode))
+                                unlinkat(dfd, v, 0), has_b = false;
+                        if (!has_b && has_a && S_ISREG(a.st_mode))
+                                renameat(dfd, "s.sock", dfd, v);
+                }
+                kill(ex, SIGCONT);
+        }
+        safe_close(fd);
+        if (ex > 0) {
+                kill(ex, SIGKILL);
+                waitpid(ex, NULL, 0);
+        }
+        _exit(0);
+}
+
+static _Noreturn void bind_race(const char *dir, struct racer_counts *rc, double until, uid_t uid,
+                                gid_t gid, int (*dial_auth)(void))
+{
+        int vfd[BIND_VICTIMS];
+        char v[32];
+        volatile unsigned *idx =
+            mmap(NULL, sizeof(unsigned), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        int dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0 || idx == MAP_FAILED) {
+                perror("racers: bind directory");
+                _exit(2);
+        }
+        for (unsigned i = 0; i < BIND_VICTIMS; i++) {
+                snprintf(v, sizeof(v), "victim%u", i);
+                unlinkat(dfd, v, 0);
+                vfd[i] = victim_create(dfd, v);
+        }
+        rc->bind_ran = true;
+        pid_t pid = fork();
+        if (pid == 0) {
+                drop(uid, gid);
+                bind_binder(dir, dfd, rc, idx, uid, until, dial_auth);
+        }
+        waitpid(pid, NULL, 0);
+        /* The verdict by inode: every victim must still be root's, 0600,
+         * with its text.  (The binder's count may miss a win it tidied.) */
+        unsigned long lost = 0;
+        for (unsigned i = 0; i < BIND_VICTIMS; i++)
+                if (!victim_intact(vfd[i]))
+                        lost++;
+        if (lost > rc->bind_wins)
+                rc->bind_wins = lost;
+        _exit(0);
+}
+
+/* --- socket directory planting across restarts ---------------------------- */
+
+static _Noreturn void restart_exchanger(const char *dir, const char *target, double until)
+{
+        char parent[512];
+        snprintf(parent, sizeof(parent), "%s", dir);
+        char *slash = strrchr(parent, '/');
+        const char *name = slash + 1;
+        char link[300];
+        *slash = '\0';
+        snprintf(link, sizeof(link), "%s.l", name);
+        int pfd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (pfd < 0)
+                _exit(2);
+        while (mono() < until) {
+                for (int i = 0; i < 256; i++)
+                        if (renameat2(pfd, name, pfd, link, RENAME_EXCHANGE) < 0 &&
+                            errno == ENOENT) {
+                                if (symlinkat(target, pfd, link) < 0 && errno != EEXIST)
+                                        _exit(2);
+                                break;
+                        }
+        }
+        _exit(0);
+}
+
+static bool target_intact(int tfd, int sfd, int kfd)
+{
+        struct stat st;
+        struct stat a, b;
+        return fstat(tfd, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 &&
+               (st.st_mode & 07777) == 0700 && victim_intact(sfd) && victim_intact(kfd) &&
+               fstatat(tfd, "sd.sock", &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+               fstatat(tfd, "sd.key", &b, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(a.st_mode) &&
+               S_ISREG(b.st_mode);
+}
+
+/* One start and stop of the broker: READY=1 (or its exit), then SIGTERM. */
+static bool restart_once(const char *sd, const char *policy, int nfd, const char *nname)
+{
+        pid_t pid = fork();
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR);
+                dup2(null, 0);
+                dup2(null, 1);
+                dup2(null, 2);
+                setenv("NOTIFY_SOCKET", nname, 1);
+                execl(sd, "stepdownd", "--serve", "-c", policy, (char *)NULL);
+                _exit(127);
+        }
+        if (pid < 0)
+                return false;
+        bool ready = false;
+        double give_up = mono() + 5;
+        while (mono() < give_up) {
+                struct pollfd p = {.fd = nfd, .events = POLLIN};
+                if (poll(&p, 1, 5) > 0) {
+                        char buf[64];
+                        ssize_t n = recv(nfd, buf, sizeof(buf) - 1, 0);
+                        if (n > 0) {
+                                buf[n] = '\0';
+                                if (strstr(buf, "READY=1")) {
+                                        ready = true;
+                                        break;
+                                }
+                        }
+                }
+                if (waitpid(pid, NULL, WNOHANG) == pid)
+                        return false;
+        }
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        return ready;
+}
+
+static _Noreturn void restart_race(const char *sd, const char *policy, const char *dir,
+                                   const char *target, struct racer_counts *rc, double until,
+                                   uid_t uid, gid_t gid)
+{
+        int tfd = open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (tfd < 0) {
+                perror("racers: restart target");
+                _exit(2);
+        }
+        int sfd = victim_open(tfd, "sd.sock"), kfd = victim_open(tfd, "sd.key");
+        char nname[64];
+        snprintf(nname, sizeof(nname), "@stepdown-campaign-%d", (int)getpid());
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        memcpy(sa.sun_path + 1, nname + 1, strlen(nname) - 1);
+        int nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (nfd < 0 ||
+            bind(nfd, (struct sockaddr *)&sa,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(nname))) < 0) {
+                perror("racers: notify socket");
+                _exit(2);
+        }
+        rc->restart_ran = true;
+        pid_t ex = fork();
+        if (ex == 0) {
+                drop(uid, gid);
+                restart_exchanger(dir, target, until);
+        }
+        while (mono() < until) {
+                if (restart_once(sd, policy, nfd, nname))
+                        rc->restarts_ready++;
+                rc->restarts++;
+                if (target_intact(tfd, sfd, kfd))
+                        continue;
+                if (!rc->restart_wins++)
+                        rc->restart_first_win = rc->restarts;
+                /* Put the canaries back for the next try. */
+                if (fchown(tfd, 0, 0) < 0 || fchmod(tfd, 0700) < 0)
+                        perror("racers: restoring the canary directory");
+                close(sfd);
+                close(kfd);
+                unlinkat(tfd, "sd.sock", 0);
+                unlinkat(tfd, "sd.key", 0);
+                sfd = victim_create(tfd, "sd.sock");
+                kfd = victim_create(tfd, "sd.key");
+        }
+        kill(ex, SIGKILL);
+        waitpid(ex, NULL, 0);
+        _exit(0);
+}
+
+int racers_start(struct racer_counts *rc, double until, uid_t uid, gid_t gid,
+                 int (*dial_auth)(void), pid_t pids[2])
+{
+        const char *bdir = getenv("CAMPAIGN_BIND_DIR");
+        const char *sd = getenv("STEPDOWND"), *pol = getenv("CAMPAIGN_RESTART_POLICY");
+        const char *rdir = getenv("CAMPAIGN_RESTART_DIR"), *tgt = getenv("CAMPAIGN_RESTART_TARGET");
+        int n = 0;
+
+        if (bdir && *bdir) {
+                pid_t p = fork();
+                if (p == 0)
+                        bind_race(bdir, rc, until, uid, gid, dial_auth);
+                if (p > 0)
+                        pids[n++] = p;
+        }
+        if (sd && pol && rdir && tgt && strrchr(rdir, '/')) {
+                pid_t p = fork();
+                if (p == 0)
+                        restart_race(sd, pol, rdir, tgt, rc, until, uid, gid);
+                if (p > 0)
+                        pids[n++] = p;
+        }
+        return n;
+}
+
+int racers_report(const struct racer_counts *rc)
+{
+        int findings = 0;
+        if (rc->bind_ran) {
+                printf("campaign: bind unix exchanger: %lu tries (%lu bound), %lu wins",
+                       rc->bind_tries, rc->bind_served, rc->bind_wins);
+                if (rc->bind_first_win)
+                        printf(" (first at try %lu)", rc->bind_first_win);
+                printf("\n");
+                if (rc->bind_wins)
+                        printf("FINDING: bind unix gave %lu root-owned files to the caller\n",
+                               rc->bind_wins),
+                            findings++;
+        }
+        if (rc->restart_ran) {
+                printf("campaign: socket-directory planting: %lu restarts (%lu served), %lu wins",
+                       rc->restarts, rc->restarts_ready, rc->restart_wins);
+                if (rc->restart_first_win)
+                        printf(" (first at restart %lu)", rc->restart_first_win);
+                printf("\n");
+                if (rc->restart_wins)
+                        printf("FINDING: a restarting broker changed the canary socket "
+                               "directory %lu times\n",
+                               rc->restart_wins),
+                            findings++;
+        }
+        return findings;
+}
