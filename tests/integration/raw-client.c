@@ -5,9 +5,13 @@
  *
  * Usage: raw-client SOCKET CASE [ARG]
  *        raw-client SOCKET relay LISTEN-PATH [N]
+ *        raw-client SOCKET hog N SECONDS
  * relay plays a process in the middle: it listens on LISTEN-PATH, and
  * for each of N clients (default 1) connects to SOCKET and passes every
- * packet both ways unchanged, the handshake included.
+ * packet both ways unchanged, the handshake included.  hog plays a peer
+ * without the key that tries to hold N connections for SECONDS: every one
+ * the broker closes or refuses is replaced at once; it prints the most it
+ * held at once (connections that got HELLO) and how many it opened.
  * The key comes from STEPDOWN_KEY_FILE (raw or hex) when set. */
 #include <errno.h>
 #include <fcntl.h>
@@ -202,6 +206,65 @@ static void relay(const char *listen_path, int n)
         unlink(listen_path);
 }
 
+static int conn_try(void)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static void hog(int n, int secs)
+{
+        struct pollfd p[1024];
+        bool held[1024] = {0};
+        uint8_t buf[PROTO_MAX_MSG];
+        struct timespec t0, t;
+        long opened = 0;
+        int most = 0;
+
+        n = n > 1024 ? 1024 : n;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int i = 0; i < n; i++) {
+                p[i].fd = conn_try();
+                p[i].events = POLLIN;
+                opened += p[i].fd >= 0;
+        }
+        for (;;) {
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                if (t.tv_sec - t0.tv_sec >= secs)
+                        break;
+                poll(p, (nfds_t)n, 20);
+                int now = 0;
+                for (int i = 0; i < n; i++) {
+                        if (p[i].fd >= 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                                struct proto_msg m;
+                                ssize_t r = recv(p[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+                                if (r > 0 && proto_decode(buf, (size_t)r, &m) == 0 &&
+                                    m.type == PROTO_HELLO) {
+                                        held[i] = true;
+                                } else if (r != -1 || errno != EAGAIN) {
+                                        close(p[i].fd); /* refused, dropped: knock again */
+                                        p[i].fd = -1;
+                                        held[i] = false;
+                                }
+                        }
+                        if (p[i].fd < 0) {
+                                p[i].fd = conn_try();
+                                opened += p[i].fd >= 0;
+                        }
+                        p[i].revents = 0;
+                        now += held[i];
+                }
+                most = now > most ? now : most;
+        }
+        printf("held at most %d, opened %ld\n", most, opened);
+}
+
 static void header(uint8_t *b, uint16_t version, uint16_t type, uint32_t id, uint32_t len)
 {
         memcpy(b, PROTO_MAGIC, 4);
@@ -252,7 +315,9 @@ int main(int argc, char **argv)
         int arg = argc > 3 ? atoi(argv[3]) : 0;
         load_key();
 
-        if (strcmp(c, "relay") == 0 && argc > 3) {
+        if (strcmp(c, "hog") == 0 && argc > 4) {
+                hog(arg, atoi(argv[4]));
+        } else if (strcmp(c, "relay") == 0 && argc > 3) {
                 relay(argv[3], argc > 4 ? atoi(argv[4]) : 1);
         } else if (strcmp(c, "ping") == 0) {
                 fd = connect_auth(NULL, false);
