@@ -96,7 +96,7 @@ static void srv_auth(int fd)
         srv_expect(fd, b, &m, PROTO_AUTH);
         srv_peers(fd, &peers);
         SRV_CHECK(proto_auth_verify(key, nonce, &peers, m.mac) == 0);
-        /* ... and not over the bare nonce of version 1 */
+        /* ... and bound to the client uid: not valid for another one */
         peers.client_uid ^= 1;
         SRV_CHECK(proto_auth_verify(key, nonce, &peers, m.mac) == -EPERM);
         srv_send(fd, out, proto_encode_empty(out, sizeof(out), PROTO_AUTH_OK, m.id), -1);
