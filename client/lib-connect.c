@@ -1,10 +1,12 @@
 /* Connection, handshake and the request/reply exchange of libstepdown. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -146,7 +148,10 @@ int sdlib_transact(struct stepdown *sd, const uint8_t *req, size_t len, struct p
         n = recv_packet(sd, fd ? &got : NULL);
         if (n < 0)
                 return (int)n;
-        if (proto_decode(sd->rbuf, (size_t)n, reply) < 0 || reply->id != id) {
+        /* An ERROR with id 0 is the broker speaking on its own (a
+         * timeout, or making room when full): it answers us too. */
+        if (proto_decode(sd->rbuf, (size_t)n, reply) < 0 ||
+            (reply->id != id && !(reply->type == PROTO_ERROR && reply->id == 0))) {
                 safe_close(got);
                 return -EPROTO;
         }
@@ -168,15 +173,25 @@ int sdlib_transact(struct stepdown *sd, const uint8_t *req, size_t len, struct p
 static int handshake(struct stepdown *sd, const uint8_t *key)
 {
         struct proto_msg m;
+        struct proto_auth_peers peers;
         uint8_t mac[PROTO_MAC_BYTES], out[PROTO_HEADER_SIZE + 4 + PROTO_MAC_BYTES];
         ssize_t n, len;
+        int r;
 
         n = recv_packet(sd, NULL);
         if (n < 0)
                 return (int)n;
-        if (proto_decode(sd->rbuf, (size_t)n, &m) < 0)
+        r = proto_decode(sd->rbuf, (size_t)n, &m);
+        if (r == -EPROTONOSUPPORT) {
+                snprintf(sd->msg, sizeof(sd->msg),
+                         "it speaks protocol version %u, this client version %u", m.version,
+                         PROTO_VERSION);
+                sd->have_msg = true;
+                return -EPROTONOSUPPORT;
+        }
+        if (r < 0)
                 return -EPROTO;
-        if (m.type == PROTO_ERROR) /* e.g. LIMIT: too many connections */
+        if (m.type == PROTO_ERROR) /* LIMIT: full; AUTH: this uid is not served */
                 return take_error(sd, &m);
         if (m.type != PROTO_HELLO)
                 return -EPROTO;
@@ -184,7 +199,12 @@ static int handshake(struct stepdown *sd, const uint8_t *key)
                 return 0;
         if (!key)
                 return -ENOKEY;
-        proto_auth_mac(key, m.nonce, mac);
+        /* Bound to this connection's two ends: a relay in the middle is
+         * another server uid to us, or another client uid to the broker. */
+        r = proto_auth_peers_client(sd->fd, &peers);
+        if (r < 0)
+                return r;
+        proto_auth_mac(key, m.nonce, &peers, mac);
         len = proto_encode_auth(out, sizeof(out), sd->next_id++, mac);
         sodium_memzero(mac, sizeof(mac));
         if (len < 0)
@@ -195,35 +215,120 @@ static int handshake(struct stepdown *sd, const uint8_t *key)
         return m.type == PROTO_AUTH_OK ? 0 : -EPROTO;
 }
 
-static int connect_to(const char *path, const uint8_t *key, unsigned timeout_ms,
-                      struct stepdown **ret)
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* Says why connecting to path failed, once, naming the socket. */
+static void connect_msg(const struct stepdown *sd, int r, const char *path, unsigned timeout_ms,
+                        bool connected, char *msg, size_t msglen)
+{
+        const char *bmsg = sd && sd->have_msg ? sd->msg : NULL;
+
+        if (!msg || !msglen)
+                return;
+        if (!connected)
+                snprintf(msg, msglen, "cannot connect to the broker at %s: %s", path, strerror(-r));
+        else if (r == -ENOKEY)
+                snprintf(msg, msglen,
+                         "the broker at %s wants a key: set STEPDOWN_KEY_FILE or STEPDOWN_KEY_FD",
+                         path);
+        else if (r == -EAGAIN)
+                snprintf(msg, msglen, "the broker at %s did not answer within %u ms", path,
+                         timeout_ms);
+        else if (r == -EUSERS)
+                snprintf(msg, msglen, "the broker at %s stayed full for %u ms: %s", path,
+                         timeout_ms, bmsg ? bmsg : strerror(-r));
+        else if (r == -EPROTO)
+                snprintf(msg, msglen, "%s does not speak the stepdown protocol version %u", path,
+                         PROTO_VERSION);
+        else if (r == -ECONNRESET)
+                snprintf(msg, msglen, "the broker at %s closed the connection during the handshake",
+                         path);
+        else if (bmsg) /* the broker's own words: "authentication failed: wrong key" */
+                snprintf(msg, msglen, "the broker at %s: %s", path, bmsg);
+        else
+                snprintf(msg, msglen, "the broker at %s: %s", path, strerror(-r));
+}
+
+/* One attempt: socket, connect, handshake.  *connected says whether
+ * connect(2) succeeded.  On failure *ret keeps sd (for its message) when
+ * the broker said something; the caller closes it. */
+static int connect_once(const char *path, const uint8_t *key, unsigned timeout_ms,
+                        struct stepdown **ret, bool *connected)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         struct stepdown *sd;
         int r;
 
         *ret = NULL;
-        if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
-                return -EINVAL;
+        *connected = false;
         memcpy(sa.sun_path, path, strlen(path));
         sd = calloc(1, sizeof(*sd));
         if (!sd)
                 return -ENOMEM;
+        *ret = sd;
         sd->next_id = 1;
         sd->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (sd->fd < 0) {
-                r = negative_errno();
-                free(sd);
-                return r;
-        }
+        if (sd->fd < 0)
+                return negative_errno();
         r = stepdown_set_timeout(sd, timeout_ms);
         if (r == 0 && connect(sd->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 r = errno == EINPROGRESS || errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
+        else if (r == 0)
+                *connected = true;
         if (r == 0)
                 r = handshake(sd, key);
-        if (r < 0) {
+        return r;
+}
+
+/* Connects and authenticates; a full broker (EUSERS) is tried again with
+ * backoff until timeout_ms (0: forever) has passed. */
+static int connect_to(const char *path, const uint8_t *key, unsigned timeout_ms,
+                      struct stepdown **ret, char *msg, size_t msglen)
+{
+        uint64_t start = now_ms();
+        unsigned backoff = 5;
+        struct stepdown *sd;
+        bool connected;
+        int r;
+
+        *ret = NULL;
+        if (!path || !*path || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+                if (msg && msglen)
+                        snprintf(msg, msglen, "bad socket path \"%s\": %s", path ? path : "",
+                                 path && *path ? "longer than 107 bytes" : "empty");
+                return -EINVAL;
+        }
+        for (;;) {
+                r = connect_once(path, key, timeout_ms, &sd, &connected);
+                if (r == 0)
+                        break;
+                uint64_t spent = now_ms() - start;
+                if (r != -EUSERS || (timeout_ms && spent >= timeout_ms)) {
+                        connect_msg(sd, r, path, timeout_ms, connected, msg, msglen);
+                        stepdown_close(sd);
+                        return r;
+                }
                 stepdown_close(sd);
-                return r;
+                /* Full: wait a little (jittered, so a crowd spreads out)
+                 * and knock again. */
+                unsigned wait = backoff / 2 + randombytes_uniform(backoff / 2 + 1);
+                if (timeout_ms && spent + wait > timeout_ms)
+                        wait = (unsigned)(timeout_ms - spent);
+                sleep_ms(wait ? wait : 1);
+                if (backoff < 500)
+                        backoff *= 2;
         }
         reset_error(sd);
         *ret = sd;
@@ -232,28 +337,41 @@ static int connect_to(const char *path, const uint8_t *key, unsigned timeout_ms,
 
 int stepdown_connect_to(const char *path, const uint8_t *key, struct stepdown **sd)
 {
-        return connect_to(path, key, DEFAULT_TIMEOUT_MS, sd);
+        return connect_to(path, key, DEFAULT_TIMEOUT_MS, sd, NULL, 0);
 }
 
-int stepdown_connect(struct stepdown **sd)
+int stepdown_connect_msg(struct stepdown **sd, char *msg, size_t msglen)
 {
         uint8_t key[STEPDOWN_KEY_BYTES];
         const char *path = getenv("STEPDOWN_SOCKET");
+        const char *t = getenv("STEPDOWN_TIMEOUT");
+        char scratch[8];
         unsigned timeout;
         int r, have;
 
         *sd = NULL;
+        if (!msg || !msglen)
+                msg = scratch, msglen = sizeof(scratch);
+        msg[0] = '\0';
         if (!path || !*path)
                 path = DEFAULT_SOCKET;
         r = env_timeout(&timeout);
-        if (r < 0)
+        if (r < 0) {
+                snprintf(msg, msglen,
+                         "STEPDOWN_TIMEOUT=%s: not a number of seconds from 0 to 86400", t);
                 return r;
-        have = sdlib_load_key(key);
+        }
+        have = sdlib_load_key(key, msg, msglen);
         if (have < 0)
                 return have;
-        r = connect_to(path, have ? key : NULL, timeout, sd);
+        r = connect_to(path, have ? key : NULL, timeout, sd, msg, msglen);
         sodium_memzero(key, sizeof(key));
         return r;
+}
+
+int stepdown_connect(struct stepdown **sd)
+{
+        return stepdown_connect_msg(sd, NULL, 0);
 }
 
 void stepdown_close(struct stepdown *sd)

@@ -24,8 +24,9 @@ int sdlib_transact(struct stepdown *sd, const uint8_t *req, size_t len, struct p
                    int *fd);
 
 /* Reads the client key from STEPDOWN_KEY_FD / STEPDOWN_KEY_FILE.  Returns
- * 1 with key filled, 0 if neither is set, or -errno. */
-int sdlib_load_key(uint8_t key[STEPDOWN_KEY_BYTES]);
+ * 1 with key filled, 0 if neither is set, or -errno with msg naming the
+ * variable, its value and what is wrong. */
+int sdlib_load_key(uint8_t key[STEPDOWN_KEY_BYTES], char *msg, size_t msglen);
 
 /* Parses a key: 32 raw bytes, or 64 hex digits plus an optional newline. */
 int sdlib_parse_key(const uint8_t *buf, size_t len, uint8_t key[STEPDOWN_KEY_BYTES]);

@@ -1,6 +1,8 @@
 /* Where the client key comes from: an inherited fd or a file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,25 +77,47 @@ static int parse_fd(const char *s, int *fd)
         return 0;
 }
 
-int sdlib_load_key(uint8_t key[STEPDOWN_KEY_BYTES])
+/* "expected ..., found N bytes" or the errno text, after what. */
+static int key_error(int r, const char *what, char *msg, size_t msglen)
 {
+        if (r == -EINVAL)
+                snprintf(msg, msglen, "%s: not a key (expected %d raw bytes or %d hex digits)",
+                         what, STEPDOWN_KEY_BYTES, 2 * STEPDOWN_KEY_BYTES);
+        else
+                snprintf(msg, msglen, "%s: %s", what, strerror(-r));
+        return r;
+}
+
+int sdlib_load_key(uint8_t key[STEPDOWN_KEY_BYTES], char *msg, size_t msglen)
+{
+        char what[PATH_MAX + 64];
         const char *s;
         int fd, r;
 
         s = getenv("STEPDOWN_KEY_FD");
         if (s && *s) {
-                if (parse_fd(s, &fd) < 0)
+                if (parse_fd(s, &fd) < 0) {
+                        snprintf(msg, msglen, "STEPDOWN_KEY_FD=%s: not a file descriptor number",
+                                 s);
                         return -EINVAL;
+                }
                 r = read_key_fd(fd, key);
-                return r < 0 ? r : 1;
+                if (r < 0) {
+                        snprintf(what, sizeof(what), "the key fd STEPDOWN_KEY_FD=%s", s);
+                        return key_error(r, what, msg, msglen);
+                }
+                return 1;
         }
         s = getenv("STEPDOWN_KEY_FILE");
         if (s && *s) {
+                snprintf(what, sizeof(what), "the key file STEPDOWN_KEY_FILE=%s", s);
                 _cleanup_close_ int kfd = open(s, O_RDONLY | O_CLOEXEC | O_NOCTTY);
                 if (kfd < 0)
-                        return negative_errno();
+                        return key_error(negative_errno(), what, msg, msglen);
                 r = read_key_fd(kfd, key);
-                return r < 0 ? r : 1;
+                if (r < 0)
+                        return key_error(r, what, msg, msglen);
+                return 1;
         }
         return 0;
 }

@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd-audit.h"
 #include "config.h"
+#include "pathnorm.h"
 #include "stepdown/stepdown.h"
 #include "userdb.h"
 
@@ -43,22 +45,27 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
         return EXIT_USAGE;
 }
 
-/* The broker could not be reached or did not let us in. */
+/* The broker could not be reached or did not let us in; the library's
+ * message names the variable, key file or socket at fault. */
 static int connect_or_fail(struct stepdown **sd)
 {
-        int r = stepdown_connect(sd);
+        char msg[PATH_MAX + 1024];
+        int r = stepdown_connect_msg(sd, msg, sizeof(msg));
         if (r < 0) {
-                const char *path = getenv("STEPDOWN_SOCKET");
-                fprintf(stderr, "%s: cannot connect to the broker at %s: %s\n", prog,
-                        path && *path ? path : STEPDOWN_SOCKET_PATH,
-                        r == -ENOKEY   ? "no key (set STEPDOWN_KEY_FILE or STEPDOWN_KEY_FD)"
-                        : r == -EACCES ? "authentication refused"
-                        : r == -EINVAL
-                            ? "bad STEPDOWN_KEY_FD, STEPDOWN_KEY_FILE or STEPDOWN_TIMEOUT"
-                            : strerror(-r));
+                fprintf(stderr, "%s: %s\n", prog, msg[0] ? msg : strerror(-r));
                 return EXIT_UNREACHABLE;
         }
         return EXIT_DONE;
+}
+
+/* A PATH argument must be absolute and normal before anything is asked:
+ * 0, or the usage status with the reason printed. */
+static int check_path(const char *op, const char *path)
+{
+        char why[128];
+        if (path_check(path, why, sizeof(why)) == 0)
+                return 0;
+        return usage_error("%s %s: %s", op, path, why);
 }
 
 /* Prints why OP on WHAT failed and picks the exit status. */
@@ -85,7 +92,12 @@ static int op_failed(struct stepdown *sd, int r, const char *op, const char *wha
                 snprintf(head, sizeof(head), "%s%s%s: ", op, what ? " " : "", what ? what : "");
                 if (strncmp(msg, head, strlen(head)) == 0)
                         msg += strlen(head);
-                fprintf(stderr, "%s: %s%s (%s)\n", prog, head, msg, strerror(-r));
+                /* ... and the errno text only when the message lacks it. */
+                const char *etext = strerror(-r);
+                if (strstr(msg, etext))
+                        fprintf(stderr, "%s: %s%s\n", prog, head, msg);
+                else
+                        fprintf(stderr, "%s: %s%s (%s)\n", prog, head, msg, etext);
         }
         stepdown_close(sd);
         return status;
@@ -214,6 +226,8 @@ static int cmd_mkdir(int argc, char **argv)
         }
         if (optind != argc - 1)
                 return usage_error("%s needs exactly one PATH", "mkdir");
+        if (check_path("mkdir", argv[optind]))
+                return EXIT_USAGE;
         if (connect_or_fail(&sd))
                 return EXIT_UNREACHABLE;
         r = stepdown_mkdir(sd, argv[optind], mode, uid, gid, flags);
@@ -245,6 +259,8 @@ static int cmd_chown(int argc, char **argv)
                 return usage_error("%s needs OWNER and PATH", "chown");
         if (parse_owner(argv[optind], &uid, &gid) < 0)
                 return usage_error("bad owner: %s", argv[optind]);
+        if (check_path("chown", argv[optind + 1]))
+                return EXIT_USAGE;
         if (connect_or_fail(&sd))
                 return EXIT_UNREACHABLE;
         r = stepdown_chown(sd, argv[optind + 1], uid, gid, flags, &changed);
@@ -266,6 +282,8 @@ static int cmd_chmod(int argc, char **argv)
                 return usage_error("%s needs MODE and PATH", "chmod");
         if (parse_mode(argv[optind], &mode) < 0)
                 return usage_error("bad mode: %s", argv[optind]);
+        if (check_path("chmod", argv[optind + 1]))
+                return EXIT_USAGE;
         if (connect_or_fail(&sd))
                 return EXIT_UNREACHABLE;
         r = stepdown_chmod(sd, argv[optind + 1], mode);
@@ -273,6 +291,56 @@ static int cmd_chmod(int argc, char **argv)
                 return op_failed(sd, r, "chmod", argv[optind + 1]);
         stepdown_close(sd);
         return EXIT_DONE;
+}
+
+/* execvp(), telling "not found" (127) from "found but cannot be run"
+ * (126) the way stepdownd does: a PATH entry that merely cannot be
+ * searched does not make the command "found". */
+static int exec_cmd(char **argv)
+{
+        const char *cmd = argv[0], *path = getenv("PATH");
+        bool found = false;
+        int err = ENOENT;
+
+        if (strchr(cmd, '/')) {
+                execv(cmd, argv);
+                err = errno;
+                found = err != ENOENT && err != ENOTDIR;
+        } else {
+                size_t clen = strlen(cmd);
+                for (const char *p = path ? path : "/bin:/usr/bin";; p++) {
+                        const char *e = strchrnul(p, ':');
+                        size_t dlen = (size_t)(e - p);
+                        const char *dir = dlen ? p : ".";
+                        char buf[PATH_MAX];
+                        struct stat st;
+                        dlen = dlen ? dlen : 1;
+                        if (dlen + 1 + clen + 1 <= sizeof(buf)) {
+                                memcpy(buf, dir, dlen);
+                                buf[dlen] = '/';
+                                memcpy(buf + dlen + 1, cmd, clen + 1);
+                                execv(buf, argv);
+                                if (errno != ENOENT && errno != ENOTDIR && errno != ENAMETOOLONG &&
+                                    !(errno == EACCES && stat(buf, &st) < 0) && !found) {
+                                        found = true;
+                                        err = errno;
+                                }
+                        }
+                        if (*e == '\0')
+                                break;
+                        p = e;
+                }
+        }
+        if (!found) {
+                if (strchr(cmd, '/'))
+                        fprintf(stderr, "%s: cannot run %s: no such file\n", prog, cmd);
+                else
+                        fprintf(stderr, "%s: cannot run %s: command not found in PATH=%s\n", prog,
+                                cmd, path ? path : "(unset: /bin:/usr/bin)");
+                return 127;
+        }
+        fprintf(stderr, "%s: cannot run %s: %s\n", prog, cmd, strerror(err));
+        return 126;
 }
 
 /* Puts fd at number target (without close-on-exec) and execs argv. */
@@ -286,9 +354,7 @@ static int exec_with_fd(int fd, int target, char **argv)
                         goto fail;
                 close(fd);
         }
-        execvp(argv[0], argv);
-        fprintf(stderr, "%s: %s: %s\n", prog, argv[0], strerror(errno));
-        return errno == ENOENT ? 127 : 126;
+        return exec_cmd(argv);
 fail:
         fprintf(stderr, "%s: cannot pass the fd: %s\n", prog, strerror(errno));
         return EXIT_OPFAILED;
@@ -354,6 +420,8 @@ static int cmd_open(int argc, char **argv)
                 flags |= STEPDOWN_OPEN_READ;
         if ((flags & STEPDOWN_OPEN_EXCL) && !(flags & STEPDOWN_OPEN_CREATE))
                 return usage_error("%s", "-x needs -c MODE");
+        if (check_path("open", argv[optind]))
+                return EXIT_USAGE;
         if (connect_or_fail(&sd))
                 return EXIT_UNREACHABLE;
         r = stepdown_open(sd, argv[optind], flags, mode, &fd);

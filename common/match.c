@@ -144,6 +144,17 @@ static bool caller_matches(const struct policy_caller *c, const struct sd_reques
         return false;
 }
 
+bool policy_names_caller(const struct policy *p, uid_t uid, gid_t gid, const gid_t *groups,
+                         size_t n_groups)
+{
+        struct sd_request r = {.uid = uid, .gid = gid, .groups = groups, .n_groups = n_groups};
+
+        for (size_t i = 0; i < p->n_rules; i++)
+                if (caller_matches(&p->rules[i].caller, &r))
+                        return true;
+        return false;
+}
+
 /* The arguments; NULL when they are allowed, else why not (in buf). */
 static const char *args_refused(const struct policy_rule *rule, const struct sd_request *r,
                                 char *buf, size_t len)

@@ -33,6 +33,12 @@ struct sd_request {
         unsigned port;
 };
 
+/* true when some allow rule names this caller (its uid, its primary or a
+ * supplementary group, or "*"), whatever the operation: the broker drops
+ * at accept a peer for whom nothing could ever be allowed. */
+bool policy_names_caller(const struct policy *p, uid_t uid, gid_t gid, const gid_t *groups,
+                         size_t n_groups);
+
 /* 0: allowed, *rule set, why = "allowed by FILE:LINE".
  * -EACCES: refused, *rule NULL, why says why no rule matched and names the
  * closest rule (FILE:LINE and what it did not allow) when there is one.

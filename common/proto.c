@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -496,29 +498,47 @@ ssize_t proto_encode(struct proto_msg *m, uint8_t *buf, size_t cap)
 
 /* ---- handshake MAC ---- */
 
-static void auth_input(const uint8_t nonce[PROTO_NONCE_BYTES],
-                       uint8_t in[sizeof(PROTO_AUTH_DOMAIN) + PROTO_NONCE_BYTES])
+#define AUTH_INPUT_BYTES (sizeof(PROTO_AUTH_DOMAIN) + PROTO_NONCE_BYTES + 8)
+
+static void auth_input(const uint8_t nonce[PROTO_NONCE_BYTES], const struct proto_auth_peers *peers,
+                       uint8_t in[AUTH_INPUT_BYTES])
 {
-        memcpy(in, PROTO_AUTH_DOMAIN, sizeof(PROTO_AUTH_DOMAIN)); /* with its NUL */
-        memcpy(in + sizeof(PROTO_AUTH_DOMAIN), nonce, PROTO_NONCE_BYTES);
+        struct proto_writer w;
+        proto_writer_init(&w, in, AUTH_INPUT_BYTES);
+        proto_put_bytes(&w, PROTO_AUTH_DOMAIN, sizeof(PROTO_AUTH_DOMAIN)); /* with its NUL */
+        proto_put_bytes(&w, nonce, PROTO_NONCE_BYTES);
+        proto_put_u32(&w, peers->server_uid);
+        proto_put_u32(&w, peers->client_uid);
+}
+
+int proto_auth_peers_client(int fd, struct proto_auth_peers *peers)
+{
+        struct ucred uc;
+        socklen_t len = sizeof(uc);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+                return -errno;
+        peers->server_uid = (uint32_t)uc.uid;
+        peers->client_uid = (uint32_t)geteuid();
+        return 0;
 }
 
 int proto_auth_mac(const uint8_t key[PROTO_KEY_BYTES], const uint8_t nonce[PROTO_NONCE_BYTES],
-                   uint8_t mac[PROTO_MAC_BYTES])
+                   const struct proto_auth_peers *peers, uint8_t mac[PROTO_MAC_BYTES])
 {
-        uint8_t in[sizeof(PROTO_AUTH_DOMAIN) + PROTO_NONCE_BYTES];
+        uint8_t in[AUTH_INPUT_BYTES];
         _Static_assert(PROTO_KEY_BYTES == crypto_auth_KEYBYTES, "key size");
         _Static_assert(PROTO_MAC_BYTES == crypto_auth_BYTES, "mac size");
-        auth_input(nonce, in);
+        auth_input(nonce, peers, in);
         crypto_auth(mac, in, sizeof(in), key);
         return 0;
 }
 
 int proto_auth_verify(const uint8_t key[PROTO_KEY_BYTES], const uint8_t nonce[PROTO_NONCE_BYTES],
-                      const uint8_t mac[PROTO_MAC_BYTES])
+                      const struct proto_auth_peers *peers, const uint8_t mac[PROTO_MAC_BYTES])
 {
-        uint8_t in[sizeof(PROTO_AUTH_DOMAIN) + PROTO_NONCE_BYTES];
-        auth_input(nonce, in);
+        uint8_t in[AUTH_INPUT_BYTES];
+        auth_input(nonce, peers, in);
         return crypto_auth_verify(mac, in, sizeof(in), key) == 0 ? 0 : -EPERM;
 }
 

@@ -13,8 +13,14 @@
  *
  * Handshake: on accept the server sends HELLO (id 0).  With PROTO_AUTH_MAC
  * the client answers AUTH (its own id) with
- *     crypto_auth(key, "stepdown-auth-v1\0" || nonce)
- * and the server replies AUTH_OK (same id) or ERROR (kind AUTH) and closes.
+ *     crypto_auth(key, "stepdown-auth-v2\0" || nonce || u32 server_uid ||
+ *                 u32 client_uid)
+ * where server_uid is the uid of the listening socket as SO_PEERCRED
+ * shows it to the client, and client_uid the client's uid as SO_PEERCRED
+ * shows it to the server: the MAC is bound to the two ends of this one
+ * connection, so a process in the middle that relays the challenge fails
+ * (docs/PROTOCOL.md, "Why the MAC covers the uids").  The server replies
+ * AUTH_OK (same id) or ERROR (kind AUTH) and closes.
  * With PROTO_AUTH_NONE the client sends requests right away.  Every reply
  * echoes the id of the request it answers.
  *
@@ -36,7 +42,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2 /* 2: the MAC covers both ends' uids */
 
 #define PROTO_MAGIC       "SDWN"
 #define PROTO_HEADER_SIZE 16
@@ -47,7 +53,7 @@
 #define PROTO_KEY_BYTES   32 /* == crypto_auth_KEYBYTES */
 #define PROTO_NONCE_BYTES 32
 #define PROTO_MAC_BYTES   32                 /* == crypto_auth_BYTES (HMAC-SHA-512-256) */
-#define PROTO_AUTH_DOMAIN "stepdown-auth-v1" /* hashed with its NUL */
+#define PROTO_AUTH_DOMAIN "stepdown-auth-v2" /* hashed with its NUL */
 
 /* Message types, in blocks. */
 enum proto_type {
@@ -284,9 +290,25 @@ int proto_strcpy(char *dst, size_t dstsz, const char *s, size_t len);
 int proto_parse_bind(const char *s, uint8_t *bind_proto, char *addr, size_t addrlen,
                      uint16_t *port);
 
-/* mac = crypto_auth(key, "stepdown-auth-v1\0" || nonce).  Returns 0. */
+/* Who the two ends of one connection are, as the kernel shows them:
+ * server_uid is the listening socket's uid (SO_PEERCRED on the client's
+ * connected socket; the server reads it on its listening socket), and
+ * client_uid the connecting process's uid (SO_PEERCRED on the server's
+ * accepted socket; the client knows its own effective uid). */
+struct proto_auth_peers {
+        uint32_t server_uid;
+        uint32_t client_uid;
+};
+
+/* The client's view for its connected socket fd: server_uid from
+ * SO_PEERCRED, client_uid its own effective uid (what the server's
+ * SO_PEERCRED shows).  0 or -errno. */
+int proto_auth_peers_client(int fd, struct proto_auth_peers *peers);
+
+/* mac = crypto_auth(key, "stepdown-auth-v2\0" || nonce || u32 server_uid ||
+ * u32 client_uid), integers little-endian.  Returns 0. */
 int proto_auth_mac(const uint8_t key[PROTO_KEY_BYTES], const uint8_t nonce[PROTO_NONCE_BYTES],
-                   uint8_t mac[PROTO_MAC_BYTES]);
+                   const struct proto_auth_peers *peers, uint8_t mac[PROTO_MAC_BYTES]);
 /* Constant-time check of mac.  Returns 0 or -EPERM. */
 int proto_auth_verify(const uint8_t key[PROTO_KEY_BYTES], const uint8_t nonce[PROTO_NONCE_BYTES],
-                      const uint8_t mac[PROTO_MAC_BYTES]);
+                      const struct proto_auth_peers *peers, const uint8_t mac[PROTO_MAC_BYTES]);

@@ -170,11 +170,11 @@ int auth_key_memfd(const uint8_t key[PROTO_KEY_BYTES], char *err, size_t errlen)
 }
 
 int auth_check(const uint8_t *key, const uint8_t nonce[PROTO_NONCE_BYTES],
-               const struct proto_msg *m)
+               const struct proto_auth_peers *peers, const struct proto_msg *m)
 {
         if (!key)
                 return 0;
         if (!(m->present & PROTO_F_MAC))
                 return -EPERM;
-        return proto_auth_verify(key, nonce, m->mac);
+        return proto_auth_verify(key, nonce, peers, m->mac);
 }

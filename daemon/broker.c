@@ -16,6 +16,8 @@
 
 #include "broker.h"
 #include "log.h"
+#include "match.h"
+#include "policy.h"
 #include "util.h"
 
 #define STR_(x)   #x
@@ -49,6 +51,7 @@ struct broker {
         LIST_HEAD(, conn_state) conns;
         unsigned n_conns;
         unsigned long serial;
+        uint32_t listen_uid; /* the listening socket's uid, as clients see it */
 };
 
 static time_t now_s(void)
@@ -232,7 +235,11 @@ static int handle_auth(struct conn_state *s, const struct proto_msg *m)
                 return conn_error(s, m->id, EACCES, PROTO_ERR_AUTH,
                                   "authenticate first: the broker expects AUTH after HELLO", true);
         }
-        if (auth_check(s->c.cfg->key, s->nonce, m) < 0) {
+        /* The MAC covers both ends as the kernel shows them: a process in
+         * the middle sees another server uid, or is another client uid. */
+        struct proto_auth_peers peers = {.server_uid = s->c.broker->listen_uid,
+                                         .client_uid = (uint32_t)s->c.peer.uid};
+        if (auth_check(s->c.cfg->key, s->nonce, &peers, m) < 0) {
                 dispatch_audit_auth(&s->c, "authentication failed: wrong key");
                 return conn_error(s, m->id, EACCES, PROTO_ERR_AUTH,
                                   "authentication failed: wrong key", true);
@@ -365,13 +372,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         conn_error(s, 0, ETIMEDOUT, PROTO_ERR_LIMIT, why, true);
 }
 
-static void conn_new(struct broker *b, int fd)
+/* Takes ownership of fd and of the peer's memory. */
+static void conn_new(struct broker *b, int fd, struct peer *peer)
 {
         uint8_t buf[PROTO_MAX_MSG];
         struct conn_state *s = calloc(1, sizeof(*s));
-        int r;
 
         if (!s) {
+                peer_clear(peer);
                 close(fd);
                 return;
         }
@@ -379,16 +387,10 @@ static void conn_new(struct broker *b, int fd)
         s->c.broker = b;
         s->c.cfg = &b->cfg;
         s->c.serial = ++b->serial;
+        s->c.peer = *peer;
         s->last_active = now_s();
         LIST_INSERT_HEAD(&b->conns, s, link);
         b->n_conns++;
-
-        r = peer_read(fd, &s->c.peer);
-        if (r < 0) {
-                log_warn("client %lu: reading its credentials: %s", s->c.serial, strerror(-r));
-                conn_free(s);
-                return;
-        }
         s->ev_read = event_new(b->base, fd, EV_READ | EV_PERSIST, on_readable, s);
         s->ev_write = event_new(b->base, fd, EV_WRITE | EV_PERSIST, on_writable, s);
         s->ev_timer = event_new(b->base, -1, 0, on_timer, s);
@@ -417,17 +419,108 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
         event_add(b->ev_accept, NULL);
 }
 
-static void refuse_full(struct broker *b, int fd)
+/* Answers a peer refused at accept with one ERROR and closes it.  Not
+ * logged: a flood of refused peers must not flood the log; the peer is
+ * told why. */
+static void refuse(int fd, int err, enum proto_error_kind kind, const char *msg)
 {
-        uint8_t buf[256];
-        char msg[96];
-
-        snprintf(msg, sizeof(msg), "too many clients: the broker serves at most %u at once",
-                 b->cfg.max_conns);
-        ssize_t n = proto_encode_error(buf, sizeof(buf), 0, EUSERS, PROTO_ERR_LIMIT, msg);
+        uint8_t buf[512];
+        ssize_t n = proto_encode_error(buf, sizeof(buf), 0, err, kind, msg);
         if (n > 0)
                 (void)send_packet(fd, buf, (size_t)n, -1);
         close(fd);
+}
+
+/* May this peer connect at all?  Root, the launch user, and any uid that
+ * some allow rule names (by uid, group or "*"); anyone else could never
+ * be allowed anything, so it gets no slot to hold. */
+static bool peer_welcome(const struct broker *b, const struct peer *p)
+{
+        const struct policy *pol = b->cfg.policy;
+
+        if (!pol || p->uid == 0 || (pol->user && p->uid == pol->user_uid))
+                return true;
+        return policy_names_caller(pol, p->uid, p->gid, p->groups, p->n_groups);
+}
+
+static unsigned conns_of(const struct broker *b, uid_t uid)
+{
+        unsigned n = 0;
+        for (const struct conn_state *s = LIST_FIRST(&b->conns); s; s = LIST_NEXT(s, link))
+                n += s->c.peer.uid == uid;
+        return n;
+}
+
+/* The table is full and a peer holding mine connections knocks:
+ * drop the oldest connection that has not authenticated yet of the uid
+ * holding the most, if that uid holds at least two more than the
+ * newcomer's.  A client that has the key authenticates within
+ * milliseconds, so only a peer without it (holding its slots until the
+ * auth timeout) loses them: no uid can keep another out by connecting in
+ * a loop.  true when a slot was freed. */
+static bool evict_for(struct broker *b, unsigned mine)
+{
+        struct conn_state *s, *victim = NULL;
+        unsigned most = 0;
+
+        for (s = LIST_FIRST(&b->conns); s; s = LIST_NEXT(s, link)) {
+                if (s->phase != PHASE_HELLO)
+                        continue;
+                unsigned n = conns_of(b, s->c.peer.uid);
+                if (n > most || (n == most && victim && s->c.serial < victim->c.serial)) {
+                        most = n;
+                        victim = s;
+                }
+        }
+        if (!victim || most < mine + 2)
+                return false;
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "dropped before it authenticated to make room: the broker is full "
+                 "(%u clients) and uid %u holds %u of them",
+                 b->cfg.max_conns, (unsigned)victim->c.peer.uid, most);
+        conn_error(victim, 0, EUSERS, PROTO_ERR_LIMIT, why, true);
+        return true;
+}
+
+/* Decides on one accepted connection: refused with a reason, or served. */
+static void admit(struct broker *b, int fd)
+{
+        struct peer peer;
+        char msg[192];
+        int r = peer_read(fd, &peer);
+
+        if (r < 0) {
+                log_warn("a new client: reading its credentials: %s", strerror(-r));
+                close(fd);
+                return;
+        }
+        if (!peer_welcome(b, &peer)) {
+                snprintf(msg, sizeof(msg),
+                         "uid %u: no allow rule names this uid or its groups; not served",
+                         (unsigned)peer.uid);
+                peer_clear(&peer);
+                refuse(fd, EACCES, PROTO_ERR_AUTH, msg);
+                return;
+        }
+        unsigned mine = conns_of(b, peer.uid);
+        if (b->cfg.max_conns_per_uid < b->cfg.max_conns && mine >= b->cfg.max_conns_per_uid) {
+                snprintf(msg, sizeof(msg),
+                         "too many clients: the broker serves at most %u at once for one uid "
+                         "(uid %u)",
+                         b->cfg.max_conns_per_uid, (unsigned)peer.uid);
+                peer_clear(&peer);
+                refuse(fd, EUSERS, PROTO_ERR_LIMIT, msg);
+                return;
+        }
+        if (b->n_conns >= b->cfg.max_conns && !evict_for(b, mine)) {
+                snprintf(msg, sizeof(msg), "too many clients: the broker serves at most %u at once",
+                         b->cfg.max_conns);
+                peer_clear(&peer);
+                refuse(fd, EUSERS, PROTO_ERR_LIMIT, msg);
+                return;
+        }
+        conn_new(b, fd, &peer);
 }
 
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
@@ -450,11 +543,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
                         }
                         return;
                 }
-                if (b->n_conns >= b->cfg.max_conns) {
-                        refuse_full(b, fd);
-                        continue;
-                }
-                conn_new(b, fd);
+                admit(b, fd);
         }
 }
 
@@ -468,6 +557,8 @@ int broker_new(struct event_base *base, int listen_fd, const struct broker_confi
         b->cfg = *cfg;
         if (!b->cfg.max_conns)
                 b->cfg.max_conns = BROKER_MAX_CONNS;
+        if (!b->cfg.max_conns_per_uid)
+                b->cfg.max_conns_per_uid = b->cfg.max_conns / 2 ? b->cfg.max_conns / 2 : 1;
         if (!b->cfg.auth_timeout_s)
                 b->cfg.auth_timeout_s = BROKER_AUTH_TIMEOUT;
         if (!b->cfg.idle_timeout_s)
@@ -476,6 +567,16 @@ int broker_new(struct event_base *base, int listen_fd, const struct broker_confi
                 b->cfg.max_chown_entries = BROKER_MAX_CHOWN_ENTRIES;
         b->listen_fd = listen_fd;
         LIST_INIT(&b->conns);
+        /* What a client's SO_PEERCRED shows of us: the credentials of
+         * whoever called listen() (us, or systemd for socket activation). */
+        struct ucred uc;
+        socklen_t uclen = sizeof(uc);
+        if (getsockopt(listen_fd, SOL_SOCKET, SO_PEERCRED, &uc, &uclen) < 0) {
+                int e = -errno;
+                free(b);
+                return e;
+        }
+        b->listen_uid = (uint32_t)uc.uid;
         b->ev_accept = event_new(base, listen_fd, EV_READ | EV_PERSIST, on_accept, b);
         b->ev_resume = event_new(base, -1, 0, on_resume, b);
         if (!b->ev_accept || !b->ev_resume || event_add(b->ev_accept, NULL) < 0) {

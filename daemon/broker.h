@@ -19,9 +19,14 @@ struct launch;
 struct audit_config;
 
 /* Limits on what one client can make the broker hold (STYLE.md habit 9). */
-#define BROKER_MAX_CONNS    64  /* connections at once; more get ERROR(LIMIT) */
-#define BROKER_AUTH_TIMEOUT 5   /* seconds from accept to a verified AUTH */
-#define BROKER_IDLE_TIMEOUT 300 /* seconds without a request once authenticated */
+#define BROKER_MAX_CONNS 64 /* connections at once; more get ERROR(LIMIT) */
+/* Connections one peer uid may hold at once: 0 means half of max_conns, so
+ * one uid flooding the socket leaves the other half to the rest.  When the
+ * table is full a newcomer may still take the slot of a connection that
+ * has not authenticated yet, from the uid that holds the most (broker.c). */
+#define BROKER_MAX_CONNS_PER_UID 0
+#define BROKER_AUTH_TIMEOUT      5   /* seconds from accept to a verified AUTH */
+#define BROKER_IDLE_TIMEOUT      300 /* seconds without a request once authenticated */
 /* Entries one recursive chown request may look at: the walk runs in the
  * event loop, so this bounds how long one client can hold the others
  * (about 5-10 us an entry: a second or two). */
@@ -34,6 +39,7 @@ struct broker_config {
         struct audit *audit;        /* may be NULL */
         const uint8_t *key;         /* PROTO_KEY_BYTES, or NULL for `key none` */
         unsigned max_conns;         /* 0: BROKER_MAX_CONNS */
+        unsigned max_conns_per_uid; /* 0: max_conns / 2 (at least 1) */
         unsigned auth_timeout_s;    /* 0: BROKER_AUTH_TIMEOUT */
         unsigned idle_timeout_s;    /* 0: BROKER_IDLE_TIMEOUT */
         uint64_t max_chown_entries; /* 0: BROKER_MAX_CHOWN_ENTRIES */
@@ -101,9 +107,11 @@ int auth_key_write(const char *path, const uint8_t key[PROTO_KEY_BYTES], uid_t u
 /* A sealed, read-only memfd holding the key, close-on-exec (the caller
  * clears FD_CLOEXEC in the child that is to inherit it). */
 int auth_key_memfd(const uint8_t key[PROTO_KEY_BYTES], char *err, size_t errlen);
-/* Checks an AUTH message's MAC over nonce, in constant time.  0 or -EPERM. */
+/* Checks an AUTH message's MAC over nonce and the two ends' uids (the
+ * listening socket's and the peer's, proto.h), in constant time.  0 or
+ * -EPERM. */
 int auth_check(const uint8_t *key, const uint8_t nonce[PROTO_NONCE_BYTES],
-               const struct proto_msg *m);
+               const struct proto_auth_peers *peers, const struct proto_msg *m);
 
 /* dispatch.c */
 enum {
@@ -164,6 +172,7 @@ struct mode_config {
         bool broker;           /* run a broker (exec/init) */
         bool key_fd;           /* hand the key over as an inherited fd */
         unsigned max_conns, auth_timeout_s, idle_timeout_s;
+        unsigned max_conns_per_uid; /* 0: max_conns / 2 */
         uint64_t max_chown_entries; /* 0: BROKER_MAX_CHOWN_ENTRIES */
         bool no_seccomp;            /* hardening (harden.h): --no-seccomp, for debugging */
 };

@@ -31,6 +31,7 @@ struct options {
         bool check, init, serve, key_fd;
         bool no_seccomp; /* hardening (issue 7) */
         unsigned max_clients, auth_timeout, idle_timeout, max_chown_entries;
+        unsigned max_clients_per_uid;
 };
 
 static void help(void)
@@ -61,6 +62,8 @@ static void help(void)
                "      --key-fd        give COMMAND the key as an inherited fd\n"
                "                      (STEPDOWN_KEY_FD) instead of a file (STEPDOWN_KEY_FILE)\n"
                "      --max-clients N connections served at once (default 64)\n"
+               "      --max-clients-per-uid N  connections one uid may hold at once\n"
+               "                      (default: half of --max-clients)\n"
                "      --auth-timeout S  seconds a client has to authenticate (default 5)\n"
                "      --idle-timeout S  seconds an idle client is kept (default 300)\n"
                "      --max-chown-entries N  entries one recursive chown request may\n"
@@ -119,6 +122,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 OPT_SERVE,
                 OPT_KEY_FD,
                 OPT_MAX_CLIENTS,
+                OPT_MAX_CLIENTS_PER_UID,
                 OPT_AUTH_TIMEOUT,
                 OPT_IDLE_TIMEOUT,
                 OPT_MAX_CHOWN_ENTRIES,
@@ -131,6 +135,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"serve", no_argument, NULL, OPT_SERVE},
             {"key-fd", no_argument, NULL, OPT_KEY_FD},
             {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+            {"max-clients-per-uid", required_argument, NULL, OPT_MAX_CLIENTS_PER_UID},
             {"auth-timeout", required_argument, NULL, OPT_AUTH_TIMEOUT},
             {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
             {"max-chown-entries", required_argument, NULL, OPT_MAX_CHOWN_ENTRIES},
@@ -166,6 +171,11 @@ static int parse_args(int argc, char **argv, struct options *o)
                         break;
                 case OPT_MAX_CLIENTS:
                         if (parse_count("--max-clients", optarg, 4096, &o->max_clients) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_MAX_CLIENTS_PER_UID:
+                        if (parse_count("--max-clients-per-uid", optarg, 4096,
+                                        &o->max_clients_per_uid) < 0)
                                 return -EINVAL;
                         break;
                 case OPT_AUTH_TIMEOUT:
@@ -385,6 +395,7 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
             .broker = broker,
             .key_fd = o->key_fd,
             .max_conns = o->max_clients,
+            .max_conns_per_uid = o->max_clients_per_uid,
             .auth_timeout_s = o->auth_timeout,
             .idle_timeout_s = o->idle_timeout,
             .max_chown_entries = o->max_chown_entries,

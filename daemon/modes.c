@@ -301,6 +301,7 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
             .audit = mc->audit,
             .key = rt && rt->have_key ? rt->key : NULL,
             .max_conns = mc->max_conns,
+            .max_conns_per_uid = mc->max_conns_per_uid,
             .auth_timeout_s = mc->auth_timeout_s,
             .idle_timeout_s = mc->idle_timeout_s,
             .max_chown_entries = mc->max_chown_entries,

@@ -56,12 +56,20 @@ struct stepdown;
  * $STEPDOWN_KEY_FILE (a file).  The key is 32 raw bytes, or 64 hex digits
  * optionally followed by one newline.  Without either variable no key is
  * used (for brokers with `key none`).  $STEPDOWN_TIMEOUT (seconds) sets the
- * timeout.  Errors: the connect(2) errno (-ENOENT, -ECONNREFUSED, ...),
- * -ENOKEY (the broker wants a key and none is set), -EACCES (the broker
- * refused the key or the caller), -EPROTO (not a stepdown broker or an
- * incompatible version), -EAGAIN (timeout), -EINVAL (a bad variable).
+ * timeout.  A broker that is full (too many clients) is asked again, with
+ * growing pauses, until the timeout has passed.  Errors: the connect(2)
+ * errno (-ENOENT, -ECONNREFUSED, -EACCES, ...), -ENOKEY (the broker wants a
+ * key and none is set), -EACCES (the broker refused the key or the
+ * caller), -EUSERS (still full at the timeout), -EPROTO (not a stepdown
+ * broker), -EPROTONOSUPPORT (another protocol version), -EAGAIN (timeout),
+ * -EINVAL (a bad variable), or the errno of reading the key.
  * On failure *sd is NULL. */
 int stepdown_connect(struct stepdown **sd);
+
+/* Same, and on failure writes one line into msg (msglen bytes) that names
+ * what failed: the variable and its value, the key file, or the socket,
+ * with the errno text or the broker's own message. */
+int stepdown_connect_msg(struct stepdown **sd, char *msg, size_t msglen);
 
 /* Same with an explicit socket path and key (NULL: no key). */
 int stepdown_connect_to(const char *path, const uint8_t *key, struct stepdown **sd);

@@ -143,7 +143,10 @@ static int broker_connect(void)
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n <= 0 || proto_decode(buf, (size_t)n, &m) < 0 || m.type != PROTO_HELLO)
                 die("hello");
-        proto_auth_mac(key, m.nonce, mac);
+        struct proto_auth_peers peers;
+        if (proto_auth_peers_client(fd, &peers) < 0)
+                die("SO_PEERCRED");
+        proto_auth_mac(key, m.nonce, &peers, mac);
         n = proto_encode_auth(buf, sizeof(buf), 1, mac);
         if (send(fd, buf, (size_t)n, 0) < 0 || (n = recv(fd, buf, sizeof(buf), 0)) <= 0 ||
             proto_decode(buf, (size_t)n, &m) < 0 || m.type != PROTO_AUTH_OK)

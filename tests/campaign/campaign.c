@@ -92,7 +92,12 @@ static int session(struct counters *c, uint8_t mac[PROTO_MAC_BYTES])
                 return -1;
         }
         if (m.auth_method == PROTO_AUTH_MAC) {
-                proto_auth_mac(key, m.nonce, mac ? mac : m2);
+                struct proto_auth_peers peers;
+                if (proto_auth_peers_client(fd, &peers) < 0) {
+                        close(fd);
+                        return -1;
+                }
+                proto_auth_mac(key, m.nonce, &peers, mac ? mac : m2);
                 ssize_t n = proto_encode_auth(out, sizeof(out), 1, mac ? mac : m2);
                 if (send(fd, out, (size_t)n, 0) < 0 || get(fd, &m, buf) != PROTO_AUTH_OK) {
                         close(fd);

@@ -4,6 +4,14 @@
  *   allowed / eof / timeout
  *
  * Usage: raw-client SOCKET CASE [ARG]
+ *        raw-client SOCKET relay LISTEN-PATH [N]
+ *        raw-client SOCKET hog N SECONDS
+ * relay plays a process in the middle: it listens on LISTEN-PATH, and
+ * for each of N clients (default 1) connects to SOCKET and passes every
+ * packet both ways unchanged, the handshake included.  hog plays a peer
+ * without the key that tries to hold N connections for SECONDS: every one
+ * the broker closes or refuses is replaced at once; it prints the most it
+ * held at once (connections that got HELLO) and how many it opened.
  * The key comes from STEPDOWN_KEY_FILE (raw or hex) when set. */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -138,7 +147,10 @@ static int connect_auth(uint8_t *mac_out, bool quiet)
         if (recv_print(fd, 5000, nonce, quiet) != PROTO_HELLO)
                 exit(2);
         if (have_key) {
-                proto_auth_mac(key, nonce, mac);
+                struct proto_auth_peers peers;
+                if (proto_auth_peers_client(fd, &peers) < 0)
+                        exit(2);
+                proto_auth_mac(key, nonce, &peers, mac);
                 ssize_t n = proto_encode_auth(buf, sizeof(buf), 1, mac);
                 send_raw(fd, buf, (size_t)n, -1);
                 if (mac_out)
@@ -147,6 +159,110 @@ static int connect_auth(uint8_t *mac_out, bool quiet)
                         exit(2);
         }
         return fd;
+}
+
+/* Passes packets between a and b until one side closes.  Returns how many
+ * went each way. */
+static void pump(int a, int b, int *ab, int *ba)
+{
+        uint8_t buf[PROTO_MAX_MSG];
+        struct pollfd p[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
+
+        for (;;) {
+                if (poll(p, 2, 10000) <= 0)
+                        return;
+                for (int i = 0; i < 2; i++) {
+                        if (!p[i].revents)
+                                continue;
+                        ssize_t n = recv(p[i].fd, buf, sizeof(buf), 0);
+                        if (n <= 0 || send(p[1 - i].fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+                                return;
+                        ++*(i == 0 ? ab : ba);
+                }
+        }
+}
+
+static void relay(const char *listen_path, int n)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", listen_path);
+        unlink(listen_path);
+        if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            chmod(listen_path, 0777) < 0 || listen(lfd, 4) < 0) {
+                printf("relay-failed %s\n", strerrorname_np(errno));
+                exit(3);
+        }
+        printf("relaying\n");
+        for (int i = 0; i < n; i++) {
+                int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), up = conn_open(), ab = 0, ba = 0;
+                if (c < 0)
+                        exit(3);
+                pump(c, up, &ab, &ba);
+                printf("relayed %d up, %d down\n", ab, ba);
+                close(c);
+                close(up);
+        }
+        unlink(listen_path);
+}
+
+static int conn_try(void)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static void hog(int n, int secs)
+{
+        struct pollfd p[1024];
+        bool held[1024] = {0};
+        uint8_t buf[PROTO_MAX_MSG];
+        struct timespec t0, t;
+        long opened = 0;
+        int most = 0;
+
+        n = n > 1024 ? 1024 : n;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int i = 0; i < n; i++) {
+                p[i].fd = conn_try();
+                p[i].events = POLLIN;
+                opened += p[i].fd >= 0;
+        }
+        for (;;) {
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                if (t.tv_sec - t0.tv_sec >= secs)
+                        break;
+                poll(p, (nfds_t)n, 20);
+                int now = 0;
+                for (int i = 0; i < n; i++) {
+                        if (p[i].fd >= 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                                struct proto_msg m;
+                                ssize_t r = recv(p[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+                                if (r > 0 && proto_decode(buf, (size_t)r, &m) == 0 &&
+                                    m.type == PROTO_HELLO) {
+                                        held[i] = true;
+                                } else if (r != -1 || errno != EAGAIN) {
+                                        close(p[i].fd); /* refused, dropped: knock again */
+                                        p[i].fd = -1;
+                                        held[i] = false;
+                                }
+                        }
+                        if (p[i].fd < 0) {
+                                p[i].fd = conn_try();
+                                opened += p[i].fd >= 0;
+                        }
+                        p[i].revents = 0;
+                        now += held[i];
+                }
+                most = now > most ? now : most;
+        }
+        printf("held at most %d, opened %ld\n", most, opened);
 }
 
 static void header(uint8_t *b, uint16_t version, uint16_t type, uint32_t id, uint32_t len)
@@ -199,7 +315,11 @@ int main(int argc, char **argv)
         int arg = argc > 3 ? atoi(argv[3]) : 0;
         load_key();
 
-        if (strcmp(c, "ping") == 0) {
+        if (strcmp(c, "hog") == 0 && argc > 4) {
+                hog(arg, atoi(argv[4]));
+        } else if (strcmp(c, "relay") == 0 && argc > 3) {
+                relay(argv[3], argc > 4 ? atoi(argv[4]) : 1);
+        } else if (strcmp(c, "ping") == 0) {
                 fd = connect_auth(NULL, false);
                 send_ping(fd, 7);
                 recv_print(fd, 5000, NULL, false);

@@ -86,8 +86,8 @@ r $SD bind tcp:127.0.0.1:444 -- true
 r $SD bind tcp:0.0.0.0:443 -- true
 r $SD chown -R bob:bob $T/shared/forbob
 r $SD mkdir $T/data/../outside/y')
-is "$out" "rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=1" \
-        "outside paths, modes, owners, set-uid, write, ports: refused (exit 4); a .. path is a bad request (exit 1)"
+is "$out" "rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=4 rc=2" \
+        "outside paths, modes, owners, set-uid, write, ports: refused (exit 4); a .. path is a usage error (exit 2)"
 is "$(canary_state)" "$CANARY" "canary untouched"
 [ ! -e "$T/outside/x" ] && [ ! -e "$T/data/rootdir" ] && ok "refused mkdirs created nothing" ||
         not_ok "refused mkdirs created nothing"
@@ -97,7 +97,7 @@ like "$out" "refused by policy: .*mode 0755 is not in its mode= list" "a refusal
 # --- 3. the audit log has every decision --------------------------------------
 n_allow=$(grep -c '"decision":"allow"' "$T/audit.jsonl")
 n_deny=$(grep -c '"decision":"deny"' "$T/audit.jsonl")
-is "$n_allow $n_deny" "8 15" "audit: every allowed ($n_allow) and refused ($n_deny) request recorded"
+is "$n_allow $n_deny" "8 14" "audit: every allowed ($n_allow) and refused ($n_deny) request recorded (the .. path never left the client)"
 is "$(grep -c '"event":"start"' "$T/audit.jsonl")" "3" "audit: each broker start recorded"
 like "$(grep '"op":"mkdir"' "$T/audit.jsonl" | head -1)" '"uid":1000.*"pid":[0-9]+' "audit: the caller's uid and pid"
 
@@ -124,6 +124,89 @@ like "$out" "cli-wrong-key rc=3 cli-no-key rc=3" "the CLI with a wrong or no key
 like "$out" "after: hello MAC auth-ok ok " "the broker still serves the next client"
 like "$out" "key app 400 sock app:app 600 dir root:app 710" "key file app 0400, socket app 0600, directory root:app 0710"
 
+# A process in the middle (item 11): it listens on a socket of its own, and
+# for each client that connects connects to the broker and passes every
+# packet both ways.  The MAC covers the server uid the client sees and the
+# client uid the broker sees, so a relay as the app's uid (the client sees
+# it, not root, as the server) and a relay as root (the broker sees root,
+# not the app, as the client) both fail, while a direct client succeeds.
+relay_wait() { for _ in $(seq 100); do [ -S "$1" ] && break; sleep 0.05; done; }
+out=$(run_app '
+$RC $STEPDOWN_SOCKET relay $T/data/relay.sock 2 >$T/data/relay.out &
+for _ in $(seq 100); do [ -S $T/data/relay.sock ] && break; sleep 0.05; done
+echo "relayed-raw: $($RC $T/data/relay.sock ping | tr "\n" " ")"
+STEPDOWN_SOCKET=$T/data/relay.sock $SD ping 2>&1; echo "relayed-cli rc=$?"
+wait; tr "\n" " " <$T/data/relay.out; echo
+echo "direct: $($RC $STEPDOWN_SOCKET ping | tr "\n" " ")"')
+like "$out" "relayed-raw: hello MAC error AUTH EACCES authentication failed: wrong key " \
+        "relay as the app's uid: the relayed MAC is refused (the client saw uid 1000 as the server)"
+like "$out" "stepdown: the broker at $T/data/relay.sock: authentication failed: wrong key relayed-cli rc=3" \
+        "... stepdown through the relay: exit 3, the broker's reason"
+like "$out" "relaying relayed 1 up, 2 down relayed 1 up, 2 down" "... the relay passed HELLO, AUTH and the refusal unchanged"
+like "$out" "direct: hello MAC auth-ok ok$" "... while the same key straight to the broker succeeds"
+rm -f "$T/relay-root.sock"
+"$RC" "$T/run/sd.sock" relay "$T/relay-root.sock" 1 >"$T/relay-root.out" 2>&1 &
+rpid=$!
+relay_wait "$T/relay-root.sock"
+out=$(run_app 'echo "root-relayed: $($RC '"$T"'/relay-root.sock ping | tr "\n" " ")"')
+wait $rpid
+like "$out" "root-relayed: hello MAC error AUTH EACCES authentication failed: wrong key$" \
+        "relay as root: refused too (the broker saw uid 0 as the client, not 1000)"
+like "$(flat "$(cat "$T/relay-root.out")")" "relaying relayed 1 up, 2 down" "... after the relay passed the handshake"
+like "$(grep -c '"op":"auth".*"decision":"deny"' "$T/audit.jsonl")" "^[3-9]" "relayed handshakes are audited as failed authentications"
+
+# What the client says when it cannot get in (issue 13): each message
+# names the variable, key file or socket and the errno; bad paths are
+# usage errors (2) caught before anything is sent.
+out=$(run_app '
+r() { "$@" 2>&1; echo "rc=$?"; }
+STEPDOWN_KEY_FILE=$T/nokey r $SD ping
+STEPDOWN_KEY_FILE=$T/secret/app.key r $SD ping
+STEPDOWN_KEY_FILE=$T/data r $SD ping
+STEPDOWN_KEY_FD=abc r $SD ping
+STEPDOWN_KEY_FD=77 r $SD ping
+STEPDOWN_TIMEOUT=abc r $SD ping
+r $SD mkdir data/rel
+r $SD mkdir $T/data/x/
+r $SD chmod 0600 $T//data
+r $SD chown app $T/data/../x
+r $SD open -r $T/data/nonexist -- true
+r $SD open -r $T/data/nonexist/f -- true
+r $SD open -c 0600 $T/data/exec.txt -- nosuchcmd
+r $SD open -c 0600 $T/data/exec2.txt -- /nonexist/cmd')
+is "$out" "stepdown: the key file STEPDOWN_KEY_FILE=$T/nokey: No such file or directory
+rc=3
+stepdown: the key file STEPDOWN_KEY_FILE=$T/secret/app.key: Permission denied
+rc=3
+stepdown: the key file STEPDOWN_KEY_FILE=$T/data: Is a directory
+rc=3
+stepdown: STEPDOWN_KEY_FD=abc: not a file descriptor number
+rc=3
+stepdown: the key fd STEPDOWN_KEY_FD=77: Bad file descriptor
+rc=3
+stepdown: STEPDOWN_TIMEOUT=abc: not a number of seconds from 0 to 86400
+rc=3
+stepdown: mkdir data/rel: path is not absolute (must start with /)
+Try 'stepdown --help'.
+rc=2
+stepdown: mkdir $T/data/x/: path ends with /
+Try 'stepdown --help'.
+rc=2
+stepdown: chmod $T//data: path contains //
+Try 'stepdown --help'.
+rc=2
+stepdown: chown $T/data/../x: path contains a \"..\" component
+Try 'stepdown --help'.
+rc=2
+stepdown: open $T/data/nonexist: No such file or directory
+rc=1
+stepdown: open $T/data/nonexist/f: \"nonexist\": No such file or directory
+rc=1
+stepdown: cannot run nosuchcmd: command not found in PATH=$PATH
+rc=127
+stepdown: cannot run /nonexist/cmd: no such file
+rc=127" "client messages: key file, key fd and timeout named with the errno; bad paths exit 2; errno text once; a missing command 127"
+
 # run_app_bg SCRIPT: like run_app, in the background, until $T/done exists;
 # the test (root, outside) probes the broker as another uid meanwhile.
 run_app_bg() {
@@ -137,7 +220,7 @@ as_bob() { setpriv --reuid=1001 --regid=1001 --clear-groups env STEPDOWN_SOCKET=
 run_app_bg ':' "$T/pol.conf"
 out=$(as_bob "$SD" ping 2>&1; echo "rc=$?"; as_bob cat "$T/run/sd.key" 2>&1; as_bob env STEPDOWN_KEY_FILE=/dev/null "$SD" ping 2>&1)
 touch "$T/data/.done"; wait $bg
-like "$out" "^stepdown: cannot connect .*rc=3 cat: .*sd.key: Permission denied" "another uid can neither connect nor read the key"
+like "$out" "^stepdown: cannot connect to the broker at $T/run/sd.sock: Permission denied rc=3 cat: .*sd.key: Permission denied" "another uid can neither connect (EACCES, the socket named) nor read the key"
 like "$(grep '"op":"auth"' "$T/audit.jsonl" | head -1)" '"decision":"deny"' "failed authentication is audited"
 
 # key none: peer credentials only; the policy still decides per uid.
@@ -184,9 +267,26 @@ is "$out" " 200 0" "200 concurrent clients (--max-clients 256): all served"
 is "$(ls -d "$T"/data/d* | wc -l)" "200" "... 200 directories made"
 
 printf '%s\n' '$RC $STEPDOWN_SOCKET hold 2 < <(sleep 2) & sleep 0.5; $RC $STEPDOWN_SOCKET ping | tr "\n" " "; wait' >"$T/app.sh"
-out=$(RC=$RC in_container "$STEPDOWND" --max-clients 2 -c "$T/pol.conf" -- /bin/bash "$T/app.sh" 2>&1)
+out=$(RC=$RC in_container "$STEPDOWND" --max-clients 2 --max-clients-per-uid 2 -c "$T/pol.conf" -- /bin/bash "$T/app.sh" 2>&1)
 like "$out" "holding 2 error LIMIT EUSERS too many clients: the broker serves at most 2 at once" \
         "connection limit: the client over it gets ERROR(LIMIT) EUSERS"
+out=$(RC=$RC in_container "$STEPDOWND" --max-clients 4 -c "$T/pol.conf" -- /bin/bash "$T/app.sh" 2>&1)
+like "$out" "holding 2 error LIMIT EUSERS too many clients: the broker serves at most 2 at once for one uid \(uid 1000\)" \
+        "per-uid limit: half of --max-clients by default (4 -> 2 for one uid)"
+
+# A full broker is asked again (issue 13): with one slot held by another
+# connection, stepdown waits with backoff and gets in once it is free;
+# when nothing frees within STEPDOWN_TIMEOUT it says so and exits 3.
+printf '%s\n' 'exec 5> >($RC $STEPDOWN_SOCKET hold 1 >/dev/null); sleep 0.3
+(exec 5>&-; t0=$(date +%s%N); $SD ping; echo "waited rc=$? after $(( ($(date +%s%N) - t0) / 1000000 )) ms") &
+sleep 1.2; exec 5>&-; wait
+exec 5> >($RC $STEPDOWN_SOCKET hold 1 >/dev/null); sleep 0.3
+STEPDOWN_TIMEOUT=1 $SD ping 2>&1; echo "gave up rc=$?"; exec 5>&-' >"$T/app.sh"
+out=$(SD=$SD RC=$RC in_container "$STEPDOWND" --max-clients 1 -c "$T/pol.conf" -- /bin/bash "$T/app.sh" 2>&1)
+like "$out" "waited rc=0 after ([89][0-9][0-9]|[1-9][0-9]{3}) ms" \
+        "a client finding the broker full waits and is served once the slot frees ($(grep -o 'after [0-9]* ms' <<<"$out"))"
+like "$out" "stepdown: the broker at [^ ]*/sd.sock stayed full for 1000 ms: too many clients: the broker serves at most 1 at once gave up rc=3" \
+        "... and gives up after STEPDOWN_TIMEOUT, saying the broker stayed full"
 
 printf '%s\n' 'fd=$($RC $STEPDOWN_SOCKET silent 3 | tr "\n" " "); echo "$fd"' >"$T/app.sh"
 out=$(RC=$RC in_container "$STEPDOWND" --auth-timeout 1 -c "$T/pol.conf" -- /bin/bash "$T/app.sh" 2>&1)

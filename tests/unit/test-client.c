@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -74,20 +75,38 @@ static void srv_hello(int fd, uint8_t method, uint8_t nonce[PROTO_NONCE_BYTES])
         srv_send(fd, b, proto_encode_hello(b, sizeof(b), 0, method, nonce), -1);
 }
 
+/* The two ends as the fake broker sees them: it called listen() itself,
+ * and the client's uid comes from SO_PEERCRED. */
+static void srv_peers(int fd, struct proto_auth_peers *peers)
+{
+        struct ucred uc;
+        socklen_t len = sizeof(uc);
+        SRV_CHECK(getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0);
+        peers->server_uid = (uint32_t)geteuid();
+        peers->client_uid = (uint32_t)uc.uid;
+}
+
 /* HELLO(mac) + AUTH check + AUTH_OK. */
 static void srv_auth(int fd)
 {
         uint8_t nonce[PROTO_NONCE_BYTES], b[PROTO_MAX_MSG], out[PROTO_MAX_MSG];
         struct proto_msg m;
+        struct proto_auth_peers peers;
         srv_hello(fd, PROTO_AUTH_MAC, nonce);
         srv_expect(fd, b, &m, PROTO_AUTH);
-        SRV_CHECK(proto_auth_verify(key, nonce, m.mac) == 0);
+        srv_peers(fd, &peers);
+        SRV_CHECK(proto_auth_verify(key, nonce, &peers, m.mac) == 0);
+        /* ... and bound to the client uid: not valid for another one */
+        peers.client_uid ^= 1;
+        SRV_CHECK(proto_auth_verify(key, nonce, &peers, m.mac) == -EPERM);
         srv_send(fd, out, proto_encode_empty(out, sizeof(out), PROTO_AUTH_OK, m.id), -1);
 }
 
 typedef void (*script_fn)(int fd);
 
-static pid_t serve(script_fn script)
+/* Serves one connection with script, after refusing the first `full`
+ * ones the way a full broker does (ERROR id 0, LIMIT, EUSERS, close). */
+static pid_t serve_after_full(script_fn script, int full)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -99,7 +118,21 @@ static pid_t serve(script_fn script)
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-                int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                int cfd;
+                for (int i = 0; i < full; i++) {
+                        uint8_t out[PROTO_MAX_MSG];
+                        cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                        SRV_CHECK(cfd >= 0);
+                        srv_send(cfd, out,
+                                 proto_encode_error(out, sizeof(out), 0, EUSERS, PROTO_ERR_LIMIT,
+                                                    "too many clients: the broker serves at most "
+                                                    "1 at once"),
+                                 -1);
+                        close(cfd);
+                }
+                if (!script)
+                        _exit(0);
+                cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
                 SRV_CHECK(cfd >= 0);
                 script(cfd);
                 /* wait for the client to hang up, so nothing is cut short */
@@ -110,6 +143,11 @@ static pid_t serve(script_fn script)
         }
         close(lfd);
         return pid;
+}
+
+static pid_t serve(script_fn script)
+{
+        return serve_after_full(script, 0);
 }
 
 static void reap(pid_t pid)
@@ -160,7 +198,9 @@ static void script_wrong_key(int fd)
         struct proto_msg m;
         srv_hello(fd, PROTO_AUTH_MAC, nonce);
         srv_expect(fd, b, &m, PROTO_AUTH);
-        SRV_CHECK(proto_auth_verify(key, nonce, m.mac) == -EPERM);
+        struct proto_auth_peers peers;
+        srv_peers(fd, &peers);
+        SRV_CHECK(proto_auth_verify(key, nonce, &peers, m.mac) == -EPERM);
         srv_send(fd, out,
                  proto_encode_error(out, sizeof(out), m.id, EACCES, PROTO_ERR_AUTH, "bad key"), -1);
 }
@@ -434,6 +474,93 @@ static void test_connect_from_env(void **state)
         unsetenv("STEPDOWN_SOCKET");
 }
 
+/* A full broker (EUSERS) is asked again with backoff: the client gets in
+ * once a slot is free, and gives up with a message naming the socket when
+ * none frees within its timeout. */
+static void test_full_broker_retry(void **state)
+{
+        struct stepdown *sd;
+        char msg[512];
+        struct timespec t0, t1;
+        (void)state;
+        pid_t pid = serve_after_full(script_ping, 3);
+        assert_int_equal(stepdown_connect_to(sock_path, key, &sd), 0);
+        assert_int_equal(stepdown_ping(sd), 0);
+        stepdown_close(sd);
+        reap(pid);
+
+        /* Full for longer than STEPDOWN_TIMEOUT=1. */
+        setenv("STEPDOWN_SOCKET", sock_path, 1);
+        setenv("STEPDOWN_TIMEOUT", "1", 1);
+        unsetenv("STEPDOWN_KEY_FD");
+        unsetenv("STEPDOWN_KEY_FILE");
+        pid = serve_after_full(NULL, 1000);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EUSERS);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        assert_true(secs >= 0.9 && secs < 3);
+        assert_null(sd);
+        char want[512];
+        snprintf(want, sizeof(want),
+                 "the broker at %s stayed full for 1000 ms: too many clients: the broker "
+                 "serves at most 1 at once",
+                 sock_path);
+        assert_string_equal(msg, want);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        unsetenv("STEPDOWN_TIMEOUT");
+        unsetenv("STEPDOWN_SOCKET");
+}
+
+/* Each way stepdown_connect() can fail locally names what is at fault. */
+static void test_connect_messages(void **state)
+{
+        struct stepdown *sd;
+        char msg[512], want[512], kpath[192];
+        (void)state;
+        setenv("STEPDOWN_SOCKET", sock_path, 1);
+        unsetenv("STEPDOWN_KEY_FD");
+
+        setenv("STEPDOWN_KEY_FILE", "/nonexistent/key", 1);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -ENOENT);
+        assert_string_equal(msg, "the key file STEPDOWN_KEY_FILE=/nonexistent/key: No such file "
+                                 "or directory");
+        setenv("STEPDOWN_KEY_FILE", dir, 1); /* a directory: unreadable as a key */
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EISDIR);
+        snprintf(want, sizeof(want), "the key file STEPDOWN_KEY_FILE=%s: Is a directory", dir);
+        assert_string_equal(msg, want);
+        snprintf(kpath, sizeof(kpath), "%s/secret", dir); /* 6 bytes, not a key */
+        setenv("STEPDOWN_KEY_FILE", kpath, 1);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EINVAL);
+        snprintf(want, sizeof(want),
+                 "the key file STEPDOWN_KEY_FILE=%s: not a key (expected 32 raw bytes or 64 hex "
+                 "digits)",
+                 kpath);
+        assert_string_equal(msg, want);
+        unsetenv("STEPDOWN_KEY_FILE");
+
+        setenv("STEPDOWN_KEY_FD", "x", 1);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EINVAL);
+        assert_string_equal(msg, "STEPDOWN_KEY_FD=x: not a file descriptor number");
+        setenv("STEPDOWN_KEY_FD", "999", 1);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EBADF);
+        assert_string_equal(msg, "the key fd STEPDOWN_KEY_FD=999: Bad file descriptor");
+        unsetenv("STEPDOWN_KEY_FD");
+
+        setenv("STEPDOWN_TIMEOUT", "abc", 1);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EINVAL);
+        assert_string_equal(msg, "STEPDOWN_TIMEOUT=abc: not a number of seconds from 0 to 86400");
+        unsetenv("STEPDOWN_TIMEOUT");
+
+        unlink(sock_path);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -ENOENT);
+        snprintf(want, sizeof(want),
+                 "cannot connect to the broker at %s: No such file or directory", sock_path);
+        assert_string_equal(msg, want);
+        unsetenv("STEPDOWN_SOCKET");
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -474,6 +601,8 @@ int main(void)
             cmocka_unit_test(test_not_a_broker),
             cmocka_unit_test(test_key_formats),
             cmocka_unit_test(test_connect_from_env),
+            cmocka_unit_test(test_full_broker_retry),
+            cmocka_unit_test(test_connect_messages),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,6 +22,8 @@
 /* ---- the examples (also documented in docs/PROTOCOL.md) ---- */
 
 static uint8_t ex_key[PROTO_KEY_BYTES], ex_nonce[PROTO_NONCE_BYTES];
+/* The broker listening as root, the client uid 1000. */
+static const struct proto_auth_peers ex_peers = {.server_uid = 0, .client_uid = 1000};
 
 static void ex_init(void)
 {
@@ -38,7 +40,7 @@ static ssize_t ex_hello(uint8_t *b, size_t n)
 static ssize_t ex_auth(uint8_t *b, size_t n)
 {
         uint8_t mac[PROTO_MAC_BYTES];
-        proto_auth_mac(ex_key, ex_nonce, mac);
+        proto_auth_mac(ex_key, ex_nonce, &ex_peers, mac);
         return proto_encode_auth(b, n, 1, mac);
 }
 static ssize_t ex_auth_ok(uint8_t *b, size_t n)
@@ -531,12 +533,27 @@ static void test_mac(void **state)
         memcpy(nonce2, ex_nonce, sizeof(nonce2));
         nonce2[0] ^= 0x80;
 
-        assert_int_equal(proto_auth_mac(key, nonce, mac), 0);
-        assert_int_equal(proto_auth_verify(key, nonce, mac), 0);
-        assert_int_equal(proto_auth_verify(other, nonce, mac), -EPERM); /* wrong key */
-        assert_int_equal(proto_auth_verify(key, nonce2, mac), -EPERM);  /* replayed answer */
+        assert_int_equal(proto_auth_mac(key, nonce, &ex_peers, mac), 0);
+        assert_int_equal(proto_auth_verify(key, nonce, &ex_peers, mac), 0);
+        assert_int_equal(proto_auth_verify(other, nonce, &ex_peers, mac), -EPERM); /* wrong key */
+        assert_int_equal(proto_auth_verify(key, nonce2, &ex_peers, mac),
+                         -EPERM); /* replayed answer */
+        /* Bound to the two ends: a relay in the middle is either another
+         * server uid to the client or another client uid to the server. */
+        struct proto_auth_peers relay_srv = ex_peers, relay_cli = ex_peers;
+        relay_srv.server_uid = 1000;
+        relay_cli.client_uid = 1001;
+        assert_int_equal(proto_auth_verify(key, nonce, &relay_srv, mac), -EPERM);
+        assert_int_equal(proto_auth_verify(key, nonce, &relay_cli, mac), -EPERM);
+        /* The documented input: "stepdown-auth-v2\0" || nonce || u32le || u32le. */
+        uint8_t in[17 + PROTO_NONCE_BYTES + 8] = "stepdown-auth-v2", byhand[PROTO_MAC_BYTES];
+        memcpy(in + 17, nonce, PROTO_NONCE_BYTES);
+        in[17 + PROTO_NONCE_BYTES + 4] = 0xe8; /* 1000 = 0x3e8 */
+        in[17 + PROTO_NONCE_BYTES + 5] = 0x03;
+        crypto_auth(byhand, in, sizeof(in), key);
+        assert_memory_equal(byhand, mac, sizeof(mac));
         mac[5] ^= 1;
-        assert_int_equal(proto_auth_verify(key, nonce, mac), -EPERM);
+        assert_int_equal(proto_auth_verify(key, nonce, &ex_peers, mac), -EPERM);
 
         /* domain separation: the MAC is not crypto_auth over the bare nonce */
         uint8_t bare[PROTO_MAC_BYTES];
