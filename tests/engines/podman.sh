@@ -1,0 +1,3 @@
+podman_checks() { :; }
+podman_cleanup() { :; }
+rootless_cleanup() { :; }
