@@ -4,9 +4,9 @@
 # docs/examples/dockerfile: the README's build and run, word for word
 # except --network none and the local base image.
 example_dockerfile() {
-        local c log=$E/logs/ex-dockerfile.log out
-        c=$(context dockerfile)
-        if build ex-dockerfile "$c" --build-arg BASE=stepdown-test/debian >"$log" 2>&1; then
+        local log=$E/logs/ex-dockerfile.log out
+        if tar -cf - -C docs/examples/dockerfile . -C "$STATIC/daemon" stepdownd -C "$STATIC/client" stepdown |
+                build ex-dockerfile - --build-arg BASE=stepdown-test/debian >"$log" 2>&1; then
                 ok "dockerfile example: docker build (BuildKit) from docs/examples/dockerfile/Dockerfile"
         else
                 not_ok "dockerfile example: docker build" "$log"
@@ -41,10 +41,9 @@ exit status 0" ]; then
 # docs/examples/redis-migration: the image's redis-server as PID 1 under
 # the redis user, the volume made redis's, SAVE, SHUTDOWN -> status 0.
 example_redis() {
-        local c log=$E/logs/ex-redis.log
-        c=$(context redis-migration)
-        rm -f "$c/stepdown" # the README copies stepdownd only
-        if build ex-redis "$c" --build-arg BASE=stepdown-test/debian >"$log" 2>&1; then
+        local log=$E/logs/ex-redis.log
+        if tar -cf - -C docs/examples/redis-migration . -C "$STATIC/daemon" stepdownd |
+                build ex-redis - --build-arg BASE=stepdown-test/debian >"$log" 2>&1; then
                 ok "redis example: docker build from docs/examples/redis-migration/Dockerfile"
         else
                 not_ok "redis example: docker build" "$log"

@@ -9,8 +9,9 @@ podman_images() {
         mkdir -p "$c" "$a" "$r"
         # The broker image as the kubernetes README builds it: the compose
         # example's Dockerfile.broker (FROM scratch, the two binaries).
-        cp "$STEPDOWND" "$STEPDOWN" "$c/"
-        build registry.example.com/stepdown-broker:0.1.0 "$c" -f docs/examples/compose-sidecar/Dockerfile.broker || return 1
+        tar -cf - -C "$STATIC/daemon" stepdownd -C "$STATIC/client" stepdown \
+                -C "$SRC/docs/examples/compose-sidecar" Dockerfile.broker |
+                build registry.example.com/stepdown-broker:0.1.0 - -f Dockerfile.broker || return 1
         # The app image the pod names: busybox and the client, waiting
         # for the broker (podman has no startup-probe ordering), asking
         # for a directory, then idling.

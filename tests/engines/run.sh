@@ -76,13 +76,15 @@ fi
 diag "images: $((SECONDS - t)) s"
 
 RUN=("$DOCKER" run --network none)
-build() { # TAG DIR [ARGS...]: BuildKit (COPY --chmod needs it on 20.10)
+# build TAG CONTEXT [ARGS...]: BuildKit (COPY --chmod needs it on 20.10);
+# CONTEXT - reads a tar stream, as the examples' READMEs build.
+build() {
         local tag=$1 dir=$2
         shift 2
         DOCKER_BUILDKIT=1 "$DOCKER" build --network none -q -t "$tag" "$@" "$dir"
 }
-# A build context: an example's directory plus the static binaries, as
-# its README says to copy them.
+# A build context directory: an example plus the static binaries, as the
+# compose README says to copy them.
 context() { # EXAMPLE
         local c=$E/ctx/$1
         rm -rf "$c"
