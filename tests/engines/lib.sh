@@ -78,6 +78,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 TOML
         # The identity key would otherwise go to /etc/docker/key.json.
         printf '{"deprecated-key-path": "%s"}\n' "$E/docker/key.json" >"$E/daemon.json"
+        # A run that was killed outright left its engine behind: stop it,
+        # by the pids it recorded, when they are still this tree's.
+        local f p
+        for f in docker containerd; do
+                p=$(cat "$R/$f.pid" 2>/dev/null) || continue
+                if grep -qF -- "$E" "/proc/$p/cmdline" 2>/dev/null; then
+                        echo "stopping the $f (pid $p) a previous run left behind" >&2
+                        stop_pid "$p" "$f"
+                fi
+        done
         rm -f "$R/docker.pid" "$R/containerd.pid" "$CONTAINERD_SOCK"
         unshare --mount --propagation private -- /bin/sh -c '
                 E=$1 R=$2 SD=$3 SOCK=$4 HOST=$5
@@ -111,16 +121,16 @@ TOML
         return 1
 }
 
-stop_pid() { # PID NAME: TERM, then KILL after 20 s
+stop_pid() { # PID NAME [SECONDS]: TERM, then KILL after SECONDS (20)
         local pid=$1
         [ -n "$pid" ] || return 0
         kill -0 "$pid" 2>/dev/null || return 0
         kill "$pid" 2>/dev/null || true
-        for _ in $(seq 200); do
+        for _ in $(seq $((${3:-20} * 10))); do
                 kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
                 sleep 0.1
         done
-        echo "$2 (pid $pid) ignored SIGTERM for 20 s: SIGKILL" >&2
+        echo "$2 (pid $pid) ignored SIGTERM for ${3:-20} s: SIGKILL" >&2
         kill -9 "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
 }

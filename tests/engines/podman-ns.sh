@@ -144,6 +144,7 @@ kube_end() {
         rm -rf "$E/podman"
 }
 trap 'rootless_end; kube_end' EXIT
+trap 'exit 143' TERM INT
 
 kube
 rootless

@@ -49,7 +49,10 @@ podman_checks() {
                 return
         fi
         STEPDOWN=$STEPDOWN unshare --mount --propagation private -- \
-                bash tests/engines/podman-ns.sh "$E" "$W" >"$E/logs/podman-ns.log" 2>&1
+                bash tests/engines/podman-ns.sh "$E" "$W" >"$E/logs/podman-ns.log" 2>&1 &
+        PODMAN_NS_PID=$!
+        wait "$PODMAN_NS_PID"
+        PODMAN_NS_PID=
         if [ ! -s "$W/podman.results" ]; then
                 not_ok "podman: the podman checks ran" "$E/logs/podman-ns.log"
                 return
@@ -66,10 +69,12 @@ podman_checks() {
         diag "podman: $((SECONDS - t)) s"
 }
 
-# The namespace took podman's run-time state with it; the storage is
-# removed by podman-ns.sh.  These catch an interrupted run.
+# An interrupted run: podman-ns.sh (unshare exec'd it, so this is its
+# pid) removes its pods, containers, the rootless user's processes and the
+# storage on SIGTERM, once the podman command it is running has returned
+# (kube play is bounded by 120 s).
 podman_cleanup() {
-        rm -rf "$E/podman" "$E/rootless" 2>/dev/null
-        return 0
+        [ -n "${PODMAN_NS_PID:-}" ] || return 0
+        stop_pid "$PODMAN_NS_PID" podman-ns.sh 150
+        PODMAN_NS_PID=
 }
-rootless_cleanup() { :; }

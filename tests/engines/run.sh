@@ -34,7 +34,6 @@ cleanup() {
         set +e
         # Podman first (its containers are not dockerd's), then the engine.
         podman_cleanup
-        rootless_cleanup
         if [ -n "${DOCKERD_PID:-}" ]; then
                 "$DOCKER" ps -aq | xargs -r "$DOCKER" rm -f >/dev/null 2>&1
                 "$DOCKER" volume prune -f >/dev/null 2>&1
@@ -63,6 +62,9 @@ if [ -z "$SD" ]; then
         exit 1
 fi
 ok "a private dockerd starts: storage $SD, data under $E/docker, socket $DOCKER_HOST"
+# Containers and volumes an interrupted run left in the data root.
+"$DOCKER" ps -aq | xargs -r "$DOCKER" rm -f >/dev/null 2>&1
+"$DOCKER" volume prune -f >/dev/null 2>&1
 diag "dockerd pid $DOCKERD_PID, containerd pid $CONTAINERD_PID ($(dockerd --version))"
 
 t=$SECONDS
