@@ -66,7 +66,7 @@ for line in text.splitlines():
         entry, cmd = words(rest), []
     elif op == "CMD":
         cmd = words(rest)
-    elif op in ("LABEL", "EXPOSE", "STOPSIGNAL"):
+    elif op in ("LABEL", "EXPOSE", "STOPSIGNAL", "ARG"):
         pass
     else:
         sys.exit("image.sh: unsupported instruction " + op)
