@@ -631,6 +631,83 @@ static void test_deep_tree(void **state)
         close(after);
 }
 
+/* A level the deep walk let go of is moved away while the walk is below
+ * it (from the progress callback, so exactly then): re-opening it by name
+ * finds it gone, and what is below it is not walked; reported with
+ * report, EAGAIN without. */
+struct moved_ctx {
+        bool done;
+        unsigned reports;
+        char path[1024], why[256];
+};
+
+static void moved_progress(void *arg, const struct op_stats *st)
+{
+        (void)st;
+        struct moved_ctx *m = arg;
+        if (!m->done) {
+                m->done = true;
+                assert_int_equal(rename(P("anchor/a/d"), P("anchor/a/x")), 0);
+        }
+}
+
+static void moved_report(void *arg, const char *path, const char *why)
+{
+        struct moved_ctx *m = arg;
+        m->reports++;
+        snprintf(m->path, sizeof(m->path), "%s", path);
+        snprintf(m->why, sizeof(m->why), "%s", why);
+}
+
+static void test_deep_moved(void **state)
+{
+        (void)state;
+        for (int round = 0; round < 2; round++) {
+                assert_int_equal(mkdir(P("anchor/a"), 0755), 0);
+                int fd = open(P("anchor/a"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(fd >= 0);
+                for (int i = 0; i < 300; i++) { /* deeper than OP_CHOWN_HELD_FDS */
+                        if (i % 2)
+                                assert_int_equal(mkdirat(fd, "e", 0755), 0);
+                        assert_int_equal(mkdirat(fd, "d", 0755), 0);
+                        if (!(i % 2))
+                                assert_int_equal(mkdirat(fd, "e", 0755), 0);
+                        int n = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        assert_true(n >= 0);
+                        close(fd);
+                        fd = n;
+                }
+                for (int i = 0; i < 1100; i++) { /* the callback fires down here */
+                        char name[16];
+                        snprintf(name, sizeof(name), "f%d", i);
+                        int f = openat(fd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                        assert_true(f >= 0);
+                        close(f);
+                }
+                close(fd);
+                struct moved_ctx m = {0};
+                struct op_stats st = {.progress = moved_progress,
+                                      .report = round == 0 ? moved_report : NULL,
+                                      .arg = &m};
+                int r = op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err));
+                assert_true(m.done);
+                if (round == 0) {
+                        assert_int_equal(r, 0);
+                        assert_int_equal(st.skipped_moved, 1);
+                        assert_int_equal(m.reports, 1);
+                        if (!strstr(m.path, "anchor/a/d") || !strstr(m.why, "moved"))
+                                fail_msg("reported %s: %s", m.path, m.why);
+                } else {
+                        assert_int_equal(r, -EAGAIN);
+                        if (!strstr(err, "anchor/a/d") || !strstr(err, "moved"))
+                                fail_msg("%s", err);
+                }
+                char cmd[256];
+                snprintf(cmd, sizeof(cmd), "rm -rf '%s'", P("anchor/a"));
+                assert_int_equal(system(cmd), 0);
+        }
+}
+
 /* Real racers (issue 11, items 2 and 3).  A child process plays the app:
  * it exchanges names as fast as it can while the engine works, bounded in
  * time.  The canary is held by an fd, so it is checked whatever name it
@@ -923,6 +1000,7 @@ int main(void)
             CASE(test_mkdir_symlinked_parent),
             CASE(test_open_links),
             CASE(test_deep_tree),
+            CASE(test_deep_moved),
             CASE(test_missing_cap),
             CASE(test_resolve),
             CASE(test_race_mkdir_exchange),
