@@ -156,6 +156,10 @@ static void test_basic(void **state)
         expect_file(P("anchor/p"), U2, U1, 02770, NULL);
         expect_file(P("anchor/p/q/r"), U2, U1, 02770, NULL);
         assert_int_equal(op_mkdir(anchor, "x/y", 0700, U1, U1, false, err, sizeof(err)), -ENOENT);
+        /* no staging directory is left behind */
+        assert_int_equal(count_entries(anchor), 2);
+        assert_int_equal(count_entries(P("anchor/p")), 1);
+        assert_int_equal(count_entries(P("anchor/p/q")), 1);
 
         int fd = -1;
         assert_int_equal(
@@ -627,6 +631,83 @@ static void test_deep_tree(void **state)
         close(after);
 }
 
+/* A level the deep walk let go of is moved away while the walk is below
+ * it (from the progress callback, so exactly then): re-opening it by name
+ * finds it gone, and what is below it is not walked; reported with
+ * report, EAGAIN without. */
+struct moved_ctx {
+        bool done;
+        unsigned reports;
+        char path[1024], why[256];
+};
+
+static void moved_progress(void *arg, const struct op_stats *st)
+{
+        (void)st;
+        struct moved_ctx *m = arg;
+        if (!m->done) {
+                m->done = true;
+                assert_int_equal(rename(P("anchor/a/d"), P("anchor/a/x")), 0);
+        }
+}
+
+static void moved_report(void *arg, const char *path, const char *why)
+{
+        struct moved_ctx *m = arg;
+        m->reports++;
+        snprintf(m->path, sizeof(m->path), "%s", path);
+        snprintf(m->why, sizeof(m->why), "%s", why);
+}
+
+static void test_deep_moved(void **state)
+{
+        (void)state;
+        for (int round = 0; round < 2; round++) {
+                assert_int_equal(mkdir(P("anchor/a"), 0755), 0);
+                int fd = open(P("anchor/a"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(fd >= 0);
+                for (int i = 0; i < 300; i++) { /* deeper than OP_CHOWN_HELD_FDS */
+                        if (i % 2)
+                                assert_int_equal(mkdirat(fd, "e", 0755), 0);
+                        assert_int_equal(mkdirat(fd, "d", 0755), 0);
+                        if (!(i % 2))
+                                assert_int_equal(mkdirat(fd, "e", 0755), 0);
+                        int n = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        assert_true(n >= 0);
+                        close(fd);
+                        fd = n;
+                }
+                for (int i = 0; i < 1100; i++) { /* the callback fires down here */
+                        char name[16];
+                        snprintf(name, sizeof(name), "f%d", i);
+                        int f = openat(fd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                        assert_true(f >= 0);
+                        close(f);
+                }
+                close(fd);
+                struct moved_ctx m = {0};
+                struct op_stats st = {.progress = moved_progress,
+                                      .report = round == 0 ? moved_report : NULL,
+                                      .arg = &m};
+                int r = op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err));
+                assert_true(m.done);
+                if (round == 0) {
+                        assert_int_equal(r, 0);
+                        assert_int_equal(st.skipped_moved, 1);
+                        assert_int_equal(m.reports, 1);
+                        if (!strstr(m.path, "anchor/a/d") || !strstr(m.why, "moved"))
+                                fail_msg("reported %s: %s", m.path, m.why);
+                } else {
+                        assert_int_equal(r, -EAGAIN);
+                        if (!strstr(err, "anchor/a/d") || !strstr(err, "moved"))
+                                fail_msg("%s", err);
+                }
+                char cmd[256];
+                snprintf(cmd, sizeof(cmd), "rm -rf '%s'", P("anchor/a"));
+                assert_int_equal(system(cmd), 0);
+        }
+}
+
 /* Real racers (issue 11, items 2 and 3).  A child process plays the app:
  * it exchanges names as fast as it can while the engine works, bounded in
  * time.  The canary is held by an fd, so it is checked whatever name it
@@ -641,8 +722,16 @@ static double mono(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Swaps each racer made (shared with the children). */
+static volatile uint64_t *race_hits;
+
 static pid_t start_racer(void (*body)(void))
 {
+        if (!race_hits) {
+                race_hits =
+                    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                assert_true(race_hits != MAP_FAILED);
+        }
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -674,9 +763,30 @@ static void mkdir_exchanger(void)
 {
         for (;;) {
                 if (renameat2(AT_FDCWD, P("anchor/new"), AT_FDCWD, P("anchor/cdir"),
-                              RENAME_EXCHANGE) < 0)
+                              RENAME_EXCHANGE) == 0)
+                        race_hits[0]++;
+                else
                         renameat2(AT_FDCWD, P("anchor/new"), AT_FDCWD, P("anchor/cdir"),
                                   RENAME_NOREPLACE);
+        }
+}
+
+/* The staging directory op_mkdir makes beside the new one: exchanged with
+ * anchor/cdir2 (root-owned 0700 too) as soon as it shows up. */
+static void stage_exchanger(void)
+{
+        int dfd = open(anchor, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char buf[4096];
+        for (;;) {
+                lseek(dfd, 0, SEEK_SET);
+                ssize_t n = getdents64(dfd, buf, sizeof(buf));
+                for (ssize_t off = 0; off < n;) {
+                        struct dirent64 *d = (struct dirent64 *)(buf + off);
+                        off += d->d_reclen;
+                        if (strncmp(d->d_name, ".stepdown-mkdir.", 16) == 0 &&
+                            renameat2(dfd, d->d_name, dfd, "cdir2", RENAME_EXCHANGE) == 0)
+                                race_hits[1]++;
+                }
         }
 }
 
@@ -685,10 +795,15 @@ static void test_race_mkdir_exchange(void **state)
         (void)state;
         assert_int_equal(mkdir(P("anchor/cdir"), 0700), 0);
         write_file(P("anchor/cdir/secret"), "canary\n", 0600);
+        assert_int_equal(mkdir(P("anchor/cdir2"), 0700), 0);
+        write_file(P("anchor/cdir2/secret"), "canary\n", 0600);
         int cfd = open(P("anchor/cdir"), O_PATH | O_DIRECTORY | O_CLOEXEC);
         int sfd = open(P("anchor/cdir/secret"), O_PATH | O_CLOEXEC);
-        assert_true(cfd >= 0 && sfd >= 0);
+        int c2fd = open(P("anchor/cdir2"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        assert_true(cfd >= 0 && sfd >= 0 && c2fd >= 0);
         pid_t pid = start_racer(mkdir_exchanger);
+        pid_t pid2 = start_racer(stage_exchanger);
+        race_hits[0] = race_hits[1] = 0;
         unsigned long tries = 0, made = 0;
         double t0 = mono();
         while (tries < RACE_TRIES && mono() - t0 < RACE_SECONDS) {
@@ -697,13 +812,19 @@ static void test_race_mkdir_exchange(void **state)
                 if (op_mkdir(anchor, "new", 0777, U1, U1, tries % 2, err, sizeof(err)) == 0)
                         made++;
                 expect_canary_fd(cfd, "mkdir exchange", tries);
+                expect_canary_fd(c2fd, "mkdir staging exchange", tries);
                 /* the empty one is ours: remove it under whichever name */
                 if (unlinkat(AT_FDCWD, P("anchor/new"), AT_REMOVEDIR) < 0)
                         unlinkat(AT_FDCWD, P("anchor/cdir"), AT_REMOVEDIR);
         }
         stop_racer(pid);
-        printf("mkdir exchange racer: %lu tries (%lu directories made) in %.1fs, no win\n", tries,
-               made, mono() - t0);
+        stop_racer(pid2);
+        printf("mkdir exchange racers: %lu tries (%lu directories made) in %.1fs, %lu exchanges "
+               "of the new name and %lu of a staging name, no win\n",
+               tries, made, mono() - t0, (unsigned long)race_hits[0], (unsigned long)race_hits[1]);
+        assert_true(race_hits[0] > 0);
+        assert_int_equal(fstat(c2fd, &(struct stat){0}), 0);
+        close(c2fd);
         struct stat st;
         assert_int_equal(fstat(sfd, &st), 0);
         assert_int_equal(st.st_uid, 0);
@@ -722,7 +843,8 @@ static void test_race_mkdir_exchange(void **state)
 static void chown_link_swapper(void)
 {
         for (;;)
-                renameat2(AT_FDCWD, P("anchor/t/f5"), AT_FDCWD, P("hl"), RENAME_EXCHANGE);
+                if (renameat2(AT_FDCWD, P("anchor/t/f5"), AT_FDCWD, P("hl"), RENAME_EXCHANGE) == 0)
+                        race_hits[2]++;
 }
 
 static void test_race_chown_hardlink(void **state)
@@ -735,6 +857,7 @@ static void test_race_chown_hardlink(void **state)
         int cfd = open(P("outside/etc/shadow"), O_PATH | O_CLOEXEC);
         assert_true(cfd >= 0);
         pid_t pid = start_racer(chown_link_swapper);
+        race_hits[2] = 0;
         unsigned long tries = 0, done = 0;
         double t0 = mono();
         while (tries < RACE_TRIES && mono() - t0 < RACE_SECONDS) {
@@ -752,8 +875,10 @@ static void test_race_chown_hardlink(void **state)
                                  (unsigned)(cs.st_mode & 07777));
         }
         stop_racer(pid);
-        printf("chown hard-link racer: %lu tries (%lu walks completed) in %.1fs, no win\n", tries,
-               done, mono() - t0);
+        printf("chown hard-link racer: %lu tries (%lu walks completed) in %.1fs, %lu swaps, no "
+               "win\n",
+               tries, done, mono() - t0, (unsigned long)race_hits[2]);
+        assert_true(race_hits[2] > 0);
         close(cfd);
         /* put the link back where check_canaries does not count it */
         unlink(P("hl"));
@@ -875,6 +1000,7 @@ int main(void)
             CASE(test_mkdir_symlinked_parent),
             CASE(test_open_links),
             CASE(test_deep_tree),
+            CASE(test_deep_moved),
             CASE(test_missing_cap),
             CASE(test_resolve),
             CASE(test_race_mkdir_exchange),
