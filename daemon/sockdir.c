@@ -85,7 +85,10 @@ int sockdir_open(const char *dir, bool create, bool have_user, gid_t gid, int *d
                 r = resolve_beneath(root, parent, O_PATH | O_DIRECTORY, 0, RESOLVE_F_XDEV, &pfd,
                                     why, sizeof(why));
                 if (r < 0) {
-                        snprintf(err, errlen, "socket directory %s: %s", dir, why);
+                        snprintf(err, errlen, "socket directory %s: %s%s", dir, why,
+                                 r == -ELOOP ? " (name it by its real path, e.g. /run rather "
+                                               "than /var/run)"
+                                             : "");
                         return r;
                 }
                 if (create) {

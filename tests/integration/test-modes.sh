@@ -141,38 +141,47 @@ like "$(start_at "$T/p8/new")" "^served app:app 600 app:app 400 rc=0$" "a missin
 is "$(stat -c '%u:%g %a' "$T/p8/new")" "0:1000 710" "... root:app (0:1000) 0710, born so"
 canary_kept
 
-# The racer: the app owns the socket directory's parent and exchanges the
-# directory with a symlink to the canary directory (renameat2
-# RENAME_EXCHANGE, as fast as it can) while root starts the broker (serve
-# mode), waits for its start record, stops it with SIGTERM (it removes
-# socket and key on the way out), and checks the canary, again and again.
+# Racers: the app exchanges names (renameat2 RENAME_EXCHANGE, as fast as
+# it can) while root starts the broker (serve mode), waits for its start
+# record, stops it with SIGTERM (it removes socket and key on the way out)
+# and checks the canary, again and again.  First the socket directory
+# itself, in a parent the app owns, against a symlink to the canary
+# directory; then, in a sticky socket directory (accepted), the socket and
+# the key against symlinks to the canary files.
 cat >"$T/exchange.py" <<'PY'
 import ctypes, os, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
-d, a, b, secs = sys.argv[1], sys.argv[2].encode(), sys.argv[3].encode(), float(sys.argv[4])
+d, secs, links = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+pairs = [(sys.argv[i].encode(), sys.argv[i + 1].encode()) for i in range(4, len(sys.argv), 2)]
 fd = os.open(d, os.O_PATH | os.O_DIRECTORY)
 os.setgroups([]); os.setresgid(1000, 1000, 1000); os.setresuid(1000, 1000, 1000)
+for item in filter(None, links.split(",")):  # NAME=TARGET: the app's own symlinks
+    name, target = item.split("=", 1)
+    os.symlink(target, name, dir_fd=fd)
 end, n = time.monotonic() + secs, 0
 while time.monotonic() < end:
-    for _ in range(2000):
-        n += libc.renameat2(fd, a, fd, b, 2) == 0  # RENAME_EXCHANGE
+    for _ in range(1000):
+        for a, b in pairs:
+            n += libc.renameat2(fd, a, fd, b, 2) == 0  # RENAME_EXCHANGE
 print(n)
 PY
 cat >"$T/restarts.sh" <<'SH'
-T=$1 SECS=$2 STEPDOWND=$3
+T=$1 SECS=$2 STEPDOWND=$3 POL=$4 AUDIT=$5
 canary() { (cd "$T/victim" && stat -c '%n %u:%g %a %s %h' . * && cat ./*) | md5sum; }
 c0=$(canary) runs=0 served=0 wins=0 end=$((SECONDS + SECS))
+: >>"$AUDIT"
 while [ $SECONDS -lt $end ]; do
-        mapfile -t a <"$T/r-audit.jsonl"
+        mapfile -t a <"$AUDIT"
         n0=${#a[@]}
-        "$STEPDOWND" --serve -c "$T/rp.conf" 2>/dev/null &
+        "$STEPDOWND" --serve -c "$POL" 2>/dev/null &
         b=$!
         for _ in $(seq 1000); do
                 kill -0 $b 2>/dev/null || break
-                mapfile -t a <"$T/r-audit.jsonl"
+                mapfile -t a <"$AUDIT"
                 [ ${#a[@]} -gt $((n0 + 1)) ] && { served=$((served + 1)); break; }
                 sleep 0.002
         done
+        sleep 0.0$((RANDOM % 3)) # sometimes a moment for a swap before the cleanup
         kill -TERM $b 2>/dev/null
         wait $b
         runs=$((runs + 1))
@@ -180,23 +189,33 @@ while [ $SECONDS -lt $end ]; do
 done
 echo "$runs $served $wins"
 SH
-RACE_SECS=${RACE_SECS:-8}
-mkdir "$T/r" && chown 1000:1000 "$T/r" && ln -s "$T/victim" "$T/r/broker.l" && touch "$T/r-audit.jsonl"
-printf 'user app\nsocket %s/r/broker/sd.sock\naudit %s/r-audit.jsonl\nallow app mkdir %s/data/* mode=0700\n' \
-        "$T" "$T" "$T" >"$T/rp.conf"
-chmod 644 "$T/rp.conf"
-python3 "$T/exchange.py" "$T/r" broker broker.l "$RACE_SECS" >"$T/swaps" &
-xpid=$!
-read -r runs served wins < <(in_mountns /bin/bash "$T/restarts.sh" "$T" "$RACE_SECS" "$STEPDOWND")
-wait "$xpid"
-swaps=$(cat "$T/swaps")
-echo "# socket-directory racer: $runs starts ($served served), $swaps swaps, $wins wins"
-if [ "$wins" = 0 ] && [ "$served" -gt 0 ] && [ "$swaps" -gt 0 ]; then
-        ok "racer: $runs broker starts and stops against $swaps directory/symlink swaps, canary untouched"
-else
-        not_ok "racer: $runs broker starts ($served served), $swaps swaps: $wins wins"
-fi
-canary_kept
+race() { # NAME SOCKET-DIR EXCHANGE-DIR LINKS PAIRS...
+        local name=$1 sdir=$2 xdir=$3 links=$4 runs served wins swaps
+        shift 4
+        printf 'user app\nsocket %s/sd.sock\naudit %s/%s-audit.jsonl\nallow app mkdir %s/data/* mode=0700\n' \
+                "$sdir" "$T" "$name" "$T" >"$T/$name.conf"
+        chmod 644 "$T/$name.conf"
+        python3 "$T/exchange.py" "$xdir" "$RACE_SECS" "$links" "$@" >"$T/$name.swaps" &
+        local xpid=$!
+        read -r runs served wins < <(in_mountns /bin/bash "$T/restarts.sh" "$T" "$RACE_SECS" "$STEPDOWND" \
+                "$T/$name.conf" "$T/$name-audit.jsonl")
+        wait "$xpid"
+        swaps=$(cat "$T/$name.swaps")
+        echo "# $name racer: $runs starts ($served served), $swaps swaps, $wins wins"
+        # The directory's names always exist, so its exchanger must have
+        # swapped; the socket and key exist only while a broker runs.
+        if [ "$wins" = 0 ] && [ "$served" -gt 0 ] && { [ "$swaps" -gt 0 ] || [ "$name" != socket-directory ]; }; then
+                ok "racer ($name): $runs broker starts and stops against $swaps swaps, canary untouched"
+        else
+                not_ok "racer ($name): $runs broker starts ($served served), $swaps swaps: $wins wins"
+        fi
+        canary_kept
+}
+RACE_SECS=${RACE_SECS:-6}
+mkdir "$T/r" && chown 1000:1000 "$T/r"
+race socket-directory "$T/r/broker" "$T/r" "broker.l=$T/victim" broker broker.l
+mkdir -m 1777 "$T/s"
+race socket-and-key "$T/s" "$T/s" "sock.l=$T/victim/sd.sock,key.l=$T/victim/sd.key" sd.sock sock.l sd.key key.l
 
 out=$(in_container "$STEPDOWND" -c "$T/norules.conf" -- /bin/sh -c 'pgrep -c stepdownd; env | grep -c "^STEPDOWN_[SK]"' 2>&1)
 is "$out" "0 0" "exec: no allow rule, no broker and no STEPDOWN_* variables"
