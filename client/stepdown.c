@@ -499,10 +499,13 @@ static void help(void)
                "\n"
                "OWNER is USER, USER:GROUP, :GROUP or USER: (USER's login group), by name or\n"
                "number.  Environment: STEPDOWN_SOCKET, STEPDOWN_KEY_FILE, STEPDOWN_KEY_FD,\n"
-               "STEPDOWN_TIMEOUT (seconds, default 30).\n"
+               "STEPDOWN_TIMEOUT (seconds, default 30; a full broker is asked again until\n"
+               "then).  PATH must be absolute and normal.\n"
                "\n"
-               "Exit status: 0 done; 1 the operation failed; 2 usage error; 3 broker\n"
-               "unreachable or authentication failed; 4 refused by policy.  See stepdown(1).\n");
+               "Exit status: 0 done; 1 the operation failed; 2 usage error (a bad PATH too);\n"
+               "3 broker unreachable or full, authentication failed, or the key or a\n"
+               "STEPDOWN_* variable unusable; 4 refused by policy.  open and bind: COMMAND's\n"
+               "status, 127 not found, 126 not executable.  See stepdown(1).\n");
 }
 
 int main(int argc, char **argv)

@@ -90,8 +90,10 @@ restart:
                         continue;
 
                 int fd = openat(dir, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0)
-                        return errmsg(err, errlen, negative_errno(), "%s: %s: %m", path, comp);
+                if (fd < 0) /* the component only when it is not the whole path */
+                        return strcmp(comp, path) == 0
+                                   ? errmsg(err, errlen, negative_errno(), "%m")
+                                   : errmsg(err, errlen, negative_errno(), "%s: %m", comp);
                 _cleanup_close_ int next = fd;
                 struct stat st;
                 if (fstat(next, &st) < 0)

@@ -49,8 +49,6 @@ int peer_read(int fd, struct peer *p)
 {
         struct ucred uc;
         socklen_t len = sizeof(uc);
-        char proc[64];
-        int r;
 
         memset(p, 0, sizeof(*p));
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
@@ -58,14 +56,17 @@ int peer_read(int fd, struct peer *p)
         p->pid = uc.pid;
         p->uid = uc.uid;
         p->gid = uc.gid;
-        r = peer_groups(fd, p);
-        if (r < 0)
-                return r;
+        return peer_groups(fd, p);
+}
+
+void peer_identify(int fd, struct peer *p)
+{
+        char proc[64];
 
         /* The pidfd names this process even if its PID is reused later;
          * the audit records its inode. */
         int pidfd = -1;
-        len = sizeof(pidfd);
+        socklen_t len = sizeof(pidfd);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0 && pidfd >= 0) {
                 struct stat st;
                 if (fstat(pidfd, &st) == 0)
@@ -76,7 +77,6 @@ int peer_read(int fd, struct peer *p)
         snprintf(proc, sizeof(proc), "/proc/%d/exe", (int)p->pid);
         ssize_t n = p->pid > 0 ? readlink(proc, p->exe, sizeof(p->exe) - 1) : -1;
         p->exe[n > 0 ? n : 0] = '\0';
-        return 0;
 }
 
 void peer_clear(struct peer *p)

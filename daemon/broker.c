@@ -520,6 +520,7 @@ static void admit(struct broker *b, int fd)
                 refuse(fd, EUSERS, PROTO_ERR_LIMIT, msg);
                 return;
         }
+        peer_identify(fd, &peer);
         conn_new(b, fd, &peer);
 }
 

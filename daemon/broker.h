@@ -92,7 +92,11 @@ void broker_free(struct broker *b);
 unsigned broker_n_conns(const struct broker *b);
 
 /* auth.c: peer credentials, the per-launch key and the challenge. */
+/* The kernel's credentials: pid, uid, gid, groups (cheap, enough to
+ * decide whether to serve the peer).  0 or -errno. */
 int peer_read(int fd, struct peer *p);
+/* For a peer that is served: its pidfd inode and /proc/PID/exe. */
+void peer_identify(int fd, struct peer *p);
 void peer_clear(struct peer *p);
 /* Fresh key from libsodium (crypto_auth_keygen). */
 void auth_key_generate(uint8_t key[PROTO_KEY_BYTES]);

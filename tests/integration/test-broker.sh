@@ -173,7 +173,8 @@ r $SD chown app $T/data/../x
 r $SD open -r $T/data/nonexist -- true
 r $SD open -r $T/data/nonexist/f -- true
 r $SD open -c 0600 $T/data/exec.txt -- nosuchcmd
-r $SD open -c 0600 $T/data/exec2.txt -- /nonexist/cmd')
+r $SD open -c 0600 $T/data/exec2.txt -- /nonexist/cmd
+r $SD bind tcp:127.0.0.1:443 -- $SD bind tcp:127.0.0.1:443 -- true')
 is "$out" "stepdown: the key file STEPDOWN_KEY_FILE=$T/nokey: No such file or directory
 rc=3
 stepdown: the key file STEPDOWN_KEY_FILE=$T/secret/app.key: Permission denied
@@ -205,7 +206,9 @@ rc=1
 stepdown: cannot run nosuchcmd: command not found in PATH=$PATH
 rc=127
 stepdown: cannot run /nonexist/cmd: no such file
-rc=127" "client messages: key file, key fd and timeout named with the errno; bad paths exit 2; errno text once; a missing command 127"
+rc=127
+stepdown: bind tcp:127.0.0.1:443: binding 127.0.0.1 port 443: Address already in use
+rc=1" "client messages: key file, key fd and timeout named with the errno; bad paths exit 2; errno text once; a missing command 127"
 
 # run_app_bg SCRIPT: like run_app, in the background, until $T/done exists;
 # the test (root, outside) probes the broker as another uid meanwhile.
@@ -233,6 +236,11 @@ touch "$T/data/.done"; wait $bg
 is "$(cat "$T/bg.out")" "0 hello NONE ok" "key none: no key handed out, requests need no AUTH"
 like "$out" "refused by policy.*bob rc=4 bob chmod rc=0" "key none: another uid is judged by its own rules (SO_PEERCRED)"
 is "$(stat -c %a "$T/data/new.txt")" "600" "... and bob's allowed chmod happened"
+
+# stepdownd names a missing policy once (issue 13: it said it three times).
+out=$(cd "$T" && "$STEPDOWND" -c nonexist.conf -- true 2>&1; echo "rc=$?")
+is "$out" "stepdownd: nonexist.conf: No such file or directory
+rc=1" "a missing policy: its name and the errno, once"
 
 # --- 5. malformed messages, fds, limits ---------------------------------------
 out=$(run_app '

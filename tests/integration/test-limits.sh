@@ -47,16 +47,16 @@ EOF2
 chmod 644 "$T/flood.conf"
 as_uid() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
 # flood ARGS...: a serve-mode broker (its socket 0666: no user) that gives
-# a client 10 s to authenticate, bob (named by a rule, no key) and nohome
+# a client 30 s to authenticate, bob (named by a rule, no key) and nohome
 # (named by none) each reconnecting in a loop to hold every slot they can
 # for 14 s; meanwhile the app (uid 1000, with the key) makes 40 requests,
-# 8 at a time, each with a 5 s timeout: shorter than a held slot lasts, so
-# waiting for the flood's slots to time out is not enough.
+# 8 at a time, each with a 10 s timeout: shorter than a held slot lasts,
+# so waiting for the flood's slots to time out is not enough.
 flood() {
-        rm -rf "$T/run/flood.sock" "$T"/flood/r*
+        rm -rf "$T/run/flood.sock" "$T"/flood/r* "$T/flood.err"
         unshare --mount --propagation private -- /bin/bash -c \
                 'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && shift 2 && exec "$@"' \
-                _ "$T/passwd" "$T/group" "$STEPDOWND" --serve --auth-timeout 10 -c "$T/flood.conf" "$@" >"$T/flood.log" 2>&1 &
+                _ "$T/passwd" "$T/group" "$STEPDOWND" --serve --auth-timeout 30 -c "$T/flood.conf" "$@" >"$T/flood.log" 2>&1 &
         local spid=$!
         for _ in $(seq 100); do [ -S "$T/run/flood.sock" ] && break; sleep 0.05; done
         as_uid 1001 "$RAW_CLIENT" "$T/run/flood.sock" hog 200 14 >"$T/hog-bob" &
@@ -64,12 +64,14 @@ flood() {
         as_uid 1002 "$RAW_CLIENT" "$T/run/flood.sock" hog 50 14 >"$T/hog-nohome" &
         local h2=$!
         sleep 2
+        local batch=()
         for i in $(seq 40); do
                 (t0=$(date +%s%N)
                  as_uid 1000 env STEPDOWN_SOCKET="$T/run/flood.sock" STEPDOWN_KEY_FILE="$T/keys/app.key" \
-                        STEPDOWN_TIMEOUT=5 "$STEPDOWN_CLI" mkdir -m 0700 "$T/flood/r$i" 2>>"$T/flood.err"
+                        STEPDOWN_TIMEOUT=10 "$STEPDOWN_CLI" mkdir -m 0700 "$T/flood/r$i" 2>>"$T/flood.err"
                  echo "$? $(( ($(date +%s%N) - t0) / 1000000 ))") &
-                [ $((i % 8)) -eq 0 ] && wait -n && wait -n && wait -n && wait -n && wait -n && wait -n && wait -n && wait -n
+                batch+=($!)
+                if [ $((i % 8)) -eq 0 ]; then wait "${batch[@]}"; batch=(); fi
         done >"$T/flood.rc"
         wait $h1 $h2
         kill -TERM $spid 2>/dev/null

@@ -513,6 +513,33 @@ static void test_full_broker_retry(void **state)
         unsetenv("STEPDOWN_SOCKET");
 }
 
+/* A broker of another protocol version: its HELLO has version 1. */
+static void script_old_hello(int fd)
+{
+        uint8_t b[PROTO_MAX_MSG], nonce[PROTO_NONCE_BYTES] = {0};
+        ssize_t n = proto_encode_hello(b, sizeof(b), 0, PROTO_AUTH_MAC, nonce);
+        b[4] = 1;
+        srv_send(fd, b, n, -1);
+}
+
+static void test_version_mismatch(void **state)
+{
+        struct stepdown *sd;
+        char msg[512], want[512];
+        (void)state;
+        setenv("STEPDOWN_SOCKET", sock_path, 1);
+        unsetenv("STEPDOWN_KEY_FD");
+        unsetenv("STEPDOWN_KEY_FILE");
+        pid_t pid = serve(script_old_hello);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EPROTONOSUPPORT);
+        snprintf(want, sizeof(want),
+                 "the broker at %s: it speaks protocol version 1, this client version %d",
+                 sock_path, PROTO_VERSION);
+        assert_string_equal(msg, want);
+        reap(pid);
+        unsetenv("STEPDOWN_SOCKET");
+}
+
 /* Each way stepdown_connect() can fail locally names what is at fault. */
 static void test_connect_messages(void **state)
 {
@@ -603,6 +630,7 @@ int main(void)
             cmocka_unit_test(test_connect_from_env),
             cmocka_unit_test(test_full_broker_retry),
             cmocka_unit_test(test_connect_messages),
+            cmocka_unit_test(test_version_mismatch),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -691,7 +691,7 @@ static void test_load(void **state)
         assert_int_equal(load(lsub, err, sizeof(err)), -EINVAL);
         snprintf(path, sizeof(path), "%s/missing", lsub);
         assert_int_equal(load(path, err, sizeof(err)), -ENOENT);
-        snprintf(want, sizeof(want), "%s: %s: missing: No such file or directory", path, path);
+        snprintf(want, sizeof(want), "%s: missing: No such file or directory", path);
         assert_string_equal(err, want);
 
         /* parse errors name the file */
