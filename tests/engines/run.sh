@@ -75,6 +75,7 @@ else
         echo "1..$TAP_N"
         exit 1
 fi
+grep '^# ' "$E/logs/images.log" # the debootstrap's time, on a first run
 diag "images: $((SECONDS - t)) s"
 
 RUN=("$DOCKER" run --network none)
