@@ -343,9 +343,8 @@ static int plan(const struct policy *p, struct policy_remap *m, const struct use
                                               "%s; refusing to give it to \"%s\" too (add "
                                               "\"takeover\" to the remap statement to give "
                                               "\"%s\" uid %lld in exchange)",
-                                              w, (long long)m->new_uid, e->name,
-                                              USERDB_PASSWD_PATH, m->user, e->name,
-                                              (long long)m->old_uid);
+                                              w, (long long)m->new_uid, e->name, USERDB_PASSWD_PATH,
+                                              m->user, e->name, (long long)m->old_uid);
                         if (!(m->uid_holder = strdup(e->name)))
                                 return -ENOMEM;
                         break;
@@ -376,8 +375,8 @@ static int plan(const struct policy *p, struct policy_remap *m, const struct use
                                       "refusing to give it to \"%s\"'s group too (add "
                                       "\"takeover\" to the remap statement to give \"%s\" gid "
                                       "%lld in exchange)",
-                                      w, (long long)m->new_gid, g->name, USERDB_GROUP_PATH,
-                                      m->user, g->name, (long long)m->old_gid);
+                                      w, (long long)m->new_gid, g->name, USERDB_GROUP_PATH, m->user,
+                                      g->name, (long long)m->old_gid);
                 if (!(m->gid_holder = strdup(g->name)))
                         return -ENOMEM;
                 break;

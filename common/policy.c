@@ -889,8 +889,7 @@ static int st_remap(struct ctx *c, struct word *w, size_t n)
                         src = &m->gid;
                 if (src) {
                         if (src->kind)
-                                return perr(c, w[i].col, -EINVAL, "duplicate option \"%.3s\"",
-                                            s);
+                                return perr(c, w[i].col, -EINVAL, "duplicate option \"%.3s\"", s);
                         if ((r = remap_src_parse(s + 4, w[i].len - 4, src, msg, sizeof(msg))) < 0)
                                 return r == -ENOMEM ? r
                                                     : perr(c, w[i].col + 4, r, "%.3s=: %s", s, msg);

@@ -111,16 +111,16 @@ struct policy_remap {
 
         /* Filled in by policy_remap_resolve(): */
         bool resolved;
-        bool active;       /* false: an env: source was unset or empty */
-        char *note;        /* why it is inactive, for stderr and the audit log */
-        int64_t old_uid;   /* the entry's ids before the remap */
-        int64_t old_gid;   /* -1: no group remap */
-        int64_t new_uid;   /* == old_uid: already done (restart) */
-        int64_t new_gid;   /* -1: no group remap */
-        char *home;        /* the entry's home directory */
-        char *uid_holder;  /* takeover: the entry that held new_uid, or NULL */
-        char *gid_holder;  /* takeover: the group that held new_gid, or NULL */
-        char *group_name;  /* the primary group's name, or NULL when it has no entry */
+        bool active;      /* false: an env: source was unset or empty */
+        char *note;       /* why it is inactive, for stderr and the audit log */
+        int64_t old_uid;  /* the entry's ids before the remap */
+        int64_t old_gid;  /* -1: no group remap */
+        int64_t new_uid;  /* == old_uid: already done (restart) */
+        int64_t new_gid;  /* -1: no group remap */
+        char *home;       /* the entry's home directory */
+        char *uid_holder; /* takeover: the entry that held new_uid, or NULL */
+        char *gid_holder; /* takeover: the group that held new_gid, or NULL */
+        char *group_name; /* the primary group's name, or NULL when it has no entry */
 };
 
 enum policy_key { POLICY_KEY_AUTO = 0, POLICY_KEY_NONE, POLICY_KEY_FILE };

@@ -47,9 +47,8 @@ const char *remap_how_name(enum remap_how how);
  * bind-mounted over the old one instead -- refused (-EPERM) when the mount
  * it would land on propagates to other mount namespaces (shared), since
  * the bind would show there too.  *how says which was done. */
-typedef int (*remap_transform)(const char *in, size_t len, const struct remap_ids *ids,
-                               char **out, size_t *outlen, unsigned *changed, char *msg,
-                               size_t msglen);
+typedef int (*remap_transform)(const char *in, size_t len, const struct remap_ids *ids, char **out,
+                               size_t *outlen, unsigned *changed, char *msg, size_t msglen);
 int remap_rewrite(const char *dir, const char *name, remap_transform transform,
                   const struct remap_ids *ids, enum remap_how *how, unsigned *changed, char *err,
                   size_t errlen);

@@ -22,8 +22,7 @@ static uint64_t now_us(void)
 }
 
 /* "owner:/workspace", "env:HOST_UID", "4242" */
-static void src_text(const struct policy_remap *m, const struct remap_src *s, char *buf,
-                     size_t len)
+static void src_text(const struct policy_remap *m, const struct remap_src *s, char *buf, size_t len)
 {
         if (m->origin)
                 snprintf(buf, len, "%s", m->origin);
@@ -79,8 +78,8 @@ static int chown_paths(const struct policy_remap *m, uint64_t *changed, char *su
                         continue;
                 }
                 if (r < 0)
-                        return errmsg(err, errlen, r, "%s%s", home ? "home: " : "chown=: ",
-                                      msg[0] ? msg : strerror(-r));
+                        return errmsg(err, errlen, r, "%s%s",
+                                      home ? "home: " : "chown=: ", msg[0] ? msg : strerror(-r));
                 *changed += st.changed;
                 add(sum, sumlen, "; %s: %llu of %llu entries changed", path,
                     (unsigned long long)st.changed, (unsigned long long)st.visited);
@@ -88,8 +87,8 @@ static int chown_paths(const struct policy_remap *m, uint64_t *changed, char *su
         return 0;
 }
 
-static int rewrite(const struct policy_remap *m, const char *name, remap_transform fn,
-                   char *sum, size_t sumlen, char *err, size_t errlen)
+static int rewrite(const struct policy_remap *m, const char *name, remap_transform fn, char *sum,
+                   size_t sumlen, char *err, size_t errlen)
 {
         struct remap_ids ids = {
             .user = m->user,
@@ -168,8 +167,8 @@ int remap_step_run(const struct policy *p, struct audit *a, char *err, size_t er
                                 r = rewrite(m, "group", remap_group_text, sum, sizeof(sum), msg,
                                             sizeof(msg));
                         if (r == 0)
-                                r = rewrite(m, "passwd", remap_passwd_text, sum, sizeof(sum),
-                                            msg, sizeof(msg));
+                                r = rewrite(m, "passwd", remap_passwd_text, sum, sizeof(sum), msg,
+                                            sizeof(msg));
                 }
                 if (r == 0 && (r = set_names(p)) < 0)
                         snprintf(msg, sizeof(msg), "setenv: %s", strerror(-r));

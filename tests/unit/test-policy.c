@@ -798,11 +798,12 @@ static void test_remap_parse(void **state)
         (void)state;
         struct policy p;
         char err[512];
-        int r = parse(&p,
-                      "user app\n"
-                      "remap app uid=env:HOST_UID gid=owner:/workspace chown=/opt/app,/var/cache/app "
-                      "takeover\n",
-                      err, sizeof(err));
+        int r =
+            parse(&p,
+                  "user app\n"
+                  "remap app uid=env:HOST_UID gid=owner:/workspace chown=/opt/app,/var/cache/app "
+                  "takeover\n",
+                  err, sizeof(err));
         if (r < 0)
                 fail_msg("%s", err);
         assert_string_equal(p.remap.user, "app");
@@ -973,33 +974,29 @@ static void test_remap_resolve_cases(void **state)
         clear_env();
 
         /* env: unset or empty: no remap, and a note naming the variable. */
-        assert_int_equal(parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err,
-                               sizeof(err)),
-                         0);
+        assert_int_equal(
+            parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err, sizeof(err)), 0);
         assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), 0);
         assert_false(p.remap.active);
         assert_non_null(strstr(p.remap.note, "TEST_REMAP_UID is unset"));
         assert_int_equal(p.user_uid, 1000);
         policy_free(&p);
         setenv("TEST_REMAP_UID", "", 1);
-        assert_int_equal(parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err,
-                               sizeof(err)),
-                         0);
+        assert_int_equal(
+            parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err, sizeof(err)), 0);
         assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), 0);
         assert_non_null(strstr(p.remap.note, "TEST_REMAP_UID is empty"));
         policy_free(&p);
         setenv("TEST_REMAP_UID", "12ab", 1);
-        assert_int_equal(parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err,
-                               sizeof(err)),
-                         0);
+        assert_int_equal(
+            parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err, sizeof(err)), 0);
         assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -EINVAL);
         assert_string_equal(err, "t.conf:2: remap: uid=env:TEST_REMAP_UID: \"12ab\" is not a uid "
                                  "(expected a decimal number from 1 to 2147483647)");
         policy_free(&p);
         setenv("TEST_REMAP_UID", "0", 1);
-        assert_int_equal(parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err,
-                               sizeof(err)),
-                         0);
+        assert_int_equal(
+            parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err, sizeof(err)), 0);
         assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -EPERM);
         assert_non_null(strstr(err, "resolves to uid 0 (root); refusing to remap app to root"));
         policy_free(&p);
@@ -1046,8 +1043,7 @@ static void test_remap_resolve_cases(void **state)
                                  "\"takeover\" to the remap statement to give \"bob\" uid 1000 "
                                  "in exchange)");
         policy_free(&p);
-        assert_int_equal(parse(&p, "user app\nremap app uid=4242 gid=2000\n", err, sizeof(err)),
-                         0);
+        assert_int_equal(parse(&p, "user app\nremap app uid=4242 gid=2000\n", err, sizeof(err)), 0);
         assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -EEXIST);
         assert_non_null(strstr(err, "gid 2000 already belongs to group \"staff\""));
         policy_free(&p);
