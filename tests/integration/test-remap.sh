@@ -6,6 +6,7 @@
 # workspace bind-mounted twice (at $T/ws and inside the home), and a
 # populated home with symlinks pointing out and hard links.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/image.sh"
 
 : "${STEPDOWN_CLI:?}"
 SD=$STEPDOWN_CLI
@@ -211,5 +212,22 @@ out=$(box "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/sh -c 'echo APP
 like "$out" "stepdown.conf:2: remap: uid=owner:$T/canary: resolves to uid 0 \(root\); refusing.*rc=1$" \
         "owner: of a root-owned path is refused (no remap to root)"
 is "$(grep -c '^app:x:1000:1000' "$T/etc/passwd"; canary)" "1 $CANARY" "... nothing changed"
+
+# --- docs/examples/devcontainer: the image, run as its README shows ----------
+# The host's workspace, owned by the developer (4242:4242), bind-mounted at
+# /workspace; the command given is what `docker run IMAGE CMD` would run.
+mkdir -p "$T/devws" && echo mine >"$T/devws/README" && chown -R 4242:4242 "$T/devws"
+out=$(image_run "$SRCDIR/docs/examples/devcontainer" '
+mount --bind "'"$T"'/devws" "$R/workspace"
+IMAGE_CMD=("${IMAGE_CMD[@]:0:4}" /bin/sh -c "id; whoami; echo HOME=\$HOME; touch /workspace/new; stat -c \"%u:%g %n\" /workspace/new \$HOME")' 2>&1)
+# (Only the home directory itself is checked here: image.sh's overlay has
+# its upper layer on a tmpfs and its lower on the host's root, so overlayfs
+# reports the tmpfs's st_dev for the files in it and the engine takes them
+# for another mount.  The home's contents are checked above on a plain fs.)
+like "$out" "uid=4242\(app\) gid=4242\(app\) groups=4242\(app\) app HOME=/home/app 4242:4242 /workspace/new 4242:4242 /home/app$" \
+        "devcontainer example: app runs as the workspace's owner under its own name, the home follows"
+like "$out" '"event":"remap".*"message":"app: uid [0-9]+ -> 4242 \(owner:/workspace\), gid [0-9]+ -> 4242 \(owner:/workspace\)' \
+        "devcontainer example: the remap is on stderr (docker logs)"
+[ "$T_FAILED" -eq 0 ] || sed 's/^/# /' <<<"$out"
 
 done_testing
