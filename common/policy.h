@@ -186,7 +186,8 @@ int policy_set_user(struct policy *p, const char *spec, const char *origin, cons
 
 /* STEPDOWN_USER (non-empty: replaces user) and STEPDOWN_CHOWN (paths
  * separated by spaces: appends `setup chown PATH recursive` steps owned by
- * the launch user).  Messages name the variable. */
+ * the launch user) and STEPDOWN_REMAP (policy_apply_remap_env).  Messages
+ * name the variable. */
 int policy_apply_env(struct policy *p, const struct userdb *db, char *err, size_t errlen);
 /* The same with the values given (NULL: not set), for tests. */
 int policy_apply_overrides(struct policy *p, const char *user, const char *chown,
