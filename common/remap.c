@@ -19,7 +19,7 @@
 
 #define REMAP_FILE_MAX (64u << 20)
 
-bool remap_force_bind;
+bool remap_force_bind, remap_force_attach;
 
 const char *remap_how_name(enum remap_how how)
 {
@@ -253,7 +253,8 @@ static int check_private(int dirfd, const char *name, const char *shown, char *e
  * there, and detached again. */
 static int clone_file(int mnt, const char *name, int *tree, char *err, size_t errlen)
 {
-        *tree = open_tree(mnt, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        *tree = remap_force_attach ? (errno = EINVAL, -1)
+                                   : open_tree(mnt, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (*tree >= 0)
                 return 0;
         if (errno != EINVAL)

@@ -53,5 +53,8 @@ int remap_rewrite(const char *dir, const char *name, remap_transform transform,
                   const struct remap_ids *ids, enum remap_how *how, unsigned *changed, char *err,
                   size_t errlen);
 
-/* Tests only: act as if renaming gave EBUSY (take the bind-mount path). */
-extern bool remap_force_bind;
+/* Tests only: act as if renaming gave EBUSY (take the bind-mount path),
+ * and as if the kernel could not clone a detached mount (take the path for
+ * older kernels: the tmpfs attached for a moment at /run, /tmp, /mnt or
+ * /dev). */
+extern bool remap_force_bind, remap_force_attach;

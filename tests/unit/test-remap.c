@@ -227,7 +227,7 @@ static void test_rewrite_rename(void **state)
 /* The bind path, in a child with a private mount namespace: a read-only
  * directory (EROFS), a file that is a mount point (EBUSY), and a shared
  * mount (refused). */
-enum bind_case { BIND_RO, BIND_MOUNTPOINT, BIND_SHARED };
+enum bind_case { BIND_RO, BIND_RO_ATTACH, BIND_MOUNTPOINT, BIND_SHARED };
 
 static int bind_child(const char *etc, enum bind_case c)
 {
@@ -241,8 +241,13 @@ static int bind_child(const char *etc, enum bind_case c)
                        mount(NULL, etc, NULL, MS_SHARED, NULL) < 0))
                 return 11;
         snprintf(p, sizeof(p), "%s/passwd", etc);
-        if (c == BIND_RO && (mount(etc, etc, NULL, MS_BIND, NULL) < 0 ||
-                             mount(NULL, etc, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0))
+        remap_force_attach = c == BIND_RO_ATTACH;
+        struct stat run_before, run_after;
+        if (stat("/run", &run_before) < 0)
+                return 18;
+        if ((c == BIND_RO || c == BIND_RO_ATTACH) &&
+            (mount(etc, etc, NULL, MS_BIND, NULL) < 0 ||
+             mount(NULL, etc, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0))
                 return 12;
         if (c == BIND_MOUNTPOINT && mount(p, p, NULL, MS_BIND, NULL) < 0)
                 return 12;
@@ -265,6 +270,9 @@ static int bind_child(const char *etc, enum bind_case c)
         int fd = open(p, O_WRONLY);
         if (fd >= 0 || errno != EROFS) /* the bind is read-only too */
                 return 17;
+        /* The tmpfs attached for a moment is gone again. */
+        if (stat("/run", &run_after) < 0 || run_after.st_dev != run_before.st_dev)
+                return 19;
         return 0;
 }
 
@@ -289,6 +297,8 @@ static void test_rewrite_bind(void **state)
         char *before = strdup(read_file(p));
         assert_int_equal(run_child(etc, BIND_RO), 0);
         assert_string_equal(read_file(p), before); /* underneath: untouched */
+        assert_int_equal(run_child(etc, BIND_RO_ATTACH), 0);
+        assert_string_equal(read_file(p), before);
         assert_int_equal(run_child(etc, BIND_MOUNTPOINT), 0);
         assert_string_equal(read_file(p), before);
         assert_int_equal(run_child(etc, BIND_SHARED), 0);
