@@ -60,6 +60,7 @@ struct frame {
 struct walk {
         uid_t uid;
         gid_t gid;
+        const struct op_chown_from *from; /* NULL: every entry */
         bool xdev, hardlinks;
         struct mount_key root;
         struct op_stats *st;
@@ -114,9 +115,22 @@ static int walk_fail(struct walk *w, const char *name, int r, const char *why, i
         return op_fail(w->err, w->errlen, "chown", entry_path(w, name, p, sizeof(p)), r, why, cap);
 }
 
+/* The owner an entry that has uid:gid gets ((uid_t)-1 / (gid_t)-1: kept). */
+static uid_t new_uid(const struct walk *w, uid_t uid)
+{
+        return w->from && w->from->uid != uid ? (uid_t)-1 : w->uid;
+}
+
+static gid_t new_gid(const struct walk *w, gid_t gid)
+{
+        return w->from && w->from->gid != gid ? (gid_t)-1 : w->gid;
+}
+
 static bool needs_change(const struct walk *w, uid_t uid, gid_t gid)
 {
-        return (w->uid != (uid_t)-1 && w->uid != uid) || (w->gid != (gid_t)-1 && w->gid != gid);
+        uid_t u = new_uid(w, uid);
+        gid_t g = new_gid(w, gid);
+        return (u != (uid_t)-1 && u != uid) || (g != (gid_t)-1 && g != gid);
 }
 
 /* An entry that is left alone: reported and counted when the caller asked
@@ -151,7 +165,8 @@ static int chown_fd(struct walk *w, int dirfd, const char *name, int fd, const s
                 return 0;
         if (S_ISREG(st->st_mode) && st->st_nlink > 1 && !w->hardlinks)
                 return refuse_hardlink(w, name, st->st_nlink);
-        if (fchownat(fd, "", w->uid, w->gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+        if (fchownat(fd, "", new_uid(w, st->st_uid), new_gid(w, st->st_gid),
+                     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
                 return walk_fail(w, name, negative_errno(), NULL, CAP_CHOWN);
         w->st->changed++;
         if (!S_ISREG(st->st_mode) || !(st->st_mode & (S_ISUID | S_ISGID)))
@@ -470,6 +485,14 @@ static int walk_tree(struct walk *w, int rootfd, const struct statx *rsx)
 int op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool recursive, bool xdev,
              bool hardlinks, struct op_stats *st, char *err, size_t errlen)
 {
+        return op_chown_from(anchor, rest, uid, gid, NULL, recursive, xdev, hardlinks, st, err,
+                             errlen);
+}
+
+int op_chown_from(const char *anchor, const char *rest, uid_t uid, gid_t gid,
+                  const struct op_chown_from *from, bool recursive, bool xdev, bool hardlinks,
+                  struct op_stats *st, char *err, size_t errlen)
+{
         struct op_stats dummy = {0};
         if (!st)
                 st = &dummy;
@@ -490,6 +513,7 @@ int op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool re
         struct walk w = {
             .uid = uid,
             .gid = gid,
+            .from = from,
             .xdev = xdev,
             .hardlinks = hardlinks,
             .st = st,

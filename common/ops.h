@@ -75,6 +75,20 @@ int op_mkdir_ensure(const char *anchor, const char *rest, mode_t mode, uid_t uid
 int op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool recursive, bool xdev,
              bool hardlinks, struct op_stats *st, char *err, size_t errlen);
 
+/* Which entries op_chown_from() changes: an entry's owner only where it is
+ * uid, its group only where it is gid; (uid_t)-1 / (gid_t)-1 never match
+ * (that half is left as it is).  remap moves a user from its old ids to
+ * new ones this way, leaving everything that carries other ids alone. */
+struct op_chown_from {
+        uid_t uid;
+        gid_t gid;
+};
+
+/* op_chown() restricted by from (NULL: no restriction, as op_chown). */
+int op_chown_from(const char *anchor, const char *rest, uid_t uid, gid_t gid,
+                  const struct op_chown_from *from, bool recursive, bool xdev, bool hardlinks,
+                  struct op_stats *st, char *err, size_t errlen);
+
 /* Sets the mode (07777 bits) of a directory or regular file; refuses
  * symlinks, other file types and hard-linked regular files. */
 int op_chmod(const char *anchor, const char *rest, mode_t mode, char *err, size_t errlen);

@@ -1,5 +1,5 @@
 /* Environment and command-line overrides of a loaded policy:
- * STEPDOWN_USER / -u and STEPDOWN_CHOWN. */
+ * STEPDOWN_USER / -u, STEPDOWN_CHOWN and STEPDOWN_REMAP (policy-remap.c). */
 #include "policy.h"
 
 #include <arpa/inet.h>
@@ -100,6 +100,9 @@ int policy_apply_overrides(struct policy *p, const char *user, const char *chown
 
 int policy_apply_env(struct policy *p, const struct userdb *db, char *err, size_t errlen)
 {
-        return policy_apply_overrides(p, getenv("STEPDOWN_USER"), getenv("STEPDOWN_CHOWN"), db, err,
-                                      errlen);
+        int r = policy_apply_overrides(p, getenv("STEPDOWN_USER"), getenv("STEPDOWN_CHOWN"), db,
+                                       err, errlen);
+        if (r < 0)
+                return r;
+        return policy_apply_remap_env(p, getenv("STEPDOWN_REMAP"), db, err, errlen);
 }

@@ -18,3 +18,7 @@ int policy_set_string(char **dst, const char *s);
  * to it. */
 int policy_resolve_launch_user(struct policy *p, const char *spec, const struct userdb *db,
                                char *err, size_t errlen);
+/* remap (policy-remap.c): parses a uid=/gid= source (a number, env:NAME
+ * or owner:/ABS/PATH); -EINVAL with the reason in msg, or -ENOMEM. */
+int remap_src_parse(const char *s, size_t len, struct remap_src *out, char *msg, size_t msglen);
+void policy_remap_free(struct policy_remap *m);

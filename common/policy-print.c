@@ -63,6 +63,36 @@ static void print_bind(FILE *f, const struct policy_rule *r)
                 fprintf(f, "-%u", b->port_hi);
 }
 
+static void print_src(FILE *f, const char *what, const struct remap_src *s)
+{
+        if (s->kind == REMAP_SRC_NUMBER)
+                fprintf(f, " %s=%lld", what, (long long)s->number);
+        else if (s->kind == REMAP_SRC_ENV)
+                fprintf(f, " %s=env:%s", what, s->arg);
+        else if (s->kind == REMAP_SRC_OWNER)
+                fprintf(f, " %s=owner:%s", what, s->arg);
+}
+
+/* As written (sources are read at start, not by --check). */
+static void print_remap(const struct policy *p, FILE *f)
+{
+        const struct policy_remap *m = &p->remap;
+        if (m->line)
+                fprintf(f, "%s:%u: ", p->file ? p->file : "?", m->line);
+        if (m->origin)
+                fprintf(f, "%s: ", m->origin);
+        fprintf(f, "remap %s", m->user);
+        print_src(f, "uid", &m->uid);
+        print_src(f, "gid", &m->gid);
+        for (size_t i = 0; i < m->n_paths; i++)
+                fprintf(f, "%s%s", i ? "," : " chown=", m->paths[i]);
+        print_flag(f, m->takeover, "takeover");
+        if (m->resolved && m->active)
+                fprintf(f, "    # uid %lld -> %lld, gid %lld -> %lld", (long long)m->old_uid,
+                        (long long)m->new_uid, (long long)m->old_gid, (long long)m->new_gid);
+        fputc('\n', f);
+}
+
 static const char *tristate(enum policy_tristate t, const char *yes, const char *no)
 {
         return t == POLICY_YES ? yes : no;
@@ -111,6 +141,9 @@ void policy_print(const struct policy *p, FILE *f)
         if (p->broker_line)
                 fprintf(f, "%s:%u: broker %s\n", file, p->broker_line,
                         tristate(p->broker_required, "required", "optional"));
+
+        if (p->remap.user)
+                print_remap(p, f);
 
         for (size_t i = 0; i < p->n_steps; i++) {
                 const struct policy_step *s = &p->steps[i];

@@ -880,6 +880,88 @@ out:
         return r;
 }
 
+/* remap USER uid=SRC [gid=SRC] [chown=PATH[,PATH...]] [takeover] */
+static int st_remap(struct ctx *c, struct word *w, size_t n)
+{
+        struct policy_remap *m = &c->p->remap;
+        char msg[256];
+        int r;
+
+        if (n < 2)
+                return perr(c, c->eol_col, -EINVAL, "missing user name after \"remap\"");
+        if ((r = once(c, w, &m->line)) < 0)
+                return r;
+        if (all_digits(w[1].s, w[1].len))
+                return perr(c, w[1].col, -EINVAL,
+                            "remap needs a user name, not a uid (\"%s\"): the name is what "
+                            "follows the new ids",
+                            w[1].s);
+        uid_t uid;
+        if ((r = resolve_user(c, w[1].s, w[1].len, w[1].col, &uid)) < 0)
+                return r;
+        if (uid == 0)
+                return perr(c, w[1].col, -EINVAL, "remap of root (\"%s\") refused", w[1].s);
+        if ((r = policy_set_string(&m->user, w[1].s)) < 0)
+                return r;
+        for (size_t i = 2; i < n; i++) {
+                const char *s = w[i].s;
+                struct remap_src *src = NULL;
+                if (strncmp(s, "uid=", 4) == 0)
+                        src = &m->uid;
+                else if (strncmp(s, "gid=", 4) == 0)
+                        src = &m->gid;
+                if (src) {
+                        if (src->kind)
+                                return perr(c, w[i].col, -EINVAL, "duplicate option \"%.3s\"", s);
+                        if ((r = remap_src_parse(s + 4, w[i].len - 4, src, msg, sizeof(msg))) < 0)
+                                return r == -ENOMEM ? r
+                                                    : perr(c, w[i].col + 4, r, "%.3s=: %s", s, msg);
+                        continue;
+                }
+                if (strcmp(s, "takeover") == 0) {
+                        if (m->takeover)
+                                return perr(c, w[i].col, -EINVAL, "duplicate option \"takeover\"");
+                        m->takeover = true;
+                        continue;
+                }
+                if (strncmp(s, "chown=", 6) != 0)
+                        return perr(c, w[i].col, -EINVAL,
+                                    "unknown option \"%s\" (expected uid=, gid=, chown= or "
+                                    "takeover)",
+                                    s);
+                if (m->n_paths)
+                        return perr(c, w[i].col, -EINVAL, "duplicate option \"chown\"");
+                for (size_t a = 6; a <= w[i].len;) {
+                        size_t b = a;
+                        while (b < w[i].len && s[b] != ',')
+                                b++;
+                        unsigned col = w[i].col + (unsigned)a;
+                        if (b == a)
+                                return perr(c, col, -EINVAL, "empty entry in chown= list");
+                        if (memchr(s + a, '*', b - a))
+                                return perr(c, col, -EINVAL, "wildcard in chown= path");
+                        if ((r = check_plain_path(c, s + a, b - a, col, "chown= path")) < 0)
+                                return r;
+                        if (m->n_paths == POLICY_REMAP_PATHS_MAX)
+                                return perr(c, col, -E2BIG,
+                                            "too many chown= paths (at most " STRINGIFY(
+                                                POLICY_REMAP_PATHS_MAX) ")");
+                        char **np = reallocarray(m->paths, m->n_paths + 1, sizeof(*np));
+                        if (!np)
+                                return -ENOMEM;
+                        m->paths = np;
+                        if (!(np[m->n_paths] = strndup(s + a, b - a)))
+                                return -ENOMEM;
+                        m->n_paths++;
+                        a = b + 1;
+                }
+        }
+        if (!m->uid.kind)
+                return perr(c, c->eol_col, -EINVAL,
+                            "missing uid= for remap (a number, env:NAME or owner:/PATH)");
+        return 0;
+}
+
 static const struct {
         const char *name;
         int (*fn)(struct ctx *c, struct word *w, size_t n);
@@ -898,6 +980,7 @@ static const struct {
     {"setup-unprivileged", st_setup_unprivileged},
     {"broker", st_broker},
     {"allow", st_allow},
+    {"remap", st_remap},
 };
 
 /* One line (len bytes, no newline) copied into buf. */
@@ -951,7 +1034,7 @@ static int parse_line(struct ctx *c, const char *line, size_t len, char *buf)
         return perr(c, 1 + (unsigned)(w[0].s - buf), -EINVAL,
                     "unknown statement \"%s\" (expected user, socket, audit, audit-sign, "
                     "audit-sync, audit-failure, audit-syslog, umask, key, no-new-privs, setup, "
-                    "setup-unprivileged, broker or allow)",
+                    "setup-unprivileged, broker, allow or remap)",
                     w[0].s);
 }
 
@@ -976,6 +1059,11 @@ int policy_parse(struct policy *p, const char *name, const char *text, size_t le
                         goto fail;
                 pos += n + 1;
         }
+        if (!(p->text = malloc(len + 1)))
+                goto oom;
+        memcpy(p->text, text, len);
+        p->text[len] = '\0';
+        p->text_len = len;
         for (size_t i = 0; i < p->n_steps; i++)
                 if (p->steps[i].owner_from_user && !p->user) {
                         c.line = p->steps[i].line;
@@ -986,6 +1074,8 @@ int policy_parse(struct policy *p, const char *name, const char *text, size_t le
                         goto fail;
                 }
         return 0;
+oom:
+        r = -ENOMEM;
 fail:
         if (r == -ENOMEM)
                 errmsg(err, errlen, r, "%s: out of memory", name);
@@ -1009,5 +1099,7 @@ void policy_free(struct policy *p)
         for (size_t i = 0; i < p->n_rules; i++)
                 rule_free(&p->rules[i]);
         free(p->rules);
+        policy_remap_free(&p->remap);
+        free(p->text);
         *p = (struct policy){0};
 }

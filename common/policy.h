@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -82,6 +83,46 @@ struct policy_step {
         bool parents, recursive, xdev, hardlinks;
 };
 
+/* remap USER uid=SRC [gid=SRC] [chown=PATH[,PATH...]] [takeover]
+ * (docs/stepdown.conf.5, "REMAP"). */
+#define POLICY_REMAP_PATHS_MAX 32
+
+enum remap_src_kind {
+        REMAP_SRC_NONE = 0, /* not given (gid only: the group keeps its gid) */
+        REMAP_SRC_NUMBER,
+        REMAP_SRC_ENV,   /* env:NAME */
+        REMAP_SRC_OWNER, /* owner:/ABS/PATH */
+};
+
+struct remap_src {
+        enum remap_src_kind kind;
+        int64_t number; /* REMAP_SRC_NUMBER */
+        char *arg;      /* the variable name or the path */
+};
+
+struct policy_remap {
+        unsigned line;      /* 0: from STEPDOWN_REMAP alone */
+        const char *origin; /* "STEPDOWN_REMAP" when the ids come from it, else NULL */
+        char *user;         /* NULL: no remap */
+        struct remap_src uid, gid;
+        char **paths; /* chown= */
+        size_t n_paths;
+        bool takeover;
+
+        /* Filled in by policy_remap_resolve(): */
+        bool resolved;
+        bool active;      /* false: an env: source was unset or empty */
+        char *note;       /* why it is inactive, for stderr and the audit log */
+        int64_t old_uid;  /* the entry's ids before the remap */
+        int64_t old_gid;  /* -1: no group remap */
+        int64_t new_uid;  /* == old_uid: already done (restart) */
+        int64_t new_gid;  /* -1: no group remap */
+        char *home;       /* the entry's home directory */
+        char *uid_holder; /* takeover: the entry that held new_uid, or NULL */
+        char *gid_holder; /* takeover: the group that held new_gid, or NULL */
+        char *group_name; /* the primary group's name, or NULL when it has no entry */
+};
+
 enum policy_unpriv { POLICY_UNPRIV_FAIL = 0, POLICY_UNPRIV_WARN, POLICY_UNPRIV_SKIP };
 enum policy_key { POLICY_KEY_AUTO = 0, POLICY_KEY_NONE, POLICY_KEY_FILE };
 enum policy_tristate { POLICY_UNSET = 0, POLICY_YES, POLICY_NO };
@@ -123,6 +164,9 @@ struct policy {
         enum policy_unpriv setup_unprivileged;
         enum policy_tristate broker_required;
         unsigned setup_unprivileged_line, broker_line;
+        struct policy_remap remap;
+        char *text; /* the policy text, so a remap can re-resolve names */
+        size_t text_len;
 };
 
 /* Parses text (len bytes, need not be NUL terminated) named name in
@@ -150,11 +194,28 @@ int policy_set_user(struct policy *p, const char *spec, const char *origin, cons
 
 /* STEPDOWN_USER (non-empty: replaces user) and STEPDOWN_CHOWN (paths
  * separated by spaces: appends `setup chown PATH recursive` steps owned by
- * the launch user).  Messages name the variable. */
+ * the launch user) and STEPDOWN_REMAP (policy_apply_remap_env).  Messages
+ * name the variable. */
 int policy_apply_env(struct policy *p, const struct userdb *db, char *err, size_t errlen);
 /* The same with the values given (NULL: not set), for tests. */
 int policy_apply_overrides(struct policy *p, const char *user, const char *chown,
                            const struct userdb *db, char *err, size_t errlen);
+
+/* STEPDOWN_REMAP=UID[:GID] (value NULL or empty: nothing).  It replaces
+ * the uid= and gid= sources of the remap statement, or remaps the launch
+ * user's name when there is none. */
+int policy_apply_remap_env(struct policy *p, const char *value, const struct userdb *db, char *err,
+                           size_t errlen);
+
+/* Resolves the remap (if any): reads the uid/gid sources (environment,
+ * owner of a path), checks the user's entry in db and the collisions,
+ * records old and new ids in p->remap, and -- when the ids change -- parses
+ * the policy again against db with the remap applied, so every name in it
+ * (user, owner=, allow callers, @groups) follows the user to its new ids.
+ * Overrides (STEPDOWN_*, the user override) are applied again.  Numbers
+ * in the policy stay numbers.  Nothing on disk changes (daemon/remap.c
+ * does that).  Messages name the statement's FILE:LINE or STEPDOWN_REMAP. */
+int policy_remap_resolve(struct policy *p, const struct userdb *db, char *err, size_t errlen);
 
 void policy_free(struct policy *p);
 

@@ -19,6 +19,7 @@
 #include "launch.h"
 #include "log.h"
 #include "policy.h"
+#include "remap-step.h"
 #include "setup.h"
 
 struct options {
@@ -290,6 +291,8 @@ static int load_policy(const struct options *o, struct policy *p, bool *have)
                 r = policy_apply_env(p, &db, err, sizeof(err));
         if (r == 0 && o->user)
                 r = policy_set_user(p, o->user, 0, &db, err, sizeof(err));
+        if (r == 0 && !o->check) /* remap: names follow the user to its new ids */
+                r = policy_remap_resolve(p, &db, err, sizeof(err));
         userdb_free(&db);
         if (r < 0) {
                 log_error("%s", err);
@@ -355,12 +358,16 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
         l.no_new_privs = o->no_new_privs || (have_policy && p->no_new_privs);
         l.have_umask = o->have_umask || (have_policy && p->has_umask);
         l.umask = o->have_umask ? o->umask : have_policy ? p->umask : 0;
-        if (user && launch_resolve(&l, user, err, sizeof(err)) < 0) {
-                log_error("user %s: %s", user, err);
+        if (have_policy && open_audit(p, &ac, &a) < 0)
+                return 1;
+        if (have_policy && remap_step_run(p, a, err, sizeof(err)) < 0) {
+                log_error("%s", err);
+                audit_close(a);
                 return 1;
         }
-        if (have_policy && open_audit(p, &ac, &a) < 0) {
-                exec_user_free(&l.user);
+        if (user && launch_resolve(&l, user, err, sizeof(err)) < 0) {
+                log_error("user %s: %s", user, err);
+                audit_close(a);
                 return 1;
         }
 

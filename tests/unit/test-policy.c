@@ -282,7 +282,7 @@ struct ecase {
 static const struct ecase errors[] = {
     {"bogus 1", "t.conf:1:1: unknown statement \"bogus\" (expected user, socket, audit, "
                 "audit-sign, audit-sync, audit-failure, audit-syslog, umask, key, "
-                "no-new-privs, setup, setup-unprivileged, broker or allow)"},
+                "no-new-privs, setup, setup-unprivileged, broker, allow or remap)"},
     {"setup-unprivileged maybe", "t.conf:1:20: invalid setup-unprivileged \"maybe\" (expected "
                                  "fail, warn or skip)"},
     {"setup-unprivileged", "t.conf:1:19: missing fail, warn or skip after \"setup-unprivileged\""},
@@ -835,6 +835,285 @@ static void test_op_names(void **state)
         assert_string_equal(sd_op_name((enum sd_op)0), "?");
 }
 
+/* ---- remap (issue 14) ---- */
+
+static void test_remap_parse(void **state)
+{
+        (void)state;
+        struct policy p;
+        char err[512];
+        int r =
+            parse(&p,
+                  "user app\n"
+                  "remap app uid=env:HOST_UID gid=owner:/workspace chown=/opt/app,/var/cache/app "
+                  "takeover\n",
+                  err, sizeof(err));
+        if (r < 0)
+                fail_msg("%s", err);
+        assert_string_equal(p.remap.user, "app");
+        assert_int_equal(p.remap.line, 2);
+        assert_int_equal(p.remap.uid.kind, REMAP_SRC_ENV);
+        assert_string_equal(p.remap.uid.arg, "HOST_UID");
+        assert_int_equal(p.remap.gid.kind, REMAP_SRC_OWNER);
+        assert_string_equal(p.remap.gid.arg, "/workspace");
+        assert_int_equal(p.remap.n_paths, 2);
+        assert_string_equal(p.remap.paths[1], "/var/cache/app");
+        assert_true(p.remap.takeover);
+        policy_free(&p);
+
+        assert_int_equal(parse(&p, "remap app uid=4242\n", err, sizeof(err)), 0);
+        assert_int_equal(p.remap.uid.kind, REMAP_SRC_NUMBER);
+        assert_int_equal(p.remap.uid.number, 4242);
+        assert_int_equal(p.remap.gid.kind, REMAP_SRC_NONE);
+        policy_free(&p);
+
+        static const struct {
+                const char *text, *err;
+        } bad[] = {
+            {"remap\n", "t.conf:1:6: missing user name after \"remap\""},
+            {"remap app\n", "t.conf:1:10: missing uid= for remap (a number, env:NAME or "
+                            "owner:/PATH)"},
+            {"remap 1000 uid=5\n", "t.conf:1:7: remap needs a user name, not a uid (\"1000\")"},
+            {"remap nosuch uid=5\n", "t.conf:1:7: unknown user \"nosuch\""},
+            {"remap root uid=5\n", "t.conf:1:7: remap of root (\"root\") refused"},
+            {"remap toor uid=5\n", "t.conf:1:7: user \"toor\" maps to uid 0"},
+            {"remap app uid=0\n", "t.conf:1:15: uid=: 0 (root) refused as a remap target"},
+            {"remap app uid=2147483648\n", "t.conf:1:15: uid=: invalid source \"2147483648\""},
+            {"remap app uid=env:1X\n", "t.conf:1:15: uid=: invalid variable name \"1X\""},
+            {"remap app uid=env:\n", "t.conf:1:15: uid=: invalid source \"env:\""},
+            {"remap app uid=owner:rel\n", "t.conf:1:15: uid=: invalid path \"rel\""},
+            {"remap app uid=owner:/a/../b\n", "t.conf:1:15: uid=: invalid path \"/a/../b\""},
+            {"remap app uid=5 uid=6\n", "t.conf:1:17: duplicate option \"uid\""},
+            {"remap app uid=5 chown=/a,,/b\n", "t.conf:1:26: empty entry in chown= list"},
+            {"remap app uid=5 chown=/a/*\n", "t.conf:1:23: wildcard in chown= path"},
+            {"remap app uid=5 chown=a\n", "t.conf:1:23: invalid chown= path \"a\""},
+            {"remap app uid=5 takeover takeover\n", "t.conf:1:26: duplicate option \"takeover\""},
+            {"remap app uid=5 recursive\n", "t.conf:1:17: unknown option \"recursive\" (expected "
+                                            "uid=, gid=, chown= or takeover)"},
+            {"remap app uid=5\nremap bob uid=6\n",
+             "t.conf:2:1: duplicate \"remap\" statement (first at line 1)"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                r = parse(&p, bad[i].text, err, sizeof(err));
+                if (r != -EINVAL || strncmp(err, bad[i].err, strlen(bad[i].err)) != 0)
+                        fail_msg("%s: got %d \"%s\", want \"%s...\"", bad[i].text, r, err,
+                                 bad[i].err);
+                policy_free(&p);
+        }
+}
+
+static void test_remap_env(void **state)
+{
+        (void)state;
+        struct policy p;
+        char err[512];
+
+        /* Replaces the statement's sources; without GID the gid= stays. */
+        assert_int_equal(parse(&p, "remap app uid=env:X gid=env:Y\n", err, sizeof(err)), 0);
+        assert_int_equal(policy_apply_remap_env(&p, "4242", &db, err, sizeof(err)), 0);
+        assert_int_equal(p.remap.uid.kind, REMAP_SRC_NUMBER);
+        assert_int_equal(p.remap.uid.number, 4242);
+        assert_int_equal(p.remap.gid.kind, REMAP_SRC_ENV);
+        assert_string_equal(p.remap.origin, "STEPDOWN_REMAP");
+        assert_int_equal(policy_apply_remap_env(&p, "4242:4343", &db, err, sizeof(err)), 0);
+        assert_int_equal(p.remap.gid.number, 4343);
+        policy_free(&p);
+
+        /* No statement: the launch user's name. */
+        assert_int_equal(parse(&p, "user app:staff\n", err, sizeof(err)), 0);
+        assert_int_equal(policy_apply_remap_env(&p, "", &db, err, sizeof(err)), 0);
+        assert_null(p.remap.user);
+        assert_int_equal(policy_apply_remap_env(&p, "4242:4242", &db, err, sizeof(err)), 0);
+        assert_string_equal(p.remap.user, "app");
+        policy_free(&p);
+
+        static const struct {
+                const char *user, *value, *err;
+        } bad[] = {
+            {"user 1000\n", "4242", "STEPDOWN_REMAP=4242: no user name to remap"},
+            {"\n", "4242", "STEPDOWN_REMAP=4242: no user name to remap"},
+            {"user app\n", "0", "STEPDOWN_REMAP=0: 0 (root) refused"},
+            {"user app\n", "5:0", "STEPDOWN_REMAP=5:0: 0 (root) refused"},
+            {"user app\n", "x", "STEPDOWN_REMAP=x: expected UID or UID:GID"},
+            {"user app\n", "5:", "STEPDOWN_REMAP=5:: expected UID or UID:GID"},
+            {"user app\n", "-5", "STEPDOWN_REMAP=-5: expected UID or UID:GID"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(parse(&p, bad[i].user, err, sizeof(err)), 0);
+                int r = policy_apply_remap_env(&p, bad[i].value, &db, err, sizeof(err));
+                if (r != -EINVAL || strncmp(err, bad[i].err, strlen(bad[i].err)) != 0)
+                        fail_msg("%s: got %d \"%s\", want \"%s...\"", bad[i].value, r, err,
+                                 bad[i].err);
+                policy_free(&p);
+        }
+}
+
+static void clear_env(void)
+{
+        unsetenv("STEPDOWN_USER");
+        unsetenv("STEPDOWN_CHOWN");
+        unsetenv("STEPDOWN_REMAP");
+        unsetenv("TEST_REMAP_UID");
+}
+
+/* Every name follows the user to its new ids; numbers stay numbers. */
+static void test_remap_names_follow(void **state)
+{
+        (void)state;
+        struct policy p;
+        char err[512];
+        clear_env();
+        static const char text[] = "user app\n"
+                                   "remap app uid=4242 gid=4343\n"
+                                   "setup mkdir /d/x owner=app:app\n"
+                                   "setup chown /d/y\n"
+                                   "allow app mkdir /d/**\n"
+                                   "allow 1000 chmod /d/** mode=0600\n"
+                                   "allow @app chown /d/** owner=app:app,bob:bob\n"
+                                   "allow bob chmod /d/** mode=0600\n";
+        assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
+        assert_int_equal(p.rules[0].caller.uid, 1000);
+        int r = policy_remap_resolve(&p, &db, err, sizeof(err));
+        if (r < 0)
+                fail_msg("%s", err);
+        assert_true(p.remap.active);
+        assert_int_equal(p.remap.old_uid, 1000);
+        assert_int_equal(p.remap.new_uid, 4242);
+        assert_int_equal(p.remap.old_gid, 1000);
+        assert_int_equal(p.remap.new_gid, 4343);
+        assert_string_equal(p.remap.home, "/home/app");
+        assert_string_equal(p.remap.group_name, "app");
+        assert_int_equal(p.user_uid, 4242);
+        assert_int_equal(p.user_gid, 4343);
+        assert_int_equal(p.steps[0].uid, 4242);
+        assert_int_equal(p.steps[0].gid, 4343);
+        assert_int_equal(p.steps[1].uid, 4242); /* owner defaults to the user */
+        assert_int_equal(p.rules[0].caller.uid, 4242);
+        assert_int_equal(p.rules[1].caller.uid, 1000); /* a number stays */
+        assert_int_equal(p.rules[2].caller.gid, 4343);
+        assert_int_equal(p.rules[2].owners[0].uid, 4242);
+        assert_int_equal(p.rules[2].owners[1].uid, 1001);
+        assert_int_equal(p.rules[3].caller.uid, 1001);
+        /* Resolving again changes nothing. */
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), 0);
+        assert_int_equal(p.rules[0].caller.uid, 4242);
+        policy_free(&p);
+
+        /* The user override (-u) is applied again after the re-parse. */
+        assert_int_equal(parse(&p, "user bob\nremap app uid=4242\n", err, sizeof(err)), 0);
+        assert_int_equal(policy_set_user(&p, "app", NULL, &db, err, sizeof(err)), 0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), 0);
+        assert_string_equal(p.user, "app");
+        assert_int_equal(p.user_uid, 4242);
+        assert_int_equal(p.user_gid, 1000); /* no gid=: the group keeps its gid */
+        assert_int_equal(p.remap.old_gid, -1);
+        policy_free(&p);
+}
+
+static void test_remap_resolve_cases(void **state)
+{
+        (void)state;
+        struct policy p;
+        char err[512];
+        clear_env();
+
+        /* env: unset or empty: no remap, and a note naming the variable. */
+        assert_int_equal(
+            parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err, sizeof(err)), 0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), 0);
+        assert_false(p.remap.active);
+        assert_non_null(strstr(p.remap.note, "TEST_REMAP_UID is unset"));
+        assert_int_equal(p.user_uid, 1000);
+        policy_free(&p);
+        setenv("TEST_REMAP_UID", "", 1);
+        assert_int_equal(
+            parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err, sizeof(err)), 0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), 0);
+        assert_non_null(strstr(p.remap.note, "TEST_REMAP_UID is empty"));
+        policy_free(&p);
+        setenv("TEST_REMAP_UID", "12ab", 1);
+        assert_int_equal(
+            parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err, sizeof(err)), 0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "t.conf:2: remap: uid=env:TEST_REMAP_UID: \"12ab\" is not a uid "
+                                 "(expected a decimal number from 1 to 2147483647)");
+        policy_free(&p);
+        setenv("TEST_REMAP_UID", "0", 1);
+        assert_int_equal(
+            parse(&p, "user app\nremap app uid=env:TEST_REMAP_UID\n", err, sizeof(err)), 0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "resolves to uid 0 (root); refusing to remap app to root"));
+        policy_free(&p);
+        clear_env();
+
+        /* owner: of a path; a symlink on the way is refused. */
+        char d[128], link[160], file[160];
+        snprintf(d, sizeof(d), "%s/ws", dir);
+        snprintf(link, sizeof(link), "%s/wslink", dir);
+        snprintf(file, sizeof(file), "%s/ws/f", dir);
+        assert_int_equal(mkdir(d, 0755), 0);
+        write_file(file, "x");
+        assert_int_equal(chown(d, 4242, 4343), 0);
+        assert_int_equal(chown(file, 4444, 4545), 0);
+        assert_int_equal(symlink("ws", link), 0);
+        char text[512];
+        snprintf(text, sizeof(text), "user app\nremap app uid=owner:%s gid=owner:%s\n", d, file);
+        assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), 0);
+        assert_int_equal(p.remap.new_uid, 4242);
+        assert_int_equal(p.remap.new_gid, 4545);
+        policy_free(&p);
+        snprintf(text, sizeof(text), "user app\nremap app uid=owner:%s/f\n", link);
+        assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -ELOOP);
+        char want[512];
+        snprintf(want, sizeof(want),
+                 "t.conf:2: remap: uid=owner:%s/f: %s is a symbolic link; refusing", link, link);
+        assert_memory_equal(err, want, strlen(want));
+        policy_free(&p);
+        snprintf(text, sizeof(text), "user app\nremap app uid=owner:%s/nothere\n", d);
+        assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -ENOENT);
+        policy_free(&p);
+        unlink(link);
+        unlink(file);
+        rmdir(d);
+
+        /* Collisions: refused naming the holder; takeover swaps. */
+        assert_int_equal(parse(&p, "user app\nremap app uid=1001\n", err, sizeof(err)), 0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -EEXIST);
+        assert_string_equal(err, "t.conf:2: remap: uid 1001 already belongs to user \"bob\" in "
+                                 "/etc/passwd; refusing to give it to \"app\" too (add "
+                                 "\"takeover\" to the remap statement to give \"bob\" uid 1000 "
+                                 "in exchange)");
+        policy_free(&p);
+        assert_int_equal(parse(&p, "user app\nremap app uid=4242 gid=2000\n", err, sizeof(err)), 0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -EEXIST);
+        assert_non_null(strstr(err, "gid 2000 already belongs to group \"staff\""));
+        policy_free(&p);
+        assert_int_equal(parse(&p,
+                               "user app\nremap app uid=1001 gid=1001 takeover\n"
+                               "allow bob mkdir /d/**\nallow @bob mkdir /e/**\n",
+                               err, sizeof(err)),
+                         0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), 0);
+        assert_string_equal(p.remap.uid_holder, "bob");
+        assert_string_equal(p.remap.gid_holder, "bob");
+        assert_int_equal(p.user_uid, 1001);
+        assert_int_equal(p.rules[0].caller.uid, 1000); /* bob has app's old uid now */
+        assert_int_equal(p.rules[1].caller.gid, 1000);
+        policy_free(&p);
+
+        /* A remap of a user without an entry is refused at resolve time. */
+        assert_int_equal(parse(&p, "user 5000\n", err, sizeof(err)), 0);
+        p.remap.user = strdup("ghost");
+        p.remap.uid.kind = REMAP_SRC_NUMBER;
+        p.remap.uid.number = 4242;
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -ENOENT);
+        assert_string_equal(err, "STEPDOWN_REMAP: user \"ghost\" has no entry in /etc/passwd");
+        policy_free(&p);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -848,6 +1127,10 @@ int main(void)
             cmocka_unit_test(test_env),
             cmocka_unit_test(test_man_example),
             cmocka_unit_test(test_op_names),
+            cmocka_unit_test(test_remap_parse),
+            cmocka_unit_test(test_remap_env),
+            cmocka_unit_test(test_remap_names_follow),
+            cmocka_unit_test(test_remap_resolve_cases),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,436 @@
+/* The remap statement's sources (a number, env:NAME, owner:/PATH), the
+ * STEPDOWN_REMAP override, and the resolution that makes every name in
+ * the policy follow the remapped user to its new ids: the policy text is
+ * parsed again against the user database as it will be after the remap.
+ * Nothing here writes anything; daemon/remap.c does the work at start. */
+#include "policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errmsg.h"
+#include "pathnorm.h"
+#include "policy-internal.h"
+#include "util.h"
+
+/* Decimal digits only, 0..USERDB_ID_MAX. */
+static bool parse_number(const char *s, size_t len, int64_t *out)
+{
+        int64_t v = 0;
+        if (len == 0 || len > 10)
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+                v = v * 10 + (s[i] - '0');
+        }
+        if (v > USERDB_ID_MAX)
+                return false;
+        *out = v;
+        return true;
+}
+
+static bool env_name_ok(const char *s, size_t len)
+{
+        if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+                      (s[i] >= '0' && s[i] <= '9')))
+                        return false;
+        return true;
+}
+
+int remap_src_parse(const char *s, size_t len, struct remap_src *out, char *msg, size_t msglen)
+{
+        *out = (struct remap_src){0};
+        if (len > 4 && memcmp(s, "env:", 4) == 0) {
+                if (!env_name_ok(s + 4, len - 4))
+                        return errmsg(msg, msglen, -EINVAL,
+                                      "invalid variable name \"%.*s\" (expected letters, digits "
+                                      "and _)",
+                                      (int)(len - 4), s + 4);
+                out->kind = REMAP_SRC_ENV;
+        } else if (len > 6 && memcmp(s, "owner:", 6) == 0) {
+                char why[128];
+                if (path_check_len(s + 6, len - 6, why, sizeof(why)) < 0)
+                        return errmsg(msg, msglen, -EINVAL,
+                                      "invalid path \"%.*s\": %s (expected an absolute path "
+                                      "without ., .., // or a trailing /)",
+                                      (int)(len - 6 > 256 ? 256 : len - 6), s + 6, why);
+                out->kind = REMAP_SRC_OWNER;
+        } else if (parse_number(s, len, &out->number)) {
+                if (out->number == 0)
+                        return errmsg(msg, msglen, -EINVAL, "0 (root) refused as a remap target");
+                out->kind = REMAP_SRC_NUMBER;
+                return 0;
+        } else {
+                return errmsg(msg, msglen, -EINVAL,
+                              "invalid source \"%.*s\" (expected a number from 1 to %lld, "
+                              "env:NAME or owner:/PATH)",
+                              (int)(len > 64 ? 64 : len), s, USERDB_ID_MAX);
+        }
+        size_t skip = out->kind == REMAP_SRC_ENV ? 4 : 6;
+        out->arg = strndup(s + skip, len - skip);
+        if (!out->arg) {
+                out->kind = REMAP_SRC_NONE;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void policy_remap_free(struct policy_remap *m)
+{
+        free(m->user);
+        free(m->uid.arg);
+        free(m->gid.arg);
+        for (size_t i = 0; i < m->n_paths; i++)
+                free(m->paths[i]);
+        free(m->paths);
+        free(m->note);
+        free(m->home);
+        free(m->uid_holder);
+        free(m->gid_holder);
+        free(m->group_name);
+        *m = (struct policy_remap){0};
+}
+
+int policy_apply_remap_env(struct policy *p, const char *value, const struct userdb *db, char *err,
+                           size_t errlen)
+{
+        struct policy_remap *m = &p->remap;
+        int64_t uid, gid = -1;
+        (void)db;
+
+        if (!value || !*value)
+                return 0;
+        const char *colon = strchr(value, ':');
+        size_t ulen = colon ? (size_t)(colon - value) : strlen(value);
+        if (!parse_number(value, ulen, &uid) ||
+            (colon && !parse_number(colon + 1, strlen(colon + 1), &gid)))
+                return errmsg(err, errlen, -EINVAL,
+                              "STEPDOWN_REMAP=%.64s: expected UID or UID:GID (decimal numbers "
+                              "from 1 to %lld)",
+                              value, USERDB_ID_MAX);
+        if (uid == 0 || gid == 0)
+                return errmsg(err, errlen, -EINVAL,
+                              "STEPDOWN_REMAP=%s: 0 (root) refused as a remap target", value);
+        if (!m->user) {
+                /* No remap statement: remap the launch user's name. */
+                const char *spec = p->user ? p->user : "";
+                size_t n = strcspn(spec, ":");
+                bool digits = n > 0 && strspn(spec, "0123456789") >= n;
+                if (n == 0 || digits)
+                        return errmsg(err, errlen, -EINVAL,
+                                      "STEPDOWN_REMAP=%s: no user name to remap (write a remap "
+                                      "statement, or a user statement or STEPDOWN_USER that "
+                                      "names a user, not a uid)",
+                                      value);
+                if (!(m->user = strndup(spec, n)))
+                        return -ENOMEM;
+        }
+        free(m->uid.arg);
+        m->uid = (struct remap_src){.kind = REMAP_SRC_NUMBER, .number = uid};
+        if (gid >= 0) {
+                free(m->gid.arg);
+                m->gid = (struct remap_src){.kind = REMAP_SRC_NUMBER, .number = gid};
+        }
+        m->origin = "STEPDOWN_REMAP";
+        return 0;
+}
+
+/* "FILE:LINE: remap" or "STEPDOWN_REMAP" for messages. */
+static void where(const struct policy *p, char *buf, size_t len)
+{
+        if (p->remap.origin || !p->remap.line)
+                snprintf(buf, len, "STEPDOWN_REMAP");
+        else
+                snprintf(buf, len, "%s:%u: remap", p->file ? p->file : "?", p->remap.line);
+}
+
+/* The owner of an absolute path, walked from "/" without following any
+ * symbolic link: a link anywhere in the path is refused. */
+static int owner_of(const char *path, bool want_gid, int64_t *out, char *err, size_t errlen)
+{
+        _cleanup_close_ int dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        char shown[PATH_MAX] = "";
+        struct stat st;
+
+        if (dir < 0)
+                return errmsg(err, errlen, negative_errno(), "/: %m");
+        if (fstat(dir, &st) < 0)
+                return errmsg(err, errlen, negative_errno(), "/: %m");
+        for (const char *s = path; *s;) {
+                while (*s == '/')
+                        s++;
+                if (!*s)
+                        break;
+                size_t n = strcspn(s, "/");
+                char comp[NAME_MAX + 1];
+                if (n > NAME_MAX)
+                        return errmsg(err, errlen, -ENAMETOOLONG, "%s: name too long", path);
+                memcpy(comp, s, n);
+                comp[n] = '\0';
+                s += n;
+                size_t sl = strlen(shown);
+                snprintf(shown + sl, sizeof(shown) - sl, "/%s", comp);
+                int fd = openat(dir, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return errmsg(err, errlen, negative_errno(), "owner:%s: %s: %m", path,
+                                      shown);
+                safe_close(dir);
+                dir = fd;
+                if (fstat(dir, &st) < 0)
+                        return errmsg(err, errlen, negative_errno(), "owner:%s: %s: %m", path,
+                                      shown);
+                if (S_ISLNK(st.st_mode))
+                        return errmsg(err, errlen, -ELOOP,
+                                      "owner:%s: %s is a symbolic link; refusing (owner: paths "
+                                      "are resolved without following symbolic links: name the "
+                                      "real path)",
+                                      path, shown);
+                if (*s && !S_ISDIR(st.st_mode))
+                        return errmsg(err, errlen, -ENOTDIR, "owner:%s: %s is not a directory",
+                                      path, shown);
+        }
+        *out = want_gid ? (int64_t)st.st_gid : (int64_t)st.st_uid;
+        return 0;
+}
+
+/* One source's value: 0 and *out set; 1 when an env: variable is unset or
+ * empty (then note says so); -errno with a message. */
+static int eval_src(const struct policy *p, const struct remap_src *src, bool gid, int64_t *out,
+                    char **note, char *err, size_t errlen)
+{
+        const char *what = gid ? "gid" : "uid";
+        char w[PATH_MAX + 32], msg[PATH_MAX + 256];
+        int r;
+
+        where(p, w, sizeof(w));
+        switch (src->kind) {
+        case REMAP_SRC_NONE:
+                *out = -1;
+                return 0;
+        case REMAP_SRC_NUMBER:
+                *out = src->number;
+                return 0;
+        case REMAP_SRC_ENV: {
+                const char *v = getenv(src->arg);
+                if (!v || !*v) {
+                        if (!*note && asprintf(note,
+                                               "%s: %s=env:%s: %s is %s, so %s is not remapped "
+                                               "(no remap)",
+                                               w, what, src->arg, src->arg, v ? "empty" : "unset",
+                                               p->remap.user) < 0) {
+                                *note = NULL;
+                                return -ENOMEM;
+                        }
+                        return 1;
+                }
+                if (!parse_number(v, strlen(v), out))
+                        return errmsg(err, errlen, -EINVAL,
+                                      "%s: %s=env:%s: \"%.64s\" is not a %s (expected a decimal "
+                                      "number from 1 to %lld)",
+                                      w, what, src->arg, v, what, USERDB_ID_MAX);
+                break;
+        }
+        case REMAP_SRC_OWNER:
+                if ((r = owner_of(src->arg, gid, out, msg, sizeof(msg))) < 0)
+                        return errmsg(err, errlen, r, "%s: %s=%s", w, what, msg);
+                break;
+        }
+        if (*out == 0)
+                return errmsg(err, errlen, -EPERM,
+                              "%s: %s=%s%s: resolves to %s 0 (root); refusing to remap %s to root",
+                              w, what, src->kind == REMAP_SRC_ENV ? "env:" : "owner:", src->arg,
+                              what, p->remap.user);
+        return 0;
+}
+
+/* A copy of db (arrays copied, strings shared) with the remap applied. */
+struct db_copy {
+        struct userdb db;
+};
+
+static void db_copy_done(struct db_copy *c)
+{
+        free(c->db.pw);
+        free(c->db.gr);
+}
+
+static int db_copy_remapped(const struct userdb *db, const struct policy_remap *m,
+                            struct db_copy *c)
+{
+        c->db = *db;
+        c->db.pw = db->n_pw ? calloc(db->n_pw, sizeof(*db->pw)) : NULL;
+        c->db.gr = db->n_gr ? calloc(db->n_gr, sizeof(*db->gr)) : NULL;
+        if ((db->n_pw && !c->db.pw) || (db->n_gr && !c->db.gr))
+                return -ENOMEM;
+        if (db->n_pw)
+                memcpy(c->db.pw, db->pw, db->n_pw * sizeof(*db->pw));
+        if (db->n_gr)
+                memcpy(c->db.gr, db->gr, db->n_gr * sizeof(*db->gr));
+        bool gid_change = m->new_gid >= 0 && m->new_gid != m->old_gid;
+        bool done_user = false;
+        for (size_t i = 0; i < c->db.n_pw; i++) {
+                struct pw_entry *e = &c->db.pw[i];
+                if (!done_user && strcmp(e->name, m->user) == 0) {
+                        e->uid = m->new_uid;
+                        done_user = true;
+                } else if (m->uid_holder && strcmp(e->name, m->uid_holder) == 0 &&
+                           e->uid == m->new_uid)
+                        e->uid = m->old_uid;
+                if (gid_change && e->gid == m->old_gid)
+                        e->gid = m->new_gid;
+                else if (gid_change && m->gid_holder && e->gid == m->new_gid)
+                        e->gid = m->old_gid;
+        }
+        for (size_t i = 0; gid_change && i < c->db.n_gr; i++) {
+                struct gr_entry *e = &c->db.gr[i];
+                if (e->gid == m->old_gid)
+                        e->gid = m->new_gid;
+                else if (m->gid_holder && strcmp(e->name, m->gid_holder) == 0 &&
+                         e->gid == m->new_gid)
+                        e->gid = m->old_gid;
+        }
+        return 0;
+}
+
+/* Checks the entry and the collisions; fills the ids and names in m. */
+static int plan(const struct policy *p, struct policy_remap *m, const struct userdb *db, char *err,
+                size_t errlen)
+{
+        char w[PATH_MAX + 32];
+        where(p, w, sizeof(w));
+
+        const struct pw_entry *pw = userdb_user_by_name(db, m->user);
+        if (!pw)
+                return errmsg(err, errlen, -ENOENT, "%s: user \"%s\" has no entry in %s", w,
+                              m->user, USERDB_PASSWD_PATH);
+        if (pw->uid <= 0 || pw->uid > USERDB_ID_MAX || pw->gid < 0 || pw->gid > USERDB_ID_MAX)
+                return errmsg(err, errlen, -EINVAL,
+                              "%s: user \"%s\" has uid %lld gid %lld in %s; refusing to remap it",
+                              w, m->user, (long long)pw->uid, (long long)pw->gid,
+                              USERDB_PASSWD_PATH);
+        m->old_uid = pw->uid;
+        if (m->new_gid >= 0) {
+                if (pw->gid == 0)
+                        return errmsg(err, errlen, -EPERM,
+                                      "%s: user \"%s\" has primary gid 0 (root); refusing to "
+                                      "remap that group",
+                                      w, m->user);
+                m->old_gid = pw->gid;
+        } else {
+                m->old_gid = -1;
+        }
+        if (!(m->home = strdup(pw->home)))
+                return -ENOMEM;
+
+        if (m->new_uid != m->old_uid) {
+                for (size_t i = 0; i < db->n_pw; i++) {
+                        const struct pw_entry *e = &db->pw[i];
+                        if (e == pw || e->uid != m->new_uid)
+                                continue;
+                        if (!m->takeover)
+                                return errmsg(err, errlen, -EEXIST,
+                                              "%s: uid %lld already belongs to user \"%s\" in "
+                                              "%s; refusing to give it to \"%s\" too (add "
+                                              "\"takeover\" to the remap statement to give "
+                                              "\"%s\" uid %lld in exchange)",
+                                              w, (long long)m->new_uid, e->name, USERDB_PASSWD_PATH,
+                                              m->user, e->name, (long long)m->old_uid);
+                        if (!(m->uid_holder = strdup(e->name)))
+                                return -ENOMEM;
+                        break;
+                }
+        }
+        if (m->new_gid < 0)
+                return 0;
+        /* The primary group: the entry holding the user's gid; when none
+         * does, a group named like the user that already holds the new gid
+         * (a start that stopped between writing group and passwd). */
+        const struct gr_entry *prim = userdb_group_by_gid(db, m->old_gid);
+        if (!prim) {
+                const struct gr_entry *g = userdb_group_by_name(db, m->user);
+                if (g && g->gid == m->new_gid)
+                        prim = g;
+        }
+        if (prim && !(m->group_name = strdup(prim->name)))
+                return -ENOMEM;
+        if (m->new_gid == m->old_gid)
+                return 0;
+        for (size_t i = 0; i < db->n_gr; i++) {
+                const struct gr_entry *g = &db->gr[i];
+                if (g->gid != m->new_gid || g == prim)
+                        continue;
+                if (!m->takeover)
+                        return errmsg(err, errlen, -EEXIST,
+                                      "%s: gid %lld already belongs to group \"%s\" in %s; "
+                                      "refusing to give it to \"%s\"'s group too (add "
+                                      "\"takeover\" to the remap statement to give \"%s\" gid "
+                                      "%lld in exchange)",
+                                      w, (long long)m->new_gid, g->name, USERDB_GROUP_PATH, m->user,
+                                      g->name, (long long)m->old_gid);
+                if (!(m->gid_holder = strdup(g->name)))
+                        return -ENOMEM;
+                break;
+        }
+        return 0;
+}
+
+int policy_remap_resolve(struct policy *p, const struct userdb *db, char *err, size_t errlen)
+{
+        struct policy_remap *m = &p->remap;
+        int r;
+
+        if (!m->user || m->resolved)
+                return 0;
+        int ru = eval_src(p, &m->uid, false, &m->new_uid, &m->note, err, errlen);
+        if (ru < 0)
+                return ru;
+        int rg = eval_src(p, &m->gid, true, &m->new_gid, &m->note, err, errlen);
+        if (rg < 0)
+                return rg;
+        m->resolved = true;
+        if (ru > 0 || rg > 0) {
+                m->active = false; /* an env: source unset or empty: no remap */
+                return 0;
+        }
+        m->active = true;
+        if ((r = plan(p, m, db, err, errlen)) < 0)
+                return r;
+        if (m->new_uid == m->old_uid && (m->new_gid < 0 || m->new_gid == m->old_gid))
+                return 0; /* already remapped: the names resolve right as they are */
+
+        /* Parse again as the names will resolve after the remap. */
+        struct db_copy c = {0};
+        struct policy q;
+        r = db_copy_remapped(db, m, &c);
+        if (r == 0)
+                r = policy_parse(&q, p->file, p->text, p->text_len, &c.db, err, errlen);
+        if (r < 0) {
+                db_copy_done(&c);
+                return r;
+        }
+        r = policy_apply_env(&q, &c.db, err, errlen);
+        if (r == 0 && p->user && !p->user_line && p->user_origin &&
+            strcmp(p->user_origin, "STEPDOWN_USER") != 0)
+                r = policy_set_user(&q, p->user, p->user_origin, &c.db, err, errlen);
+        db_copy_done(&c);
+        if (r < 0) {
+                policy_free(&q);
+                return r;
+        }
+        policy_remap_free(&q.remap);
+        q.remap = p->remap;
+        p->remap = (struct policy_remap){0};
+        policy_free(p);
+        *p = q;
+        return 0;
+}
