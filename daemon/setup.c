@@ -229,6 +229,10 @@ static void note_owner(struct unpriv *u, const char *path, const struct stat *st
 /* The tree below dirfd (path names it), until the first entry whose owner
  * differs.  Symbolic links are looked at themselves; other mounts are not
  * entered unless xdev, as the engine does. */
+/* How deep the unprivileged check descends (it recurses, one PATH_MAX
+ * buffer a level); a deeper tree is reported as not checkable. */
+#define UNPRIV_MAX_DEPTH 256
+
 static void walk_unpriv(struct unpriv *u, int dirfd, const char *path, dev_t dev, unsigned depth)
 {
         DIR *d = fdopendir(dirfd);
@@ -259,10 +263,10 @@ static void walk_unpriv(struct unpriv *u, int dirfd, const char *path, dev_t dev
                 }
                 if (!S_ISDIR(st.st_mode))
                         continue;
-                if (depth + 1 >= OP_CHOWN_MAX_DEPTH) {
+                if (depth + 1 >= UNPRIV_MAX_DEPTH) {
                         snprintf(u->differs, sizeof(u->differs),
                                  "%s is deeper than %u levels and cannot be checked", sub,
-                                 OP_CHOWN_MAX_DEPTH);
+                                 UNPRIV_MAX_DEPTH);
                         break;
                 }
                 int fd = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
