@@ -153,6 +153,10 @@ static int refuse_hardlink(struct walk *w, const char *name, nlink_t n)
                  "(e.g. /etc/shadow), so its owner is not changed (a rule with \"hardlinks\" "
                  "allows it)",
                  (unsigned long)n);
+        /* the target itself (not an entry below it) is refused outright,
+         * like a symlink there */
+        if (w->depth == 0)
+                return walk_fail(w, name, -EMLINK, why, -1);
         return skip_or_fail(w, name, &w->st->skipped_hardlinks, -EMLINK, why);
 }
 

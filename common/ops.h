@@ -67,7 +67,8 @@ int op_mkdir_ensure(const char *anchor, const char *rest, mode_t mode, uid_t uid
 /* Changes the owner of anchor/rest (never of a symlink's target).
  * recursive: the whole tree below, any depth, symlinks changed themselves,
  * other mounts skipped unless xdev, regular files with several hard links
- * refused unless hardlinks (skipped and reported if st->report is set),
+ * refused unless hardlinks (below the target: skipped and reported if
+ * st->report is set),
  * set-uid/set-gid stripped where an owner changes, only differing entries
  * written.  An entry that needs a change is opened O_PATH|O_NOFOLLOW,
  * checked on that fd and changed through it.  st (may be NULL) gets

@@ -153,6 +153,14 @@ out=$(vol_container "$deep_prep" "$STEPDOWND" -c "$T/stepdown.conf" --no-broker 
 like "$out" "not app: 0 rc=0$" "with hardlinks the hard-linked file is changed too"
 is "$(grep -c skipped <<<"$out")" "0" "... and nothing is reported skipped"
 
+conf <<EOF2
+user app
+setup chown $T/vol/hl
+EOF2
+out=$(vol_container 'echo x >$1/vol/hl && ln $1/vol/hl $1/vol/hl2' "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/true 2>&1; echo "rc=$?")
+like "$out" "stepdown.conf:2: setup chown $T/vol/hl: chown $T/vol/hl: regular file has 2 hard links.*rc=1$" \
+        "a setup chown naming a hard-linked file itself fails the step (like a symlink there)"
+
 # the audit record of the step carries what was skipped
 conf <<EOF2
 user app
