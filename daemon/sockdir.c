@@ -143,6 +143,21 @@ static int clear_stale(int dirfd, const char *name, const char *path, mode_t typ
         return 0;
 }
 
+/* Gives the root-owned entry name in dirfd (of type) to uid:gid through
+ * an O_PATH fd of it, after checking that fd is what was just made. */
+static int give_away(int dirfd, const char *name, mode_t type, uid_t uid, gid_t gid)
+{
+        _cleanup_close_ int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -errno;
+        if ((st.st_mode & S_IFMT) != type || st.st_uid != 0)
+                return -EAGAIN;
+        if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        return 0;
+}
+
 int sockdir_bind(int dirfd, const char *name, const char *path, bool have_user, uid_t uid,
                  gid_t gid, int *out, char *err, size_t errlen)
 {
@@ -165,15 +180,19 @@ int sockdir_bind(int dirfd, const char *name, const char *path, bool have_user, 
         }
         /* With a user: the application's, 0600 (only its uid may connect).
          * Without (serve without `user`): root's, 0666, and peer
-         * credentials, the policy and the key decide. */
-        struct fsid_saved saved;
+         * credentials, the policy and the key decide.  Bound as root, then
+         * given away through an O_PATH fd of the new name: sockdir_open()
+         * accepted only a root directory that nobody else may write, or a
+         * sticky one, where nobody but root may rename or remove root's
+         * socket, so the name cannot be swapped between the bind and the
+         * open; the fd is checked (a socket, root's) before the chown.
+         * This needs CAP_CHOWN only, not CAP_DAC_OVERRIDE (writing the
+         * 0710 directory as the application would). */
         mode_t old = umask(have_user ? 0177 : 0111);
-        r = fsid_enter(have_user ? uid : 0, have_user ? gid : 0, &saved);
-        if (r == 0) {
-                r = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
-                fsid_leave(&saved);
-        }
+        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
         umask(old);
+        if (r == 0 && have_user)
+                r = give_away(dirfd, name, S_IFSOCK, uid, gid);
         if (r == -ENOENT && access("/proc/self/fd", X_OK) < 0) {
                 snprintf(err, errlen,
                          "binding %s: /proc is not mounted (stepdownd binds through "
@@ -197,17 +216,15 @@ int sockdir_write_key(int dirfd, const char *name, const char *path, const uint8
         int r = clear_stale(dirfd, name, path, S_IFREG, err, errlen);
         if (r < 0)
                 return r;
-        struct fsid_saved saved;
-        _cleanup_close_ int fd = -1;
+        /* Created as root with O_EXCL (this fd is the new inode), then
+         * given away through the fd: no name is acted on after the check. */
         mode_t old = umask(0);
-        r = fsid_enter(uid, gid, &saved);
-        if (r == 0) {
-                fd =
-                    openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
-                r = fd < 0 ? -errno : 0;
-                fsid_leave(&saved);
-        }
+        _cleanup_close_ int fd =
+            openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+        r = fd < 0 ? -errno : 0;
         umask(old);
+        if (r == 0 && fchown(fd, uid, gid) < 0)
+                r = -errno;
         errno = 0;
         if (r == 0 && write(fd, data, len) != (ssize_t)len)
                 r = errno ? -errno : -EIO;

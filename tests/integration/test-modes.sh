@@ -29,7 +29,7 @@ b=$(pgrep -P 1 -u 0 stepdownd); echo "broker_ppid=$(ps -o ppid= -p $b | tr -d " 
 echo "broker_sid=$(ps -o sid= -p $b | tr -d " ") broker_pid=$b"
 grep -E "^(State|TracerPid)" /proc/$b/status >/dev/null 2>&1; kill -0 $b 2>&1 | grep -o "Operation not permitted"
 $SD mkdir $T/data/x && echo mkdir-ok
-ls /proc/$$/fd | tr "\n" " "; echo' 2>&1)
+ls /proc/$$/fd' 2>&1)
 like "$out" "pid=1 uid=1000 umask=0027 NoNewPrivs:1" "exec: the app is PID 1 as app; policy umask and no-new-privs applied"
 like "$out" "broker_ppid=1 broker_uid=0" "exec: the broker is a root child of the app"
 b=$(grep -o 'broker_pid=[0-9]*' <<<"$out" | cut -d= -f2)
