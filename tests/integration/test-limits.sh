@@ -95,8 +95,12 @@ unshare --mount --propagation private -- /bin/bash -c \
 spid=$!
 for _ in $(seq 100); do [ -S "$T/run/flood.sock" ] && break; sleep 0.05; done
 out=$(as_uid 1002 "$RAW_CLIENT" "$T/run/flood.sock" silent 1 2>&1 | head -2)
+cli=$(as_uid 1002 env STEPDOWN_SOCKET="$T/run/flood.sock" "$STEPDOWN_CLI" ping 2>&1; echo "rc=$?")
 kill -TERM $spid; wait $spid
 is "$out" "error AUTH EACCES uid 1002: no allow rule names this uid or its groups; not served
 eof" "a uid no allow rule names gets one ERROR saying why, then the connection closes"
+
+is "$cli" "stepdown: the broker at $T/run/flood.sock: uid 1002: no allow rule names this uid or its groups; not served
+rc=3" "... and stepdown says so, naming the socket (exit 3)"
 
 done_testing
