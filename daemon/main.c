@@ -260,6 +260,19 @@ static int open_audit(const struct policy *p, struct audit_config *ac, struct au
         return r;
 }
 
+static int audit_start(struct audit *a, const struct options *o)
+{
+        char msg[128];
+        snprintf(msg, sizeof(msg), "stepdownd %s, %s mode, pid %d", STEPDOWN_VERSION,
+                 o->serve  ? "serve"
+                 : o->init ? "init"
+                           : "exec",
+                 (int)getpid());
+        struct audit_event ev = {
+            .event = "start", .uid = -1, .gid = -1, .mode = -1, .changed = -1, .message = msg};
+        return audit_log(a, &ev);
+}
+
 static int run(const struct options *o, struct policy *p, bool have_policy, char **cmd)
 {
         struct launch l = {0};
@@ -281,6 +294,15 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
                 return 1;
         }
         if (have_policy && open_audit(p, &ac, &a) < 0) {
+                exec_user_free(&l.user);
+                return 1;
+        }
+        /* One start, one chain (docs/AUDIT.md): start, setup steps,
+         * hardening, requests, stop, all through this one handle. */
+        if (a && audit_start(a, o) < 0 && !audit_failure_allow(a)) {
+                log_error("audit log: the start record could not be written; stopping "
+                          "(policy: audit-failure deny)");
+                audit_close(a);
                 exec_user_free(&l.user);
                 return 1;
         }

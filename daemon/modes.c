@@ -331,7 +331,7 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                 log_error_errno(r, "starting the broker loop");
         } else {
                 if (rt)
-                        audit_event_simple(mc->audit, "start", "broker started");
+                        audit_event_simple(mc->audit, "serve", "broker serving");
                 /* Unblock only now: a signal that came early is pending and
                  * is delivered into the loop. */
                 sigset_t all;
@@ -387,34 +387,39 @@ static _Noreturn void exec_app(const struct mode_config *mc, struct runtime *rt,
 }
 
 /* The broker child closes what it does not need: every inherited fd but
- * stderr and stdout (its log) and the listener, stdin from /dev/null.  The
- * audit log is reopened (the chain continues from the file's last record). */
-static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt,
-                                struct audit **audit)
+ * stderr and stdout (its log), the listener and the audit log, stdin from
+ * /dev/null.  The audit log stays the handle stepdownd opened before setup,
+ * so the broker's records continue that chain (one start, one chain; for
+ * `audit -` there is no file to pick the chain up from). */
+static int keep_only(int a, int b)
 {
-        int keep = rt->listen_fd;
+        if (a > b) {
+                int t = a;
+                a = b;
+                b = t;
+        }
+        if (a < 3) /* -1 or a standard fd: only b to keep */
+                a = b;
+        if (a > 3 && close_range(3, (unsigned)a - 1, 0) < 0)
+                return -errno;
+        if (b > a + 1 && close_range((unsigned)a + 1, (unsigned)b - 1, 0) < 0)
+                return -errno;
+        if (close_range((unsigned)b + 1, ~0U, 0) < 0)
+                return -errno;
+        return 0;
+}
+
+static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt)
+{
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null >= 0) {
                 dup2(null, STDIN_FILENO);
                 close(null);
         }
         rt->key_fd = safe_close(rt->key_fd);
-        audit_close(mc->audit);
-        *audit = NULL;
-        if (keep > 3 && close_range(3, (unsigned)keep - 1, 0) < 0)
-                return -errno;
-        if (close_range((unsigned)keep + 1, ~0U, 0) < 0)
-                return -errno;
-        if (mc->audit_config) {
-                char err[512];
-                int r = audit_open(audit, mc->audit_config, mc->policy ? mc->policy->file : NULL,
-                                   err, sizeof(err));
-                if (r < 0) {
-                        log_error("broker: audit log: %s", err);
-                        return r;
-                }
-        }
-        return 0;
+        int r = keep_only(rt->listen_fd, audit_fd(mc->audit));
+        audit_forked(mc->audit);
+        return r;
 }
 
 int mode_exec(const struct mode_config *mc, char **argv)
@@ -454,16 +459,15 @@ int mode_exec(const struct mode_config *mc, char **argv)
                 _exit(0);
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
-        struct mode_config child_mc = *mc;
         struct loop lp = {.child = -1};
-        int r = broker_child_prepare(mc, &rt, &child_mc.audit);
+        int r = broker_child_prepare(mc, &rt);
         if (r == 0) {
                 lp.base = event_base_new();
-                r = lp.base ? loop_run(&child_mc, &rt, &lp) : -ENOMEM;
+                r = lp.base ? loop_run(mc, &rt, &lp) : -ENOMEM;
         }
         if (lp.base)
                 event_base_free(lp.base);
-        audit_close(child_mc.audit);
+        audit_close(mc->audit);
         runtime_cleanup(&rt);
         _exit(r < 0 ? 1 : 0);
 }

@@ -90,18 +90,15 @@ int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
                 const struct policy_step *s = &p->steps[i];
                 struct op_stats st = {0};
                 char where[PATH_MAX], msg[1024] = "", flags[64] = "";
-                uint64_t t0 = now_us();
 
                 policy_where(p, s->line, where, sizeof(where));
-                int r = run_step(s, &st, msg, sizeof(msg));
-
                 snprintf(flags, sizeof(flags), "%s%s%s%s", s->parents ? "parents," : "",
                          s->recursive ? "recursive," : "", s->xdev ? "xdev," : "",
                          s->hardlinks ? "hardlinks," : "");
                 if (flags[0])
                         flags[strlen(flags) - 1] = '\0';
                 struct audit_event ev = {
-                    .event = "setup",
+                    .event = "intent",
                     .op = sd_op_name(s->op),
                     .path = s->path,
                     .uid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->uid,
@@ -110,12 +107,30 @@ int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
                     .flags = flags[0] ? flags : NULL,
                     .decision = "allow",
                     .rule = where,
-                    .error = r < 0 ? -r : 0,
-                    .duration_us = now_us() - t0,
-                    .changed = s->op == SD_OP_CHOWN ? (int64_t)st.changed : -1,
-                    .message = msg[0] ? msg : NULL,
+                    .changed = -1,
                 };
+                /* Intent before the act (docs/AUDIT.md): no step runs
+                 * unless the log says first that it is about to. */
                 int ar = a ? audit_log(a, &ev) : 0;
+                if (ar < 0 && !audit_failure_allow(a)) {
+                        snprintf(err, errlen,
+                                 "%s: setup %s %s: not done: its audit record could not be "
+                                 "written (%s) (policy: audit-failure deny)",
+                                 where, sd_op_name(s->op), s->path, strerror(-ar));
+                        return ar;
+                }
+                uint64_t t0 = now_us();
+                int r = run_step(s, &st, msg, sizeof(msg));
+
+                ev.event = "setup";
+                ev.intent = ar < 0 ? 0 : audit_seq(a);
+                ev.error = r < 0 ? -r : 0;
+                ev.duration_us = now_us() - t0;
+                /* Issue 12: new struct op_stats counters (skipped entries,
+                 * ...) go into this outcome record here. */
+                ev.changed = s->op == SD_OP_CHOWN ? (int64_t)st.changed : -1;
+                ev.message = msg[0] ? msg : NULL;
+                ar = a ? audit_log(a, &ev) : 0;
 
                 if (r < 0) {
                         snprintf(err, errlen, "%s: setup %s %s: %s", where, sd_op_name(s->op),
