@@ -692,11 +692,12 @@ int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report)
         fprintf(report, "intact: %zu records in %zu file%s, %zu log%s, %s", v.records, n,
                 n == 1 ? "" : "s", v.n_logs, v.n_logs == 1 ? "" : "s",
                 v.pk ? "all signatures valid" : "signatures not checked");
-        if (v.foreign || v.torn)
-                fprintf(report,
-                        "; %zu foreign line%s and %zu line%s with foreign bytes before a "
-                        "record ignored (named above)",
-                        v.foreign, v.foreign == 1 ? "" : "s", v.torn, v.torn == 1 ? "" : "s");
+        if (v.foreign)
+                fprintf(report, "; %zu foreign line%s ignored", v.foreign,
+                        v.foreign == 1 ? "" : "s");
+        if (v.torn)
+                fprintf(report, "; %zu record%s with foreign bytes before it on its line", v.torn,
+                        v.torn == 1 ? "" : "s");
         fputc('\n', report);
         return 0;
 }

@@ -394,4 +394,116 @@ like "$(verify "$T/afs/audit.jsonl")" "lost: 1 record before this one could not 
 stop
 umount "$T/afs"
 
+# --- (h) audit - is shared with the app: a forged chain and half lines ------------
+# Exec mode, the records and the app's output on one pipe (docker logs).  The
+# app (uid 1000, PID 1) leaves half a line before each request, so the
+# broker's record lands on the same line, and appends a self-consistent
+# forged chain: a start and a chown of /etc/shadow "by uid 0".
+cat >"$T/appout/forge.py" <<'PY'
+import hashlib, json, os
+log = os.urandom(16).hex()
+def rec(seq, prev, **kw):
+    r = {"time": "2026-12-04T12:00:00.000000Z", "seq": seq, "log": log, "prev": prev}
+    r.update(kw)
+    return json.dumps(r, separators=(",", ":"))
+a = rec(1, "0" * 64, policy_hash="ab" * 32, event="start", request_id=None, caller=None, op=None,
+        args={"path": None, "uid": None, "gid": None, "mode": None, "flags": None, "addr": None},
+        decision=None, rule=None, result="OK", duration_us=0, changed=None, message="stepdownd")
+b = rec(2, hashlib.blake2b(a.encode(), digest_size=32).hexdigest(), event="request", request_id=1,
+        caller={"uid": 0, "gid": 0, "pid": 1, "exe": "/bin/sh", "pidfd_ino": None}, op="chown",
+        args={"path": "/etc/shadow", "uid": 1000, "gid": 1000, "mode": None, "flags": None,
+              "addr": None}, decision="allow", rule="/etc/stepdown/stepdown.conf:3", result="OK",
+        duration_us=9, changed=1, message=None)
+print(a, b, sep="\n", flush=True)
+PY
+cat >"$T/appout/app.sh" <<'EOF'
+printf 'progress 50%%' >&2
+"$SD" mkdir "$D/h1"
+python3 "$OUT/forge.py" >&2
+printf 'half' >&2
+"$SD" mkdir "$D/h2"
+echo app done >&2
+EOF
+for signed in yes no; do
+        rm -rf "$T/fdata/h1" "$T/fdata/h2"
+        fpolicy "$T/h.conf" -
+        [ $signed = yes ] && echo "audit-sign $T/keys/audit.key" >>"$T/h.conf"
+        in_container "$STEPDOWND" -c "$T/h.conf" -- env SD="$SD" D="$T/fdata" OUT="$T/appout" \
+                /bin/sh "$T/appout/app.sh" 2>&1 | cat >"$T/h-$signed.out"
+done
+H=$T/h-yes.out
+[ -d "$T/fdata/h2" ] && ok "(h) the app's requests were served" || not_ok "(h) the app's requests were served"
+forged=$(grep -n 'etc/shadow\|"policy_hash":"abab' "$H" | cut -d: -f1 | tr '\n' ' ')
+torn1=$(grep -n '^progress 50%{' "$H" | cut -d: -f1)
+torn2=$(grep -n '^half{' "$H" | cut -d: -f1)
+[ -n "$torn1" ] && [ -n "$torn2" ] && ok "(h) the app's half lines tore two of the broker's lines ($torn1, $torn2)" ||
+        not_ok "(h) the app's half lines tore two of the broker's lines"
+out=$(verify "$H")
+like "$out" "$H:$torn1: 12 foreign bytes before the record .* $H:$torn2: 4 foreign bytes before the record" \
+        "(h) verify names the foreign bytes before the records, by line, and still checks the records"
+like "$out" "is not signed, but other logs in this input are.*NOT intact.*rc=1$" \
+        "(h) without the key: the unsigned forged chain among signed records is named, not intact"
+out=$(verify --pubkey "$T/keys/audit.pub" "$H")
+f1=$(echo $forged | cut -d' ' -f1)
+f2=$(echo $forged | cut -d' ' -f2)
+like "$out" "$H:$f1: bad signature \(record is not signed\) $H:$f2: bad signature \(record is not signed\) .*NOT intact: 2 problems.*rc=1$" \
+        "(h) with --pubkey: exactly the two forged lines ($f1, $f2) are rejected"
+genuine=$(sed -n "${torn1}p" "$H" | grep -o '"log":"[0-9a-f]*"')
+like "$(grep -F "$genuine" "$H" | "$SD" audit verify --pubkey "$T/keys/audit.pub" - 2>&1; echo "rc=$?")" \
+        "intact: 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line rc=0$" \
+        "(h) the broker's own records (verify - on stdin) are intact and all signed"
+like "$(verify "$T/h-no.out")" "intact: 1[234] records in 1 file, 2 logs.*rc=0$" \
+        "(h) unsigned audit -: the forged chain is a second, self-consistent log; verify can only count it (signing is the guarantee)"
+
+# --- (i) stepdown audit show: a recorded log, each filter ---------------------------
+{
+        echo "socket $T/run/sd.sock"
+        echo "key none"
+        echo "audit $T/show.jsonl"
+        echo "allow app mkdir $T/data/** mode=0700,0750"
+        echo "allow bob chmod $T/data/** mode=0600"
+} >"$T/pol-i.conf"
+chmod 644 "$T/pol-i.conf"
+start "$T/pol-i.conf"
+touch "$T/data/i-file"
+chown 1001:1001 "$T/data/i-file"
+as_bob() { setpriv --reuid=1001 --regid=1001 --clear-groups env STEPDOWN_SOCKET="$T/run/sd.sock" "$@"; }
+as_app env -u STEPDOWN_KEY_FILE "$SD" mkdir "$T/data/i1"
+as_app env -u STEPDOWN_KEY_FILE "$SD" chmod 0644 "$T/data/i1" 2>/dev/null
+as_bob "$SD" chmod 0600 "$T/data/i-file"
+as_bob "$SD" mkdir "$T/data/i2" 2>/dev/null
+as_app env -u STEPDOWN_KEY_FILE "$SD" mkdir "$T/data/i-$(printf '\033')[2J"
+show() { "$SD" audit show "$@" 2>&1; echo "rc=$?"; }
+# rows FILTER...: "op:decision:result:uid=N" of each row the table shows.
+rows() { "$SD" audit show "$@" "$T/show.jsonl" | awk 'NR > 1 { print $5 ":" $(NF-2) ":" $(NF-1) ":" $3 }' | tr '\n' ' '; }
+out=$(show "$T/show.jsonl")
+like "$out" "^SEQ +TIME +CALLER +OP +PATH/ADDRESS +DECISION +RESULT +RULE " "(i) show: a table with a header"
+like "$out" "uid=1000 pid=[0-9]+ +mkdir +$T/data/i1 +allow +OK +$T/pol-i.conf:4 " "(i) ... a row: time, caller, op, path, decision, result, rule"
+like "$out" "$T/data/i-\\\\x1b\[2J " "(i) ... a control character in a path is shown escaped, never sent to the terminal"
+n=$(grep -c . "$T/show.jsonl")
+is "$(show "$T/show.jsonl" | grep -c '^[0-9]')" "$n" "(i) no filter: one row per record ($n)"
+is "$(rows --deny)" "chmod:deny:EACCES:uid=1000 mkdir:deny:EACCES:uid=1001 " "(i) --deny: the two refusals"
+is "$(rows --op mkdir --uid 1000)" "mkdir:allow:intent:uid=1000 mkdir:allow:OK:uid=1000 mkdir:allow:intent:uid=1000 mkdir:allow:OK:uid=1000 " \
+        "(i) --op mkdir --uid 1000: app's two mkdirs, intent and outcome each"
+is "$(rows --uid 1001)" "chmod:allow:intent:uid=1001 chmod:allow:OK:uid=1001 mkdir:deny:EACCES:uid=1001 " "(i) --uid 1001: bob's three records"
+is "$(rows --op stop)" "" "(i) --op stop: nothing yet (the broker runs)"
+is "$(show --since 2999-01-01 "$T/show.jsonl")" "rc=0" "(i) --since in the future: nothing"
+is "$(show --since 1h "$T/show.jsonl" | grep -c '^[0-9]')" "$n" "(i) --since 1h: everything"
+is "$(show --since yesterday-ish "$T/show.jsonl")" \
+        "stepdown audit show: --since yesterday-ish: expected YYYY-MM-DD[THH:MM[:SS]] (UTC) or N followed by s, m, h or d (ago) rc=2" \
+        "(i) a --since it cannot read is a usage error naming the value"
+is "$(show --json --deny "$T/show.jsonl" | head -2 | python3 -c 'import json,sys; print(" ".join(json.loads(l)["op"] for l in sys.stdin))')" "chmod mkdir" \
+        "(i) --json --deny: the records as they are, one per line, for jq"
+is "$("$SD" audit show --json <"$T/stderr.out" | cmp - "$T/stderr.jsonl" && echo same)" "same" \
+        "(i) from standard input, a mixed stream: only the records come out, byte for byte"
+"$SD" audit show --follow --op chmod "$T/show.jsonl" >"$T/follow.out" 2>&1 &
+fpid=$!
+sleep 0.3
+as_bob "$SD" chmod 0600 "$T/data/i-file"
+for _ in $(seq 50); do [ "$(grep -c chmod "$T/follow.out")" -ge 4 ] && break; sleep 0.1; done
+kill "$fpid"
+wait "$fpid" 2>/dev/null
+is "$(grep -c "chmod .*$T/data/i-file" "$T/follow.out")" "4" "(i) --follow: a request made later shows up (intent and outcome)"
+stop
+
 done_testing
