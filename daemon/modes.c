@@ -386,11 +386,7 @@ static _Noreturn void exec_app(const struct mode_config *mc, struct runtime *rt,
         launch_exec(mc->launch, argv);
 }
 
-/* The broker child closes what it does not need: every inherited fd but
- * stderr and stdout (its log), the listener and the audit log, stdin from
- * /dev/null.  The audit log stays the handle stepdownd opened before setup,
- * so the broker's records continue that chain (one start, one chain; for
- * `audit -` there is no file to pick the chain up from). */
+/* Closes every fd from 3 up but a and b (either may be -1). */
 static int keep_only(int a, int b)
 {
         if (a > b) {
@@ -409,6 +405,11 @@ static int keep_only(int a, int b)
         return 0;
 }
 
+/* The broker child closes what it does not need: every inherited fd but
+ * stderr and stdout (its log), the listener and the audit log, stdin from
+ * /dev/null.  The audit log stays the handle stepdownd opened before setup,
+ * so the broker's records continue that chain (one start, one chain; for
+ * `audit -` there is no file to pick the chain up from). */
 static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt)
 {
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
