@@ -29,6 +29,7 @@ struct audit {
         bool removed; /* the file was unlinked under us: fail until audit_reopen */
         bool sync_always, failure_allow, syslog;
         bool no_chain;     /* benchmarks only: "prev":null, nothing hashed */
+        bool no_intent;    /* benchmarks only: intent records not written */
         int last_err;      /* of the last audit_log/audit_reopen, 0 = it worked */
         unsigned char *sk; /* sodium_malloc'd Ed25519 secret key or NULL */
 
@@ -228,6 +229,7 @@ int audit_open(struct audit **ret, const struct audit_config *cfg, const char *p
         a->failure_allow = cfg->failure_allow;
         a->syslog = cfg->syslog;
         a->no_chain = cfg->no_chain;
+        a->no_intent = cfg->no_intent;
         new_log(a);
         if (policy_path) {
                 if ((r = hash_file(policy_path, a->policy_hash)) < 0) {
@@ -440,6 +442,8 @@ int audit_log(struct audit *a, const struct audit_event *ev)
         if (!a || !ev)
                 return -EINVAL;
         if (!a->path && !a->syslog)
+                return 0;
+        if (a->no_intent && ev->event && strcmp(ev->event, "intent") == 0)
                 return 0;
         build_record(a, ev);
         if (a->buf.err) {

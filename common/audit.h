@@ -24,6 +24,10 @@ struct audit_config {
          * itself costs.  No policy statement or option sets it; such a log
          * does not verify. */
         bool no_chain;
+        /* Benchmarks only, likewise: "intent" records are not written
+         * (audit_log returns 0 for them), to measure what they cost
+         * against one record per request.  Such a log hides operations. */
+        bool no_intent;
 };
 
 struct audit_caller {
