@@ -324,6 +324,7 @@ for sink in file stderr; do
                 [ $mode = exec ] && want="logs=1 seq=1..(9|10) $SETUP( stop)?"
                 like "$(chain "$dest")" "^$want\$" \
                         "(f) $mode mode, audit ${sink/file/FILE}: one log id, seq 1.., start, setup steps, hardening, requests, stop"
+                [ $mode$sink = execstderr ] && echo "# (f) exec, audit -: $(chain "$dest"); verify said: $(flat "$(verify "$dest")")"
                 like "$(verify "$dest")" "intact: (9|10) records in 1 file, 1 log.*rc=0$" \
                         "(f) ... and verify says intact$([ $sink = stderr ] && echo ' (the app'"'"'s lines named as foreign)')"
         done
@@ -389,7 +390,9 @@ print("intent", last["caller"]["uid"], last["args"]["uid"], "outcomes", len(outc
 like "$out" "^intent 1000 10(00|01) outcomes 0 next intent mkdir \{'records': 1, 'intents': \[[0-9]+\]\}$" \
         "(g) the log holds the chown's intent (caller uid 1000, the owner asked for), no outcome, and the next record says 1 was lost, naming the intent"
 iseq=$(json 'print([r for r in recs if r["event"] == "intent" and r["op"] == "chown"][-1]["seq"])' "$T/afs/audit.jsonl")
-like "$(verify "$T/afs/audit.jsonl")" "lost: 1 record before this one could not be written; among them the outcome of intent seq $iseq .*NOT intact.*rc=1$" \
+gv=$(verify "$T/afs/audit.jsonl")
+echo "# (g) verify said: $(flat "$gv")"
+like "$gv" "lost: 1 record before this one could not be written; among them the outcome of intent seq $iseq .*NOT intact.*rc=1$" \
         "(g) verify reports the loss and the intent it concerns, and does not say intact"
 stop
 umount "$T/afs"
@@ -439,11 +442,13 @@ torn2=$(grep -n '^half{' "$H" | cut -d: -f1)
 [ -n "$torn1" ] && [ -n "$torn2" ] && ok "(h) the app's half lines tore two of the broker's lines ($torn1, $torn2)" ||
         not_ok "(h) the app's half lines tore two of the broker's lines"
 out=$(verify "$H")
+echo "# (h) verify said: $(flat "$out")"
 like "$out" "$H:$torn1: 12 foreign bytes before the record .* $H:$torn2: 4 foreign bytes before the record" \
         "(h) verify names the foreign bytes before the records, by line, and still checks the records"
 like "$out" "is not signed, but other logs in this input are.*NOT intact.*rc=1$" \
         "(h) without the key: the unsigned forged chain among signed records is named, not intact"
 out=$(verify --pubkey "$T/keys/audit.pub" "$H")
+echo "# (h) verify --pubkey said: $(flat "$out")"
 f1=$(echo $forged | cut -d' ' -f1)
 f2=$(echo $forged | cut -d' ' -f2)
 like "$out" "$H:$f1: bad signature \(record is not signed\) $H:$f2: bad signature \(record is not signed\) .*NOT intact: 2 problems.*rc=1$" \
@@ -452,6 +457,7 @@ genuine=$(sed -n "${torn1}p" "$H" | grep -o '"log":"[0-9a-f]*"')
 like "$(grep -F "$genuine" "$H" | "$SD" audit verify --pubkey "$T/keys/audit.pub" - 2>&1; echo "rc=$?")" \
         "intact: 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line rc=0$" \
         "(h) the broker's own records (verify - on stdin) are intact and all signed"
+echo "# (h) unsigned: verify said: $(flat "$(verify "$T/h-no.out")")"
 like "$(verify "$T/h-no.out")" "intact: 1[234] records in 1 file, 2 logs.*rc=0$" \
         "(h) unsigned audit -: the forged chain is a second, self-consistent log; verify can only count it (signing is the guarantee)"
 
