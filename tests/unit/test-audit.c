@@ -1,7 +1,10 @@
 /* Unit tests for the audit log (common/audit*.c, client/cmd-audit.c):
  * record fields, JSON escaping of every byte, chain verification against
  * edits, deletions, reordering, truncation and forged signatures,
- * rotation, disk full, removal, and concurrent appenders. */
+ * rotation, disk full, removal, and concurrent appenders; intent and
+ * outcome records and lost records; mixed streams (foreign lines, half
+ * lines, torn records, standard input) and signed streams with forged
+ * unsigned records. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
