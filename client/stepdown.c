@@ -470,7 +470,9 @@ static const struct cmd cmds[] = {
     {"chmod", cmd_chmod, "chmod MODE PATH"},
     {"open", cmd_open, "open [-r] [-w] [-c MODE] [-a] [-t] [-x] [--fd N] PATH -- COMMAND..."},
     {"bind", cmd_bind, "bind ADDRESS -- COMMAND..."},
-    {"audit", cmd_audit, "audit verify [--pubkey FILE] FILE... | audit keygen SECRET PUBLIC"},
+    {"audit", cmd_audit,
+     "audit verify [--pubkey FILE] FILE... | audit show [FILTERS] [FILE...] | audit keygen SECRET "
+     "PUBLIC"},
 };
 
 static void help(void)

@@ -88,6 +88,9 @@ int json_u64(const struct json_value *v, uint64_t *out);
 /* A signed line ends with ,"sig":"<128 hex>"} */
 #define AUDIT_SIG_SUFFIX_LEN (7 + 1 + 2 * AUDIT_SIG_BYTES + 1 + 1)
 
+/* Intents named in one "lost" member at most (the count says the rest). */
+#define AUDIT_LOST_MAX 16
+
 struct audit_record {
         uint64_t seq;
         char log[AUDIT_LOG_ID_HEX + 1];
@@ -98,6 +101,13 @@ struct audit_record {
         uint64_t cont_seq;
         bool has_sig;
         uint8_t sig[AUDIT_SIG_BYTES];
+        bool is_intent;  /* "event":"intent" */
+        bool is_start;   /* "event":"start" */
+        bool has_intent; /* an outcome: "intent":N */
+        uint64_t intent; /* N: seq of its intent record */
+        uint64_t lost;   /* "lost":{"records":N,...}: records not written before this one */
+        size_t n_lost_intents;
+        uint64_t lost_intents[AUDIT_LOST_MAX]; /* "intents":[...] */
 };
 
 /* Parses one line (without its newline) into the chain fields.  Returns

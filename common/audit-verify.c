@@ -28,6 +28,11 @@ enum {
         F_SIG = 1 << 5,
         F_CONT_LOG = 1 << 6,
         F_CONT_SEQ = 1 << 7,
+        F_EVENT = 1 << 8,
+        F_INTENT = 1 << 9,
+        F_LOST = 1 << 10,
+        F_LOST_RECORDS = 1 << 11,
+        F_LOST_INTENTS = 1 << 12,
 };
 
 struct parse_ctx {
@@ -84,10 +89,65 @@ static int continues_member(const char *name, size_t len, const struct json_valu
         return 0;
 }
 
+/* The numbers of "intents":[N,...]: scanned by hand, the scanner has
+ * validated the array already. */
+static int lost_intents(struct audit_record *r, const struct json_value *v)
+{
+        const char *p = v->start + 1, *end = v->start + v->len - 1;
+        while (p < end) {
+                while (p < end && (*p == ' ' || *p == ','))
+                        p++;
+                if (p >= end)
+                        break;
+                struct json_value n = {.type = JSON_NUMBER, .start = p};
+                while (p < end && *p >= '0' && *p <= '9')
+                        p++;
+                n.len = (size_t)(p - n.start);
+                uint64_t seq;
+                if (json_u64(&n, &seq) < 0 || seq == 0)
+                        return -EBADMSG;
+                if (r->n_lost_intents < AUDIT_LOST_MAX)
+                        r->lost_intents[r->n_lost_intents++] = seq;
+        }
+        return 0;
+}
+
+static int lost_member(const char *name, size_t len, const struct json_value *v, void *ud)
+{
+        struct parse_ctx *c = ud;
+        if (name_is(name, len, "records"))
+                return mark(c, F_LOST_RECORDS) ?: json_u64(v, &c->r->lost);
+        if (name_is(name, len, "intents")) {
+                if (v->type != JSON_ARRAY)
+                        return -EBADMSG;
+                return mark(c, F_LOST_INTENTS) ?: lost_intents(c->r, v);
+        }
+        return 0;
+}
+
 static int record_member(const char *name, size_t len, const struct json_value *v, void *ud)
 {
         struct parse_ctx *c = ud;
         struct audit_record *r = c->r;
+        if (name_is(name, len, "event")) {
+                int e = mark(c, F_EVENT);
+                r->is_intent = v->len == 8 && memcmp(v->start, "\"intent\"", 8) == 0;
+                r->is_start = v->len == 7 && memcmp(v->start, "\"start\"", 7) == 0;
+                return e;
+        }
+        if (name_is(name, len, "intent")) {
+                r->has_intent = true;
+                return mark(c, F_INTENT) ?: json_u64(v, &r->intent);
+        }
+        if (name_is(name, len, "lost")) {
+                int e = mark(c, F_LOST);
+                if (e < 0 || v->type != JSON_OBJECT)
+                        return -EBADMSG;
+                e = json_scan_object(v->start, v->len, lost_member, c);
+                if (e < 0)
+                        return e;
+                return (c->seen & F_LOST_RECORDS) && r->lost > 0 ? 0 : -EBADMSG;
+        }
         if (name_is(name, len, "seq"))
                 return mark(c, F_SEQ) ?: json_u64(v, &r->seq);
         if (name_is(name, len, "log"))
@@ -138,28 +198,75 @@ int audit_record_parse(const char *line, size_t len, struct audit_record *r)
 
 /* ---- chain verification ----------------------------------------------- */
 
+#define VERIFY_MAX_LOGS    4096 /* distinct log ids in one run */
+#define VERIFY_MAX_INTENTS 64   /* intents of one log waiting for their outcome */
+#define VERIFY_LIST_LINES  20   /* foreign line numbers named per file */
+
+struct open_intent {
+        uint64_t seq;
+        const char *file;
+        size_t line;
+};
+
+/* The state of one log (chain) seen in the input. */
+struct logstate {
+        char id[AUDIT_LOG_ID_HEX + 1];
+        uint64_t seq; /* of its last record */
+        uint8_t hash[AUDIT_HASH_BYTES];
+        const char *file; /* where its last record is */
+        size_t line;
+        size_t records;
+        uint64_t first_seq; /* of its first record in this input */
+        bool is_signed;     /* a signed record was seen */
+        const char *sig_file;
+        size_t sig_line;
+        const char *rejected_file; /* a record rejected since the last good one */
+        size_t rejected_line;
+        struct open_intent intents[VERIFY_MAX_INTENTS];
+        size_t n_intents;
+};
+
 struct verifier {
         FILE *report;
         const uint8_t *pk; /* NULL: signatures not checked */
-        bool have_prev;
-        uint8_t prev_hash[AUDIT_HASH_BYTES];
-        uint64_t prev_seq;
-        char prev_log[AUDIT_LOG_ID_HEX + 1];
-        const char *prev_file;
-        size_t prev_line;
-        size_t records, logs;
+        struct logstate *logs;
+        size_t n_logs;
+        size_t records, problems, foreign, torn;
 };
 
+static void say(struct verifier *v, const char *file, size_t line, const char *fmt, va_list ap)
+{
+        if (line)
+                fprintf(v->report, "%s:%zu: ", file, line);
+        else
+                fprintf(v->report, "%s: ", file);
+        vfprintf(v->report, fmt, ap);
+        fputc('\n', v->report);
+}
+
+/* A finding that makes the input not intact; checking goes on. */
+static void problem(struct verifier *v, const char *file, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void problem(struct verifier *v, const char *file, size_t line, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        say(v, file, line, fmt, ap);
+        va_end(ap);
+        v->problems++;
+}
+
+/* A broken chain: reported, and checking stops (what follows cannot be
+ * placed). */
 static int broken(struct verifier *v, const char *file, size_t line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int broken(struct verifier *v, const char *file, size_t line, const char *fmt, ...)
 {
         va_list ap;
-        fprintf(v->report, "%s:%zu: ", file, line);
         va_start(ap, fmt);
-        vfprintf(v->report, fmt, ap);
+        say(v, file, line, fmt, ap);
         va_end(ap);
-        fputc('\n', v->report);
+        v->problems++;
         return 1;
 }
 
@@ -175,8 +282,22 @@ static bool check_sig(const struct verifier *v, const char *line, size_t len,
         return crypto_sign_verify_detached(r->sig, m, mlen + 1, v->pk) == 0;
 }
 
-/* After a gap: does the missing record come later (reordered) or never
- * (deleted)?  Reads on from the current position of f, then later files. */
+/* Where a record starts in a line, or -1 when the line does not look like
+ * an audit record at all (app output in a `docker logs` capture).  A line
+ * with both "log":" and "prev":" looks like one; the record starts at its
+ * first {"time":" (else at its first '{'), so bytes another writer left
+ * before it on the same line can be told apart from the record. */
+static ssize_t record_start(const char *line, size_t len)
+{
+        if (!memmem(line, len, "\"log\":\"", 7) || !memmem(line, len, "\"prev\":\"", 8))
+                return -1;
+        const char *p = memmem(line, len, "{\"time\":\"", 9);
+        if (!p)
+                p = memchr(line, '{', len);
+        return p ? p - line : 0;
+}
+
+/* The record with log and seq in f from its current position on. */
 static bool find_seq(FILE *f, const char *log, uint64_t seq)
 {
         _cleanup_free_ char *buf = NULL;
@@ -186,19 +307,25 @@ static bool find_seq(FILE *f, const char *log, uint64_t seq)
                 struct audit_record r;
                 if (buf[len - 1] == '\n')
                         len--;
-                if (audit_record_parse(buf, (size_t)len, &r) == 0 && r.seq == seq &&
-                    strcmp(r.log, log) == 0)
+                ssize_t at = record_start(buf, (size_t)len);
+                if (at >= 0 && audit_record_parse(buf + at, (size_t)(len - at), &r) == 0 &&
+                    r.seq == seq && strcmp(r.log, log) == 0)
                         return true;
         }
         return false;
 }
 
+/* After a gap: does the missing record come later (reordered) or never
+ * (deleted)?  Reads on from the current position of f, then later files
+ * (standard input is not read again). */
 static bool appears_later(FILE *f, char **files, size_t n, size_t next, const char *log,
                           uint64_t seq)
 {
         if (find_seq(f, log, seq))
                 return true;
         for (; next < n; next++) {
+                if (strcmp(files[next], "-") == 0)
+                        continue;
                 _cleanup_fclose_ FILE *g = fopen(files[next], "re");
                 if (g && find_seq(g, log, seq))
                         return true;
@@ -206,43 +333,71 @@ static bool appears_later(FILE *f, char **files, size_t n, size_t next, const ch
         return false;
 }
 
-/* Checks how record r (at file:line) links to the previous record. */
-static int check_link(struct verifier *v, const char *file, size_t lineno,
-                      const struct audit_record *r, FILE *f, char **files, size_t n, size_t next)
+static struct logstate *find_log(struct verifier *v, const char *id)
+{
+        for (size_t i = 0; i < v->n_logs; i++)
+                if (strcmp(v->logs[i].id, id) == 0)
+                        return &v->logs[i];
+        return NULL;
+}
+
+static struct logstate *add_log(struct verifier *v, const char *id)
+{
+        if (v->n_logs >= VERIFY_MAX_LOGS)
+                return NULL;
+        struct logstate *l = realloc(v->logs, (v->n_logs + 1) * sizeof(*l));
+        if (!l)
+                return NULL;
+        v->logs = l;
+        l = &v->logs[v->n_logs++];
+        memset(l, 0, sizeof(*l));
+        memcpy(l->id, id, sizeof(l->id));
+        return l;
+}
+
+/* Checks how record r (at file:line) links to the previous record of its
+ * log; *out is its log's state (a new one for a new log).  Returns 1 when
+ * the chain is broken. */
+static int check_link(struct verifier *v, const char *file, size_t lineno, bool first_in_file,
+                      const struct audit_record *r, FILE *f, char **files, size_t n, size_t next,
+                      struct logstate **out)
 {
         static const uint8_t zero[AUDIT_HASH_BYTES];
-        if (r->seq == 1) {
-                if (v->have_prev && strcmp(r->log, v->prev_log) == 0)
-                        return broken(v, file, lineno, "reordered (seq 1 of log %s again)", r->log);
-                if (memcmp(r->prev, zero, sizeof(zero)) != 0 || !r->has_policy_hash)
-                        return broken(v, file, lineno,
-                                      "edited (first record of a log needs a zero prev and "
-                                      "policy_hash)");
-                v->logs++;
-                return 0;
-        }
-        if (!v->have_prev) {
-                if (r->has_continues && lineno == 1) {
+        struct logstate *l = find_log(v, r->log);
+        *out = l;
+        if (!l) {
+                if (r->seq == 1) {
+                        if (memcmp(r->prev, zero, sizeof(zero)) != 0 || !r->has_policy_hash)
+                                return broken(v, file, lineno,
+                                              "edited (first record of a log needs a zero prev "
+                                              "and policy_hash)");
+                } else if (r->has_continues && first_in_file) {
                         fprintf(v->report,
-                                "%s:1: continues log %s after seq %" PRIu64
+                                "%s:%zu: continues log %s after seq %" PRIu64
                                 " from an earlier file (not given; that link is not checked)\n",
-                                file, r->cont_log, r->cont_seq);
-                        v->logs++;
-                        return 0;
+                                file, lineno, r->cont_log, r->cont_seq);
+                } else {
+                        problem(v, file, lineno,
+                                "deleted (log %s starts mid-stream at seq %" PRIu64
+                                ": seq 1..%" PRIu64
+                                " are not in this input, deleted or before the capture began; "
+                                "the link to them is not checked)",
+                                r->log, r->seq, r->seq - 1);
                 }
-                return broken(v, file, lineno,
-                              "deleted (log %s starts at seq %" PRIu64 "; earlier records missing)",
-                              r->log, r->seq);
+                *out = add_log(v, r->log);
+                if (*out)
+                        (*out)->first_seq = r->seq;
+                return *out ? 0
+                            : broken(v, file, lineno, "too many logs (over %d)", VERIFY_MAX_LOGS);
         }
-        if (strcmp(r->log, v->prev_log) != 0)
-                return broken(v, file, lineno,
-                              "deleted (seq %" PRIu64 " of log %s follows seq %" PRIu64
-                              " of log %s)",
-                              r->seq, r->log, v->prev_seq, v->prev_log);
-        uint64_t want = v->prev_seq + 1;
+        if (r->seq == 1)
+                return broken(v, file, lineno, "reordered (seq 1 of log %s again)", r->log);
+        uint64_t want = l->seq + 1;
         if (r->seq < want)
-                return broken(v, file, lineno, "reordered (seq %" PRIu64 " after seq %" PRIu64 ")",
-                              r->seq, v->prev_seq);
+                return broken(v, file, lineno,
+                              "reordered (seq %" PRIu64 " after seq %" PRIu64
+                              " of log %s at %s:%zu)",
+                              r->seq, l->seq, r->log, l->file, l->line);
         if (r->seq > want) {
                 if (appears_later(f, files, n, next, r->log, want))
                         return broken(v, file, lineno,
@@ -253,61 +408,240 @@ static int check_link(struct verifier *v, const char *file, size_t lineno,
                               "deleted (seq %" PRIu64 "..%" PRIu64 " missing before this line)",
                               want, r->seq - 1);
         }
-        if (memcmp(r->prev, v->prev_hash, sizeof(v->prev_hash)) != 0)
-                return broken(v, v->prev_file, v->prev_line,
+        if (memcmp(r->prev, l->hash, sizeof(l->hash)) != 0) {
+                if (l->rejected_file)
+                        return broken(v, file, lineno,
+                                      "edited (\"prev\" matches neither %s:%zu nor the rejected "
+                                      "record at %s:%zu)",
+                                      l->file, l->line, l->rejected_file, l->rejected_line);
+                return broken(v, l->file, l->line,
                               "edited (its hash does not match \"prev\" of %s:%zu)", file, lineno);
+        }
         return 0;
+}
+
+/* Signatures: every record with --pubkey; without one, a signed log must
+ * stay signed (an unsigned record among signed ones was not written by the
+ * broker that signs).  Returns false when the record is rejected. */
+static bool check_signed(struct verifier *v, const char *file, size_t lineno, const char *rec,
+                         size_t len, const struct audit_record *r)
+{
+        if (v->pk && !r->has_sig) {
+                problem(v, file, lineno, "bad signature (record is not signed)");
+                return false;
+        }
+        if (v->pk && !check_sig(v, rec, len, r)) {
+                problem(v, file, lineno, "bad signature");
+                return false;
+        }
+        struct logstate *l = find_log(v, r->log);
+        if (!r->has_sig && l && l->is_signed) {
+                problem(v, file, lineno,
+                        "unsigned record in a signed log (log %s is signed since %s:%zu): "
+                        "not written by the broker that signs it",
+                        r->log, l->sig_file, l->sig_line);
+                return false;
+        }
+        return true;
+}
+
+/* Intent and outcome records: every intent must be followed by its
+ * outcome, or by a record saying the outcome was lost. */
+static void check_intents(struct verifier *v, struct logstate *l, const char *file, size_t lineno,
+                          const struct audit_record *r)
+{
+        if (r->lost) {
+                fprintf(v->report,
+                        "%s:%zu: lost: %" PRIu64 " record%s before this one could not be written",
+                        file, lineno, r->lost, r->lost == 1 ? "" : "s");
+                for (size_t i = 0; i < r->n_lost_intents; i++) {
+                        size_t k = 0;
+                        while (k < l->n_intents && l->intents[k].seq != r->lost_intents[i])
+                                k++;
+                        if (k < l->n_intents) {
+                                fprintf(v->report, "%s outcome of intent seq %" PRIu64 " (%s:%zu)",
+                                        i ? "," : "; among them the", r->lost_intents[i],
+                                        l->intents[k].file, l->intents[k].line);
+                                l->intents[k] = l->intents[--l->n_intents];
+                        } else
+                                fprintf(v->report,
+                                        "%s outcome of intent seq %" PRIu64 " (not in this input)",
+                                        i ? "," : "; among them the", r->lost_intents[i]);
+                }
+                fputc('\n', v->report);
+                v->problems++;
+        }
+        if (r->has_intent) {
+                size_t k = 0;
+                while (k < l->n_intents && l->intents[k].seq != r->intent)
+                        k++;
+                if (k < l->n_intents)
+                        l->intents[k] = l->intents[--l->n_intents];
+                else if (r->intent >= r->seq || r->intent >= l->first_seq)
+                        problem(v, file, lineno,
+                                "outcome of intent seq %" PRIu64
+                                ", which is not an intent of log %s waiting for its outcome",
+                                r->intent, r->log);
+        }
+        if (r->is_intent) {
+                if (l->n_intents >= VERIFY_MAX_INTENTS)
+                        problem(v, file, lineno, "more than %d intents without an outcome",
+                                VERIFY_MAX_INTENTS);
+                else
+                        l->intents[l->n_intents++] = (struct open_intent){r->seq, file, lineno};
+        }
+}
+
+static void list_foreign(struct verifier *v, const char *file, const size_t *lines, size_t shown,
+                         size_t count)
+{
+        if (!count)
+                return;
+        fprintf(v->report, "%s: %zu foreign line%s (not audit records; not checked): line%s", file,
+                count, count == 1 ? "" : "s", count == 1 ? "" : "s");
+        for (size_t i = 0; i < shown; i++)
+                fprintf(v->report, "%s %zu", i ? "," : "", lines[i]);
+        fprintf(v->report, "%s\n", count > shown ? ", ..." : "");
+}
+
+/* Standard input, copied to an unnamed file so gaps can be looked up
+ * ahead (appears_later). */
+static FILE *open_input(const char *file)
+{
+        if (strcmp(file, "-") != 0)
+                return fopen(file, "re");
+        FILE *t = tmpfile();
+        if (!t)
+                return NULL;
+        char buf[65536];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
+                if (fwrite(buf, 1, n, t) != n) {
+                        fclose(t);
+                        return NULL;
+                }
+        if (ferror(stdin) || fflush(t) != 0 || fseek(t, 0, SEEK_SET) != 0) {
+                fclose(t);
+                errno = EIO;
+                return NULL;
+        }
+        return t;
 }
 
 static int verify_file(struct verifier *v, char **files, size_t n, size_t idx)
 {
         const char *file = files[idx];
-        FILE *f = fopen(file, "re");
+        FILE *f = open_input(file);
         if (!f) {
                 int r = negative_errno();
                 fprintf(v->report, "%s: %s\n", file, strerror(-r));
                 return r;
         }
         _cleanup_free_ char *line = NULL;
-        size_t cap = 0, lineno = 0, first = v->records;
+        size_t cap = 0, lineno = 0, first = v->records, n_foreign = 0;
+        size_t foreign[VERIFY_LIST_LINES];
         ssize_t len;
         int ret = 0;
         while (ret == 0 && (len = getline(&line, &cap, f)) > 0) {
                 lineno++;
-                if (line[len - 1] != '\n') {
-                        ret = broken(v, file, lineno, "truncated (last line incomplete)");
+                bool whole = line[len - 1] == '\n';
+                if (whole)
+                        line[--len] = '\0';
+                ssize_t at = record_start(line, (size_t)len);
+                if (at < 0) {
+                        if (n_foreign < VERIFY_LIST_LINES)
+                                foreign[n_foreign] = lineno;
+                        n_foreign++;
+                        continue;
+                }
+                if (!whole) {
+                        problem(v, file, lineno, "truncated (last line incomplete)");
                         break;
                 }
-                line[--len] = '\0';
+                const char *rec = line + at;
+                size_t rlen = (size_t)(len - at);
                 struct audit_record r;
-                int e = audit_record_parse(line, (size_t)len, &r);
-                if (e == -ENODATA)
-                        ret = broken(v, file, lineno, "truncated (record ends early)");
-                else if (e < 0)
-                        ret = broken(v, file, lineno, "edited (not a well-formed record)");
-                else if (v->pk && !r.has_sig)
-                        ret = broken(v, file, lineno, "bad signature (record is not signed)");
-                else if (v->pk && !check_sig(v, line, (size_t)len, &r))
-                        ret = broken(v, file, lineno, "bad signature");
-                else
-                        ret = check_link(v, file, lineno, &r, f, files, n, idx + 1);
+                int e = audit_record_parse(rec, rlen, &r);
+                if (e == -ENODATA) {
+                        problem(v, file, lineno,
+                                "truncated (record ends early: cut off, or torn by another "
+                                "writer)");
+                        continue;
+                }
+                if (e < 0) {
+                        problem(v, file, lineno,
+                                "edited (not a well-formed record: changed, forged, or torn by "
+                                "another writer)");
+                        continue;
+                }
+                if (at > 0) {
+                        fprintf(v->report,
+                                "%s:%zu: %zd foreign byte%s before the record (another writer's "
+                                "unfinished line); the record itself is checked\n",
+                                file, lineno, at, at == 1 ? "" : "s");
+                        v->torn++;
+                }
+                if (!check_signed(v, file, lineno, rec, rlen, &r)) {
+                        struct logstate *l = find_log(v, r.log);
+                        if (l) {
+                                l->rejected_file = file;
+                                l->rejected_line = lineno;
+                        }
+                        continue;
+                }
+                struct logstate *l;
+                ret =
+                    check_link(v, file, lineno, v->records == first, &r, f, files, n, idx + 1, &l);
                 if (ret)
                         break;
-                crypto_generichash(v->prev_hash, sizeof(v->prev_hash), (unsigned char *)line,
-                                   (size_t)len, NULL, 0);
-                v->have_prev = true;
-                v->prev_seq = r.seq;
-                memcpy(v->prev_log, r.log, sizeof(v->prev_log));
-                v->prev_file = file;
-                v->prev_line = lineno;
+                check_intents(v, l, file, lineno, &r);
+                crypto_generichash(l->hash, sizeof(l->hash), (const unsigned char *)rec, rlen, NULL,
+                                   0);
+                l->seq = r.seq;
+                l->file = file;
+                l->line = lineno;
+                l->rejected_file = NULL;
+                l->records++;
+                if (r.has_sig && !l->is_signed) {
+                        l->is_signed = true;
+                        l->sig_file = file;
+                        l->sig_line = lineno;
+                }
                 v->records++;
         }
         if (ret == 0 && ferror(f))
                 ret = -EIO;
         fclose(f);
+        v->foreign += n_foreign;
+        list_foreign(v, file, foreign,
+                     n_foreign < VERIFY_LIST_LINES ? n_foreign : VERIFY_LIST_LINES, n_foreign);
         if (ret == 0)
                 fprintf(v->report, "%s: %zu records\n", file, v->records - first);
         return ret;
+}
+
+/* After the last file: intents left without an outcome, and unsigned logs
+ * among signed ones. */
+static void finish(struct verifier *v)
+{
+        bool any_signed = false;
+        for (size_t i = 0; i < v->n_logs; i++)
+                any_signed |= v->logs[i].is_signed;
+        for (size_t i = 0; i < v->n_logs; i++) {
+                struct logstate *l = &v->logs[i];
+                for (size_t k = 0; k < l->n_intents; k++)
+                        problem(v, l->intents[k].file, l->intents[k].line,
+                                "intent seq %" PRIu64 " of log %s has no outcome record (the "
+                                "operation may have been performed unrecorded, or is still "
+                                "running)",
+                                l->intents[k].seq, l->id);
+                if (any_signed && !l->is_signed)
+                        problem(v, l->file, l->line,
+                                "log %s is not signed, but other logs in this input are: its %zu "
+                                "record%s (the last one here) were not written by the broker that "
+                                "signs",
+                                l->id, l->records, l->records == 1 ? "" : "s");
+        }
 }
 
 static int read_hex_key(const char *path, uint8_t *out, size_t n)
@@ -341,13 +675,30 @@ int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report)
                 }
                 v.pk = pk;
         }
-        for (size_t i = 0; i < n; i++) {
-                int r = verify_file(&v, files, n, i);
-                if (r != 0)
-                        return r;
+        int r = 0;
+        for (size_t i = 0; i < n && r == 0; i++)
+                r = verify_file(&v, files, n, i);
+        if (r == 0)
+                finish(&v);
+        free(v.logs);
+        if (r < 0)
+                return r;
+        if (v.problems) {
+                fprintf(report, "NOT intact: %zu problem%s (above)%s\n", v.problems,
+                        v.problems == 1 ? "" : "s",
+                        r ? "; checking stopped at the broken link" : "");
+                return 1;
         }
-        fprintf(report, "intact: %zu records in %zu file%s, %s\n", v.records, n, n == 1 ? "" : "s",
+        fprintf(report, "intact: %zu records in %zu file%s, %zu log%s, %s", v.records, n,
+                n == 1 ? "" : "s", v.n_logs, v.n_logs == 1 ? "" : "s",
                 v.pk ? "all signatures valid" : "signatures not checked");
+        if (v.foreign)
+                fprintf(report, "; %zu foreign line%s ignored", v.foreign,
+                        v.foreign == 1 ? "" : "s");
+        if (v.torn)
+                fprintf(report, "; %zu record%s with foreign bytes before it on its line", v.torn,
+                        v.torn == 1 ? "" : "s");
+        fputc('\n', report);
         return 0;
 }
 

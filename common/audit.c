@@ -29,6 +29,7 @@ struct audit {
         bool removed; /* the file was unlinked under us: fail until audit_reopen */
         bool sync_always, failure_allow, syslog;
         bool no_chain;     /* benchmarks only: "prev":null, nothing hashed */
+        bool no_intent;    /* benchmarks only: intent records not written */
         int last_err;      /* of the last audit_log/audit_reopen, 0 = it worked */
         unsigned char *sk; /* sodium_malloc'd Ed25519 secret key or NULL */
 
@@ -39,6 +40,9 @@ struct audit {
         char policy_hash[2 * AUDIT_HASH_BYTES + 1];
         bool need_continues; /* next record starts a new file */
         bool bad_tail;       /* the file ends with an incomplete line */
+        uint64_t lost;       /* records not written since the last one that was */
+        size_t n_lost_intents;
+        uint64_t lost_intents[AUDIT_LOST_MAX]; /* intents whose outcome was lost */
         struct jbuf buf;
 };
 
@@ -225,6 +229,7 @@ int audit_open(struct audit **ret, const struct audit_config *cfg, const char *p
         a->failure_allow = cfg->failure_allow;
         a->syslog = cfg->syslog;
         a->no_chain = cfg->no_chain;
+        a->no_intent = cfg->no_intent;
         new_log(a);
         if (policy_path) {
                 if ((r = hash_file(policy_path, a->policy_hash)) < 0) {
@@ -307,11 +312,19 @@ static void build_record(struct audit *a, const struct audit_event *ev)
         if (a->need_continues && a->seq > 0)
                 jbuf_printf(b, ",\"continues\":{\"log\":\"%s\",\"seq\":%" PRIu64 "}", a->log_id,
                             a->seq);
+        if (a->lost) {
+                jbuf_printf(b, ",\"lost\":{\"records\":%" PRIu64 ",\"intents\":[", a->lost);
+                for (size_t i = 0; i < a->n_lost_intents; i++)
+                        jbuf_printf(b, "%s%" PRIu64, i ? "," : "", a->lost_intents[i]);
+                jbuf_puts(b, "]}");
+        }
         json_put_member_string(b, "event", ev->event, false);
         if (ev->request_id)
                 jbuf_printf(b, ",\"request_id\":%" PRIu64, ev->request_id);
         else
                 jbuf_puts(b, ",\"request_id\":null");
+        if (ev->intent)
+                jbuf_printf(b, ",\"intent\":%" PRIu64, ev->intent);
         const struct audit_caller *c = ev->caller;
         if (c) {
                 jbuf_printf(b,
@@ -415,6 +428,14 @@ static int write_record(struct audit *a, const struct audit_event *ev, int *sync
         return 0;
 }
 
+/* A record that was not written: the next one that is says so. */
+static void count_lost(struct audit *a, const struct audit_event *ev)
+{
+        a->lost++;
+        if (ev->intent && a->n_lost_intents < AUDIT_LOST_MAX)
+                a->lost_intents[a->n_lost_intents++] = ev->intent;
+}
+
 int audit_log(struct audit *a, const struct audit_event *ev)
 {
         int r = 0, sync_err = 0;
@@ -422,11 +443,17 @@ int audit_log(struct audit *a, const struct audit_event *ev)
                 return -EINVAL;
         if (!a->path && !a->syslog)
                 return 0;
+        if (a->no_intent && ev->event && strcmp(ev->event, "intent") == 0)
+                return 0;
         build_record(a, ev);
-        if (a->buf.err)
+        if (a->buf.err) {
+                count_lost(a, ev);
                 return a->buf.err; /* this record only: the sink is fine */
-        if (a->path && (r = write_record(a, ev, &sync_err)) < 0)
+        }
+        if (a->path && (r = write_record(a, ev, &sync_err)) < 0) {
+                count_lost(a, ev);
                 return a->last_err = r; /* not written: the chain does not advance */
+        }
         size_t start = a->bad_tail ? 1 : 0;
         const char *line = a->buf.data + start;
         size_t line_len = a->buf.len - start - 1; /* without the newline */
@@ -438,9 +465,34 @@ int audit_log(struct audit *a, const struct audit_event *ev)
         a->seq++;
         a->need_continues = false;
         a->bad_tail = false;
+        a->lost = 0;
+        a->n_lost_intents = 0;
         /* An fsync failure still refuses the operation; the record stays in
          * the chain because its bytes are in the file. */
         return a->last_err = sync_err;
+}
+
+uint64_t audit_seq(const struct audit *a)
+{
+        return a ? a->seq : 0;
+}
+
+uint64_t audit_lost(const struct audit *a)
+{
+        return a ? a->lost : 0;
+}
+
+int audit_fd(const struct audit *a)
+{
+        return a ? a->fd : -1;
+}
+
+void audit_forked(struct audit *a)
+{
+        if (a && a->syslog) {
+                closelog();
+                openlog(NULL, LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+        }
 }
 
 int audit_ready(struct audit *a)

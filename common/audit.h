@@ -24,6 +24,10 @@ struct audit_config {
          * itself costs.  No policy statement or option sets it; such a log
          * does not verify. */
         bool no_chain;
+        /* Benchmarks only, likewise: "intent" records are not written
+         * (audit_log returns 0 for them), to measure what they cost
+         * against one record per request.  Such a log hides operations. */
+        bool no_intent;
 };
 
 struct audit_caller {
@@ -34,8 +38,12 @@ struct audit_caller {
 };
 
 struct audit_event {
-        const char *event;                 /* "start", "stop", "setup", "request" */
-        uint64_t request_id;               /* 0 = none */
+        const char *event;   /* "start", "setup", "harden", "serve", "intent", "request", "stop" */
+        uint64_t request_id; /* 0 = none */
+        /* An outcome record ("setup", "request") names the seq of the
+         * "intent" record written before the act (audit_seq() right after
+         * that record); 0 = none (a refusal, nothing was attempted). */
+        uint64_t intent;
         const struct audit_caller *caller; /* NULL = none (start, stop, setup) */
         const char *op;                    /* "mkdir", "chown", ... or NULL */
         const char *path;                  /* NULL = none */
@@ -65,8 +73,24 @@ int audit_open(struct audit **a, const struct audit_config *cfg, const char *pol
 /* Writes one record with ONE write(2) (O_APPEND), fsync when sync_always.
  * Returns -errno if it could not be written; the chain does not advance
  * then, and the caller refuses the operation unless
- * audit_failure_allow(a). */
+ * audit_failure_allow(a).  A record that could not be written is counted:
+ * the next record that is written carries "lost":{"records":N,"intents":
+ * [SEQ...]} (the intents whose outcome record was among them), so a gap
+ * is never silent. */
 int audit_log(struct audit *a, const struct audit_event *ev);
+
+/* Seq of the last record written (0: none yet): after an "intent" record,
+ * the number its outcome record names in audit_event.intent. */
+uint64_t audit_seq(const struct audit *a);
+
+/* Records lost since the last record written (see audit_log). */
+uint64_t audit_lost(const struct audit *a);
+
+/* The fd of the file or stderr sink (-1: none), for a forked broker that
+ * keeps this log open and closes every other fd; after the fork it calls
+ * audit_forked(), which reconnects the syslog sink. */
+int audit_fd(const struct audit *a);
+void audit_forked(struct audit *a);
 
 bool audit_failure_allow(const struct audit *a);
 
@@ -90,10 +114,13 @@ int audit_reopen(struct audit *a);
 
 void audit_close(struct audit *a); /* NULL-safe */
 
-/* Checks the chain across files given oldest first.  Returns 0 intact,
- * 1 broken (one "FILE:LINE: edited|deleted|reordered|truncated|bad
- * signature ..." line on report), -errno on I/O errors.  With pubkey_file
- * every record must carry a valid signature. */
+/* Checks the chain across files given oldest first ("-" is standard
+ * input).  Lines that are not audit records (a `docker logs` capture) are
+ * counted and named, not checked; a line that looks like a record but does
+ * not parse is an error.  Returns 0 intact, 1 broken ("FILE:LINE: edited|
+ * deleted|reordered|truncated|torn|bad signature|unsigned|no outcome|lost
+ * ..." lines on report), -errno on I/O errors.  With pubkey_file every
+ * record must carry a valid signature. */
 int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report);
 
 /* Creates an Ed25519 key pair: secret_path (mode 0400) and public_path

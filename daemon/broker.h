@@ -171,7 +171,7 @@ void handle_allowed(struct conn *c, const struct proto_msg *m, struct reply *r);
 struct mode_config {
         const struct policy *policy; /* may be NULL: no broker */
         struct audit *audit;
-        const struct audit_config *audit_config; /* to reopen it in the exec-mode broker */
+        const struct audit_config *audit_config; /* unused: the broker keeps `audit` (issue 12) */
         struct launch *launch; /* exec/init: who the command runs as; serve: NULL without `user` */
         bool broker;           /* run a broker (exec/init) */
         bool key_fd;           /* hand the key over as an inherited fd */

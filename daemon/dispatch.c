@@ -80,6 +80,37 @@ int handler_path(const struct proto_msg *m, struct reply *r)
         return 0;
 }
 
+/* The audited request being dispatched (the broker serves one at a time):
+ * handler_match writes its intent record once the policy allows it, and
+ * dispatch names that record in the outcome. */
+static struct {
+        const char *op; /* NULL: not an audited operation */
+        uint32_t id;
+        uint64_t intent; /* seq of the intent record, 0 = none written */
+} current;
+
+static int audit_request(struct conn *c, const char *event, const char *op, uint32_t id,
+                         const struct reply *r, uint64_t duration_us, uint64_t intent);
+
+/* Intent before the act: an allowed operation is performed only after a
+ * record saying what is about to be done (who, what, which rule) is in the
+ * log.  If that record cannot be written, nothing is done. */
+static int audit_intent(struct conn *c, struct reply *r)
+{
+        struct audit *a = c->cfg->audit;
+        if (!a || !current.op)
+                return 0;
+        int e = audit_request(c, "intent", current.op, current.id, r, 0, 0);
+        if (e < 0 && !audit_failure_allow(a)) {
+                reply_error(r, -e, PROTO_ERR_FAILED,
+                            "the audit log cannot be written, so the broker performs nothing");
+                r->decision = "allow";
+                return -1;
+        }
+        current.intent = e < 0 ? 0 : audit_seq(a);
+        return 0;
+}
+
 int handler_match(struct conn *c, struct sd_request *rq, struct reply *r,
                   const struct policy_rule **rule)
 {
@@ -101,7 +132,7 @@ int handler_match(struct conn *c, struct sd_request *rq, struct reply *r,
         }
         r->decision = "allow";
         r->rule_line = (*rule)->line;
-        return 0;
+        return audit_intent(c, r);
 }
 
 void handler_owner(const struct conn *c, const struct proto_msg *m, struct sd_request *rq,
@@ -142,9 +173,10 @@ static uint64_t now_us(void)
         return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int audit_request(struct conn *c, const char *op, uint32_t id, const struct reply *r,
-                         uint64_t duration_us)
+static int audit_request(struct conn *c, const char *event, const char *op, uint32_t id,
+                         const struct reply *r, uint64_t duration_us, uint64_t intent)
 {
+        bool outcome = strcmp(event, "intent") != 0;
         struct audit *a = c->cfg->audit;
         char where[PATH_MAX + 32];
         struct audit_caller who = {
@@ -155,8 +187,9 @@ static int audit_request(struct conn *c, const char *op, uint32_t id, const stru
             .pidfd_ino = c->peer.pidfd_ino,
         };
         struct audit_event ev = {
-            .event = "request",
+            .event = event,
             .request_id = id,
+            .intent = intent,
             .caller = &who,
             .op = op,
             .path = r->path[0] ? r->path : NULL,
@@ -166,10 +199,13 @@ static int audit_request(struct conn *c, const char *op, uint32_t id, const stru
             .flags = r->flags[0] ? r->flags : NULL,
             .addr = r->addr[0] ? r->addr : NULL,
             .decision = r->decision ? r->decision : "deny",
-            .error = r->type == PROTO_ERROR ? r->err : 0,
+            .error = outcome && r->type == PROTO_ERROR ? r->err : 0,
             .duration_us = duration_us,
-            .changed = r->type == PROTO_ERROR ? -1 : r->count,
-            .message = r->type == PROTO_ERROR ? r->msg : NULL,
+            /* Issue 12: when struct op_stats grows counters (entries
+             * skipped by a recursive chown, ...), the handler puts them in
+             * the reply and they go into this outcome record here. */
+            .changed = !outcome || r->type == PROTO_ERROR ? -1 : r->count,
+            .message = outcome && r->type == PROTO_ERROR ? r->msg : NULL,
         };
         if (!a)
                 return 0;
@@ -191,7 +227,7 @@ void dispatch_audit_auth(struct conn *c, const char *why)
         struct reply r;
         reply_init(&r);
         reply_error(&r, EACCES, PROTO_ERR_AUTH, "%s", why);
-        (void)audit_request(c, "auth", 0, &r, 0);
+        (void)audit_request(c, "request", "auth", 0, &r, 0, 0);
 }
 
 void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r)
@@ -218,16 +254,24 @@ void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r)
         if (e_ready < 0 && !audit_failure_allow(a)) {
                 reply_error(r, -e_ready, PROTO_ERR_FAILED,
                             "the audit log cannot be written, so the broker performs nothing");
-                (void)audit_request(c, e->name, m->id, r, 0);
+                (void)audit_request(c, "request", e->name, m->id, r, 0, 0);
                 return;
         }
+        /* The handler matches the policy, and handler_match writes the
+         * intent record before the handler acts; the outcome follows. */
+        current.op = e->name;
+        current.id = m->id;
+        current.intent = 0;
         uint64_t t0 = now_us();
         e->handler(c, m, r);
+        uint64_t intent = current.intent;
+        current.op = NULL;
         bool performed = r->type != PROTO_ERROR;
-        int e_log = audit_request(c, e->name, m->id, r, now_us() - t0);
+        int e_log = audit_request(c, "request", e->name, m->id, r, now_us() - t0, intent);
         if (e_log < 0 && performed && !audit_failure_allow(a))
                 reply_error(r, -e_log, PROTO_ERR_FAILED,
                             "%s WAS performed, but its audit record could not be written%s; "
-                            "the broker refuses operations until a record can be written",
+                            "the broker refuses operations until a record can be written (the "
+                            "intent record is in the log, and the next record says one was lost)",
                             e->name, r->fd >= 0 ? " (the file descriptor is withheld)" : "");
 }

@@ -342,6 +342,19 @@ static int no_broker_unprivileged(const struct policy *p)
         return 0;
 }
 
+static int audit_start(struct audit *a, const struct options *o)
+{
+        char msg[128];
+        snprintf(msg, sizeof(msg), "stepdownd %s, %s mode, pid %d", STEPDOWN_VERSION,
+                 o->serve  ? "serve"
+                 : o->init ? "init"
+                           : "exec",
+                 (int)getpid());
+        struct audit_event ev = {
+            .event = "start", .uid = -1, .gid = -1, .mode = -1, .changed = -1, .message = msg};
+        return audit_log(a, &ev);
+}
+
 static int run(const struct options *o, struct policy *p, bool have_policy, char **cmd)
 {
         struct launch l = {0};
@@ -360,6 +373,14 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
         l.umask = o->have_umask ? o->umask : have_policy ? p->umask : 0;
         if (have_policy && open_audit(p, &ac, &a) < 0)
                 return 1;
+        /* One start, one chain (docs/AUDIT.md): start, remap, setup steps,
+         * hardening, requests, stop, all through this one handle. */
+        if (a && audit_start(a, o) < 0 && !audit_failure_allow(a)) {
+                log_error("audit log: the start record could not be written; stopping "
+                          "(policy: audit-failure deny)");
+                audit_close(a);
+                return 1;
+        }
         if (have_policy && remap_step_run(p, a, err, sizeof(err)) < 0) {
                 log_error("%s", err);
                 audit_close(a);

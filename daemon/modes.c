@@ -345,7 +345,7 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                 log_error_errno(r, "starting the broker loop");
         } else {
                 if (rt)
-                        audit_event_simple(mc->audit, "start", "broker started");
+                        audit_event_simple(mc->audit, "serve", "broker serving");
                 /* Unblock only now: a signal that came early is pending and
                  * is delivered into the loop. */
                 sigset_t all;
@@ -422,33 +422,23 @@ static int close_all_but(int *keep, size_t n)
 }
 
 /* The broker child closes what it does not need: every inherited fd but
- * stderr and stdout (its log), the listener, the socket directory and the
- * application's pidfd; stdin from /dev/null.  The audit log is reopened
- * (the chain continues from the file's last record). */
-static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt, int app_pidfd,
-                                struct audit **audit)
+ * stderr and stdout (its log), the listener, the socket directory, the
+ * application's pidfd and the audit log; stdin from /dev/null.  The audit
+ * log stays the handle stepdownd opened before setup, so the broker's
+ * records continue that chain (one start, one chain; for `audit -` there
+ * is no file to pick the chain up from). */
+static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt, int app_pidfd)
 {
-        int keep[] = {rt->listen_fd, rt->dir_fd, app_pidfd};
+        int keep[] = {rt->listen_fd, rt->dir_fd, app_pidfd, audit_fd(mc->audit)};
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null >= 0) {
                 dup2(null, STDIN_FILENO);
                 close(null);
         }
         rt->key_fd = safe_close(rt->key_fd);
-        audit_close(mc->audit);
-        *audit = NULL;
-        if (close_all_but(keep, ELEMENTSOF(keep)) < 0)
-                return -errno;
-        if (mc->audit_config) {
-                char err[512];
-                int r = audit_open(audit, mc->audit_config, mc->policy ? mc->policy->file : NULL,
-                                   err, sizeof(err));
-                if (r < 0) {
-                        log_error("broker: audit log: %s", err);
-                        return r;
-                }
-        }
-        return 0;
+        int r = close_all_but(keep, ELEMENTSOF(keep));
+        audit_forked(mc->audit);
+        return r;
 }
 
 int mode_exec(const struct mode_config *mc, char **argv)
@@ -507,15 +497,14 @@ int mode_exec(const struct mode_config *mc, char **argv)
         }
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
-        struct mode_config child_mc = *mc;
-        int r = broker_child_prepare(mc, &rt, lp.app_pidfd, &child_mc.audit);
+        int r = broker_child_prepare(mc, &rt, lp.app_pidfd);
         if (r == 0) {
                 lp.base = event_base_new();
-                r = lp.base ? loop_run(&child_mc, &rt, &lp) : -ENOMEM;
+                r = lp.base ? loop_run(mc, &rt, &lp) : -ENOMEM;
         }
         if (lp.base)
                 event_base_free(lp.base);
-        audit_close(child_mc.audit);
+        audit_close(mc->audit);
         runtime_cleanup(&rt);
         safe_close(lp.app_pidfd);
         _exit(r < 0 ? 1 : 0);

@@ -135,13 +135,39 @@ int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
         for (size_t i = 0; i < p->n_steps; i++) {
                 const struct policy_step *s = &p->steps[i];
                 char where[PATH_MAX], msg[1024] = "", flags[64] = "", skipped[128];
-                uint64_t t0 = now_us();
                 policy_where(p, s->line, where, sizeof(where));
-                struct step_talk talk = {
-                    .where = where, .op = sd_op_name(s->op), .path = s->path, .t0 = t0};
+                struct step_talk talk = {.where = where, .op = sd_op_name(s->op), .path = s->path};
                 struct op_stats st = {
                     .report = step_report, .progress = step_progress, .arg = &talk};
-
+                snprintf(flags, sizeof(flags), "%s%s%s%s", s->parents ? "parents," : "",
+                         s->recursive ? "recursive," : "", s->xdev ? "xdev," : "",
+                         s->hardlinks ? "hardlinks," : "");
+                if (flags[0])
+                        flags[strlen(flags) - 1] = '\0';
+                struct audit_event ev = {
+                    .event = "intent",
+                    .op = sd_op_name(s->op),
+                    .path = s->path,
+                    .uid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->uid,
+                    .gid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->gid,
+                    .mode = s->has_mode ? (int32_t)s->mode : -1,
+                    .flags = flags[0] ? flags : NULL,
+                    .decision = "allow",
+                    .rule = where,
+                    .changed = -1,
+                };
+                /* Intent before the act (docs/AUDIT.md): no step runs
+                 * unless the log says first that it is about to. */
+                int ar = a ? audit_log(a, &ev) : 0;
+                if (ar < 0 && !audit_failure_allow(a)) {
+                        snprintf(err, errlen,
+                                 "%s: setup %s %s: not done: its audit record could not be "
+                                 "written (%s) (policy: audit-failure deny)",
+                                 where, sd_op_name(s->op), s->path, strerror(-ar));
+                        return ar;
+                }
+                uint64_t t0 = now_us();
+                talk.t0 = t0;
                 int r = run_step(s, &st, msg, sizeof(msg));
                 uint64_t took = now_us() - t0;
                 skipped_text(&st, skipped, sizeof(skipped));
@@ -155,31 +181,17 @@ int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
                                 log_program(), where, sd_op_name(s->op), s->path,
                                 (double)took / 1e6, (unsigned long long)st.visited,
                                 (unsigned long long)st.changed, skipped[0] ? ", " : "", skipped);
-                /* the audit record carries what was skipped (and the first) */
+                /* The outcome record carries what was skipped (and the first). */
                 if (r >= 0 && skipped[0])
                         snprintf(msg, sizeof(msg), "%s; first: %s", skipped, talk.first);
 
-                snprintf(flags, sizeof(flags), "%s%s%s%s", s->parents ? "parents," : "",
-                         s->recursive ? "recursive," : "", s->xdev ? "xdev," : "",
-                         s->hardlinks ? "hardlinks," : "");
-                if (flags[0])
-                        flags[strlen(flags) - 1] = '\0';
-                struct audit_event ev = {
-                    .event = "setup",
-                    .op = sd_op_name(s->op),
-                    .path = s->path,
-                    .uid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->uid,
-                    .gid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->gid,
-                    .mode = s->has_mode ? (int32_t)s->mode : -1,
-                    .flags = flags[0] ? flags : NULL,
-                    .decision = "allow",
-                    .rule = where,
-                    .error = r < 0 ? -r : 0,
-                    .duration_us = took,
-                    .changed = s->op == SD_OP_CHOWN ? (int64_t)st.changed : -1,
-                    .message = msg[0] ? msg : NULL,
-                };
-                int ar = a ? audit_log(a, &ev) : 0;
+                ev.event = "setup";
+                ev.intent = ar < 0 ? 0 : audit_seq(a);
+                ev.error = r < 0 ? -r : 0;
+                ev.duration_us = took;
+                ev.changed = s->op == SD_OP_CHOWN ? (int64_t)st.changed : -1;
+                ev.message = msg[0] ? msg : NULL;
+                ar = a ? audit_log(a, &ev) : 0;
 
                 if (r < 0) {
                         snprintf(err, errlen, "%s: setup %s %s: %s", where, sd_op_name(s->op),

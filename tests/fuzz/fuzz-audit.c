@@ -77,6 +77,10 @@ static void parser(const char *s, size_t len)
         int e = audit_record_parse(s, len, &r);
         if (e != 0 && e != -ENODATA && e != -EBADMSG)
                 abort();
+        /* A parsed record's lost list never overflows, and a "lost" member
+         * always says at least one record. */
+        if (e == 0 && (r.n_lost_intents > AUDIT_LOST_MAX || (r.n_lost_intents && !r.lost)))
+                abort();
         (void)json_scan_object(s, len, NULL, NULL);
         /* The whole verifier over the input as a log file. */
         int fd = memfd_create("audit", MFD_CLOEXEC);

@@ -95,7 +95,7 @@ bad = []
 def want(cond, what):
     if not cond: bad.append(what)
 for i, r in enumerate(recs):
-    keys = [k for k in r if k not in ("policy_hash", "continues", "sig")]
+    keys = [k for k in r if k not in ("policy_hash", "continues", "lost", "intent", "sig")]
     want(keys == os.environ["FIELDS"].split(), f"record {i+1}: members {keys}")
     want(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", r["time"]), f"record {i+1}: time")
     want(r["seq"] == i + 1, f"record {i+1}: seq")
@@ -104,7 +104,19 @@ for i, r in enumerate(recs):
 ph = recs[0].get("policy_hash", "")
 want(recs[0]["prev"] == "0" * 64 and re.fullmatch(r"[0-9a-f]{64}", ph), "first record")
 want([r.get("policy_hash") for r in recs if r["event"] == "start"] == [ph], "one start record")
+want([r["event"] for r in recs] == ["start", "harden", "serve", "intent", "request", "request",
+     "intent", "request"], "events " + str([r["event"] for r in recs]))
 reqs = [r for r in recs if r["event"] == "request"]
+# Intent before the act: each allowed request names the seq of its intent
+# record, which came before it with the same caller, op and path.
+for r in reqs:
+    if r["decision"] == "allow":
+        i = recs[r["intent"] - 1]
+        want(i["event"] == "intent" and i["seq"] == r["intent"] and i["op"] == r["op"] and
+             i["args"]["path"] == r["args"]["path"] and i["caller"] == r["caller"] and
+             i["rule"] == r["rule"] and i["result"] == "OK", f"intent of {r}")
+    else:
+        want("intent" not in r, "a refusal has no intent")
 want(len(reqs) == 3, f"{len(reqs)} requests")
 m, d, c = reqs
 for r in reqs:
@@ -130,7 +142,7 @@ want(c["op"] == "chown" and c["args"]["uid"] == 1001 and c["args"]["gid"] == 100
 print("ok" if not bad else "; ".join(bad))
 ' "$LOG")
 is "$out" "ok" "(a) start, mkdir, refusal, chown -R: every field present, in order, and right"
-like "$(verify "$LOG")" "^$LOG: [45] records intact: .*rc=0$" "(a) the log verifies"
+like "$(verify "$LOG")" "^$LOG: 8 records intact: .*rc=0$" "(a) the log verifies"
 
 # --- (b) a full disk: refused up front, the broker lives on and recovers ----------
 # Fill the log's tmpfs, then give back a little: less room than a record may
@@ -167,7 +179,8 @@ like "$out" "the audit log cannot be written.*\\(No such file or directory\\) rc
 kill -HUP "$BROKER"
 sleep 0.2
 is "$(r mkdir "$T/data/gone")" "rc=0" "(b) SIGHUP: a new file, requests served again"
-like "$(verify "$T/alog/keep.jsonl" "$LOG")" "intact: .*rc=0$" "(b) ... and it continues the chain"
+like "$(verify "$T/alog/keep.jsonl" "$LOG")" "records $LOG:1: lost: 1 record before this one could not be written $LOG: 2 records NOT intact: 1 problem .*rc=1$" \
+        "(b) ... and it continues the chain, saying that the refusal's record was lost"
 mv "$T/alog/keep.jsonl" "$T/alog/before.jsonl"
 cat "$T/alog/before.jsonl" "$LOG" >"$T/all.jsonl"
 
@@ -179,8 +192,8 @@ sleep 0.2
 out=$(r chmod 0640 "$T/data/a/f1"; r mkdir "$T/data/after")
 is "$out" "rc=0 rc=0" "(c) after SIGHUP requests are served"
 like "$(tail -1 "$T/alog/audit.jsonl.1")" '"mode":"0600"' "(c) the old file ends with the last record before SIGHUP"
-like "$(verify "$T/alog/audit.jsonl.1" "$LOG")" "intact: .* in 2 files.*rc=0$" \
-        "(c) stepdown audit verify OLD NEW passes"
+like "$(verify "$T/alog/audit.jsonl.1" "$LOG")" "^[^ ]* continues log .*lost: 1 record .*: 4 records $LOG: 4 records NOT intact: 1 problem.*rc=1$" \
+        "(c) stepdown audit verify OLD NEW: the chain holds; the one record lost in (b) is all it reports"
 out=$(json '
 old = [json.loads(l) for l in open(sys.argv[2])]
 new = [json.loads(l) for l in open(sys.argv[3])]
@@ -203,7 +216,7 @@ reqs = [r for r in recs if r["event"] == "request" and r["op"] == "chmod" and "/
 print(len(reqs), all(r["result"] == "OK" for r in reqs))
 ' "$LOG")
 is "$out" "200 True" "(d) every line of the log is whole JSON; 200 records for 200 requests"
-like "$(verify "$T/alog/audit.jsonl.1" "$LOG")" "intact: .*rc=0$" "(d) the chain verifies"
+like "$(verify "$T/alog/audit.jsonl.1" "$LOG")" "$LOG: 404 records NOT intact: 1 problem.*rc=1$" "(d) the chain verifies (but for the record lost in (b))"
 stop
 like "$(tail -1 "$LOG")" '"event":"stop"' "the broker stops with a stop record"
 
@@ -214,8 +227,9 @@ like "$(r mkdir "$T/data/e1"; r chmod 0644 "$T/data/e1")" "^rc=0 .*refused by po
 stop
 grep '^{' "$T/stderr.out" >"$T/stderr.jsonl"
 like "$(json 'print(" ".join(r["event"] + ":" + (r["op"] or "-") + ":" + (r["decision"] or "-") for r in recs if r["event"] != "harden"))' "$T/stderr.jsonl")" \
-        "^start:-:- request:mkdir:allow request:chmod:deny stop:-:-$" "(e) audit -: the records are on stderr"
-like "$(verify "$T/stderr.jsonl")" "intact: [45] records.*rc=0$" "(e) ... and they verify"
+        "^start:-:- serve:-:- intent:mkdir:allow request:mkdir:allow request:chmod:deny stop:-:-$" "(e) audit -: the records are on stderr"
+like "$(verify "$T/stderr.jsonl")" "intact: [67] records.*rc=0$" "(e) ... and they verify"
+like "$(verify "$T/stderr.out")" "intact: [67] records.*rc=0$" "(e) ... also the whole stderr, read as a mixed stream"
 
 "$SD" audit keygen "$T/keys/audit.key" "$T/keys/audit.pub" >/dev/null 2>&1
 "$SD" audit keygen "$T/keys/other.key" "$T/keys/other.pub" >/dev/null 2>&1
@@ -225,7 +239,7 @@ like "$(r mkdir "$T/data/s1"; r chmod 0644 "$T/data/s1"; r chmod 0600 "$T/data/a
         "(e) audit-sign: requests served"
 stop
 like "$(json 'print(all(re.fullmatch(r"[0-9a-f]{128}", r.get("sig", "")) for r in recs), len(recs))' "$T/signed.jsonl")" \
-        "^True [56]$" "(e) every record carries a signature"
+        "^True (8|9)$" "(e) every record carries a signature"
 like "$(verify --pubkey "$T/keys/audit.pub" "$T/signed.jsonl")" "intact: .*rc=0$" "(e) verify --pubkey accepts the signed log"
 like "$(verify --pubkey "$T/keys/other.pub" "$T/signed.jsonl")" "signed.jsonl:1: bad signature.*rc=1$" \
         "(e) ... another key's public half rejects it at line 1"
@@ -249,5 +263,253 @@ like "$(verify --pubkey "$T/keys/audit.pub" "$T/forged.jsonl")" "forged.jsonl:$f
 sed '2s/"seq":2/"seq":7/' "$T/signed.jsonl" >"$T/edited.jsonl"
 like "$(verify --pubkey "$T/keys/audit.pub" "$T/edited.jsonl")" "edited.jsonl:[23]: .*rc=1$" \
         "(e) an edited byte: rejected (exit 1, line named)"
+
+# --- (f) one start, one chain: every mode, every sink ------------------------------
+# chain FILE: the audit records among the lines of FILE (a mixed stream):
+# how many log ids, whether seq runs 1, 2, 3, ... and the events in order.
+chain() {
+        python3 - "$1" <<'PY'
+import json, sys
+recs = []
+for line in open(sys.argv[1], "rb"):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(r, dict) and "log" in r and "seq" in r:
+        recs.append(r)
+ids = {r["log"] for r in recs}
+seqs = [r["seq"] for r in recs] == list(range(1, len(recs) + 1))
+print(f"logs={len(ids)} seq={'1..' + str(len(recs)) if seqs else 'BROKEN'}",
+      " ".join(r["event"] + (":" + r["op"] if r["op"] else "") for r in recs))
+PY
+}
+mkdir -p "$T/fdata"
+chown 1000:1000 "$T/fdata"
+# fpolicy FILE SINK
+fpolicy() {
+        {
+                echo "user app"
+                echo "socket $T/run/sd.sock"
+                echo "key $T/keys/app.key"
+                echo "audit $2"
+                echo "setup mkdir $T/fdata/s owner=app:app mode=0750"
+                echo "setup chmod $T/fdata/s mode=0700"
+                echo "allow app mkdir $T/fdata/** mode=0750"
+        } >"$1"
+        chmod 644 "$1"
+}
+SETUP="start intent:mkdir setup:mkdir intent:chmod setup:chmod harden serve intent:mkdir request:mkdir"
+for sink in file stderr; do
+        for mode in exec init serve; do
+                rm -rf "$T/fdata/s" "$T/fdata/x" "$T/f.jsonl" "$T/f.err" "$T/run"
+                if [ $sink = file ]; then dest=$T/f.jsonl; fpolicy "$T/f.conf" "$dest"
+                else dest=$T/f.err; fpolicy "$T/f.conf" -; fi
+                case $mode in
+                exec | init)
+                        flag=; [ $mode = init ] && flag=--init
+                        in_container "$STEPDOWND" $flag -c "$T/f.conf" -- \
+                                /bin/sh -c "echo app says hello >&2; $SD mkdir $T/fdata/x; echo app exits >&2" \
+                                2>"$T/f.err"
+                        ;;
+                serve)
+                        start "$T/f.conf" "$T/f.err"
+                        as_app "$SD" mkdir "$T/fdata/x"
+                        stop
+                        ;;
+                esac
+                # exec: the broker dies with the container's PID 1 (SIGKILL
+                # from the kernel), so it may not get to write "stop".
+                want="logs=1 seq=1..10 $SETUP stop"
+                [ $mode = exec ] && want="logs=1 seq=1..(9|10) $SETUP( stop)?"
+                like "$(chain "$dest")" "^$want\$" \
+                        "(f) $mode mode, audit ${sink/file/FILE}: one log id, seq 1.., start, setup steps, hardening, requests, stop"
+                [ $mode$sink = execstderr ] && echo "# (f) exec, audit -: $(chain "$dest"); verify said: $(flat "$(verify "$dest")")"
+                like "$(verify "$dest")" "intact: (9|10) records in 1 file, 1 log.*rc=0$" \
+                        "(f) ... and verify says intact$([ $sink = stderr ] && echo ' (the app'"'"'s lines named as foreign)')"
+        done
+done
+
+# --- (g) the app fills the log's filesystem in the middle of a long chown ----------
+# The log on a 1 MiB tmpfs with a world-writable directory; the tree lies
+# below a ~3.9 KiB path, so the chown's outcome record is bigger than a page
+# and cannot slip into the log's last, partly used page.  The app (uid 1000,
+# a real process) starts a recursive chown of 30000 files, waits until the
+# walk has begun (the top directory changed owner), fills the filesystem,
+# waits for the reply, frees the space and asks for something else.
+mkdir -p "$T/afs" "$T/appout"
+mount -t tmpfs -o size=1m,mode=0755 tmpfs "$T/afs" || exit 1
+mkdir -m 1777 "$T/afs/tmp"
+chown 1000:1000 "$T/appout"
+long=$T/data/L
+for _ in $(seq 15); do long=$long/$(printf 'x%.0s' $(seq 250)); done
+mkdir -p "$long/big"
+for i in $(seq 30); do
+        mkdir "$long/big/d$i"
+        (cd "$long/big/d$i" && touch $(seq -f f%g 1000))
+done
+chown -R 1000:1000 "$T/data/L"
+policy "$T/pol-g.conf" "audit $T/afs/audit.jsonl"
+start "$T/pol-g.conf"
+cat >"$T/appout/fill.sh" <<'EOF'
+to=$1
+: "${SD:?}" "${BIG:?}" "${OUT:?}" "${AFS:?}" "${DATA:?}"
+"$SD" chown -R "$to:$to" "$BIG" >"$OUT/chown.out" 2>&1 &
+c=$!
+for _ in $(seq 3000); do [ "$(stat -c %u "$BIG")" = "$to" ] && break; done
+dd if=/dev/zero of="$AFS/tmp/fill" bs=4k 2>/dev/null
+wait $c
+echo "chown rc=$?"
+rm -f "$AFS/tmp/fill"
+"$SD" mkdir "$DATA/after-fill$to" 2>&1
+echo "mkdir rc=$?"
+EOF
+won=0
+for try in 1 2 3 4 5; do
+        to=$((try % 2 ? 1001 : 1000))
+        out=$(as_app env SD="$SD" BIG="$long/big" OUT="$T/appout" AFS="$T/afs" DATA="$T/data" bash "$T/appout/fill.sh" $to)
+        # Did the fill land inside the walk?  Then the chown's outcome was lost.
+        if grep -q "WAS performed" "$T/appout/chown.out"; then won=1; break; fi
+        rm -rf "$T/data/after-fill$to"
+done
+is "$won" 1 "(g) the app filled the log's filesystem while the chown walked (try $try of at most 5)"
+is "$out" "chown rc=1 mkdir rc=0" "(g) the chown is reported as performed but unrecorded; after the space is freed requests are served"
+like "$(cat "$T/appout/chown.out")" "chown WAS performed, but its audit record could not be written.*No space left" \
+        "(g) ... the client is told so"
+export BIG="$long/big"
+out=$(json '
+import os
+big = os.environ["BIG"]
+i = [r for r in recs if r["event"] == "intent" and r["op"] == "chown" and r["args"]["path"] == big]
+last = i[-1]
+outcome = [r for r in recs if r.get("intent") == last["seq"]]
+after = [r for r in recs if r["seq"] > last["seq"]]
+print("intent", last["caller"]["uid"], last["args"]["uid"], "outcomes", len(outcome),
+      "next", after[0]["event"], after[0]["op"], after[0].get("lost"))
+' "$T/afs/audit.jsonl")
+like "$out" "^intent 1000 10(00|01) outcomes 0 next intent mkdir \{'records': 1, 'intents': \[[0-9]+\]\}$" \
+        "(g) the log holds the chown's intent (caller uid 1000, the owner asked for), no outcome, and the next record says 1 was lost, naming the intent"
+iseq=$(json 'print([r for r in recs if r["event"] == "intent" and r["op"] == "chown"][-1]["seq"])' "$T/afs/audit.jsonl")
+gv=$(verify "$T/afs/audit.jsonl")
+echo "# (g) verify said: $(flat "$gv")"
+like "$gv" "lost: 1 record before this one could not be written; among them the outcome of intent seq $iseq .*NOT intact.*rc=1$" \
+        "(g) verify reports the loss and the intent it concerns, and does not say intact"
+stop
+umount "$T/afs"
+
+# --- (h) audit - is shared with the app: a forged chain and half lines ------------
+# Exec mode, the records and the app's output on one pipe (docker logs).  The
+# app (uid 1000, PID 1) leaves half a line before each request, so the
+# broker's record lands on the same line, and appends a self-consistent
+# forged chain: a start and a chown of /etc/shadow "by uid 0".
+cat >"$T/appout/forge.py" <<'PY'
+import hashlib, json, os
+log = os.urandom(16).hex()
+def rec(seq, prev, **kw):
+    r = {"time": "2026-12-04T12:00:00.000000Z", "seq": seq, "log": log, "prev": prev}
+    r.update(kw)
+    return json.dumps(r, separators=(",", ":"))
+a = rec(1, "0" * 64, policy_hash="ab" * 32, event="start", request_id=None, caller=None, op=None,
+        args={"path": None, "uid": None, "gid": None, "mode": None, "flags": None, "addr": None},
+        decision=None, rule=None, result="OK", duration_us=0, changed=None, message="stepdownd")
+b = rec(2, hashlib.blake2b(a.encode(), digest_size=32).hexdigest(), event="request", request_id=1,
+        caller={"uid": 0, "gid": 0, "pid": 1, "exe": "/bin/sh", "pidfd_ino": None}, op="chown",
+        args={"path": "/etc/shadow", "uid": 1000, "gid": 1000, "mode": None, "flags": None,
+              "addr": None}, decision="allow", rule="/etc/stepdown/stepdown.conf:3", result="OK",
+        duration_us=9, changed=1, message=None)
+print(a, b, sep="\n", flush=True)
+PY
+cat >"$T/appout/app.sh" <<'EOF'
+printf 'progress 50%%' >&2
+"$SD" mkdir "$D/h1"
+python3 "$OUT/forge.py" >&2
+printf 'half' >&2
+"$SD" mkdir "$D/h2"
+echo app done >&2
+EOF
+for signed in yes no; do
+        rm -rf "$T/fdata/h1" "$T/fdata/h2"
+        fpolicy "$T/h.conf" -
+        [ $signed = yes ] && echo "audit-sign $T/keys/audit.key" >>"$T/h.conf"
+        in_container "$STEPDOWND" -c "$T/h.conf" -- env SD="$SD" D="$T/fdata" OUT="$T/appout" \
+                /bin/sh "$T/appout/app.sh" 2>&1 | cat >"$T/h-$signed.out"
+done
+H=$T/h-yes.out
+[ -d "$T/fdata/h2" ] && ok "(h) the app's requests were served" || not_ok "(h) the app's requests were served"
+forged=$(grep -n 'etc/shadow\|"policy_hash":"abab' "$H" | cut -d: -f1 | tr '\n' ' ')
+torn1=$(grep -n '^progress 50%{' "$H" | cut -d: -f1)
+torn2=$(grep -n '^half{' "$H" | cut -d: -f1)
+[ -n "$torn1" ] && [ -n "$torn2" ] && ok "(h) the app's half lines tore two of the broker's lines ($torn1, $torn2)" ||
+        not_ok "(h) the app's half lines tore two of the broker's lines"
+out=$(verify "$H")
+echo "# (h) verify said: $(flat "$out")"
+like "$out" "$H:$torn1: 12 foreign bytes before the record .* $H:$torn2: 4 foreign bytes before the record" \
+        "(h) verify names the foreign bytes before the records, by line, and still checks the records"
+like "$out" "is not signed, but other logs in this input are.*NOT intact.*rc=1$" \
+        "(h) without the key: the unsigned forged chain among signed records is named, not intact"
+out=$(verify --pubkey "$T/keys/audit.pub" "$H")
+echo "# (h) verify --pubkey said: $(flat "$out")"
+f1=$(echo $forged | cut -d' ' -f1)
+f2=$(echo $forged | cut -d' ' -f2)
+like "$out" "$H:$f1: bad signature \(record is not signed\) $H:$f2: bad signature \(record is not signed\) .*NOT intact: 2 problems.*rc=1$" \
+        "(h) with --pubkey: exactly the two forged lines ($f1, $f2) are rejected"
+genuine=$(sed -n "${torn1}p" "$H" | grep -o '"log":"[0-9a-f]*"')
+like "$(grep -F "$genuine" "$H" | "$SD" audit verify --pubkey "$T/keys/audit.pub" - 2>&1; echo "rc=$?")" \
+        "intact: 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line rc=0$" \
+        "(h) the broker's own records (verify - on stdin) are intact and all signed"
+echo "# (h) unsigned: verify said: $(flat "$(verify "$T/h-no.out")")"
+like "$(verify "$T/h-no.out")" "intact: 1[234] records in 1 file, 2 logs.*rc=0$" \
+        "(h) unsigned audit -: the forged chain is a second, self-consistent log; verify can only count it (signing is the guarantee)"
+
+# --- (i) stepdown audit show: a recorded log, each filter ---------------------------
+{
+        echo "socket $T/run/sd.sock"
+        echo "key none"
+        echo "audit $T/show.jsonl"
+        echo "allow app mkdir $T/data/** mode=0700,0750"
+        echo "allow bob chmod $T/data/** mode=0600"
+} >"$T/pol-i.conf"
+chmod 644 "$T/pol-i.conf"
+start "$T/pol-i.conf"
+touch "$T/data/i-file"
+chown 1001:1001 "$T/data/i-file"
+as_bob() { setpriv --reuid=1001 --regid=1001 --clear-groups env STEPDOWN_SOCKET="$T/run/sd.sock" "$@"; }
+as_app env -u STEPDOWN_KEY_FILE "$SD" mkdir "$T/data/i1"
+as_app env -u STEPDOWN_KEY_FILE "$SD" chmod 0644 "$T/data/i1" 2>/dev/null
+as_bob "$SD" chmod 0600 "$T/data/i-file"
+as_bob "$SD" mkdir "$T/data/i2" 2>/dev/null
+as_app env -u STEPDOWN_KEY_FILE "$SD" mkdir "$T/data/i-$(printf '\033')[2J"
+show() { "$SD" audit show "$@" 2>&1; echo "rc=$?"; }
+# rows FILTER...: "op:decision:result:uid=N" of each row the table shows.
+rows() { "$SD" audit show "$@" "$T/show.jsonl" | awk 'NR > 1 { print $5 ":" $(NF-2) ":" $(NF-1) ":" $3 }' | tr '\n' ' '; }
+out=$(show "$T/show.jsonl")
+like "$out" "^SEQ +TIME +CALLER +OP +PATH/ADDRESS +DECISION +RESULT +RULE " "(i) show: a table with a header"
+like "$out" "uid=1000 pid=[0-9]+ +mkdir +$T/data/i1 +allow +OK +$T/pol-i.conf:4 " "(i) ... a row: time, caller, op, path, decision, result, rule"
+like "$out" "$T/data/i-\\\\x1b\[2J " "(i) ... a control character in a path is shown escaped, never sent to the terminal"
+n=$(grep -c . "$T/show.jsonl")
+is "$(show "$T/show.jsonl" | grep -c '^[0-9]')" "$n" "(i) no filter: one row per record ($n)"
+is "$(rows --deny)" "chmod:deny:EACCES:uid=1000 mkdir:deny:EACCES:uid=1001 " "(i) --deny: the two refusals"
+is "$(rows --op mkdir --uid 1000)" "mkdir:allow:intent:uid=1000 mkdir:allow:OK:uid=1000 mkdir:allow:intent:uid=1000 mkdir:allow:OK:uid=1000 " \
+        "(i) --op mkdir --uid 1000: app's two mkdirs, intent and outcome each"
+is "$(rows --uid 1001)" "chmod:allow:intent:uid=1001 chmod:allow:OK:uid=1001 mkdir:deny:EACCES:uid=1001 " "(i) --uid 1001: bob's three records"
+is "$(rows --op stop)" "" "(i) --op stop: nothing yet (the broker runs)"
+is "$(show --since 2999-01-01 "$T/show.jsonl")" "rc=0" "(i) --since in the future: nothing"
+is "$(show --since 1h "$T/show.jsonl" | grep -c '^[0-9]')" "$n" "(i) --since 1h: everything"
+is "$(show --since yesterday-ish "$T/show.jsonl")" \
+        "stepdown audit show: --since yesterday-ish: expected YYYY-MM-DD[THH:MM[:SS]] (UTC) or N followed by s, m, h or d (ago) rc=2" \
+        "(i) a --since it cannot read is a usage error naming the value"
+is "$(show --json --deny "$T/show.jsonl" | head -2 | python3 -c 'import json,sys; print(" ".join(json.loads(l)["op"] for l in sys.stdin))')" "chmod mkdir" \
+        "(i) --json --deny: the records as they are, one per line, for jq"
+is "$("$SD" audit show --json <"$T/stderr.out" | cmp - "$T/stderr.jsonl" && echo same)" "same" \
+        "(i) from standard input, a mixed stream: only the records come out, byte for byte"
+"$SD" audit show --follow --op chmod "$T/show.jsonl" >"$T/follow.out" 2>&1 &
+fpid=$!
+sleep 0.3
+as_bob "$SD" chmod 0600 "$T/data/i-file"
+for _ in $(seq 50); do [ "$(grep -c chmod "$T/follow.out")" -ge 4 ] && break; sleep 0.1; done
+kill "$fpid"
+wait "$fpid" 2>/dev/null
+is "$(grep -c "chmod .*$T/data/i-file" "$T/follow.out")" "4" "(i) --follow: a request made later shows up (intent and outcome)"
+stop
 
 done_testing

@@ -95,8 +95,8 @@ out=$(run_app '$SD mkdir -m 0755 $T/data/badmode 2>&1')
 like "$out" "refused by policy: .*mode 0755 is not in its mode= list" "a refusal says which rule came closest and why"
 
 # --- 3. the audit log has every decision --------------------------------------
-n_allow=$(grep -c '"decision":"allow"' "$T/audit.jsonl")
-n_deny=$(grep -c '"decision":"deny"' "$T/audit.jsonl")
+n_allow=$(grep '"event":"request"' "$T/audit.jsonl" | grep -c '"decision":"allow"')
+n_deny=$(grep '"event":"request"' "$T/audit.jsonl" | grep -c '"decision":"deny"')
 is "$n_allow $n_deny" "8 14" "audit: every allowed ($n_allow) and refused ($n_deny) request recorded (the .. path never left the client)"
 is "$(grep -c '"event":"start"' "$T/audit.jsonl")" "3" "audit: each broker start recorded"
 like "$(grep '"op":"mkdir"' "$T/audit.jsonl" | head -1)" '"uid":1000.*"pid":[0-9]+' "audit: the caller's uid and pid"

@@ -1,7 +1,10 @@
 /* Unit tests for the audit log (common/audit*.c, client/cmd-audit.c):
  * record fields, JSON escaping of every byte, chain verification against
  * edits, deletions, reordering, truncation and forged signatures,
- * rotation, disk full, removal, and concurrent appenders. */
+ * rotation, disk full, removal, and concurrent appenders; intent and
+ * outcome records and lost records; mixed streams (foreign lines, half
+ * lines, torn records, standard input) and signed streams with forged
+ * unsigned records. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -842,9 +845,13 @@ static void test_disk_full(void **state)
         assert_int_equal(n, 3 + (size_t)ok + 1);
         assert_num(l[n - 1], "seq", (int64_t)n);
         assert_str(l[n - 1], "args.path", "/data/after");
+        /* The two records that did not fit are not silent: the next one
+         * that did says so, and verify reports it (issue 12). */
+        assert_num(l[n - 1], "lost.records", 2);
         free_lines(l, n);
-        char *files[] = {path};
-        expect_intact(files, 1, NULL);
+        char want[256];
+        snprintf(want, sizeof(want), "%s:%zu: lost: 2 records before this one", path, n);
+        expect_broken(path, NULL, want);
         assert_int_equal(umount(mnt), 0);
         rmdir(mnt);
 }
@@ -910,6 +917,263 @@ static void test_concurrent_appenders(void **state)
         unlink(log_path);
 }
 
+/* ---- intent and outcome (issue 12) ------------------------------------ */
+
+static struct audit_event intent(const char *op, const char *path)
+{
+        struct audit_event ev = request(op, path);
+        ev.event = "intent";
+        return ev;
+}
+
+static void test_intent_outcome(void **state)
+{
+        (void)state;
+        char want[512];
+        unlink(log_path);
+        struct audit *a = open_log(log_path, NULL);
+        /* intent 1, outcome 2 naming it: intact. */
+        struct audit_event ev = intent("chown", "/data/a");
+        assert_int_equal(audit_log(a, &ev), 0);
+        uint64_t seq = audit_seq(a);
+        assert_int_equal(seq, 1);
+        ev = request("chown", "/data/a");
+        ev.intent = seq;
+        assert_int_equal(audit_log(a, &ev), 0);
+        audit_close(a);
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), 2);
+        assert_str(l[0], "event", "intent");
+        assert_num(l[1], "intent", 1);
+        free_lines(l, 2);
+        char *files[] = {log_path};
+        expect_intact(files, 1, NULL);
+
+        /* An intent whose outcome record cannot be written (too big): the
+         * next record says one was lost and names the intent. */
+        a = open_log(log_path, NULL);
+        ev = intent("chown", "/data/b");
+        assert_int_equal(audit_log(a, &ev), 0);
+        seq = audit_seq(a);
+        char *huge = malloc(AUDIT_RECORD_MAX + 2);
+        memset(huge, 'x', AUDIT_RECORD_MAX + 1);
+        huge[AUDIT_RECORD_MAX + 1] = '\0';
+        ev = request("chown", "/data/b");
+        ev.intent = seq;
+        ev.message = huge;
+        assert_int_equal(audit_log(a, &ev), -E2BIG);
+        free(huge);
+        assert_int_equal(audit_lost(a), 1);
+        ev = request("mkdir", "/data/next");
+        assert_int_equal(audit_log(a, &ev), 0);
+        assert_int_equal(audit_lost(a), 0);
+        audit_close(a);
+        assert_int_equal(read_lines(log_path, &l), 4);
+        assert_num(l[3], "lost.records", 1);
+        free_lines(l, 4);
+        snprintf(want, sizeof(want),
+                 "%s:4: lost: 1 record before this one could not be written; among them the "
+                 "outcome of intent seq 3 (%s:3)",
+                 log_path, log_path);
+        expect_broken(log_path, NULL, want);
+
+        /* An intent with no outcome and no loss reported. */
+        a = open_log(log_path, NULL);
+        ev = intent("chmod", "/data/c");
+        assert_int_equal(audit_log(a, &ev), 0);
+        audit_close(a);
+        snprintf(want, sizeof(want), "%s:5: intent seq 5 of log", log_path);
+        expect_broken(log_path, NULL, want);
+        expect_broken(log_path, NULL, "has no outcome record");
+
+        /* An outcome naming an intent that is not there (forged). */
+        unlink(log_path);
+        a = open_log(log_path, NULL);
+        log_n(a, 2);
+        ev = request("chown", "/data/d");
+        ev.intent = 1;
+        assert_int_equal(audit_log(a, &ev), 0);
+        audit_close(a);
+        snprintf(want, sizeof(want), "%s:3: outcome of intent seq 1, which is not an intent",
+                 log_path);
+        expect_broken(log_path, NULL, want);
+        unlink(log_path);
+}
+
+/* ---- mixed streams: docker logs, stdin, foreign and torn lines -------- */
+
+static int verify_text(const char *text, const char *pubkey, char **report)
+{
+        char path[160];
+        snprintf(path, sizeof(path), "%s/mixed.log", dir);
+        write_file(path, text, strlen(text));
+        char *files[] = {path};
+        int r = verify(files, 1, pubkey, report);
+        unlink(path);
+        return r;
+}
+
+static void test_mixed_stream(void **state)
+{
+        (void)state;
+        make_log(4, NULL);
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), 4);
+        char *text = NULL, *report = NULL;
+        size_t size;
+
+        /* App output between records (a docker logs capture): intact, the
+         * foreign lines named. */
+        FILE *m = open_memstream(&text, &size);
+        fprintf(m,
+                "app: starting\n%s\n{\"level\":\"info\",\"msg\":\"json app log\"}\n%s\n\n%s\n"
+                "app: done\n%s\n",
+                l[0], l[1], l[2], l[3]);
+        fclose(m);
+        assert_int_equal(verify_text(text, NULL, &report), 0);
+        assert_non_null(
+            strstr(report, "4 foreign lines (not audit records; not checked): lines 1, 3, 5, 7"));
+        assert_non_null(strstr(report, "intact: 4 records"));
+        free(report);
+        free(text);
+
+        /* Standard input ("-"). */
+        m = open_memstream(&text, &size);
+        fprintf(m, "noise\n%s\n%s\n%s\n%s\n", l[0], l[1], l[2], l[3]);
+        fclose(m);
+        char in[160];
+        snprintf(in, sizeof(in), "%s/stdin.log", dir);
+        write_file(in, text, strlen(text));
+        free(text);
+        int saved = dup(STDIN_FILENO);
+        int fd = open(in, O_RDONLY);
+        assert_true(fd >= 0 && saved >= 0);
+        dup2(fd, STDIN_FILENO);
+        close(fd);
+        char *dash[] = {(char *)"-"};
+        int r = verify(dash, 1, NULL, &report);
+        dup2(saved, STDIN_FILENO);
+        close(saved);
+        clearerr(stdin);
+        if (r != 0 || !strstr(report, "-: 4 records"))
+                fail_msg("verify - returned %d:\n%s", r, report);
+        free(report);
+        unlink(in);
+
+        /* Detection is not weakened: a deleted record among app lines. */
+        m = open_memstream(&text, &size);
+        fprintf(m, "%s\napp\n%s\napp\n%s\n", l[0], l[1], l[3]);
+        fclose(m);
+        assert_int_equal(verify_text(text, NULL, &report), 1);
+        assert_non_null(strstr(report, ":5: deleted (seq 3..3 missing"));
+        free(report);
+        free(text);
+
+        /* Half a line written by another writer before a record: the record
+         * still checks, the foreign bytes are named with their line. */
+        m = open_memstream(&text, &size);
+        fprintf(m, "%s\nhalf a li%s\n%s\n%s\n", l[0], l[1], l[2], l[3]);
+        fclose(m);
+        assert_int_equal(verify_text(text, NULL, &report), 0);
+        assert_non_null(strstr(report, ":2: 9 foreign bytes before the record"));
+        free(report);
+        free(text);
+
+        /* A record torn in the middle (another writer inside it): error. */
+        m = open_memstream(&text, &size);
+        fprintf(m, "%s\n%.100sINTERLEAVED\n%s\n%s\n%s\n", l[0], l[1], l[1] + 100, l[2], l[3]);
+        fclose(m);
+        assert_int_equal(verify_text(text, NULL, &report), 1);
+        assert_non_null(strstr(report, ":2: truncated (record ends early"));
+        free(report);
+        free(text);
+
+        /* A log that starts mid-stream is said so plainly. */
+        m = open_memstream(&text, &size);
+        fprintf(m, "%s\n%s\n", l[2], l[3]);
+        fclose(m);
+        assert_int_equal(verify_text(text, NULL, &report), 1);
+        assert_non_null(strstr(report, ":1: deleted (log "));
+        assert_non_null(strstr(report, "starts mid-stream at seq 3"));
+        free(report);
+        free(text);
+
+        /* A second, self-consistent chain (what an app writing to the same
+         * stream could forge) verifies on its own, and is counted as a
+         * second log: only signatures tell whose it is. */
+        char *first = strdup(l[0]);
+        free_lines(l, 4);
+        make_log(2, NULL);
+        assert_int_equal(read_lines(log_path, &l), 2);
+        m = open_memstream(&text, &size);
+        fprintf(m, "%s\n%s\n%s\n", first, l[0], l[1]);
+        fclose(m);
+        assert_int_equal(verify_text(text, NULL, &report), 0);
+        assert_non_null(strstr(report, "3 records in 1 file, 2 logs"));
+        free(report);
+        free(text);
+        free(first);
+        free_lines(l, 2);
+        unlink(log_path);
+}
+
+static void test_signed_stream(void **state)
+{
+        (void)state;
+        char sk[128], pk[128];
+        snprintf(sk, sizeof(sk), "%s/s.key", dir);
+        snprintf(pk, sizeof(pk), "%s/s.pub", dir);
+        char err[256];
+        assert_int_equal(audit_keygen(sk, pk, err, sizeof(err)), 0);
+        make_log(3, sk);
+        char **sl, **ul;
+        assert_int_equal(read_lines(log_path, &sl), 3);
+        make_log(2, NULL);
+        assert_int_equal(read_lines(log_path, &ul), 2);
+        char *text, *report;
+        size_t size;
+
+        /* An unsigned chain among signed records: named without a key. */
+        FILE *m = open_memstream(&text, &size);
+        fprintf(m, "%s\n%s\n%s\n%s\n%s\n", sl[0], ul[0], sl[1], ul[1], sl[2]);
+        fclose(m);
+        assert_int_equal(verify_text(text, NULL, &report), 1);
+        assert_non_null(strstr(report, "is not signed, but other logs in this input are"));
+        free(report);
+        /* With the key, each forged line is named, and the genuine chain
+         * around them still checks. */
+        assert_int_equal(verify_text(text, pk, &report), 1);
+        assert_non_null(strstr(report, ":2: bad signature (record is not signed)"));
+        assert_non_null(strstr(report, ":4: bad signature (record is not signed)"));
+        assert_null(strstr(report, "edited"));
+        free(report);
+        free(text);
+
+        /* An unsigned record continuing a signed log (same log id, next
+         * seq, right prev): rejected without a key. */
+        struct audit_record r0;
+        assert_int_equal(audit_record_parse(sl[2], strlen(sl[2]), &r0), 0);
+        uint8_t h[32];
+        char hex[65];
+        crypto_generichash(h, 32, (unsigned char *)sl[2], strlen(sl[2]), NULL, 0);
+        sodium_bin2hex(hex, sizeof(hex), h, 32);
+        m = open_memstream(&text, &size);
+        fprintf(m,
+                "%s\n%s\n%s\n{\"time\":\"2026-01-01T00:00:00.000000Z\",\"seq\":4,\"log\":\"%s\","
+                "\"prev\":\"%s\",\"event\":\"request\",\"op\":\"chown\"}\n",
+                sl[0], sl[1], sl[2], r0.log, hex);
+        fclose(m);
+        assert_int_equal(verify_text(text, NULL, &report), 1);
+        assert_non_null(strstr(report, ":4: unsigned record in a signed log"));
+        free(report);
+        free(text);
+        free_lines(sl, 3);
+        free_lines(ul, 2);
+        unlink(sk);
+        unlink(pk);
+        unlink(log_path);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -923,6 +1187,9 @@ int main(void)
             cmocka_unit_test(test_removed_file),
             cmocka_unit_test(test_concurrent_appenders),
             cmocka_unit_test(test_disk_full),
+            cmocka_unit_test(test_intent_outcome),
+            cmocka_unit_test(test_mixed_stream),
+            cmocka_unit_test(test_signed_stream),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
