@@ -168,11 +168,24 @@ static int open_sink(struct audit *a)
                 a->fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
                 return a->fd < 0 ? negative_errno() : 0;
         }
-        a->fd =
-            open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        /* The log may sit where the app can write (a shared volume): a
+         * fifo would block the broker, a hard link would append root's
+         * records to a file of the app's choosing.  The fd opened is the
+         * one checked and written.  O_NONBLOCK only for the open. */
+        a->fd = open(a->path,
+                     O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
+                     0600);
         if (a->fd < 0)
                 return negative_errno();
-        return 0;
+        struct stat st;
+        int r = fstat(a->fd, &st) < 0                 ? negative_errno()
+                : !S_ISREG(st.st_mode)                ? -ENOTSUP
+                : st.st_nlink > 1                     ? -EMLINK
+                : fcntl(a->fd, F_SETFL, O_APPEND) < 0 ? negative_errno()
+                                                      : 0;
+        if (r < 0)
+                a->fd = safe_close(a->fd);
+        return r;
 }
 
 static void new_log(struct audit *a)
@@ -253,7 +266,13 @@ int audit_open(struct audit **ret, const struct audit_config *cfg, const char *p
                         goto fail;
                 }
                 if ((r = attach_file(a)) < 0) {
-                        set_err(err, errlen, "audit log", cfg->path, r);
+                        if (r == -ENOTSUP || r == -EMLINK)
+                                snprintf(err, errlen, "audit log %s: %s; refusing to write to it",
+                                         cfg->path,
+                                         r == -EMLINK ? "has more than one hard link"
+                                                      : "is not a regular file");
+                        else
+                                set_err(err, errlen, "audit log", cfg->path, r);
                         goto fail;
                 }
         }

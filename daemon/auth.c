@@ -136,26 +136,6 @@ int auth_key_load(const char *path, uint8_t key[PROTO_KEY_BYTES], char *err, siz
         return 0;
 }
 
-int auth_key_write(const char *path, const uint8_t key[PROTO_KEY_BYTES], uid_t uid, gid_t gid,
-                   char *err, size_t errlen)
-{
-        if (unlink(path) < 0 && errno != ENOENT) {
-                snprintf(err, errlen, "removing a stale %s: %s", path, strerror(errno));
-                return -errno;
-        }
-        _cleanup_close_ int fd =
-            open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
-        if (fd < 0 || fchown(fd, uid, gid) < 0 || fchmod(fd, 0400) < 0 ||
-            write(fd, key, PROTO_KEY_BYTES) != PROTO_KEY_BYTES) {
-                int e = errno ? errno : EIO;
-                snprintf(err, errlen, "writing the key file %s: %s", path, strerror(e));
-                if (fd >= 0)
-                        unlink(path);
-                return -e;
-        }
-        return 0;
-}
-
 int auth_key_memfd(const uint8_t key[PROTO_KEY_BYTES], char *err, size_t errlen)
 {
         _cleanup_close_ int fd = memfd_create("stepdown-key", MFD_CLOEXEC | MFD_ALLOW_SEALING);

@@ -104,10 +104,6 @@ void auth_key_generate(uint8_t key[PROTO_KEY_BYTES]);
  * or 2*PROTO_KEY_BYTES hex digits with an optional newline; the file must
  * be a regular file not readable or writable by group/other. */
 int auth_key_load(const char *path, uint8_t key[PROTO_KEY_BYTES], char *err, size_t errlen);
-/* Writes key to path (replacing a stale one) as a 0400 file owned by
- * uid:gid, raw bytes.  Returns 0 or -errno with a message. */
-int auth_key_write(const char *path, const uint8_t key[PROTO_KEY_BYTES], uid_t uid, gid_t gid,
-                   char *err, size_t errlen);
 /* A sealed, read-only memfd holding the key, close-on-exec (the caller
  * clears FD_CLOEXEC in the child that is to inherit it). */
 int auth_key_memfd(const uint8_t key[PROTO_KEY_BYTES], char *err, size_t errlen);
