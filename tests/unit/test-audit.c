@@ -802,6 +802,41 @@ static void test_removed_file(void **state)
         unlink(log_path);
 }
 
+/* The log is checked through the fd that writes it: a hard link (another
+ * name could be a file the app chose) and a fifo (it would block the
+ * broker) are refused at open, and nothing is written to them. */
+static void test_log_file_kind(void **state)
+{
+        (void)state;
+        char victim[200], fifo[200], err[512] = "";
+        struct audit *a = NULL;
+        snprintf(victim, sizeof(victim), "%s.victim", log_path);
+        snprintf(fifo, sizeof(fifo), "%s.fifo", log_path);
+        unlink(log_path);
+        unlink(victim);
+        unlink(fifo);
+        int fd = open(victim, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "secret\n", 7), 7);
+        close(fd);
+        assert_int_equal(link(victim, log_path), 0);
+        struct audit_config cfg = {.path = log_path};
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -EMLINK);
+        assert_non_null(strstr(err, "has more than one hard link"));
+        assert_non_null(strstr(err, log_path));
+        struct stat st;
+        assert_int_equal(stat(victim, &st), 0);
+        assert_int_equal(st.st_size, 7);
+        unlink(log_path);
+
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        cfg.path = fifo;
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -ENOTSUP);
+        assert_non_null(strstr(err, "is not a regular file"));
+        unlink(fifo);
+        unlink(victim);
+}
+
 static void test_disk_full(void **state)
 {
         (void)state;
@@ -1185,6 +1220,7 @@ int main(void)
             cmocka_unit_test(test_rotation),
             cmocka_unit_test(test_cli_keygen_signed),
             cmocka_unit_test(test_removed_file),
+            cmocka_unit_test(test_log_file_kind),
             cmocka_unit_test(test_concurrent_appenders),
             cmocka_unit_test(test_disk_full),
             cmocka_unit_test(test_intent_outcome),
