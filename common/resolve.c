@@ -85,11 +85,16 @@ int fd_mount_key(int fd, struct mount_key *k)
         return 0;
 }
 
+/* The mount id, where both have one, names the mount exactly (a bind
+ * mount of the same filesystem differs; ids are unique among live
+ * mounts).  st_dev alone is the fallback: it is not a mount's identity on
+ * an overlayfs whose layers sit on different filesystems, where a file
+ * reports its layer's device, not the overlay's. */
 bool mount_key_equal(const struct mount_key *a, const struct mount_key *b)
 {
-        if (a->dev != b->dev)
-                return false;
-        return !(a->has_mnt_id && b->has_mnt_id) || a->mnt_id == b->mnt_id;
+        if (a->has_mnt_id && b->has_mnt_id)
+                return a->mnt_id == b->mnt_id;
+        return a->dev == b->dev;
 }
 
 /* Component walk: every step O_NOFOLLOW, every directory checked to be a

@@ -219,12 +219,12 @@ is "$(grep -c '^app:x:1000:1000' "$T/etc/passwd"; canary)" "1 $CANARY" "... noth
 mkdir -p "$T/devws" && echo mine >"$T/devws/README" && chown -R 4242:4242 "$T/devws"
 out=$(image_run "$SRCDIR/docs/examples/devcontainer" '
 mount --bind "'"$T"'/devws" "$R/workspace"
-IMAGE_CMD=("${IMAGE_CMD[@]:0:4}" /bin/sh -c "id; whoami; echo HOME=\$HOME; touch /workspace/new; stat -c \"%u:%g %n\" /workspace/new \$HOME")' 2>&1)
-# (Only the home directory itself is checked here: image.sh's overlay has
-# its upper layer on a tmpfs and its lower on the host's root, so overlayfs
-# reports the tmpfs's st_dev for the files in it and the engine takes them
-# for another mount.  The home's contents are checked above on a plain fs.)
-like "$out" "uid=4242\(app\) gid=4242\(app\) groups=4242\(app\) app HOME=/home/app 4242:4242 /workspace/new 4242:4242 /home/app$" \
+IMAGE_CMD=("${IMAGE_CMD[@]:0:4}" /bin/sh -c "id; whoami; echo HOME=\$HOME; touch /workspace/new; stat -c \"%u:%g %n\" /workspace/new \$HOME \$HOME/.bashrc")' 2>&1)
+# (image.sh's overlay has its upper layer on a tmpfs and its lower on the
+# host's root, so a file in the home reports another st_dev than the
+# overlay's directories: the engine tells mounts apart by mount id, and the
+# home's files are changed too.)
+like "$out" "uid=4242\(app\) gid=4242\(app\) groups=4242\(app\) app HOME=/home/app 4242:4242 /workspace/new 4242:4242 /home/app 4242:4242 /home/app/.bashrc$" \
         "devcontainer example: app runs as the workspace's owner under its own name, the home follows"
 like "$out" '"event":"remap".*"message":"app: uid [0-9]+ -> 4242 \(owner:/workspace\), gid [0-9]+ -> 4242 \(owner:/workspace\)' \
         "devcontainer example: the remap is on stderr (docker logs)"
