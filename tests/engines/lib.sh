@@ -53,6 +53,8 @@ engine_paths() {
         fi
         mkdir -p "$R" "$E/containerd" "$E/docker" "$E/logs"
         export DOCKER_HOST=unix://$R/docker.sock
+        # The CLI's own state (BuildKit's node id) too, not ~/.docker.
+        export DOCKER_CONFIG=$E/docker-config
         CONTAINERD_SOCK=$R/containerd.sock
 }
 

@@ -48,7 +48,8 @@ podman_checks() {
                 not_ok "podman: images built by dockerd and saved" "$E/logs/podman-images.log"
                 return
         fi
-        STEPDOWN=$STEPDOWN unshare --mount --propagation private -- \
+        # DOCKER_CONFIG would be podman's auth file too: not for podman.
+        env -u DOCKER_CONFIG -u DOCKER_HOST STEPDOWN="$STEPDOWN" unshare --mount --propagation private -- \
                 bash tests/engines/podman-ns.sh "$E" "$W" >"$E/logs/podman-ns.log" 2>&1 &
         PODMAN_NS_PID=$!
         wait "$PODMAN_NS_PID"
