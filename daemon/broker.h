@@ -151,6 +151,12 @@ void handler_owner(const struct conn *c, const struct proto_msg *m, struct sd_re
                    struct reply *r);
 /* rule's anchor and the path below it ("" for the anchor itself). */
 const char *handler_rest(const struct policy_rule *rule, const char *path);
+/* What the engine is given for path under rule: an exact rule names the
+ * object itself, which is then its own anchor (so it may be a mount point:
+ * a volume, a secret bind-mounted as a file), with rest ""; a wildcard
+ * rule gives its anchor and handler_rest(). */
+const char *handler_anchor(const struct policy_rule *rule, const char *path);
+const char *handler_below(const struct policy_rule *rule, const char *path);
 /* The engine's error as the reply: FAILED with err's message. */
 void handler_failed(struct reply *r, int err, const char *msg);
 

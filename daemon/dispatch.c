@@ -153,6 +153,16 @@ const char *handler_rest(const struct policy_rule *rule, const char *path)
         return !rest || strcmp(rest, ".") == 0 ? "" : rest;
 }
 
+const char *handler_anchor(const struct policy_rule *rule, const char *path)
+{
+        return rule->kind == PATTERN_EXACT ? path : rule->anchor;
+}
+
+const char *handler_below(const struct policy_rule *rule, const char *path)
+{
+        return rule->kind == PATTERN_EXACT ? "" : handler_rest(rule, path);
+}
+
 void handler_failed(struct reply *r, int err, const char *msg)
 {
         const char *decision = r->decision;

@@ -22,7 +22,8 @@ void handle_chmod(struct conn *c, const struct proto_msg *m, struct reply *r)
         if (handler_match(c, &rq, r, &rule) < 0)
                 return;
 
-        int e = op_chmod(rule->anchor, handler_rest(rule, r->path), rq.mode, err, sizeof(err));
+        int e = op_chmod(handler_anchor(rule, r->path), handler_below(rule, r->path), rq.mode, err,
+                         sizeof(err));
         if (e < 0)
                 handler_failed(r, -e, err);
 }

@@ -25,8 +25,9 @@ void handle_chown(struct conn *c, const struct proto_msg *m, struct reply *r)
         if (handler_match(c, &rq, r, &rule) < 0)
                 return;
 
-        int e = op_chown(rule->anchor, handler_rest(rule, r->path), rq.owner_uid, rq.owner_gid,
-                         rq.recursive, rule->xdev, rule->hardlinks, &st, err, sizeof(err));
+        int e = op_chown(handler_anchor(rule, r->path), handler_below(rule, r->path), rq.owner_uid,
+                         rq.owner_gid, rq.recursive, rule->xdev, rule->hardlinks, &st, err,
+                         sizeof(err));
         r->count = (int64_t)st.changed;
         if (e < 0)
                 handler_failed(r, -e, err);

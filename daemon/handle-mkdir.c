@@ -36,8 +36,8 @@ void handle_mkdir(struct conn *c, const struct proto_msg *m, struct reply *r)
         r->mode = (int32_t)mode;
         r->uid = uid;
         r->gid = gid;
-        int e = op_mkdir(rule->anchor, handler_rest(rule, r->path), mode, uid, gid, rq.parents, err,
-                         sizeof(err));
+        int e = op_mkdir(handler_anchor(rule, r->path), handler_below(rule, r->path), mode, uid,
+                         gid, rq.parents, err, sizeof(err));
         if (e < 0)
                 handler_failed(r, -e, err);
 }

@@ -48,8 +48,8 @@ void handle_open(struct conn *c, const struct proto_msg *m, struct reply *r)
         if (handler_match(c, &rq, r, &rule) < 0)
                 return;
 
-        int e = op_open(rule->anchor, handler_rest(rule, r->path), oflags, rq.mode, c->peer.uid,
-                        c->peer.gid, &fd, err, sizeof(err));
+        int e = op_open(handler_anchor(rule, r->path), handler_below(rule, r->path), oflags,
+                        rq.mode, c->peer.uid, c->peer.gid, &fd, err, sizeof(err));
         if (e < 0) {
                 handler_failed(r, -e, err);
                 return;

@@ -333,4 +333,38 @@ like "$out" "^rc=1 rc=1 rc=1 rc=1 rc=1 rc=1 rc=[01]$" "requests through planted 
 is "$(canary_state)" "$CANARY" "the canary outside is unchanged (owner, mode, contents)"
 [ ! -e "$T/outside/new" ] && ok "nothing created through the symlink" || not_ok "nothing created through the symlink"
 
+# --- an exact rule may name a mount point ---------------------------------------
+# A secret bind-mounted as a file (docker -v FILE:/run/secrets/x, compose
+# secrets) and a volume mounted at the rule's path: the policy names the
+# object itself, so it is no "other mount".  A wildcard rule still does
+# not cross into a mount below its anchor.
+mkdir -p "$T/mnt" "$T/vol"
+echo topsecret >"$T/src-secret"
+chmod 400 "$T/src-secret"
+touch "$T/mnt/secret"
+cat >"$T/exact.conf" <<EOF
+user app
+socket $T/run/sd.sock
+allow app open $T/mnt/secret read
+allow app chown $T/vol recursive
+allow app chmod $T/vol mode=0750
+allow app open $T/vol/** read
+EOF
+chmod 644 "$T/exact.conf"
+printf '%s\n' '
+r() { "$@" 2>&1; echo "rc=$?"; }
+r $SD open -r $T/mnt/secret -- /bin/sh -c "cat <&3"
+r $SD chown -R app:app $T/vol
+r $SD chmod 0750 $T/vol
+r $SD open -r $T/vol/inner/f -- /bin/sh -c "cat <&3"
+stat -c "%u:%g %a" $T/vol $T/vol/f' >"$T/exact.sh"
+chmod 755 "$T/exact.sh"
+out=$(SD=$SD T=$T in_container /bin/bash -c '
+mount --bind "$T/src-secret" "$T/mnt/secret" && mount -t tmpfs -o mode=0755 vol "$T/vol" &&
+touch "$T/vol/f" && mkdir "$T/vol/inner" && mount -t tmpfs inner "$T/vol/inner" &&
+echo y >"$T/vol/inner/f" && exec "$1" -c "$T/exact.conf" -- /bin/bash "$T/exact.sh"' _ "$STEPDOWND" 2>&1)
+like "$out" "^topsecret rc=0 " "exact rule: a file bind-mounted at the rule's path is opened (a docker/compose secret)"
+like "$out" " rc=0 rc=0 .* 1000:1000 750 1000:1000 644$" "exact rule: chown -R and chmod of a volume mounted at the rule's path"
+like "$out" "another mount, which is not crossed.* rc=1 " "a wildcard rule still does not cross into a mount below its anchor"
+
 done_testing
