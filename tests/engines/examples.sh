@@ -20,14 +20,7 @@ example_dockerfile() {
         out=$(text_only "$log")
         local uid
         uid=$("${RUN[@]}" --rm --entrypoint id ex-dockerfile -u app)
-        if grep -q "is another mount, which is not crossed" "$log"; then
-                skip "dockerfile example: docker run as its README says (secret mounted as a file)" \
-                        "known defect, not fixed yet: the broker refuses /run/secrets/db-password because a file bind mount (docker -v FILE, compose secrets) is 'another mount'; the same run with the secret's directory mounted passes (matrix below)"
-        elif [ "$out" = "app: uid=$uid gid=$uid groups=$uid pid=1
-app: /data is app:app 750, app.log is app
-app: secret via broker: 6 bytes
-app: /etc/shadow refused with status 4
-exit status 0" ] || [ "$(grep -v '^stepdownd: warning' <<<"$out")" = "app: uid=$uid gid=$uid groups=$uid pid=1
+        if [ "$out" = "app: uid=$uid gid=$uid groups=$uid pid=1
 app: /data is app:app 750, app.log is app
 app: secret via broker: 6 bytes
 app: /etc/shadow refused with status 4
@@ -86,17 +79,12 @@ example_redis() {
 
         # docker run --user: the original entrypoint skips its chown when not
         # root, so `--user redis` on a fresh volume must start redis.
-        "${RUN[@]}" -d --name ex-redis-user --user "$redis_uid:$redis_uid" -v redis-user:/data ex-redis >/dev/null 2>&1
+        "${RUN[@]}" -d --name ex-redis-user --user redis -v redis-user:/data ex-redis >/dev/null 2>&1
         if wait_redis ex-redis-user; then
                 ok "redis example: docker run --user redis starts redis-server (setup optional when not root)"
         else
                 logs ex-redis-user
-                if grep -q "Operation not permitted" "$E/logs/ex-redis-user.err"; then
-                        skip "redis example: docker run --user redis starts redis-server" \
-                                "waits for the --user fix of issue 13 section 3 (today: $(grep -o '"message":"[^"]*"' "$E/logs/ex-redis-user.err" | head -1))"
-                else
-                        not_ok "redis example: docker run --user redis starts redis-server" "$E/logs/ex-redis-user.err"
-                fi
+                not_ok "redis example: docker run --user redis starts redis-server" "$E/logs/ex-redis-user.err"
         fi
         "$DOCKER" rm -f ex-redis-user >/dev/null 2>&1
 }
@@ -122,9 +110,6 @@ audit_verify() { # CONTAINER WHAT
         fi
         if "$DOCKER" logs "$1" 2>&1 | "$STEPDOWN" audit verify - >"$log" 2>&1; then
                 ok "$2: docker logs piped whole into stepdown audit verify -"
-        elif grep -q '^-: No such file' "$log"; then
-                skip "$2: docker logs piped whole into stepdown audit verify -" \
-                        "waits for 'audit verify -' (mixed streams) from issue 13; today: $(head -1 "$log")"
         else
                 not_ok "$2: docker logs piped whole into stepdown audit verify -" "$log"
         fi

@@ -40,9 +40,6 @@ matrix_checks() {
         fi
         if [ -z "$(warnings m-default)" ]; then
                 ok "matrix: default docker run prints no warning"
-        elif grep -q 'cap_dac_read_search, which this process does not have' "$E/logs/m-default.log"; then
-                skip "matrix: default docker run prints no warning" \
-                        "waits for the cap_dac_read_search fix of issue 13 section 2 (today: $(warnings m-default | head -1))"
         else
                 not_ok "matrix: default docker run prints no warning" "$E/logs/m-default.log"
         fi
@@ -143,9 +140,6 @@ DF
         echo "exit status $?" >>"$log"
         if [ "$(text_only "$log" | grep -v '^stepdownd:' | tr '\n' ' ')" = "$APP_UID exit status 0 " ]; then
                 ok "matrix: docker run --user app on an app-owned volume starts the app"
-        elif grep -q 'creating the socket directory /run/stepdown: Permission denied' "$log"; then
-                skip "matrix: docker run --user app on an app-owned volume starts the app" \
-                        "waits for the --user fix of issue 13 section 3 (today: $(text_only "$log" | head -1))"
         else
                 not_ok "matrix: docker run --user app on an app-owned volume starts the app" "$log"
         fi
@@ -156,9 +150,6 @@ DF
         echo "exit status $?" >>"$log"
         if [ "$(text_only "$log" | grep -v '^stepdownd:' | tr '\n' ' ')" = "$APP_UID exit status 0 " ]; then
                 ok "matrix: stepdownd without -c reads /etc/stepdown/stepdown.conf"
-        elif "${RUN[@]}" --rm --entrypoint /usr/local/sbin/stepdownd ex-dockerfile --help 2>&1 | grep -q 'default /usr/local/etc/stepdown'; then
-                skip "matrix: stepdownd without -c reads /etc/stepdown/stepdown.conf" \
-                        "waits for the default policy path fix of issue 13 section 3 (today's default: /usr/local/etc/stepdown/stepdown.conf; $(text_only "$log" | head -1))"
         else
                 not_ok "matrix: stepdownd without -c reads /etc/stepdown/stepdown.conf" "$log"
         fi
