@@ -15,7 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "fsid.h"
+#include "ops.h"
 #include "resolve.h"
 #include "util.h"
 
@@ -92,20 +92,18 @@ int sockdir_open(const char *dir, bool create, bool have_user, gid_t gid, int *d
                         return r;
                 }
                 if (create) {
-                        /* Born root:gid with its final mode: fsgid and umask
-                         * (in a set-gid parent it takes the parent's group,
-                         * as mkdir(2) does). */
-                        struct fsid_saved saved;
-                        mode_t old = umask(0);
-                        r = fsid_enter(0, have_user ? gid : 0, &saved);
-                        if (r == 0) {
-                                r = mkdirat(pfd, name, have_user ? 0710 : 0755) < 0 ? -errno : 0;
-                                fsid_leave(&saved);
-                        }
-                        umask(old);
+                        /* The engine's mkdir (common/op-mkdir.c): built in a
+                         * private staging directory, given root:gid and its
+                         * mode through its fd there, renamed into place with
+                         * RENAME_NOREPLACE.  It needs CAP_CHOWN only (a
+                         * sidecar may hold no CAP_SETGID for an fsgid), and
+                         * the parent may be a 0777 emptyDir the app shares. */
+                        char anchor[PATH_MAX + 1], msg[512];
+                        snprintf(anchor, sizeof(anchor), "/%s", parent);
+                        r = op_mkdir(anchor, name, have_user ? 0710 : 0755, 0, have_user ? gid : 0,
+                                     false, msg, sizeof(msg));
                         if (r < 0 && r != -EEXIST) {
-                                snprintf(err, errlen, "creating the socket directory %s: %s", dir,
-                                         strerror(-r));
+                                snprintf(err, errlen, "creating the socket directory: %s", msg);
                                 return r;
                         }
                 }

@@ -123,4 +123,26 @@ like "$out" "--serve needs a policy.*rc=1$" "serve without a policy: exit 1"
 out=$("$STEPDOWND" --serve -c "$T/pol.conf" -- true 2>&1; echo "rc=$?")
 like "$out" "--serve takes no command.*rc=1$" "serve with a command: exit 1"
 
+# --- a sidecar without CAP_SETGID, its socket directory in a shared 0777 dir -------
+# The Kubernetes example: the broker holds CHOWN, FOWNER, DAC_OVERRIDE,
+# DAC_READ_SEARCH only, and /run/stepdown is an emptyDir (0777) the app
+# shares.  The socket directory is made by the engine's mkdir (built in a
+# private place, renamed in), so it needs no fsgid.
+mkdir -p "$T/shared" && chmod 0777 "$T/shared"
+cat >"$T/side.conf" <<EOF
+user app
+socket $T/shared/broker/sd.sock
+allow app mkdir $T/data/*
+EOF
+chmod 644 "$T/side.conf"
+(bg_ns setpriv --bounding-set -all,+chown,+fowner,+dac_override,+dac_read_search \
+        "$STEPDOWND" --serve -c "$T/side.conf") 2>"$T/side.err" &
+spid=$!
+for _ in $(seq 100); do [ -S "$T/shared/broker/sd.sock" ] && break; sleep 0.05; done
+is "$(stat -c '%u:%g %a' "$T/shared/broker" "$T/shared/broker/sd.sock" 2>&1 | tr '\n' ' ')" \
+        "0:1000 710 1000:1000 600 " "serve without CAP_SETGID: the socket directory in a 0777 parent is root:app 0710, the socket the app's"
+kill -TERM "$spid"
+wait "$spid"
+is "$(cat "$T/side.err")" "" "... and nothing on stderr"
+
 done_testing
