@@ -409,7 +409,7 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
                 }
                 broker = false;
         } else if (have_policy && setup_run(p, a, err, sizeof(err)) < 0) {
-                log_error("setup: %s", err);
+                log_error("%s", err);
                 audit_close(a);
                 exec_user_free(&l.user);
                 return 1;

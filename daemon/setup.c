@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "launch.h"
 #include "log.h"
 #include "ops.h"
 
@@ -130,6 +131,28 @@ static int run_step(const struct policy_step *s, struct op_stats *st, char *err,
         }
 }
 
+/* "FILE:LINE: setup OP PATH: WHY", the engine's "OP PATH: " not said twice;
+ * in a user namespace, an owner that is not mapped there is named as such
+ * (chown gives EINVAL) with what to map. */
+static void step_failed(const struct policy_step *s, const char *where, int r, const char *msg,
+                        char *err, size_t errlen)
+{
+        char prefix[PATH_MAX + 32], ns[400];
+        bool deny;
+        int n = snprintf(prefix, sizeof(prefix), "%s %s: ", sd_op_name(s->op), s->path);
+        if (n > 0 && strncmp(msg, prefix, (size_t)n) == 0)
+                msg += n;
+        n = snprintf(err, errlen, "%s: setup %s %s: %s", where, sd_op_name(s->op), s->path,
+                     msg[0] ? msg : strerror(-r));
+        if (r == -EINVAL && s->op != SD_OP_CHMOD && n > 0 && (size_t)n < errlen &&
+            launch_in_userns(ns, sizeof(ns), &deny))
+                snprintf(err + n, errlen - (size_t)n,
+                         "; this is a user namespace (%s) and uid %u or gid %u is not mapped in "
+                         "it: map it (for rootless podman, a subordinate range in /etc/subuid "
+                         "and /etc/subgid that covers it, or --userns=keep-id for your own id)",
+                         ns, (unsigned)s->uid, (unsigned)s->gid);
+}
+
 int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
 {
         for (size_t i = 0; i < p->n_steps; i++) {
@@ -194,8 +217,7 @@ int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
                 ar = a ? audit_log(a, &ev) : 0;
 
                 if (r < 0) {
-                        snprintf(err, errlen, "%s: setup %s %s: %s", where, sd_op_name(s->op),
-                                 s->path, msg[0] ? msg : strerror(-r));
+                        step_failed(s, where, r, msg, err, errlen);
                         return r;
                 }
                 if (ar < 0 && !audit_failure_allow(a)) {

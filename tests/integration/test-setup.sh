@@ -158,7 +158,7 @@ user app
 setup chown $T/vol/hl
 EOF2
 out=$(vol_container 'echo x >$1/vol/hl && ln $1/vol/hl $1/vol/hl2' "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/true 2>&1; echo "rc=$?")
-like "$out" "stepdown.conf:2: setup chown $T/vol/hl: chown $T/vol/hl: regular file has 2 hard links.*rc=1$" \
+like "$out" "stepdown.conf:2: setup chown $T/vol/hl: regular file has 2 hard links.*rc=1$" \
         "a setup chown naming a hard-linked file itself fails the step (like a symlink there)"
 
 # the audit record of the step carries what was skipped
@@ -404,5 +404,11 @@ out=$(setpriv --reuid=1000 --regid=1000 --clear-groups -- unshare --user --map-r
         "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/true 2>&1; echo "rc=$?")
 like "$out" "directory / is owned by uid 65534, not root stepdownd: this is a user namespace \\(uid_map \"0 1000 1\", gid_map \"0 1000 1\", setgroups \"deny\"\\): uid 65534 is the overflow uid.*map the host owner of the policy.*rc=1$" \
         "a policy owned by an unmapped uid (65534): the error says user namespace and what to map"
+
+mkdir -p "$T/nsvol"
+printf 'user 0\nsetup chown %s owner=1000:1000\n' "$T/nsvol" | conf
+out=$(unshare --user --map-root-user -- "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/true 2>&1; echo "rc=$?")
+like "$out" "^stepdownd: [^ ]*stepdown.conf:2: setup chown $T/nsvol: Invalid argument; this is a user namespace \\(uid_map \"0 0 1\", gid_map \"0 0 1\", setgroups \"deny\"\\) and uid 1000 or gid 1000 is not mapped in it: map it .*subuid.*rc=1$" \
+        "a setup chown to an id the user namespace does not map: says so, once, and what to map"
 
 done_testing
