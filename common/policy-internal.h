@@ -22,3 +22,6 @@ int policy_resolve_launch_user(struct policy *p, const char *spec, const struct 
  * or owner:/ABS/PATH); -EINVAL with the reason in msg, or -ENOMEM. */
 int remap_src_parse(const char *s, size_t len, struct remap_src *out, char *msg, size_t msglen);
 void policy_remap_free(struct policy_remap *m);
+
+/* Decimal id, digits only, 0..USERDB_ID_MAX. */
+bool policy_parse_id(const char *s, size_t len, int64_t *out);

@@ -19,23 +19,6 @@
 #include "policy-internal.h"
 #include "util.h"
 
-/* Decimal digits only, 0..USERDB_ID_MAX. */
-static bool parse_number(const char *s, size_t len, int64_t *out)
-{
-        int64_t v = 0;
-        if (len == 0 || len > 10)
-                return false;
-        for (size_t i = 0; i < len; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return false;
-                v = v * 10 + (s[i] - '0');
-        }
-        if (v > USERDB_ID_MAX)
-                return false;
-        *out = v;
-        return true;
-}
-
 static bool env_name_ok(const char *s, size_t len)
 {
         if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
@@ -65,7 +48,7 @@ int remap_src_parse(const char *s, size_t len, struct remap_src *out, char *msg,
                                       "without ., .., // or a trailing /)",
                                       (int)(len - 6 > 256 ? 256 : len - 6), s + 6, why);
                 out->kind = REMAP_SRC_OWNER;
-        } else if (parse_number(s, len, &out->number)) {
+        } else if (policy_parse_id(s, len, &out->number)) {
                 if (out->number == 0)
                         return errmsg(msg, msglen, -EINVAL, "0 (root) refused as a remap target");
                 out->kind = REMAP_SRC_NUMBER;
@@ -112,8 +95,8 @@ int policy_apply_remap_env(struct policy *p, const char *value, const struct use
                 return 0;
         const char *colon = strchr(value, ':');
         size_t ulen = colon ? (size_t)(colon - value) : strlen(value);
-        if (!parse_number(value, ulen, &uid) ||
-            (colon && !parse_number(colon + 1, strlen(colon + 1), &gid)))
+        if (!policy_parse_id(value, ulen, &uid) ||
+            (colon && !policy_parse_id(colon + 1, strlen(colon + 1), &gid)))
                 return errmsg(err, errlen, -EINVAL,
                               "STEPDOWN_REMAP=%.64s: expected UID or UID:GID (decimal numbers "
                               "from 1 to %lld)",
@@ -233,7 +216,7 @@ static int eval_src(const struct policy *p, const struct remap_src *src, bool gi
                         }
                         return 1;
                 }
-                if (!parse_number(v, strlen(v), out))
+                if (!policy_parse_id(v, strlen(v), out))
                         return errmsg(err, errlen, -EINVAL,
                                       "%s: %s=env:%s: \"%.64s\" is not a %s (expected a decimal "
                                       "number from 1 to %lld)",

@@ -73,8 +73,8 @@ static int perr(const struct ctx *c, unsigned col, int r, const char *fmt, ...)
 
 /* ---- small value parsers ---- */
 
-/* Decimal id, digits only, 0..USERDB_ID_MAX. */
-static bool parse_id(const char *s, size_t len, int64_t *out)
+/* Decimal id, digits only, 0..USERDB_ID_MAX (policy-internal.h). */
+bool policy_parse_id(const char *s, size_t len, int64_t *out)
 {
         int64_t v = 0;
         if (len == 0 || len > 10)
@@ -123,7 +123,7 @@ static int resolve_user(const struct ctx *c, const char *s, size_t len, unsigned
         char name[256];
 
         if (all_digits(s, len)) {
-                if (!parse_id(s, len, &id))
+                if (!policy_parse_id(s, len, &id))
                         return perr(c, col, -EINVAL, "uid %.*s out of range (0 to %lld)", (int)len,
                                     s, USERDB_ID_MAX);
                 *out = (uid_t)id;
@@ -154,7 +154,7 @@ static int resolve_group(const struct ctx *c, const char *s, size_t len, unsigne
         char name[256];
 
         if (all_digits(s, len)) {
-                if (!parse_id(s, len, &id))
+                if (!policy_parse_id(s, len, &id))
                         return perr(c, col, -EINVAL, "gid %.*s out of range (0 to %lld)", (int)len,
                                     s, USERDB_ID_MAX);
                 *out = (gid_t)id;
@@ -253,9 +253,9 @@ static int parse_port(const struct ctx *c, const char *s, size_t len, unsigned c
         const char *dash = memchr(s, '-', len);
         size_t l1 = dash ? (size_t)(dash - s) : len;
         int64_t lo, hi;
-        if (!all_digits(s, l1) || !parse_id(s, l1, &lo) ||
-            (dash &&
-             (!all_digits(dash + 1, len - l1 - 1) || !parse_id(dash + 1, len - l1 - 1, &hi))))
+        if (!all_digits(s, l1) || !policy_parse_id(s, l1, &lo) ||
+            (dash && (!all_digits(dash + 1, len - l1 - 1) ||
+                      !policy_parse_id(dash + 1, len - l1 - 1, &hi))))
                 goto bad;
         if (!dash)
                 hi = lo;

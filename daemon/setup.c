@@ -131,6 +131,30 @@ static int run_step(const struct policy_step *s, struct op_stats *st, char *err,
         }
 }
 
+/* The audit record of step s (event, outcome fields left to the caller);
+ * flags (64 bytes) holds its flag list. */
+static struct audit_event step_event(const struct policy_step *s, const char *event,
+                                     const char *where, char flags[64])
+{
+        snprintf(flags, 64, "%s%s%s%s", s->parents ? "parents," : "",
+                 s->recursive ? "recursive," : "", s->xdev ? "xdev," : "",
+                 s->hardlinks ? "hardlinks," : "");
+        if (flags[0])
+                flags[strlen(flags) - 1] = '\0';
+        return (struct audit_event){
+            .event = event,
+            .op = sd_op_name(s->op),
+            .path = s->path,
+            .uid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->uid,
+            .gid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->gid,
+            .mode = s->has_mode ? (int32_t)s->mode : -1,
+            .flags = flags[0] ? flags : NULL,
+            .decision = "allow",
+            .rule = where,
+            .changed = -1,
+        };
+}
+
 /* "FILE:LINE: setup OP PATH: WHY", the engine's "OP PATH: " not said twice;
  * in a user namespace, an owner that is not mapped there is named as such
  * (chown gives EINVAL) with what to map. */
@@ -162,23 +186,7 @@ int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
                 struct step_talk talk = {.where = where, .op = sd_op_name(s->op), .path = s->path};
                 struct op_stats st = {
                     .report = step_report, .progress = step_progress, .arg = &talk};
-                snprintf(flags, sizeof(flags), "%s%s%s%s", s->parents ? "parents," : "",
-                         s->recursive ? "recursive," : "", s->xdev ? "xdev," : "",
-                         s->hardlinks ? "hardlinks," : "");
-                if (flags[0])
-                        flags[strlen(flags) - 1] = '\0';
-                struct audit_event ev = {
-                    .event = "intent",
-                    .op = sd_op_name(s->op),
-                    .path = s->path,
-                    .uid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->uid,
-                    .gid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->gid,
-                    .mode = s->has_mode ? (int32_t)s->mode : -1,
-                    .flags = flags[0] ? flags : NULL,
-                    .decision = "allow",
-                    .rule = where,
-                    .changed = -1,
-                };
+                struct audit_event ev = step_event(s, "intent", where, flags);
                 /* Intent before the act (docs/AUDIT.md): no step runs
                  * unless the log says first that it is about to. */
                 int ar = a ? audit_log(a, &ev) : 0;
@@ -386,11 +394,6 @@ int setup_run_unprivileged(const struct policy *p, struct audit *a, char *err, s
                 bool fail = false;
 
                 char flags[64] = "";
-                snprintf(flags, sizeof(flags), "%s%s%s%s", s->parents ? "parents," : "",
-                         s->recursive ? "recursive," : "", s->xdev ? "xdev," : "",
-                         s->hardlinks ? "hardlinks," : "");
-                if (flags[0])
-                        flags[strlen(flags) - 1] = '\0';
                 policy_where(p, s->line, where, sizeof(where));
                 if (how == POLICY_UNPRIV_SKIP)
                         snprintf(msg, sizeof(msg), "not root: skipped (setup-unprivileged skip)");
@@ -404,21 +407,11 @@ int setup_run_unprivileged(const struct policy *p, struct audit *a, char *err, s
                                          fail ? "would need a change" : "skipped");
                         }
                 }
-                struct audit_event ev = {
-                    .event = "setup",
-                    .op = sd_op_name(s->op),
-                    .path = s->path,
-                    .uid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->uid,
-                    .gid = s->op == SD_OP_CHMOD ? -1 : (int64_t)s->gid,
-                    .mode = s->has_mode ? (int32_t)s->mode : -1,
-                    .flags = flags[0] ? flags : NULL,
-                    .decision = "allow",
-                    .rule = where,
-                    .error = fail ? EPERM : 0,
-                    .duration_us = now_us() - t0,
-                    .changed = s->op == SD_OP_CHOWN ? 0 : -1,
-                    .message = msg,
-                };
+                struct audit_event ev = step_event(s, "setup", where, flags);
+                ev.error = fail ? EPERM : 0;
+                ev.duration_us = now_us() - t0;
+                ev.changed = s->op == SD_OP_CHOWN ? 0 : -1;
+                ev.message = msg;
                 int ar = a ? audit_log(a, &ev) : 0;
 
                 if (u.differs[0]) {
