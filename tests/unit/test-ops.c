@@ -553,9 +553,9 @@ static void test_open_links(void **state)
  * created before or after its "d", so whatever order getdents gives, some
  * "e" is visited after the deep "d" below it: the walk must come back to
  * levels it let go of (more than OP_CHOWN_HELD_FDS) and re-open them. */
-static void make_deep(int depth)
+static int make_deep_at(const char *dir, int depth)
 {
-        int fd = open(anchor, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(fd >= 0);
         for (int i = 0; i < depth; i++) {
                 if (i % 2)
@@ -568,7 +568,12 @@ static void make_deep(int depth)
                 close(fd);
                 fd = n;
         }
-        close(fd);
+        return fd; /* the deepest directory */
+}
+
+static void make_deep(int depth)
+{
+        close(make_deep_at(anchor, depth));
 }
 
 /* Every directory of the deep tree has owner uid. */
@@ -664,20 +669,8 @@ static void test_deep_moved(void **state)
         (void)state;
         for (int round = 0; round < 2; round++) {
                 assert_int_equal(mkdir(P("anchor/a"), 0755), 0);
-                int fd = open(P("anchor/a"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                assert_true(fd >= 0);
-                for (int i = 0; i < 300; i++) { /* deeper than OP_CHOWN_HELD_FDS */
-                        if (i % 2)
-                                assert_int_equal(mkdirat(fd, "e", 0755), 0);
-                        assert_int_equal(mkdirat(fd, "d", 0755), 0);
-                        if (!(i % 2))
-                                assert_int_equal(mkdirat(fd, "e", 0755), 0);
-                        int n = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                        assert_true(n >= 0);
-                        close(fd);
-                        fd = n;
-                }
-                for (int i = 0; i < 1100; i++) { /* the callback fires down here */
+                int fd = make_deep_at(P("anchor/a"), 300); /* deeper than OP_CHOWN_HELD_FDS */
+                for (int i = 0; i < 1100; i++) {           /* the callback fires down here */
                         char name[16];
                         snprintf(name, sizeof(name), "f%d", i);
                         int f = openat(fd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
