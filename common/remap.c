@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "errmsg.h"
@@ -359,12 +360,60 @@ static int rename_new(int dirfd, const char *name, const char *shown, const stru
         return 0;
 }
 
+/* dir (resolved from "/" without symbolic links) as an O_RDONLY fd;
+ * shown gets "dir/name" for messages. */
+static int open_dir(const char *dir, const char *name, char *shown, size_t shownlen, int *dirfd,
+                    char *err, size_t errlen)
+{
+        char why[512];
+        _cleanup_close_ int pathfd = -1;
+        snprintf(shown, shownlen, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name);
+        int r = resolve_anchor(dir, &pathfd, why, sizeof(why));
+        if (r < 0)
+                return errmsg(err, errlen, r, "%s: %s", shown, why);
+        *dirfd = openat(pathfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (*dirfd < 0)
+                return errmsg(err, errlen, negative_errno(), "%s: %m", dir);
+        return 0;
+}
+
+/* 1: dirfd/name can be renamed over; 0: it would be bound (why says why). */
+static int can_rename(int dirfd, const char *name, const char *shown, char *why, size_t whylen)
+{
+        struct statx d, f;
+        struct statvfs vfs;
+        if (remap_force_bind)
+                return errmsg(why, whylen, 0, "%s cannot be renamed over (test)", shown);
+        if (statx(dirfd, "", AT_EMPTY_PATH, STATX_MNT_ID, &d) < 0 ||
+            statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &f) < 0)
+                return errmsg(why, whylen, negative_errno(), "%s: statx: %m", shown);
+        bool mount_root =
+            (f.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+                ? (f.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0
+                : ((d.stx_mask & f.stx_mask & STATX_MNT_ID) && d.stx_mnt_id != f.stx_mnt_id);
+        if (mount_root)
+                return errmsg(why, whylen, 0, "%s is a mount point", shown);
+        if (fstatvfs(dirfd, &vfs) < 0)
+                return errmsg(why, whylen, negative_errno(), "%s: statvfs: %m", shown);
+        if (vfs.f_flag & ST_RDONLY)
+                return errmsg(why, whylen, 0, "%s is on a read-only filesystem", shown);
+        return 1;
+}
+
+int remap_in_place(const char *dir, const char *name, char *why, size_t whylen)
+{
+        char shown[PATH_MAX + NAME_MAX + 2];
+        _cleanup_close_ int dirfd = -1;
+        int r = open_dir(dir, name, shown, sizeof(shown), &dirfd, why, whylen);
+        return r < 0 ? r : can_rename(dirfd, name, shown, why, whylen);
+}
+
 int remap_rewrite(const char *dir, const char *name, remap_transform fn,
-                  const struct remap_ids *ids, enum remap_how *how, unsigned *changed, char *err,
-                  size_t errlen)
+                  const struct remap_ids *ids, bool may_bind, enum remap_how *how,
+                  unsigned *changed, char *err, size_t errlen)
 {
         char shown[PATH_MAX + NAME_MAX + 2], why[512];
-        _cleanup_close_ int pathfd = -1, dirfd = -1, fd = -1;
+        _cleanup_close_ int dirfd = -1, fd = -1;
         _cleanup_free_ char *in = NULL, *out = NULL;
         size_t outlen = 0;
         struct stat st;
@@ -372,12 +421,8 @@ int remap_rewrite(const char *dir, const char *name, remap_transform fn,
 
         *how = REMAP_UNCHANGED;
         *changed = 0;
-        snprintf(shown, sizeof(shown), "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name);
-        if ((r = resolve_anchor(dir, &pathfd, why, sizeof(why))) < 0)
-                return errmsg(err, errlen, r, "%s: %s", shown, why);
-        dirfd = openat(pathfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dirfd < 0)
-                return errmsg(err, errlen, negative_errno(), "%s: %m", dir);
+        if ((r = open_dir(dir, name, shown, sizeof(shown), &dirfd, err, errlen)) < 0)
+                return r;
         fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0 && errno == ELOOP)
                 return errmsg(err, errlen, -ELOOP,
@@ -412,6 +457,11 @@ int remap_rewrite(const char *dir, const char *name, remap_transform fn,
                 return r == -ENOMEM ? r : errmsg(err, errlen, r, "%s: %s", shown, why);
         if (*changed == 0)
                 return 0;
+        if (!may_bind && (r = can_rename(dirfd, name, shown, why, sizeof(why))) <= 0)
+                return errmsg(err, errlen, r < 0 ? r : -EROFS,
+                              "%s; not bind-mounting it (the change would not outlive this "
+                              "mount namespace)",
+                              why);
         r = rename_new(dirfd, name, shown, &st, out, outlen, err, errlen);
         if (r < 0)
                 return r;
@@ -419,6 +469,11 @@ int remap_rewrite(const char *dir, const char *name, remap_transform fn,
                 *how = REMAP_RENAMED;
                 return 0;
         }
+        if (!may_bind) /* renaming failed after all (EROFS, EBUSY) */
+                return errmsg(err, errlen, -EROFS,
+                              "%s cannot be renamed over; not bind-mounting it (the change "
+                              "would not outlive this mount namespace)",
+                              shown);
         if ((r = bind_new(dirfd, name, shown, &st, out, outlen, err, errlen)) < 0)
                 return r;
         *how = REMAP_BOUND;

@@ -49,9 +49,17 @@ const char *remap_how_name(enum remap_how how);
  * the bind would show there too.  *how says which was done. */
 typedef int (*remap_transform)(const char *in, size_t len, const struct remap_ids *ids, char **out,
                                size_t *outlen, unsigned *changed, char *msg, size_t msglen);
+/* With may_bind false, a file that would have to be bind-mounted is left
+ * as it is and -EROFS returned (err names the file and why). */
 int remap_rewrite(const char *dir, const char *name, remap_transform transform,
-                  const struct remap_ids *ids, enum remap_how *how, unsigned *changed, char *err,
-                  size_t errlen);
+                  const struct remap_ids *ids, bool may_bind, enum remap_how *how,
+                  unsigned *changed, char *err, size_t errlen);
+
+/* Whether remap_rewrite() could replace dir/name in place (rename), so
+ * that the change outlives this mount namespace: 1 yes; 0 no, it would be
+ * bind-mounted (why says so: a read-only filesystem, a mount point); or
+ * -errno with err.  Nothing is written. */
+int remap_in_place(const char *dir, const char *name, char *why, size_t whylen);
 
 /* Tests only: act as if renaming gave EBUSY (take the bind-mount path),
  * and as if the kernel could not clone a detached mount (take the path for

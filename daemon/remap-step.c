@@ -101,12 +101,50 @@ static int rewrite(const struct policy_remap *m, const char *name, remap_transfo
         };
         enum remap_how how;
         unsigned lines;
-        int r = remap_rewrite("/etc", name, fn, &ids, &how, &lines, err, errlen);
+        bool takeover = m->uid_holder || m->gid_holder;
+        int r = remap_rewrite("/etc", name, fn, &ids, !takeover, &how, &lines, err, errlen);
         if (r < 0)
                 return r;
         add(sum, sumlen, "; /etc/%s: %s", name, remap_how_name(how));
         if (lines)
                 add(sum, sumlen, " (%u line%s)", lines, lines == 1 ? "" : "s");
+        return 0;
+}
+
+/* A takeover whose swap would only be bind-mounted (read-only root, passwd
+ * a mount point) is refused before anything changes: the underlying file
+ * keeps the old ids, so between two starts the holder runs with the user's
+ * old uid (gid), and the next start's walk of the home from the old ids
+ * would hand the user whatever of the holder's it put there. */
+static int takeover_persists(const struct policy_remap *m, bool gc, char *err, size_t errlen)
+{
+        static const char *const names[] = {"group", "passwd"};
+        if (!m->uid_holder && !m->gid_holder)
+                return 0;
+        for (size_t i = gc ? 0 : 1; i < ELEMENTSOF(names); i++) {
+                char why[PATH_MAX + 128];
+                int r = remap_in_place("/etc", names[i], why, sizeof(why));
+                if (r < 0)
+                        return errmsg(err, errlen, r, "%s", why);
+                if (r > 0)
+                        continue;
+                char who[2 * NAME_MAX + 128] = "";
+                if (m->uid_holder)
+                        add(who, sizeof(who), "user %s would run with %s's old uid %lld",
+                            m->uid_holder, m->user, (long long)m->old_uid);
+                if (m->gid_holder)
+                        add(who, sizeof(who), "%sgroup %s would have %s's old gid %lld",
+                            m->uid_holder ? " and " : "", m->gid_holder, m->user,
+                            (long long)m->old_gid);
+                return errmsg(err, errlen, -EROFS,
+                              "takeover refused: %s, so the swap would be bind-mounted again "
+                              "at every start over a file that keeps the old ids: between "
+                              "starts %s, and the next start's walk of the home from the old "
+                              "ids would hand %s whatever of theirs was put there. Nothing was "
+                              "changed (give %s ids no other entry holds, or start once with "
+                              "/etc writable so the swap is written for good)",
+                              why, who, m->user, m->user);
+        }
         return 0;
 }
 
@@ -162,7 +200,9 @@ int remap_step_run(const struct policy *p, struct audit *a, char *err, size_t er
                         /* Files first, the user database last: a start that
                          * fails half way leaves passwd saying the old ids, so
                          * the next start walks again and finishes. */
-                        r = chown_paths(m, &changed, sum, sizeof(sum), msg, sizeof(msg));
+                        r = takeover_persists(m, gc, msg, sizeof(msg));
+                        if (r == 0)
+                                r = chown_paths(m, &changed, sum, sizeof(sum), msg, sizeof(msg));
                         if (r == 0 && gc)
                                 r = rewrite(m, "group", remap_group_text, sum, sizeof(sum), msg,
                                             sizeof(msg));

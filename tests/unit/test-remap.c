@@ -186,8 +186,10 @@ static void test_rewrite_rename(void **state)
         make_etc(etc, sizeof(etc));
         snprintf(p, sizeof(p), "%s/passwd", etc);
         assert_int_equal(stat(p, &before), 0);
-        int r =
-            remap_rewrite(etc, "passwd", remap_passwd_text, &ids, &how, &changed, err, sizeof(err));
+        /* A writable directory: the change can be made in place. */
+        assert_int_equal(remap_in_place(etc, "passwd", err, sizeof(err)), 1);
+        int r = remap_rewrite(etc, "passwd", remap_passwd_text, &ids, false, &how, &changed, err,
+                              sizeof(err));
         if (r < 0)
                 fail_msg("%s", err);
         assert_int_equal(how, REMAP_RENAMED);
@@ -203,9 +205,9 @@ static void test_rewrite_rename(void **state)
         assert_int_equal(access(tmp, F_OK), -1);
 
         /* Second time: unchanged, same inode. */
-        assert_int_equal(
-            remap_rewrite(etc, "passwd", remap_passwd_text, &ids, &how, &changed, err, sizeof(err)),
-            0);
+        assert_int_equal(remap_rewrite(etc, "passwd", remap_passwd_text, &ids, true, &how, &changed,
+                                       err, sizeof(err)),
+                         0);
         assert_int_equal(how, REMAP_UNCHANGED);
         assert_int_equal(stat(p, &before), 0);
         assert_int_equal(before.st_ino, after.st_ino);
@@ -214,13 +216,13 @@ static void test_rewrite_rename(void **state)
         char l[256];
         snprintf(l, sizeof(l), "%s/group", etc);
         assert_int_equal(symlink("passwd", l), 0);
-        assert_int_equal(
-            remap_rewrite(etc, "group", remap_group_text, &ids, &how, &changed, err, sizeof(err)),
-            -ELOOP);
+        assert_int_equal(remap_rewrite(etc, "group", remap_group_text, &ids, true, &how, &changed,
+                                       err, sizeof(err)),
+                         -ELOOP);
         assert_non_null(strstr(err, "/etc/group is a symbolic link; refusing"));
         snprintf(l, sizeof(l), "%s/etclink", dir);
         assert_int_equal(symlink("etc", l), 0);
-        assert_true(remap_rewrite(l, "passwd", remap_passwd_text, &ids, &how, &changed, err,
+        assert_true(remap_rewrite(l, "passwd", remap_passwd_text, &ids, true, &how, &changed, err,
                                   sizeof(err)) < 0);
 }
 
@@ -252,8 +254,25 @@ static int bind_child(const char *etc, enum bind_case c)
         if (c == BIND_MOUNTPOINT && mount(p, p, NULL, MS_BIND, NULL) < 0)
                 return 12;
         remap_force_bind = shared; /* writable: as if renaming gave EBUSY */
-        int r =
-            remap_rewrite(etc, "passwd", remap_passwd_text, &ids, &how, &changed, err, sizeof(err));
+        if (!shared) {
+                /* Without leave to bind (a takeover): said up front, and
+                 * refused without a change. */
+                const char *want = c == BIND_MOUNTPOINT ? "passwd is a mount point"
+                                                        : "passwd is on a read-only filesystem";
+                if (remap_in_place(etc, "passwd", err, sizeof(err)) != 0 || !strstr(err, want)) {
+                        fprintf(stderr, "# in place: %s\n", err);
+                        return 20;
+                }
+                if (remap_rewrite(etc, "passwd", remap_passwd_text, &ids, false, &how, &changed,
+                                  err, sizeof(err)) != -EROFS ||
+                    !strstr(err, want) || !strstr(err, "not bind-mounting it") ||
+                    !strstr(read_file(p), "app:x:1000:1000:")) {
+                        fprintf(stderr, "# no bind: %s\n", err);
+                        return 21;
+                }
+        }
+        int r = remap_rewrite(etc, "passwd", remap_passwd_text, &ids, true, &how, &changed, err,
+                              sizeof(err));
         if (shared) {
                 fprintf(stderr, "# %s\n", err);
                 return r == -EPERM && strstr(err, "is on a shared mount") ? 0 : 13;
