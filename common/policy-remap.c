@@ -81,6 +81,7 @@ void policy_remap_free(struct policy_remap *m)
         free(m->uid_holder);
         free(m->gid_holder);
         free(m->group_name);
+        free(m->ignored);
         *m = (struct policy_remap){0};
 }
 
@@ -137,18 +138,70 @@ static void where(const struct policy *p, char *buf, size_t len)
                 snprintf(buf, len, "%s:%u: remap", p->file ? p->file : "?", p->remap.line);
 }
 
+/* What the walk of an owner: path saw, "/" first and the path's object
+ * last, for the check of what the remapped user could change there. */
+struct walk_step {
+        int64_t uid, gid;
+        mode_t mode;
+        bool mount_root;
+        uint64_t mnt_id;
+        size_t end; /* the object is the path's first end bytes ("/" when 0) */
+};
+struct owner_walk {
+        struct walk_step *s;
+        size_t n;
+};
+
+static void walk_done(struct owner_walk *w)
+{
+        free(w->s);
+        *w = (struct owner_walk){0};
+}
+
+static int walk_add(struct owner_walk *w, int fd, size_t end, const char *path, char *err,
+                    size_t errlen)
+{
+        struct statx sx;
+        if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
+                  STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_MNT_ID, &sx) < 0)
+                return errmsg(err, errlen, negative_errno(), "owner:%s: %.*s: statx: %m", path,
+                              end ? (int)end : 1, end ? path : "/");
+        struct walk_step *s = reallocarray(w->s, w->n + 1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        w->s = s;
+        s = &w->s[w->n];
+        *s = (struct walk_step){.uid = sx.stx_uid,
+                                .gid = sx.stx_gid,
+                                .mode = sx.stx_mode,
+                                .mnt_id = (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0,
+                                .end = end};
+        if (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+                s->mount_root = (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+        else /* kernels before 5.8: another mount id than the directory's */
+                s->mount_root = w->n && s->mnt_id && w->s[w->n - 1].mnt_id &&
+                                s->mnt_id != w->s[w->n - 1].mnt_id;
+        w->n++;
+        return 0;
+}
+
 /* The owner of an absolute path, walked from "/" without following any
- * symbolic link: a link anywhere in the path is refused. */
-static int owner_of(const char *path, bool want_gid, int64_t *out, char *err, size_t errlen)
+ * symbolic link: a link anywhere in the path is refused.  walk gets what
+ * was seen on the way. */
+static int owner_of(const char *path, bool want_gid, int64_t *out, struct owner_walk *walk,
+                    char *err, size_t errlen)
 {
         _cleanup_close_ int dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         char shown[PATH_MAX] = "";
         struct stat st;
+        int r;
 
         if (dir < 0)
                 return errmsg(err, errlen, negative_errno(), "/: %m");
         if (fstat(dir, &st) < 0)
                 return errmsg(err, errlen, negative_errno(), "/: %m");
+        if ((r = walk_add(walk, dir, 0, path, err, errlen)) < 0)
+                return r;
         for (const char *s = path; *s;) {
                 while (*s == '/')
                         s++;
@@ -181,6 +234,8 @@ static int owner_of(const char *path, bool want_gid, int64_t *out, char *err, si
                 if (*s && !S_ISDIR(st.st_mode))
                         return errmsg(err, errlen, -ENOTDIR, "owner:%s: %s is not a directory",
                                       path, shown);
+                if ((r = walk_add(walk, dir, (size_t)(s - path), path, err, errlen)) < 0)
+                        return r;
         }
         *out = want_gid ? (int64_t)st.st_gid : (int64_t)st.st_uid;
         return 0;
@@ -189,7 +244,7 @@ static int owner_of(const char *path, bool want_gid, int64_t *out, char *err, si
 /* One source's value: 0 and *out set; 1 when an env: variable is unset or
  * empty (then note says so); -errno with a message. */
 static int eval_src(const struct policy *p, const struct remap_src *src, bool gid, int64_t *out,
-                    char **note, char *err, size_t errlen)
+                    struct owner_walk *walk, char **note, char *err, size_t errlen)
 {
         const char *what = gid ? "gid" : "uid";
         char w[PATH_MAX + 32], msg[PATH_MAX + 256];
@@ -224,7 +279,7 @@ static int eval_src(const struct policy *p, const struct remap_src *src, bool gi
                 break;
         }
         case REMAP_SRC_OWNER:
-                if ((r = owner_of(src->arg, gid, out, msg, sizeof(msg))) < 0)
+                if ((r = owner_of(src->arg, gid, out, walk, msg, sizeof(msg))) < 0)
                         return errmsg(err, errlen, r, "%s: %s=%s", w, what, msg);
                 break;
         }
@@ -285,9 +340,91 @@ static int db_copy_remapped(const struct userdb *db, const struct policy_remap *
         return 0;
 }
 
+/* The ids the remapped user has now or may have at run time: its uid and
+ * gid before and after the remap, the groups that list it, and the group
+ * of the user statement ("app:staff"). */
+struct who {
+        const struct userdb *db;
+        const char *user;
+        int64_t uid[2], gid[2], spec_gid;
+};
+
+static void who_init(struct who *u, const struct policy *p, const struct policy_remap *m,
+                     const struct pw_entry *pw, const struct userdb *db)
+{
+        *u = (struct who){.db = db,
+                          .user = m->user,
+                          .uid = {pw->uid, m->new_uid},
+                          .gid = {pw->gid, m->new_gid},
+                          .spec_gid = -1};
+        const char *colon = p->user ? strchr(p->user, ':') : NULL;
+        if (colon && colon[1] && !policy_parse_id(colon + 1, strlen(colon + 1), &u->spec_gid)) {
+                const struct gr_entry *g = userdb_group_by_name(db, colon + 1);
+                u->spec_gid = g ? g->gid : -1;
+        }
+}
+
+static bool who_uid(const struct who *u, int64_t id)
+{
+        return id == u->uid[0] || id == u->uid[1];
+}
+
+/* Whether the user may hold the group g at run time (chgrp to it). */
+static bool who_member(const struct who *u, const struct gr_entry *g)
+{
+        return userdb_group_has_member(g, u->user) || g->gid == u->spec_gid;
+}
+
+static bool who_gid(const struct who *u, int64_t id)
+{
+        if (id == u->gid[0] || id == u->gid[1] || id == u->spec_gid)
+                return true;
+        for (size_t i = 0; i < u->db->n_gr; i++)
+                if (u->db->gr[i].gid == id && userdb_group_has_member(&u->db->gr[i], u->user))
+                        return true;
+        return false;
+}
+
+/* Refuses an owner: path in which the user could put an object of its
+ * choosing (and so pick the ids it gets): a directory on the way that it
+ * owns, or may write through its group or the others bits (a sticky one:
+ * when it also owns the entry below).  A mount point cannot be renamed or
+ * removed, so a directory above it does not count. */
+static int check_walk(const char *w, const char *what, const char *path,
+                      const struct owner_walk *walk, const struct who *u, char *err, size_t errlen)
+{
+        for (size_t i = 0; i + 1 < walk->n; i++) {
+                const struct walk_step *d = &walk->s[i], *c = &walk->s[i + 1];
+                char why[128];
+                if (c->mount_root)
+                        continue;
+                if (who_uid(u, d->uid))
+                        snprintf(why, sizeof(why), "belongs to %s (uid %lld)", u->user,
+                                 (long long)d->uid);
+                else if ((d->mode & S_IWGRP) && who_gid(u, d->gid) &&
+                         (!(d->mode & S_ISVTX) || who_uid(u, c->uid)))
+                        snprintf(why, sizeof(why), "is writable by group %lld, which %s has",
+                                 (long long)d->gid, u->user);
+                else if ((d->mode & S_IWOTH) && (!(d->mode & S_ISVTX) || who_uid(u, c->uid)))
+                        snprintf(why, sizeof(why), "is writable by all users (mode %04o)%s",
+                                 (unsigned)(d->mode & 07777),
+                                 (d->mode & S_ISVTX) ? ", and the entry below is its own" : "");
+                else
+                        continue;
+                return errmsg(err, errlen, -EPERM,
+                              "%s: %s=owner:%s: %.*s %s, so %s could put a file or directory of "
+                              "its choosing at %.*s and pick the %s it gets; refusing (name a "
+                              "path that only root can change on the way, or a mount point such "
+                              "as a bind-mounted workspace, which cannot be renamed)",
+                              w, what, path, d->end ? (int)d->end : 1, d->end ? path : "/", why,
+                              u->user, (int)c->end, path, what);
+        }
+        return 0;
+}
+
 /* Checks the entry and the collisions; fills the ids and names in m. */
-static int plan(const struct policy *p, struct policy_remap *m, const struct userdb *db, char *err,
-                size_t errlen)
+static int plan(const struct policy *p, struct policy_remap *m, const struct userdb *db,
+                const struct owner_walk *wu, const struct owner_walk *wg, char *err, size_t errlen)
 {
         char w[PATH_MAX + 32];
         where(p, w, sizeof(w));
@@ -314,6 +451,17 @@ static int plan(const struct policy *p, struct policy_remap *m, const struct use
         }
         if (!(m->home = strdup(pw->home)))
                 return -ENOMEM;
+        struct who u;
+        who_init(&u, p, m, pw, db);
+        int r = check_walk(w, "uid", m->uid.arg, wu, &u, err, errlen);
+        if (r == 0)
+                r = check_walk(w, "gid", m->gid.arg, wg, &u, err, errlen);
+        if (r < 0)
+                return r;
+        /* The user owns the gid= path: it may have set its group (chgrp)
+         * to any group it has, so that value must not stop the start nor
+         * pick whose gid a takeover swaps. */
+        bool gid_chosen = wg->n && who_uid(&u, wg->s[wg->n - 1].uid);
 
         if (m->new_uid != m->old_uid) {
                 for (size_t i = 0; i < db->n_pw; i++) {
@@ -352,6 +500,21 @@ static int plan(const struct policy *p, struct policy_remap *m, const struct use
                 const struct gr_entry *g = &db->gr[i];
                 if (g->gid != m->new_gid || g == prim)
                         continue;
+                if (gid_chosen && who_member(&u, g)) {
+                        if (asprintf(&m->ignored,
+                                     "%s: gid=owner:%s: gid %lld is group \"%s\", which %s has, "
+                                     "and %s owns %s, so %s may have set it (chgrp); ignored: "
+                                     "%s's group keeps gid %lld (a gid the user can choose "
+                                     "neither stops the start nor picks a takeover)",
+                                     w, m->gid.arg, (long long)m->new_gid, g->name, m->user,
+                                     m->user, m->gid.arg, m->user, m->user,
+                                     (long long)m->old_gid) < 0) {
+                                m->ignored = NULL;
+                                return -ENOMEM;
+                        }
+                        m->new_gid = m->old_gid;
+                        return 0;
+                }
                 if (!m->takeover)
                         return errmsg(err, errlen, -EEXIST,
                                       "%s: gid %lld already belongs to group \"%s\" in %s; "
@@ -370,23 +533,30 @@ static int plan(const struct policy *p, struct policy_remap *m, const struct use
 int policy_remap_resolve(struct policy *p, const struct userdb *db, char *err, size_t errlen)
 {
         struct policy_remap *m = &p->remap;
+        struct owner_walk wu = {0}, wg = {0};
         int r;
 
         if (!m->user || m->resolved)
                 return 0;
-        int ru = eval_src(p, &m->uid, false, &m->new_uid, &m->note, err, errlen);
-        if (ru < 0)
-                return ru;
-        int rg = eval_src(p, &m->gid, true, &m->new_gid, &m->note, err, errlen);
-        if (rg < 0)
-                return rg;
+        int ru = eval_src(p, &m->uid, false, &m->new_uid, &wu, &m->note, err, errlen);
+        int rg = ru < 0 ? 0 : eval_src(p, &m->gid, true, &m->new_gid, &wg, &m->note, err, errlen);
+        if (ru < 0 || rg < 0) {
+                walk_done(&wu);
+                walk_done(&wg);
+                return ru < 0 ? ru : rg;
+        }
         m->resolved = true;
         if (ru > 0 || rg > 0) {
                 m->active = false; /* an env: source unset or empty: no remap */
+                walk_done(&wu);
+                walk_done(&wg);
                 return 0;
         }
         m->active = true;
-        if ((r = plan(p, m, db, err, errlen)) < 0)
+        r = plan(p, m, db, &wu, &wg, err, errlen);
+        walk_done(&wu);
+        walk_done(&wg);
+        if (r < 0)
                 return r;
         if (m->new_uid == m->old_uid && (m->new_gid < 0 || m->new_gid == m->old_gid))
                 return 0; /* already remapped: the names resolve right as they are */

@@ -121,6 +121,7 @@ struct policy_remap {
         char *uid_holder; /* takeover: the entry that held new_uid, or NULL */
         char *gid_holder; /* takeover: the group that held new_gid, or NULL */
         char *group_name; /* the primary group's name, or NULL when it has no entry */
+        char *ignored;    /* a user-chosen gid= value that was not applied, and why */
 };
 
 enum policy_unpriv { POLICY_UNPRIV_FAIL = 0, POLICY_UNPRIV_WARN, POLICY_UNPRIV_SKIP };

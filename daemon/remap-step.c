@@ -175,6 +175,31 @@ int remap_step_run(const struct policy *p, struct audit *a, char *err, size_t er
         else
                 policy_where(p, m->line, where, sizeof(where));
 
+        if (m->ignored) {
+                /* A gid the user may have chosen collided: on stderr and on
+                 * record as a refusal of that value, before the remap's own
+                 * record. */
+                log_warn("%s", m->ignored);
+                struct audit_event iev = {
+                    .event = "remap",
+                    .op = "remap",
+                    .path = m->gid.arg,
+                    .uid = -1,
+                    .gid = -1,
+                    .mode = -1,
+                    .decision = "deny",
+                    .rule = where,
+                    .error = EEXIST,
+                    .changed = -1,
+                    .message = m->ignored,
+                };
+                int ir = a ? audit_log(a, &iev) : 0;
+                if (ir < 0 && !audit_failure_allow(a))
+                        return errmsg(err, errlen, ir,
+                                      "%s: remap %s: the record of an ignored gid could not be "
+                                      "written (%s); stopping (policy: audit-failure deny)",
+                                      where, m->user, strerror(-ir));
+        }
         if (!m->active) {
                 log_warn("%s", m->note ? m->note : "remap: not active");
                 snprintf(sum, sizeof(sum), "%s", m->note ? m->note : "not active");

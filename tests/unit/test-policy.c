@@ -1050,7 +1050,7 @@ static void test_remap_resolve_cases(void **state)
         char d[128], link[160], file[160];
         snprintf(d, sizeof(d), "%s/ws", dir);
         snprintf(link, sizeof(link), "%s/wslink", dir);
-        snprintf(file, sizeof(file), "%s/ws/f", dir);
+        snprintf(file, sizeof(file), "%s/f", dir); /* not in ws: 4242 could replace it there */
         assert_int_equal(mkdir(d, 0755), 0);
         write_file(file, "x");
         assert_int_equal(chown(d, 4242, 4343), 0);
@@ -1063,6 +1063,17 @@ static void test_remap_resolve_cases(void **state)
         assert_int_equal(p.remap.new_uid, 4242);
         assert_int_equal(p.remap.new_gid, 4545);
         policy_free(&p);
+        /* In a directory the user will own, it could pick its ids: refused. */
+        char inws[192];
+        snprintf(inws, sizeof(inws), "%s/g", d);
+        write_file(inws, "x");
+        assert_int_equal(chown(inws, 4444, 4545), 0);
+        snprintf(text, sizeof(text), "user app\nremap app uid=owner:%s gid=owner:%s\n", d, inws);
+        assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
+        assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "ws belongs to app (uid 4242), so app could put a file"));
+        policy_free(&p);
+        unlink(inws);
         snprintf(text, sizeof(text), "user app\nremap app uid=owner:%s/f\n", link);
         assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
         assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), -ELOOP);
