@@ -412,10 +412,9 @@ static int check_walk(const char *w, const char *what, const char *path,
                 else
                         continue;
                 return errmsg(err, errlen, -EPERM,
-                              "%s: %s=owner:%s: %.*s %s, so %s could put a file or directory of "
-                              "its choosing at %.*s and pick the %s it gets; refusing (name a "
-                              "path that only root can change on the way, or a mount point such "
-                              "as a bind-mounted workspace, which cannot be renamed)",
+                              "%s: %s=owner:%s: %.*s %s, so %s could put any file at %.*s and "
+                              "pick its %s; refusing (name a path only root can change, or a "
+                              "mount point such as a bind-mounted workspace)",
                               w, what, path, d->end ? (int)d->end : 1, d->end ? path : "/", why,
                               u->user, (int)c->end, path, what);
         }

@@ -130,19 +130,17 @@ static int takeover_persists(const struct policy_remap *m, bool gc, char *err, s
                         continue;
                 char who[2 * NAME_MAX + 128] = "";
                 if (m->uid_holder)
-                        add(who, sizeof(who), "user %s would run with %s's old uid %lld",
-                            m->uid_holder, m->user, (long long)m->old_uid);
+                        add(who, sizeof(who), "user %s has uid %lld", m->uid_holder,
+                            (long long)m->old_uid);
                 if (m->gid_holder)
-                        add(who, sizeof(who), "%sgroup %s would have %s's old gid %lld",
-                            m->uid_holder ? " and " : "", m->gid_holder, m->user,
-                            (long long)m->old_gid);
+                        add(who, sizeof(who), "%sgroup %s gid %lld", m->uid_holder ? ", " : "",
+                            m->gid_holder, (long long)m->old_gid);
                 return errmsg(err, errlen, -EROFS,
-                              "takeover refused: %s, so the swap would be bind-mounted again "
-                              "at every start over a file that keeps the old ids: between "
-                              "starts %s, and the next start's walk of the home from the old "
-                              "ids would hand %s whatever of theirs was put there. Nothing was "
-                              "changed (give %s ids no other entry holds, or start once with "
-                              "/etc writable so the swap is written for good)",
+                              "takeover refused: %s, so the swap would be bound again at every "
+                              "start over a file keeping the old ids: between starts %s, and the "
+                              "next walk of the home would give %s what they left there; nothing "
+                              "changed (give %s ids no entry holds, or start once with /etc "
+                              "writable)",
                               why, who, m->user, m->user);
         }
         return 0;

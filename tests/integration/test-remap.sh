@@ -213,6 +213,98 @@ like "$out" "stepdown.conf:2: remap: uid=owner:$T/canary: resolves to uid 0 \(ro
         "owner: of a root-owned path is refused (no remap to root)"
 is "$(grep -c '^app:x:1000:1000' "$T/etc/passwd"; canary)" "1 $CANARY" "... nothing changed"
 
+# --- the app chgrps its workspace to one of its groups (issue 17, item 3) -----
+# The remapped app owns the workspace that gid=owner: names, so it can give
+# it any group it has: staff (2000), of which app is a member.  That must
+# neither stop the next start (it collided with staff for good) nor, with
+# takeover, make staff the group whose gid is swapped.
+reset
+conf <<EOF
+user app
+socket $T/run/sd.sock
+audit $T/audit.jsonl
+remap app uid=owner:$T/ws gid=owner:$T/ws
+EOF
+out=$(box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c "id -u; id -g; chgrp staff $T/ws && stat -c %u:%g $T/ws" 2>&1; echo "rc=$?")
+is "$out" "4242 4242 4242:2000 rc=0" "attack: the remapped app chgrps its workspace to staff, one of its groups"
+ignored="gid=owner:$T/ws: gid 2000 is group \"staff\", which app has, and app owns $T/ws, so app may have set it \(chgrp\); ignored: app's group keeps gid 4242"
+for tk in "" " takeover"; do
+        sed -i "s|^remap .*|remap app uid=owner:$T/ws gid=owner:$T/ws$tk|" "$T/stepdown.conf"
+        db_before=$(cat "$T/etc/passwd" "$T/etc/group")
+        out=$(box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c 'id -u; id -g; id -gn' 2>&1; echo "rc=$?")
+        like "$out" "stepdown.conf:4: remap: $ignored .*4242 4242 app rc=0$" \
+                "next start${tk:+ with$tk}: the container starts, app keeps 4242:4242, the ignored gid is said on stderr"
+        is "$([ "$db_before" = "$(cat "$T/etc/passwd" "$T/etc/group")" ] && echo same; grep -E '^(app|staff):' "$T/etc/group")" \
+                "same app:x:4242: staff:x:2000:app,bob" "... passwd and group unchanged: staff keeps its gid${tk:+ (no takeover victim)}"
+        like "$(grep '"decision":"deny"' "$T/audit.jsonl" | grep '"event":"remap"' | tail -1)" \
+                "\"path\":\"$T/ws\".*\"decision\":\"deny\".*\"result\":\"EEXIST\".*gid=owner:$T/ws: gid 2000 is group ..staff.., which app has, .*ignored: app's group keeps gid 4242" "... and the audit log has it as a denied remap record"
+done
+is "$(stat -c %u:%g "$T/home/app/.profile" "$T/wssrc")" "4242:4242 4242:2000" "... the home keeps 4242:4242, the workspace the group the app gave it"
+
+# The same on a read-only root: passwd says 1000:1000 at every start.
+reset
+sed -i "s|^remap .*|remap app uid=owner:$T/ws gid=owner:$T/ws takeover|" "$T/stepdown.conf"
+out=$(RO=1 box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c "chgrp staff $T/ws && stat -c %u:%g $T/ws" 2>&1; echo "rc=$?")
+is "$out" "4242:2000 rc=0" "attack, read-only root: the app chgrps its workspace to staff"
+out=$(RO=1 box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c 'id -u; id -g; id -gn; grep ^staff: /etc/group' 2>&1; echo "rc=$?")
+like "$out" "gid 2000 is group \"staff\", which app has, and app owns $T/ws, .*ignored: app's group keeps gid 1000 .*4242 1000 app staff:x:2000:app,bob rc=0$" \
+        "... the next start goes on with app's group at 1000, staff keeps 2000 even with takeover"
+
+# An owner: path in a directory app owns: app could put there whatever it
+# likes (a file of another uid moved in) and pick its ids: refused, naming
+# the directory; a mount point there (the workspace) cannot be replaced.
+reset
+mkdir "$T/home/app/proj" && chown 4242:4242 "$T/home/app/proj"
+conf <<EOF
+user app
+remap app uid=owner:$T/home/app/proj
+EOF
+out=$(box "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/sh -c 'echo APP-RAN' 2>&1; echo "rc=$?")
+like "$out" "^stepdownd: $T/stepdown.conf:2: remap: uid=owner:$T/home/app/proj: $T/home/app belongs to app \(uid 1000\), so app could put any file at $T/home/app/proj and pick its uid; refusing .*rc=1$" \
+        "owner: in a directory the app owns is refused, naming the directory"
+is "$(grep -c '^app:x:1000:1000' "$T/etc/passwd"; stat -c %u "$T/home/app/.profile")" "1 1000" "... nothing changed"
+sed -i "s|^remap .*|remap app uid=owner:$T/home/app/ws|" "$T/stepdown.conf"
+out=$(box "$STEPDOWND" -c "$T/stepdown.conf" --no-broker -- /bin/sh -c 'id -u' 2>&1; echo "rc=$?")
+is "$out" "4242 rc=0" "... a mount point in that directory (the workspace) is accepted"
+
+# --- takeover on a read-only root (issue 17, item 10) --------------------------
+# The swap could only be bind-mounted: underneath, holder keeps 4242 and app
+# 1000, so during each run holder is uid 1000 -- and a 0600 file holder
+# leaves in a shared directory, moved into app's home by app, would be
+# app's after the next start's walk from the old uid 1000.  Refused before
+# anything changes; the file keeps its owner.
+reset "holder:x:4242:4300::/nonexistent:/bin/sh" "holders:x:4242:"
+mkdir -p "$T/shared" && chmod 777 "$T/shared"
+conf <<EOF
+user app
+socket $T/run/sd.sock
+audit $T/audit.jsonl
+remap app uid=owner:$T/ws gid=owner:$T/ws takeover
+EOF
+echo holder-secret >"$T/home/app/stolen" && chown 1000:4300 "$T/home/app/stolen" && chmod 600 "$T/home/app/stolen"
+state_before=$(cat "$T/etc/passwd" "$T/etc/group"; homestate; stat -c '%u:%g %a' "$T/home/app/stolen")
+for i in 1 2; do
+        out=$(RO=1 box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c 'echo APP-RAN' 2>&1; echo "rc=$?")
+        like "$out" "^stepdownd: $T/stepdown.conf:4: remap app: takeover refused: /etc/group is on a read-only filesystem, so the swap would be bound again at every start .*between starts user holder has uid 1000, group holders gid 1000, .*nothing changed \(give app ids no entry holds, or start once with /etc writable\) rc=1$" \
+                "read-only root, start $i: takeover refused, naming the file, the holders and why"
+        is "$(grep -c APP-RAN <<<"$out"; [ "$state_before" = "$(cat "$T/etc/passwd" "$T/etc/group"; homestate; stat -c '%u:%g %a' "$T/home/app/stolen")" ] && echo same)" \
+                "0 same" "... the app does not run; passwd, group, the home and holder's 0600 file in it (1000:4300) are untouched"
+done
+like "$(remap_record)" '"result":"EROFS".*takeover refused' "... and the refusal is on record"
+# Where the swap is written for good, it is safe: play the attack for real.
+rm "$T/home/app/stolen"
+out=$(box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c 'id -u; id -g' 2>&1; echo "rc=$?")
+is "$out" "4242 4242 rc=0" "writable /etc: the takeover is written to passwd and group once"
+setpriv --reuid 1000 --regid 4300 --clear-groups /bin/sh -c "echo holder-secret >$T/shared/secret && chmod 600 $T/shared/secret"
+setpriv --reuid 4242 --regid 4242 --clear-groups mv "$T/shared/secret" "$T/home/app/stolen"
+out=$(box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c "cat $T/home/app/stolen 2>/dev/null || echo no-read" 2>&1; echo "rc=$?")
+is "$out $(stat -c '%u:%g %a' "$T/home/app/stolen")" "no-read rc=0 1000:4300 600" \
+        "... holder's 0600 file, moved into the home by the app, stays holder's across the next start"
+# A takeover with nothing to take over runs on a read-only root.
+reset
+out=$(RO=1 box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c 'id -u; id -g' 2>&1; echo "rc=$?")
+is "$out" "4242 4242 rc=0" "read-only root, takeover but no entry holds 4242: runs (bind-mounted)"
+
 # --- docs/examples/devcontainer: the image, run as its README shows ----------
 # The host's workspace, owned by the developer (4242:4242), bind-mounted at
 # /workspace; the command given is what `docker run IMAGE CMD` would run.
