@@ -139,8 +139,8 @@ static int takeover_persists(const struct policy_remap *m, bool gc, char *err, s
                               "takeover refused: %s, so the swap would be bound again at every "
                               "start over a file keeping the old ids: between starts %s, and the "
                               "next walk of the home would give %s what they left there; nothing "
-                              "changed (give %s ids no entry holds, or start once with /etc "
-                              "writable)",
+                              "changed (give %s, or the holder in the image, ids no other entry "
+                              "holds)",
                               why, who, m->user, m->user);
         }
         return 0;

@@ -285,7 +285,7 @@ echo holder-secret >"$T/home/app/stolen" && chown 1000:4300 "$T/home/app/stolen"
 state_before=$(cat "$T/etc/passwd" "$T/etc/group"; homestate; stat -c '%u:%g %a' "$T/home/app/stolen")
 for i in 1 2; do
         out=$(RO=1 box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c 'echo APP-RAN' 2>&1; echo "rc=$?")
-        like "$out" "^stepdownd: $T/stepdown.conf:4: remap app: takeover refused: /etc/group is on a read-only filesystem, so the swap would be bound again at every start .*between starts user holder has uid 1000, group holders gid 1000, .*nothing changed \(give app ids no entry holds, or start once with /etc writable\) rc=1$" \
+        like "$out" "^stepdownd: $T/stepdown.conf:4: remap app: takeover refused: /etc/group is on a read-only filesystem, so the swap would be bound again at every start .*between starts user holder has uid 1000, group holders gid 1000, .*nothing changed \(give app, or the holder in the image, ids no other entry holds\) rc=1$" \
                 "read-only root, start $i: takeover refused, naming the file, the holders and why"
         is "$(grep -c APP-RAN <<<"$out"; [ "$state_before" = "$(cat "$T/etc/passwd" "$T/etc/group"; homestate; stat -c '%u:%g %a' "$T/home/app/stolen")" ] && echo same)" \
                 "0 same" "... the app does not run; passwd, group, the home and holder's 0600 file in it (1000:4300) are untouched"
