@@ -369,20 +369,22 @@ static bool who_uid(const struct who *u, int64_t id)
         return id == u->uid[0] || id == u->uid[1];
 }
 
-/* Whether the user may hold the group g at run time (chgrp to it). */
-static bool who_member(const struct who *u, const struct gr_entry *g)
+/* Whether the user may hold gid id at run time through a group (it is a
+ * member of a group with that gid, whatever its name) or the user
+ * statement, so that it could chgrp a file of its own to it. */
+static bool who_member(const struct who *u, int64_t id)
 {
-        return userdb_group_has_member(g, u->user) || g->gid == u->spec_gid;
-}
-
-static bool who_gid(const struct who *u, int64_t id)
-{
-        if (id == u->gid[0] || id == u->gid[1] || id == u->spec_gid)
+        if (id == u->spec_gid)
                 return true;
         for (size_t i = 0; i < u->db->n_gr; i++)
                 if (u->db->gr[i].gid == id && userdb_group_has_member(&u->db->gr[i], u->user))
                         return true;
         return false;
+}
+
+static bool who_gid(const struct who *u, int64_t id)
+{
+        return id == u->gid[0] || id == u->gid[1] || who_member(u, id);
 }
 
 /* Refuses an owner: path in which the user could put an object of its
@@ -499,9 +501,9 @@ static int plan(const struct policy *p, struct policy_remap *m, const struct use
                 const struct gr_entry *g = &db->gr[i];
                 if (g->gid != m->new_gid || g == prim)
                         continue;
-                if (gid_chosen && who_member(&u, g)) {
+                if (gid_chosen && who_member(&u, m->new_gid)) {
                         if (asprintf(&m->ignored,
-                                     "%s: gid=owner:%s: gid %lld is group \"%s\", which %s has, "
+                                     "%s: gid=owner:%s: gid %lld (group \"%s\") is one %s has, "
                                      "and %s owns %s, so %s may have set it (chgrp); ignored: "
                                      "%s's group keeps gid %lld (a gid the user can choose "
                                      "neither stops the start nor picks a takeover)",

@@ -227,7 +227,7 @@ remap app uid=owner:$T/ws gid=owner:$T/ws
 EOF
 out=$(box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c "id -u; id -g; chgrp staff $T/ws && stat -c %u:%g $T/ws" 2>&1; echo "rc=$?")
 is "$out" "4242 4242 4242:2000 rc=0" "attack: the remapped app chgrps its workspace to staff, one of its groups"
-ignored="gid=owner:$T/ws: gid 2000 is group \"staff\", which app has, and app owns $T/ws, so app may have set it \(chgrp\); ignored: app's group keeps gid 4242"
+ignored="gid=owner:$T/ws: gid 2000 \(group \"staff\"\) is one app has, and app owns $T/ws, so app may have set it \(chgrp\); ignored: app's group keeps gid 4242"
 for tk in "" " takeover"; do
         sed -i "s|^remap .*|remap app uid=owner:$T/ws gid=owner:$T/ws$tk|" "$T/stepdown.conf"
         db_before=$(cat "$T/etc/passwd" "$T/etc/group")
@@ -237,9 +237,15 @@ for tk in "" " takeover"; do
         is "$([ "$db_before" = "$(cat "$T/etc/passwd" "$T/etc/group")" ] && echo same; grep -E '^(app|staff):' "$T/etc/group")" \
                 "same app:x:4242: staff:x:2000:app,bob" "... passwd and group unchanged: staff keeps its gid${tk:+ (no takeover victim)}"
         like "$(grep '"decision":"deny"' "$T/audit.jsonl" | grep '"event":"remap"' | tail -1)" \
-                "\"path\":\"$T/ws\".*\"decision\":\"deny\".*\"result\":\"EEXIST\".*gid=owner:$T/ws: gid 2000 is group ..staff.., which app has, .*ignored: app's group keeps gid 4242" "... and the audit log has it as a denied remap record"
+                "\"path\":\"$T/ws\".*\"decision\":\"deny\".*\"result\":\"EEXIST\".*gid=owner:$T/ws: gid 2000 .group ..staff... is one app has, .*ignored: app's group keeps gid 4242" "... and the audit log has it as a denied remap record"
 done
 is "$(stat -c %u:%g "$T/home/app/.profile" "$T/wssrc")" "4242:4242 4242:2000" "... the home keeps 4242:4242, the workspace the group the app gave it"
+# A group without app listed first with the same gid: app still has 2000
+# (through staff), so it is still app's choice, not early's to lose.
+sed -i '1i early:x:2000:' "$T/etc/group"
+out=$(box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c 'id -u; id -g' 2>&1; echo "rc=$?")
+like "$out" "gid 2000 \(group \"early\"\) is one app has, .*4242 4242 rc=0$" "... also when a group app is not in holds the gid first"
+is "$(grep -E '^(early|staff):' "$T/etc/group")" "early:x:2000: staff:x:2000:app,bob" "... and no takeover swaps it"
 
 # The same on a read-only root: passwd says 1000:1000 at every start.
 reset
@@ -247,7 +253,7 @@ sed -i "s|^remap .*|remap app uid=owner:$T/ws gid=owner:$T/ws takeover|" "$T/ste
 out=$(RO=1 box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c "chgrp staff $T/ws && stat -c %u:%g $T/ws" 2>&1; echo "rc=$?")
 is "$out" "4242:2000 rc=0" "attack, read-only root: the app chgrps its workspace to staff"
 out=$(RO=1 box "$STEPDOWND" -c "$T/stepdown.conf" -- /bin/sh -c 'id -u; id -g; id -gn; grep ^staff: /etc/group' 2>&1; echo "rc=$?")
-like "$out" "gid 2000 is group \"staff\", which app has, and app owns $T/ws, .*ignored: app's group keeps gid 1000 .*4242 1000 app staff:x:2000:app,bob rc=0$" \
+like "$out" "gid 2000 \(group \"staff\"\) is one app has, and app owns $T/ws, .*ignored: app's group keeps gid 1000 .*4242 1000 app staff:x:2000:app,bob rc=0$" \
         "... the next start goes on with app's group at 1000, staff keeps 2000 even with takeover"
 
 # An owner: path in a directory app owns: app could put there whatever it
