@@ -41,7 +41,9 @@ struct policy_owner {
         gid_t gid;
 };
 
-enum pattern_kind { PATTERN_EXACT, PATTERN_CHILDREN, PATTERN_DESCENDANTS };
+/* PATTERN_GLOB: a "*" component before the last one ("/srv/tenants/ * /conf"
+ * without the spaces), matched component by component beneath the anchor. */
+enum pattern_kind { PATTERN_EXACT, PATTERN_CHILDREN, PATTERN_DESCENDANTS, PATTERN_GLOB };
 
 /* bind tcp:ADDR:PORT, udp:ADDR:PORT, unix:PATTERN */
 struct policy_bind {
