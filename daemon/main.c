@@ -506,7 +506,12 @@ int main(int argc, char **argv)
                 return gosu_main(argc, argv);
 
         log_init("stepdownd");
+        /* getopt's messages name argv[0]: "stepdownd:", as ours do, not
+         * the full path it was started by. */
+        char *argv0 = argv[0];
+        argv[0] = (char *)"stepdownd";
         r = parse_args(argc, argv, &o);
+        argv[0] = argv0;
         if (r < 0)
                 return 1;
         if (o.init + o.serve + o.check > 1) {

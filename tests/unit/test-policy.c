@@ -539,6 +539,27 @@ static void test_owner_user_and_mid_wildcard(void **state)
         policy_free(&p);
 }
 
+static void test_short_path(void **state)
+{
+        (void)state;
+        char buf[POLICY_SHORT_BUF], path[400];
+        memset(path, 'x', 160);
+        path[160] = '\0';
+        assert_ptr_equal(policy_short_path(path, buf, sizeof(buf)), path); /* short: itself */
+        /* long: head, length, tail; a UTF-8 sequence is never cut */
+        memset(path, 'a', 300);
+        memcpy(path + 47, "\xc3\xa9", 2);       /* straddles the head's cut at 48 */
+        memcpy(path + 299 - 97, "\xc3\xa9", 2); /* straddles the tail's cut (at 299 - 96) */
+        memcpy(path + 290, "/end.conf", 10);
+        const char *s = policy_short_path(path, buf, sizeof(buf));
+        assert_ptr_equal(s, buf);
+        assert_true(strlen(s) < POLICY_SHORT_BUF);
+        assert_memory_equal(s, path, 47);
+        assert_non_null(strstr(s, "a...(299 bytes)...a"));
+        assert_null(strchr(s, '\xc3'));
+        assert_string_equal(s + strlen(s) - 9, "/end.conf");
+}
+
 static void test_errors(void **state)
 {
         (void)state;
@@ -701,8 +722,7 @@ static void test_load(void **state)
         assert_int_equal(chmod(lfile, 0664), 0);
         assert_int_equal(load(lfile, err, sizeof(err)), -EPERM);
         snprintf(want, sizeof(want),
-                 "%s: refusing the policy: %s is writable by group or other (mode 0664)", lfile,
-                 lfile);
+                 "%s: refusing the policy: it is writable by group or other (mode 0664)", lfile);
         assert_string_equal(err, want);
         assert_int_equal(chmod(lfile, 0646), 0);
         assert_int_equal(load(lfile, err, sizeof(err)), -EPERM);
@@ -710,8 +730,8 @@ static void test_load(void **state)
         assert_int_equal(load(lfile, err, sizeof(err)), 0);
         assert_int_equal(chown(lfile, 1000, 0), 0);
         assert_int_equal(load(lfile, err, sizeof(err)), -EPERM);
-        snprintf(want, sizeof(want), "%s: refusing the policy: %s is owned by uid 1000, not root",
-                 lfile, lfile);
+        snprintf(want, sizeof(want), "%s: refusing the policy: it is owned by uid 1000, not root",
+                 lfile);
         assert_string_equal(err, want);
         assert_int_equal(chown(lfile, 0, 1000), 0); /* group owner alone is fine */
         assert_int_equal(load(lfile, err, sizeof(err)), 0);
@@ -756,12 +776,32 @@ static void test_load(void **state)
         assert_int_equal(load("stepdown.conf", err, sizeof(err)), 0);
         assert_int_equal(chdir(cwd), 0);
 
-        /* not a regular file, missing */
+        /* not a regular file, missing: the path once (issue 18) */
         assert_int_equal(load(lsub, err, sizeof(err)), -EINVAL);
+        snprintf(want, sizeof(want), "%s: is a directory, not the policy file", lsub);
+        assert_string_equal(err, want);
+        snprintf(path, sizeof(path), "%s/", lsub);
+        assert_int_equal(load(path, err, sizeof(err)), -EINVAL);
+        snprintf(want, sizeof(want), "%s/: is a directory, not the policy file", lsub);
+        assert_string_equal(err, want);
         snprintf(path, sizeof(path), "%s/missing", lsub);
         assert_int_equal(load(path, err, sizeof(err)), -ENOENT);
-        snprintf(want, sizeof(want), "%s: missing: No such file or directory", path);
+        snprintf(want, sizeof(want), "%s: No such file or directory", path);
         assert_string_equal(err, want);
+        snprintf(path, sizeof(path), "%s/nodir/missing", lsub);
+        assert_int_equal(load(path, err, sizeof(err)), -ENOENT);
+        snprintf(want, sizeof(want), "%s: %s/nodir: No such file or directory", path, lsub);
+        assert_string_equal(err, want);
+
+        /* a long path is shortened in the middle, the reason kept */
+        char longp[5100];
+        int n = snprintf(longp, sizeof(longp), "%s/", lsub);
+        memset(longp + n, 'a', 5000);
+        longp[n + 5000] = '\0';
+        assert_int_equal(load(longp, err, sizeof(err)), -ENAMETOOLONG);
+        assert_true(strlen(err) < 300);
+        assert_non_null(strstr(err, "...(5"));
+        assert_non_null(strstr(err, "a: a component is longer than 255 bytes"));
 
         /* parse errors name the file */
         write_file(lfile, "user app\nallow app mkdr /x\n");
@@ -1190,6 +1230,7 @@ int main(void)
             cmocka_unit_test(test_defaults),
             cmocka_unit_test(test_errors),
             cmocka_unit_test(test_owner_user_and_mid_wildcard),
+            cmocka_unit_test(test_short_path),
             cmocka_unit_test(test_unprivileged),
             cmocka_unit_test(test_nul),
             cmocka_unit_test(test_limits),
