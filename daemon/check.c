@@ -109,7 +109,8 @@ static unsigned check_audit(const struct policy *p)
 /* A path opened without following symbolic links in any component: one
  * there fails every request (or the setup step) for certain. */
 static unsigned check_no_symlink(const struct policy *p, unsigned line, const char *what,
-                                 const char *path, const char *tail, const char *effect)
+                                 const char *path, const char *tail, bool last_too,
+                                 const char *effect)
 {
         char why[PATH_MAX + 128], where[PATH_MAX + 32], real[PATH_MAX];
         int fd = -1;
@@ -124,7 +125,16 @@ static unsigned check_no_symlink(const struct policy *p, unsigned line, const ch
         if (strncmp(why, "anchor ", 7) == 0 && strncmp(why + 7, path, n) == 0 &&
             strncmp(why + 7 + n, ": ", 2) == 0)
                 reason = why + 7 + n + 2;
-        check_real_path(path, real, sizeof(real));
+        const char *slash = strrchr(path, '/');
+        if (last_too || !slash || slash == path) {
+                check_real_path(path, real, sizeof(real));
+        } else { /* the directories above only (setup.c: step_hint) */
+                char dir[PATH_MAX];
+                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+                check_real_path(dir, real, sizeof(real));
+                if (real[0])
+                        snprintf(real + strlen(real), sizeof(real) - strlen(real), "%s", slash);
+        }
         policy_where(p, line, where, sizeof(where));
         log_error("%s: %s: %s, so %s%s%s%s%s", where, what, reason, effect,
                   real[0] ? " (write the real path: " : "", real, real[0] ? tail : "",
@@ -151,13 +161,14 @@ unsigned check_policy_files(const struct policy *p)
                 const char *path = exact ? pattern : x->anchor;
                 /* the pattern past its anchor, to say the whole real one */
                 const char *tail = pattern + (strcmp(path, "/") == 0 ? 0 : strlen(path));
-                bad += check_no_symlink(p, x->line, what, path, tail,
+                bad += check_no_symlink(p, x->line, what, path, tail, true,
                                         "every request it allows would be refused");
         }
         for (size_t i = 0; i < p->n_steps; i++) {
                 const struct policy_step *s = &p->steps[i];
                 snprintf(what, sizeof(what), "setup %s %s", sd_op_name(s->op), s->path);
-                bad += check_no_symlink(p, s->line, what, s->path, "", "the step would fail");
+                bad += check_no_symlink(p, s->line, what, s->path, "", false,
+                                        "the step would fail");
         }
         return bad;
 }

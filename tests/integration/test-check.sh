@@ -165,4 +165,52 @@ is "$(stat -c '%u:%g' "$T/srv/tenants/a/logs/x" "$T/outside/logs/x")" "1001:1001
         "allow owner=bob: bob:bob allowed below the wildcard; the file behind the symlink unchanged"
 is "$(canary_state)" "$CANARY" "the canary outside is unchanged"
 
+# --- message forms (item 5): each thing said once, long paths shortened -----
+out=$("$STEPDOWND" -c "$T/nodir/missing.conf" -- true 2>&1; echo "rc=$?")
+is "$out" "stepdownd: $T/nodir/missing.conf: $T/nodir: No such file or directory rc=1" \
+        "a policy in a missing directory names the directory, once"
+out=$("$STEPDOWND" -c "$T/missing.conf" -- true 2>&1; echo "rc=$?")
+is "$out" "stepdownd: $T/missing.conf: No such file or directory rc=1" "a missing policy: its path once"
+out=$("$STEPDOWND" -c "$T/real" -- true 2>&1; echo "rc=$?")
+is "$out" "stepdownd: $T/real: is a directory, not the policy file rc=1" \
+        "a directory given as the policy: its path once"
+long="$T/$(head -c 5000 /dev/zero | tr '\0' a)"
+out=$("$STEPDOWND" -c "$long" -- true 2>&1; echo "rc=$?")
+like "$out" "^stepdownd: $T/a+\\.\\.\\.\\(50[0-9][0-9] bytes\\)\\.\\.\\.a+: a component is longer than 255 bytes rc=1$" \
+        "a 5,000-byte policy path is shortened in the middle, the reason kept"
+[ "${#out}" -lt 300 ] && ok "... the message stays short (${#out} bytes)" || not_ok "... the message stays short (${#out} bytes)"
+out=$("$STEPDOWND" --bogus 2>&1; echo "rc=$?")
+is "$out" "stepdownd: unrecognized option '--bogus' Try 'stepdownd --help' for more information. rc=1" \
+        "getopt's errors say stepdownd:, not the full path it was started by"
+
+# --- setup hints: parents, the real path --------------------------------------
+rm -rf "$T/vol" && mkdir -p "$T/vol/real" && ln -s real "$T/vol/link"
+ln -s "$T/outside" "$T/vol/real/planted"
+conf <<EOF
+user app
+setup mkdir $T/vol/missing/x owner=app
+EOF
+out=$(in_container "$STEPDOWND" -c "$T/c.conf" -- /bin/echo APP-RAN 2>&1; echo "rc=$?")
+like "$out" "^stepdownd: $T/c.conf:2: setup mkdir $T/vol/missing/x: .*No such file or directory \\(add \`parents\` to the step to create the missing parent directories too\\) rc=1$" \
+        "setup mkdir whose parent is missing suggests parents"
+conf <<EOF
+user app
+setup mkdir $T/vol/link/x owner=app
+EOF
+out=$(in_container "$STEPDOWND" -c "$T/c.conf" -- /bin/echo APP-RAN 2>&1; echo "rc=$?")
+like "$out" "^stepdownd: $T/c.conf:2: setup mkdir $T/vol/link/x: .*\"link\" is a symbolic link, which is never followed \\(its real path is $T/vol/real/x: write that in the policy\\) rc=1$" \
+        "setup path through a symlinked directory suggests the real path"
+[ -e "$T/vol/real/x" ] && not_ok "... and nothing is made through the link" || ok "... and nothing is made through the link"
+conf <<EOF
+user app
+setup chown $T/vol/link/planted owner=app
+EOF
+out=$(in_container "$STEPDOWND" -c "$T/c.conf" -- /bin/echo APP-RAN 2>&1; echo "rc=$?")
+like "$out" "its real path is $T/vol/real/planted: write" \
+        "a last component that is a link is never resolved for the hint (only the directories above)"
+is "$(canary_state)" "$CANARY" "the canary the planted link names is unchanged"
+out=$(check)
+like "$out" "$T/c.conf:2: setup chown $T/vol/link/planted: .*real path: $T/vol/real/planted\\).*rc=1$" \
+        "--check gives the same hint"
+
 done_testing
