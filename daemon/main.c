@@ -55,7 +55,9 @@ static void help(void)
                "                      (" STEPDOWN_CONFIG_PATH_OTHER " is not read;\n"
                "                      a policy there is warned about)\n"
 #endif
-               "      --check         validate the policy, print what it loaded, exit\n"
+               "      --check         validate the policy and the files it names (key,\n"
+               "                      audit log, symlinks in its paths), print what it\n"
+               "                      loaded, exit\n"
                "      --init          stay PID 1 like tini: run COMMAND as a child, forward\n"
                "                      signals, reap zombies, serve requests, exit with\n"
                "                      COMMAND's status (128+N when killed by signal N)\n"
