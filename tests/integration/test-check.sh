@@ -53,6 +53,17 @@ user app
 audit $T/logs/audit.log
 EOF
 like "$(check)" "rc=0$" "--check: an audit log in an existing directory passes"
+conf <<EOF
+user app
+audit -
+audit-sign /nonexistent/sign.key
+EOF
+like "$(check)" "$T/c.conf:3: signing key /nonexistent/sign.key: No such file or directory.*rc=1$" \
+        "--check: a missing audit-sign key is reported with FILE:LINE"
+conf <<EOF
+user app
+audit $T/logs/audit.log
+EOF
 ln -s "$T/outside/canary" "$T/logs/audit.log"
 like "$(check)" "$T/c.conf:2: audit log $T/logs/audit.log: is a symbolic link, which is refused at start.*rc=1$" \
         "--check: an audit log that is a symbolic link is reported"

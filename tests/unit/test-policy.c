@@ -1079,9 +1079,11 @@ static void test_remap_names_follow(void **state)
                                    "allow app mkdir /d/**\n"
                                    "allow 1000 chmod /d/** mode=0600\n"
                                    "allow @app chown /d/** owner=app:app,bob:bob\n"
-                                   "allow bob chmod /d/** mode=0600\n";
+                                   "allow bob chmod /d/** mode=0600\n"
+                                   "allow app chown /e/*/f owner=app\n";
         assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
         assert_int_equal(p.rules[0].caller.uid, 1000);
+        assert_int_equal(p.rules[4].owners[0].gid, 1000);
         int r = policy_remap_resolve(&p, &db, err, sizeof(err));
         if (r < 0)
                 fail_msg("%s", err);
@@ -1103,6 +1105,9 @@ static void test_remap_names_follow(void **state)
         assert_int_equal(p.rules[2].owners[0].uid, 4242);
         assert_int_equal(p.rules[2].owners[1].uid, 1001);
         assert_int_equal(p.rules[3].caller.uid, 1001);
+        /* owner=USER: the remapped uid and primary gid */
+        assert_int_equal(p.rules[4].owners[0].uid, 4242);
+        assert_int_equal(p.rules[4].owners[0].gid, 4343);
         /* Resolving again changes nothing. */
         assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), 0);
         assert_int_equal(p.rules[0].caller.uid, 4242);
