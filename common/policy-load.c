@@ -77,6 +77,10 @@ static int open_checked(const char *path, int *ret, char *err, size_t errlen)
         }
         if (!todo)
                 return -ENOMEM;
+        /* path made absolute: what the messages need not repeat */
+        _cleanup_free_ char *full = strdup(todo);
+        if (!full)
+                return -ENOMEM;
 
 restart:
         safe_close(dir);
@@ -109,12 +113,12 @@ restart:
                 int fd = openat(dir, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0) /* the directory on the way, unless it is the file itself */
                         return errmsg(err, errlen, negative_errno(), "%s%m",
-                                      about(shown, path, ab, sizeof(ab)));
+                                      about(shown, full, ab, sizeof(ab)));
                 _cleanup_close_ int next = fd;
                 struct stat st;
                 if (fstat(next, &st) < 0)
                         return errmsg(err, errlen, negative_errno(), "%s%m",
-                                      about(shown, path, ab, sizeof(ab)));
+                                      about(shown, full, ab, sizeof(ab)));
 
                 if (S_ISLNK(st.st_mode)) {
                         char target[PATH_MAX];
@@ -123,10 +127,10 @@ restart:
                         ssize_t n = readlinkat(next, "", target, sizeof(target));
                         if (n < 0)
                                 return errmsg(err, errlen, negative_errno(), "%s%m",
-                                              about(shown, path, ab, sizeof(ab)));
+                                              about(shown, full, ab, sizeof(ab)));
                         if ((size_t)n >= sizeof(target) || n == 0)
                                 return errmsg(err, errlen, -ENAMETOOLONG, "%sbad link",
-                                              about(shown, path, ab, sizeof(ab)));
+                                              about(shown, full, ab, sizeof(ab)));
                         target[n] = '\0';
                         char *rest;
                         if (asprintf(&rest, "%s%s", target, s) < 0)
@@ -141,7 +145,7 @@ restart:
                         continue;
                 }
                 if (last) {
-                        const char *a = about(shown, path, ab, sizeof(ab));
+                        const char *a = about(shown, full, ab, sizeof(ab));
                         if (!S_ISREG(st.st_mode))
                                 return errmsg(err, errlen, -EINVAL, "%s%s", a,
                                               S_ISDIR(st.st_mode)
@@ -174,7 +178,7 @@ restart:
                 }
                 if (!S_ISDIR(st.st_mode))
                         return errmsg(err, errlen, -ENOTDIR, "%snot a directory",
-                                      about(shown, path, ab, sizeof(ab)));
+                                      about(shown, full, ab, sizeof(ab)));
                 if ((r = check_dir(next, shown, err, errlen)) < 0)
                         return r;
                 safe_close(dir);
