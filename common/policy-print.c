@@ -38,8 +38,8 @@ void policy_where(const struct policy *p, unsigned line, char *buf, size_t len)
 {
         char s[POLICY_SHORT_BUF];
         if (line)
-                snprintf(buf, len, "%s:%u", p->file ? policy_short_path(p->file, s, sizeof(s)) : "?",
-                         line);
+                snprintf(buf, len, "%s:%u",
+                         p->file ? policy_short_path(p->file, s, sizeof(s)) : "?", line);
         else
                 snprintf(buf, len, "STEPDOWN_CHOWN");
 }

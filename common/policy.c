@@ -62,8 +62,9 @@ static int perr(const struct ctx *c, unsigned col, int r, const char *fmt, ...)
         va_list ap;
         if (c->err && c->errlen) {
                 char sp[POLICY_SHORT_BUF];
-                int n = snprintf(c->err, c->errlen, "%s:%u:%u: ",
-                                 policy_short_path(c->name, sp, sizeof(sp)), c->line, col);
+                int n = snprintf(c->err, c->errlen,
+                                 "%s:%u:%u: ", policy_short_path(c->name, sp, sizeof(sp)), c->line,
+                                 col);
                 if (n >= 0 && (size_t)n < c->errlen) {
                         va_start(ap, fmt);
                         vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);

@@ -88,11 +88,10 @@ static unsigned check_audit(const struct policy *p)
                                   : e == ENOTDIR ? "is not a directory"
                                                  : strerror(e));
                         bad++;
-                } else if (lstat(p->audit, &st) == 0 &&
-                           (!S_ISREG(st.st_mode) || st.st_nlink > 1)) {
+                } else if (lstat(p->audit, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_nlink > 1)) {
                         log_error("%s: audit log %s: %s, which is refused at start", where,
                                   p->audit,
-                                  S_ISLNK(st.st_mode)  ? "is a symbolic link"
+                                  S_ISLNK(st.st_mode)   ? "is a symbolic link"
                                   : S_ISREG(st.st_mode) ? "has more than one hard link"
                                                         : "is not a regular file");
                         bad++;
@@ -155,8 +154,8 @@ unsigned check_policy_files(const struct policy *p)
                 /* An exact path is opened itself (dispatch.c: handler_anchor);
                  * a unix socket and a wildcard rule, at their anchor. */
                 bool exact = x->kind == PATTERN_EXACT && x->op != SD_OP_BIND;
-                snprintf(what, sizeof(what), "allow %s %s %s", x->caller.text,
-                         sd_op_name(x->op), x->pattern);
+                snprintf(what, sizeof(what), "allow %s %s %s", x->caller.text, sd_op_name(x->op),
+                         x->pattern);
                 const char *pattern = x->op == SD_OP_BIND ? x->pattern + 5 : x->pattern;
                 const char *path = exact ? pattern : x->anchor;
                 /* the pattern past its anchor, to say the whole real one */
@@ -167,8 +166,8 @@ unsigned check_policy_files(const struct policy *p)
         for (size_t i = 0; i < p->n_steps; i++) {
                 const struct policy_step *s = &p->steps[i];
                 snprintf(what, sizeof(what), "setup %s %s", sd_op_name(s->op), s->path);
-                bad += check_no_symlink(p, s->line, what, s->path, "", false,
-                                        "the step would fail");
+                bad +=
+                    check_no_symlink(p, s->line, what, s->path, "", false, "the step would fail");
         }
         return bad;
 }

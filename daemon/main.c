@@ -325,12 +325,12 @@ static int open_audit(const struct policy *p, struct audit_config *ac, struct au
                  * the statement's line before it. */
                 char where[512];
                 bool sign = strncmp(err, "signing key", 11) == 0;
-                bool log = strncmp(err, "audit log", 9) == 0;
+                bool is_log = strncmp(err, "audit log", 9) == 0;
                 policy_where(p, sign ? p->audit_sign_line : p->audit_line, where, sizeof(where));
-                log_error("%s: %s%s", sign || log ? where : p->file, err,
-                          r == -ENOENT && log ? " (its directory must exist: the log is opened "
-                                                  "before the setup steps run)"
-                                                : "");
+                log_error("%s: %s%s", sign || is_log ? where : p->file, err,
+                          r == -ENOENT && is_log ? " (its directory must exist: the log is opened "
+                                                   "before the setup steps run)"
+                                                 : "");
                 if (r == -EACCES && geteuid() != 0)
                         log_error("not root (uid %u): start the container as root, or point `%s` "
                                   "at a file uid %u may %s%s",

@@ -166,8 +166,9 @@ static void step_hint(const struct policy_step *s, int r, char *buf, size_t len)
         const char *slash = strrchr(s->path, '/');
 
         if (r == -ENOENT && s->op == SD_OP_MKDIR && !s->parents) {
-                snprintf(buf, len, " (add `parents` to the step to create the missing parent "
-                                   "directories too)");
+                snprintf(buf, len,
+                         " (add `parents` to the step to create the missing parent "
+                         "directories too)");
                 return;
         }
         if (r != -ELOOP || !slash || slash == s->path)
