@@ -91,10 +91,34 @@ static int check_request(const struct sd_request *r, char *why, size_t whylen)
         return 0;
 }
 
+/* pat and rest are relative paths: a "*" component of pat matches one
+ * component of rest, a final "**" one or more, any other one itself. */
+static bool glob_matches(const char *pat, const char *rest)
+{
+        for (;;) {
+                size_t pn = strcspn(pat, "/"), n = strcspn(rest, "/");
+                if (n == 0)
+                        return false;
+                if (pn == 2 && memcmp(pat, "**", 2) == 0 && !pat[2])
+                        return true;
+                if (!(pn == 1 && pat[0] == '*') && (pn != n || memcmp(pat, rest, n) != 0))
+                        return false;
+                if (!pat[pn] || !rest[n])
+                        return !pat[pn] && !rest[n];
+                pat += pn + 1;
+                rest += n + 1;
+        }
+}
+
 static bool path_matches(const struct policy_rule *rule, const char *pattern, const char *path)
 {
         const char *rest;
         switch (rule->kind) {
+        case PATTERN_GLOB:
+                rest = path_rest(rule->anchor, path);
+                /* the pattern below the anchor: past "/anchor/" (or "/") */
+                pattern += strcmp(rule->anchor, "/") == 0 ? 1 : strlen(rule->anchor) + 1;
+                return rest && strcmp(rest, ".") != 0 && glob_matches(pattern, rest);
         case PATTERN_EXACT:
                 return strcmp(pattern, path) == 0;
         case PATTERN_CHILDREN:

@@ -24,8 +24,10 @@
 
 /* A directory on the way: owned by root, and not writable by group or
  * other unless sticky (then only root can replace root's entries). */
-static int check_dir(int fd, const char *shown, char *err, size_t errlen)
+static int check_dir(int fd, const char *path, char *err, size_t errlen)
 {
+        char sp[POLICY_SHORT_BUF];
+        const char *shown = policy_short_path(path, sp, sizeof(sp));
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return errmsg(err, errlen, negative_errno(), "%s: cannot stat: %m", shown);
@@ -41,14 +43,26 @@ static int check_dir(int fd, const char *shown, char *err, size_t errlen)
         return 0;
 }
 
+/* What a message says a problem is about: nothing when it is the path
+ * given (the caller puts that first), else the path walked so far. */
+static const char *about(const char *shown, const char *path, char *buf, size_t len)
+{
+        char sp[POLICY_SHORT_BUF];
+        size_t n = strlen(shown);
+        if (strncmp(shown, path, n) == 0 && path[n + strspn(path + n, "/")] == '\0')
+                return ""; /* the same, but for trailing slashes */
+        snprintf(buf, len, "%s: ", policy_short_path(shown, sp, sizeof(sp)));
+        return buf;
+}
+
 /* Walks path from "/" by directory fds, checking each directory, following
  * symbolic links by hand (so their directories are checked too), and
- * returns an fd for the file itself. */
+ * returns an fd for the file itself.  Messages do not repeat path. */
 static int open_checked(const char *path, int *ret, char *err, size_t errlen)
 {
         _cleanup_free_ char *todo = NULL; /* what remains to walk */
         _cleanup_close_ int dir = -1;
-        char shown[PATH_MAX];
+        char shown[PATH_MAX], ab[POLICY_SHORT_BUF + 2];
         unsigned links = 0;
         int r;
 
@@ -57,11 +71,15 @@ static int open_checked(const char *path, int *ret, char *err, size_t errlen)
         else {
                 _cleanup_free_ char *cwd = getcwd(NULL, 0);
                 if (!cwd)
-                        return errmsg(err, errlen, negative_errno(), "%s: getcwd: %m", path);
+                        return errmsg(err, errlen, negative_errno(), "getcwd: %m");
                 if (asprintf(&todo, "%s/%s", cwd, path) < 0)
                         todo = NULL;
         }
         if (!todo)
+                return -ENOMEM;
+        /* path made absolute: what the messages need not repeat */
+        _cleanup_free_ char *full = strdup(todo);
+        if (!full)
                 return -ENOMEM;
 
 restart:
@@ -77,40 +95,42 @@ restart:
                 while (*s == '/')
                         s++;
                 if (*s == '\0')
-                        return errmsg(err, errlen, -EISDIR, "%s: is a directory", path);
+                        return errmsg(err, errlen, -EISDIR, "is a directory, not the policy file");
                 char *e = strchrnul(s, '/');
                 bool last = strspn(e, "/") == strlen(e);
                 char comp[NAME_MAX + 1];
                 if ((size_t)(e - s) > NAME_MAX)
-                        return errmsg(err, errlen, -ENAMETOOLONG, "%s: name too long", path);
+                        return errmsg(err, errlen, -ENAMETOOLONG,
+                                      "a component is longer than %d bytes", NAME_MAX);
                 memcpy(comp, s, (size_t)(e - s));
                 comp[e - s] = '\0';
                 s = e;
                 if (strcmp(comp, ".") == 0)
                         continue;
 
+                size_t sl = strlen(shown);
+                snprintf(shown + sl, sizeof(shown) - sl, "%s%s", sl > 1 ? "/" : "", comp);
                 int fd = openat(dir, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0) /* the component only when it is not the whole path */
-                        return strcmp(comp, path) == 0
-                                   ? errmsg(err, errlen, negative_errno(), "%m")
-                                   : errmsg(err, errlen, negative_errno(), "%s: %m", comp);
+                if (fd < 0) /* the directory on the way, unless it is the file itself */
+                        return errmsg(err, errlen, negative_errno(), "%s%m",
+                                      about(shown, full, ab, sizeof(ab)));
                 _cleanup_close_ int next = fd;
                 struct stat st;
                 if (fstat(next, &st) < 0)
-                        return errmsg(err, errlen, negative_errno(), "%s: %m", path);
-                size_t sl = strlen(shown);
-                snprintf(shown + sl, sizeof(shown) - sl, "%s%s", sl > 1 ? "/" : "", comp);
+                        return errmsg(err, errlen, negative_errno(), "%s%m",
+                                      about(shown, full, ab, sizeof(ab)));
 
                 if (S_ISLNK(st.st_mode)) {
                         char target[PATH_MAX];
                         if (++links > LOAD_SYMLINKS_MAX)
-                                return errmsg(err, errlen, -ELOOP, "%s: too many symbolic links",
-                                              path);
+                                return errmsg(err, errlen, -ELOOP, "too many symbolic links");
                         ssize_t n = readlinkat(next, "", target, sizeof(target));
                         if (n < 0)
-                                return errmsg(err, errlen, negative_errno(), "%s: %m", shown);
+                                return errmsg(err, errlen, negative_errno(), "%s%m",
+                                              about(shown, full, ab, sizeof(ab)));
                         if ((size_t)n >= sizeof(target) || n == 0)
-                                return errmsg(err, errlen, -ENAMETOOLONG, "%s: bad link", shown);
+                                return errmsg(err, errlen, -ENAMETOOLONG, "%sbad link",
+                                              about(shown, full, ab, sizeof(ab)));
                         target[n] = '\0';
                         char *rest;
                         if (asprintf(&rest, "%s%s", target, s) < 0)
@@ -125,37 +145,40 @@ restart:
                         continue;
                 }
                 if (last) {
+                        const char *a = about(shown, full, ab, sizeof(ab));
                         if (!S_ISREG(st.st_mode))
-                                return errmsg(err, errlen, -EINVAL, "%s: not a regular file",
-                                              shown);
+                                return errmsg(err, errlen, -EINVAL, "%s%s", a,
+                                              S_ISDIR(st.st_mode)
+                                                  ? "is a directory, not the policy file"
+                                                  : "not a regular file");
                         if (st.st_uid != 0)
                                 return errmsg(err, errlen, -EPERM,
-                                              "refusing the policy: %s is owned by uid %u, not "
+                                              "%srefusing the policy: it is owned by uid %u, not "
                                               "root",
-                                              shown, (unsigned)st.st_uid);
+                                              a, (unsigned)st.st_uid);
                         if (st.st_mode & 022)
                                 return errmsg(err, errlen, -EPERM,
-                                              "refusing the policy: %s is writable by group or "
+                                              "%srefusing the policy: it is writable by group or "
                                               "other (mode %04o)",
-                                              shown, (unsigned)(st.st_mode & 07777));
+                                              a, (unsigned)(st.st_mode & 07777));
                         /* Open for reading in the checked directory, and make
                          * sure it is still the file that was checked. */
                         int rfd = openat(dir, comp,
                                          O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
                         if (rfd < 0)
-                                return errmsg(err, errlen, negative_errno(), "%s: %m", shown);
+                                return errmsg(err, errlen, negative_errno(), "%s%m", a);
                         struct stat st2;
                         if (fstat(rfd, &st2) < 0 || st2.st_dev != st.st_dev ||
                             st2.st_ino != st.st_ino) {
                                 close(rfd);
-                                return errmsg(err, errlen, -EAGAIN, "%s: changed while opening",
-                                              shown);
+                                return errmsg(err, errlen, -EAGAIN, "%schanged while opening", a);
                         }
                         *ret = rfd;
                         return 0;
                 }
                 if (!S_ISDIR(st.st_mode))
-                        return errmsg(err, errlen, -ENOTDIR, "%s: not a directory", shown);
+                        return errmsg(err, errlen, -ENOTDIR, "%snot a directory",
+                                      about(shown, full, ab, sizeof(ab)));
                 if ((r = check_dir(next, shown, err, errlen)) < 0)
                         return r;
                 safe_close(dir);
@@ -169,20 +192,21 @@ int policy_load(struct policy *p, const char *path, const struct userdb *db, cha
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *text = NULL;
         size_t len = 0, cap = 0;
-        char msg[PATH_MAX + 256];
+        char msg[PATH_MAX + 256], sp[POLICY_SHORT_BUF];
+        const char *shown = policy_short_path(path, sp, sizeof(sp));
         int r;
 
         *p = (struct policy){0};
         r = open_checked(path, &fd, msg, sizeof(msg));
         if (r == -ENOMEM)
-                return errmsg(err, errlen, r, "%s: out of memory", path);
+                return errmsg(err, errlen, r, "%s: out of memory", shown);
         if (r < 0)
-                return errmsg(err, errlen, r, "%s: %s", path, msg);
+                return errmsg(err, errlen, r, "%s: %s", shown, msg);
         for (;;) {
                 if (len == cap) {
                         if (cap >= POLICY_FILE_MAX)
                                 return errmsg(err, errlen, -E2BIG,
-                                              "%s: file too large (limit %u bytes)", path,
+                                              "%s: file too large (limit %u bytes)", shown,
                                               POLICY_FILE_MAX);
                         size_t ncap = cap ? cap * 2 : 16384;
                         char *n = realloc(text, ncap + 1);
@@ -195,7 +219,7 @@ int policy_load(struct policy *p, const char *path, const struct userdb *db, cha
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)
-                        return errmsg(err, errlen, negative_errno(), "%s: read: %m", path);
+                        return errmsg(err, errlen, negative_errno(), "%s: read: %m", shown);
                 if (n == 0)
                         break;
                 len += (size_t)n;

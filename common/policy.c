@@ -61,7 +61,10 @@ static int perr(const struct ctx *c, unsigned col, int r, const char *fmt, ...)
 {
         va_list ap;
         if (c->err && c->errlen) {
-                int n = snprintf(c->err, c->errlen, "%s:%u:%u: ", c->name, c->line, col);
+                char sp[POLICY_SHORT_BUF];
+                int n = snprintf(c->err, c->errlen,
+                                 "%s:%u:%u: ", policy_short_path(c->name, sp, sizeof(sp)), c->line,
+                                 col);
                 if (n >= 0 && (size_t)n < c->errlen) {
                         va_start(ap, fmt);
                         vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
@@ -179,19 +182,48 @@ static int resolve_group(const struct ctx *c, const char *s, size_t len, unsigne
         return 0;
 }
 
-/* USER:GROUP at s (len bytes). */
+/* The primary group of the user with uid (USER given without :GROUP). */
+static int primary_group(const struct ctx *c, const char *s, size_t len, unsigned col, uid_t uid,
+                         gid_t *out)
+{
+        char name[256];
+        const struct pw_entry *pw = NULL;
+        if (all_digits(s, len)) {
+                pw = userdb_user_by_uid(c->db, uid);
+        } else if (len < sizeof(name)) { /* by name: another entry may share the uid */
+                memcpy(name, s, len);
+                name[len] = '\0';
+                pw = userdb_user_by_name(c->db, name);
+        }
+        if (!pw)
+                return perr(c, col, -EINVAL,
+                            "owner \"%.*s\" has no passwd entry, so no primary group (write "
+                            "%.*s:GROUP)",
+                            (int)len, s, (int)len, s);
+        if (pw->gid < 0 || pw->gid > USERDB_ID_MAX)
+                return perr(c, col, -EINVAL, "user \"%s\" has primary gid %lld, out of range",
+                            pw->name, (long long)pw->gid);
+        *out = (gid_t)pw->gid;
+        return 0;
+}
+
+/* USER:GROUP, or USER alone for USER's primary group, at s (len bytes). */
 static int parse_owner(const struct ctx *c, const char *s, size_t len, unsigned col,
                        struct policy_owner *o)
 {
         const char *colon = memchr(s, ':', len);
-        if (!colon || colon == s || colon == s + len - 1 ||
-            memchr(colon + 1, ':', len - (size_t)(colon - s) - 1))
-                return perr(c, col, -EINVAL, "invalid owner \"%.*s\" (expected USER:GROUP)",
+        if (colon == s || (colon && colon == s + len - 1) ||
+            (colon && memchr(colon + 1, ':', len - (size_t)(colon - s) - 1)))
+                return perr(c, col, -EINVAL,
+                            "invalid owner \"%.*s\" (expected USER:GROUP, or USER for USER's "
+                            "primary group)",
                             (int)len, s);
-        size_t ulen = (size_t)(colon - s);
+        size_t ulen = colon ? (size_t)(colon - s) : len;
         int r = resolve_user(c, s, ulen, col, &o->uid);
         if (r < 0)
                 return r;
+        if (!colon)
+                return primary_group(c, s, len, col, o->uid, &o->gid);
         return resolve_group(c, colon + 1, len - ulen - 1, col + (unsigned)ulen + 1, &o->gid);
 }
 
@@ -209,34 +241,74 @@ static int check_plain_path(const struct ctx *c, const char *s, size_t len, unsi
         return 0;
 }
 
-/* PATH, PATH/ * or PATH/ **; fills kind and a new anchor. */
+/* Checks the wildcards of a pattern: each "*" is one whole component,
+ * "**" only the last.  Sets *first to the offset of the '/' before the
+ * first wildcard component (len: none) and *mid when a "*" comes before
+ * the last component. */
+static int scan_wildcards(const struct ctx *c, const char *s, size_t len, unsigned col,
+                          size_t *first, bool *mid)
+{
+        *first = len;
+        *mid = false;
+        for (size_t i = 0; i < len;) {
+                size_t j = i;
+                while (j < len && s[j] != '/')
+                        j++;
+                const char *star = memchr(s + i, '*', j - i);
+                bool last = j == len;
+                if (star) {
+                        bool one = j - i == 1, two = j - i == 2 && s[i] == '*' && s[i + 1] == '*';
+                        if (!one && !(two && last))
+                                return perr(c, col + (unsigned)(star - s), -EINVAL,
+                                            "wildcard in \"%.*s\" (a * stands for one whole "
+                                            "component, ** for any depth and only at the end)",
+                                            (int)(len > 256 ? 256 : len), s);
+                        if (*first == len)
+                                *first = i ? i - 1 : 0;
+                        *mid |= !last;
+                }
+                i = j + 1;
+        }
+        return 0;
+}
+
+/* PATH, PATH/ *, PATH/ ** or a pattern with "*" components within (a
+ * mid-path wildcard); fills kind and a new anchor: the fixed part before
+ * the first wildcard component, or for an exact path the directory that
+ * holds it. */
 static int parse_pattern(const struct ctx *c, const char *s, size_t len, unsigned col,
                          enum pattern_kind *kind, char **anchor)
 {
         size_t base = len;
-        *kind = PATTERN_EXACT;
-        if (len >= 3 && memcmp(s + len - 3, "/**", 3) == 0) {
-                *kind = PATTERN_DESCENDANTS;
-                base = len - 3;
-        } else if (len >= 2 && memcmp(s + len - 2, "/*", 2) == 0) {
-                *kind = PATTERN_CHILDREN;
-                base = len - 2;
-        }
-        const char *star = memchr(s, '*', base);
-        if (star)
-                return perr(c, col + (unsigned)(star - s), -EINVAL,
-                            "wildcard in \"%.*s\" (only a final /* or /** is allowed)", (int)len,
+        bool mid;
+        int r = scan_wildcards(c, s, len, col, &base, &mid);
+        if (r < 0)
+                return r;
+        if (mid)
+                *kind = PATTERN_GLOB;
+        else if (base == len)
+                *kind = PATTERN_EXACT;
+        else
+                *kind = len - base == 3 ? PATTERN_DESCENDANTS : PATTERN_CHILDREN;
+        if (*kind == PATTERN_GLOB) {
+                /* The whole pattern in normal form ("*" is a plain name to
+                 * path_check). */
+                if ((r = check_plain_path(c, s, len, col, "pattern")) < 0)
+                        return r;
+        } else if (*kind != PATTERN_EXACT && base == 0) {
+                if (s[0] != '/')
+                        return perr(c, col, -EINVAL, "invalid pattern \"%.*s\" (write /* or /**)",
+                                    (int)len, s);
+        } else if (*kind != PATTERN_EXACT && base == 1) {
+                return perr(c, col, -EINVAL, "invalid pattern \"%.*s\" (write /* or /**)", (int)len,
                             s);
-        if (*kind != PATTERN_EXACT && base == 0) {
+        } else if ((r = check_plain_path(c, s, base, col, "path")) < 0) {
+                return r;
+        }
+        if (base == 0) {
                 *anchor = strdup("/");
                 return *anchor ? 0 : -ENOMEM;
         }
-        if (*kind != PATTERN_EXACT && base == 1)
-                return perr(c, col, -EINVAL, "invalid pattern \"%.*s\" (write /* or /**)", (int)len,
-                            s);
-        int r = check_plain_path(c, s, base, col, "path");
-        if (r < 0)
-                return r;
         if (*kind == PATTERN_EXACT) {
                 const char *slash = s + base - 1;
                 while (slash > s && *slash != '/')
@@ -422,7 +494,7 @@ static int parse_list(const struct ctx *c, const struct word *w, size_t vofs, en
 
         if (vlen == 0)
                 return perr(c, w->col + (unsigned)vofs, -EINVAL, "empty %s= (expected %s)",
-                            options[o].name, o == OPT_OWNER ? "USER:GROUP" : "an octal mode");
+                            options[o].name, o == OPT_OWNER ? "USER[:GROUP]" : "an octal mode");
         for (size_t i = 0; i <= vlen;) {
                 size_t j = i;
                 while (j < vlen && v[j] != ',')
@@ -485,7 +557,7 @@ static int parse_options(const struct ctx *c, const struct word *w, size_t n, en
                 if (options[o].value && !eq)
                         return perr(c, w[i].col, -EINVAL, "option \"%s\" needs a value (%s=%s)",
                                     options[o].name, options[o].name,
-                                    o == OPT_OWNER ? "USER:GROUP" : "MODE");
+                                    o == OPT_OWNER ? "USER[:GROUP]" : "MODE");
                 if (!options[o].value && eq)
                         return perr(c, w[i].col, -EINVAL, "option \"%s\" takes no value",
                                     options[o].name);
@@ -842,6 +914,13 @@ static int st_allow(struct ctx *c, struct word *w, size_t n)
         if (rule.op == SD_OP_BIND && rule.bind.family != AF_UNIX &&
             (seen & (O(OPT_OWNER) | O(OPT_MODE)))) {
                 r = perr(c, w[3].col, -EINVAL, "owner= and mode= are only valid for unix: binds");
+                goto out;
+        }
+        if (rule.kind == PATTERN_GLOB && (seen & O(OPT_PARENTS))) {
+                r = perr(c, w[3].col, -EINVAL,
+                         "parents is not valid with a wildcard before the last component (it "
+                         "would create directories \"%s\" does not name)",
+                         w[3].s);
                 goto out;
         }
         rule.recursive = seen & O(OPT_RECURSIVE);

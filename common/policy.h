@@ -41,7 +41,9 @@ struct policy_owner {
         gid_t gid;
 };
 
-enum pattern_kind { PATTERN_EXACT, PATTERN_CHILDREN, PATTERN_DESCENDANTS };
+/* PATTERN_GLOB: a "*" component before the last one ("/srv/tenants/ * /conf"
+ * without the spaces), matched component by component beneath the anchor. */
+enum pattern_kind { PATTERN_EXACT, PATTERN_CHILDREN, PATTERN_DESCENDANTS, PATTERN_GLOB };
 
 /* bind tcp:ADDR:PORT, udp:ADDR:PORT, unix:PATTERN */
 struct policy_bind {
@@ -224,5 +226,13 @@ void policy_free(struct policy *p);
  * one a line, as "FILE:LINE: statement", with names resolved to ids. */
 void policy_print(const struct policy *p, FILE *f);
 
-/* "FILE:LINE" of a rule or step, or "STEPDOWN_CHOWN" for line 0. */
+/* "FILE:LINE" of a rule or step, or "STEPDOWN_CHOWN" for line 0 (the
+ * file's name shortened as below). */
 void policy_where(const struct policy *p, unsigned line, char *buf, size_t len);
+
+/* path as a message shows it: itself when at most POLICY_SHORT_PATH bytes,
+ * else its head and tail around "...(N bytes)..." (a 4,000-byte path
+ * would drown the reason).  buf: at least POLICY_SHORT_BUF bytes. */
+#define POLICY_SHORT_PATH 160
+#define POLICY_SHORT_BUF  (POLICY_SHORT_PATH + 32)
+const char *policy_short_path(const char *path, char *buf, size_t len);

@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "broker.h"
+#include "check.h"
 #include "config.h"
 #include "gosu.h"
 #include "harden.h"
@@ -54,7 +55,9 @@ static void help(void)
                "                      (" STEPDOWN_CONFIG_PATH_OTHER " is not read;\n"
                "                      a policy there is warned about)\n"
 #endif
-               "      --check         validate the policy, print what it loaded, exit\n"
+               "      --check         validate the policy and the files it names (key,\n"
+               "                      audit log, symlinks in its paths), print what it\n"
+               "                      loaded, exit\n"
                "      --init          stay PID 1 like tini: run COMMAND as a child, forward\n"
                "                      signals, reap zombies, serve requests, exit with\n"
                "                      COMMAND's status (128+N when killed by signal N)\n"
@@ -317,8 +320,24 @@ static int open_audit(const struct policy *p, struct audit_config *ac, struct au
             .syslog = p->audit_syslog == POLICY_YES,
         };
         int r = audit_open(a, ac, p->file, err, sizeof(err));
-        if (r < 0)
-                log_error("audit log: %s", err);
+        if (r < 0) {
+                /* err names the log or the signing key and its path: put
+                 * the statement's line before it. */
+                char where[512];
+                bool sign = strncmp(err, "signing key", 11) == 0;
+                bool is_log = strncmp(err, "audit log", 9) == 0;
+                policy_where(p, sign ? p->audit_sign_line : p->audit_line, where, sizeof(where));
+                log_error("%s: %s%s", sign || is_log ? where : p->file, err,
+                          r == -ENOENT && is_log ? " (its directory must exist: the log is opened "
+                                                   "before the setup steps run)"
+                                                 : "");
+                if (r == -EACCES && geteuid() != 0)
+                        log_error("not root (uid %u): start the container as root, or point `%s` "
+                                  "at a file uid %u may %s%s",
+                                  (unsigned)geteuid(), sign ? "audit-sign" : "audit",
+                                  (unsigned)geteuid(), sign ? "read" : "write",
+                                  sign ? "" : " (`audit -` for standard error)");
+        }
         return r;
 }
 
@@ -396,6 +415,13 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
          * steps are checked, not run; a broker cannot be kept. */
         bool root = geteuid() == 0;
         bool broker = have_policy && p->n_rules > 0 && !o->no_broker;
+        /* The broker loads a provisioned key after the setup steps: a
+         * missing one stops the start before they change anything. */
+        if (broker && (root || o->serve) && check_key(p) < 0) {
+                audit_close(a);
+                exec_user_free(&l.user);
+                return 1;
+        }
         if (have_policy && !root && !o->serve) {
                 r = setup_run_unprivileged(p, a, err, sizeof(err));
                 if (r < 0)
@@ -482,7 +508,12 @@ int main(int argc, char **argv)
                 return gosu_main(argc, argv);
 
         log_init("stepdownd");
+        /* getopt's messages name argv[0]: "stepdownd:", as ours do, not
+         * the full path it was started by. */
+        char *argv0 = argv[0];
+        argv[0] = (char *)"stepdownd";
         r = parse_args(argc, argv, &o);
+        argv[0] = argv0;
         if (r < 0)
                 return 1;
         if (o.init + o.serve + o.check > 1) {
@@ -512,8 +543,14 @@ int main(int argc, char **argv)
                         printf("capabilities with --init: %s\n", kill);
                 }
                 policy_print(&p, stdout);
+                bool flushed = fflush(stdout) == 0;
+                unsigned bad = have_policy ? check_policy_files(&p) : 0;
+                if (bad)
+                        log_error("%s: %u problem%s above: the policy parses, but a start or its "
+                                  "requests would fail",
+                                  p.file, bad, bad == 1 ? "" : "s");
                 policy_free(&p);
-                return fflush(stdout) == 0 ? 0 : 1;
+                return flushed && !bad ? 0 : 1;
         }
         if (o.serve && (!have_policy || p.n_rules == 0)) {
                 log_error("--serve needs a policy with allow rules (-c FILE)");

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "check.h"
 #include "launch.h"
 #include "log.h"
 #include "ops.h"
@@ -155,6 +156,30 @@ static struct audit_event step_event(const struct policy_step *s, const char *ev
         };
 }
 
+/* What to write instead: `parents` for a mkdir whose parent is missing;
+ * the real path for one through a symbolic link above its last component
+ * (the last one is never resolved for the hint: in a volume, a link there
+ * may be anyone's). */
+static void step_hint(const struct policy_step *s, int r, char *buf, size_t len)
+{
+        char dir[PATH_MAX], real[PATH_MAX];
+        const char *slash = strrchr(s->path, '/');
+
+        if (r == -ENOENT && s->op == SD_OP_MKDIR && !s->parents) {
+                snprintf(buf, len,
+                         " (add `parents` to the step to create the missing parent "
+                         "directories too)");
+                return;
+        }
+        if (r != -ELOOP || !slash || slash == s->path)
+                return;
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - s->path), s->path);
+        check_real_path(dir, real, sizeof(real));
+        if (real[0])
+                snprintf(buf, len, " (its real path is %s%s: write that in the policy)",
+                         strcmp(real, "/") ? real : "", slash);
+}
+
 /* "FILE:LINE: setup OP PATH: WHY", the engine's "OP PATH: " not said twice;
  * in a user namespace, an owner that is not mapped there is named as such
  * (chown gives EINVAL) with what to map. */
@@ -168,6 +193,9 @@ static void step_failed(const struct policy_step *s, const char *where, int r, c
                 msg += n;
         n = snprintf(err, errlen, "%s: setup %s %s: %s", where, sd_op_name(s->op), s->path,
                      msg[0] ? msg : strerror(-r));
+        if (n > 0 && (size_t)n < errlen)
+                step_hint(s, r, err + n, errlen - (size_t)n);
+        n = (int)strlen(err);
         if (r == -EINVAL && s->op != SD_OP_CHMOD && n > 0 && (size_t)n < errlen &&
             launch_in_userns(ns, sizeof(ns), &deny))
                 snprintf(err + n, errlen - (size_t)n,

@@ -42,7 +42,8 @@ static const char POLICY[] = "allow app mkdir /data/** owner=app:app,bob:staff m
                              "allow app bind tcp:[::1]:8080\n"
                              "allow bob bind unix:/run/app/** owner=bob:bob mode=0660\n"
                              "allow bob mkdir /*\n"
-                             "allow root chown /**\n";
+                             "allow root chown /**\n"
+                             "allow app open /srv/tenants/*/settings.json read\n";
 
 static const struct {
         uid_t uid;

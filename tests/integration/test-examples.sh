@@ -134,7 +134,12 @@ PY
         for f in "compose-sidecar/stepdown.conf:$EX/compose-sidecar/stepdown.conf" \
                 "kubernetes/pod.yaml's ConfigMap:$T/k8s.conf"; do
                 cp "${f#*:}" "$T/check.conf" && chmod 0644 "$T/check.conf"
-                r=$(in_container "$STEPDOWND" --check -c "$T/check.conf" 2>&1)
+                # --check also loads the provisioned key: give it the
+                # compose secret the container would have (a private /run).
+                r=$(in_container /bin/bash -c 'mount -t tmpfs -o mode=0755 run /run &&
+                        mkdir /run/secrets && head -c 32 /dev/urandom >/run/secrets/stepdown_key &&
+                        chmod 0400 /run/secrets/stepdown_key && exec "$@"' _ \
+                        "$STEPDOWND" --check -c "$T/check.conf" 2>&1)
                 like "rc=$? $(tail -1 <<<"$r")" "^rc=0 " "the policy in ${f%%:*} passes --check"
         done
 else

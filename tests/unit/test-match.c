@@ -35,7 +35,11 @@ static const char POLICY[] =
     "allow app bind tcp:[::1]:8080\n"                                                 /* 9 */
     "allow bob bind unix:/run/app/** owner=bob:bob mode=0660\n"                       /* 10 */
     "allow bob mkdir /*\n"                                                            /* 11 */
-    "allow app chown /home/app\n";                                                    /* 12 */
+    "allow app chown /home/app\n"                                                     /* 12 */
+    "allow app open /srv/tenants/*/settings.json read write\n"                        /* 13 */
+    "allow app chown /t/*/logs/** owner=bob,app\n"                                    /* 14 */
+    "allow * mkdir /*/inbox\n"                                                        /* 15 */
+    "allow bob bind unix:/run/*/sock\n";                                              /* 16 */
 
 static void write_file(const char *path, const char *text)
 {
@@ -275,6 +279,35 @@ static const struct mcase cases[] = {
     OK(6, OPEN("/var/log/app/y"), .uid = 0, .gid = 0, .write = true),
     OK(6, OPEN("/var/log/app/y"), .uid = 65534, .gid = 65534, .write = true),
     NO("no allow rule for chmod /x by uid 1002", CHMOD("/x"), EVE, MODE(0644)),
+
+    /* a mid-path wildcard: "*" is one whole component, a final "**" any depth */
+    OK(13, OPEN("/srv/tenants/a/settings.json"), APP, .read = true),
+    OK(13, OPEN("/srv/tenants/b-2/settings.json"), APP, .read = true, .write = true),
+    NO(NULL, OPEN("/srv/tenants/settings.json"), APP, .read = true),
+    NO(NULL, OPEN("/srv/tenants/a/b/settings.json"), APP, .read = true),
+    NO(NULL, OPEN("/srv/tenants/a/settings.jsonx"), APP, .read = true),
+    NO(NULL, OPEN("/srv/tenants/a"), APP, .read = true),
+    NO(NULL, OPEN("/srv/tenants"), APP, .read = true),
+    NO(NULL, OPEN("/srv/tenantsX/a/settings.json"), APP, .read = true),
+    NO(CLOSEST(13, "(allow app open /srv/tenants/*/settings.json): it does not allow create"),
+       OPEN("/srv/tenants/a/settings.json"), APP, .read = true, .create = true),
+    NO(CLOSEST(13, "(allow app open /srv/tenants/*/settings.json): the caller does not match"),
+       OPEN("/srv/tenants/a/settings.json"), BOB, .read = true),
+    /* owner=bob,app: each user's uid with its primary group */
+    OK(14, CHOWN("/t/x/logs/a"), APP, OWNER(1001, 1001)),
+    OK(14, CHOWN("/t/x/logs/a/b"), APP, OWNER(1000, 1000)),
+    OK(14, CHOWN("/t/x/logs/a"), APP),
+    NO(NOT_OWNER_LIST(1001, 2000), CHOWN("/t/x/logs/a"), APP, OWNER(1001, 2000)),
+    NO(NULL, CHOWN("/t/x/logs"), APP, OWNER(1000, 1000)),
+    NO(NULL, CHOWN("/t/logs/a"), APP, OWNER(1000, 1000)),
+    NO(NULL, CHOWN("/t/x/y/logs/a"), APP, OWNER(1000, 1000)),
+    OK(15, MKDIR("/home/inbox"), EVE),
+    NO(NULL, MKDIR("/inbox"), EVE),
+    NO(NULL, MKDIR("/a/b/inbox"), EVE),
+    NO(NULL, MKDIR("/home/inbox/x"), EVE),
+    OK(16, BIND, BOB, .family = AF_UNIX, .socktype = SOCK_STREAM, .path = "/run/x/sock"),
+    NO(NULL, BIND, BOB, .family = AF_UNIX, .socktype = SOCK_STREAM, .path = "/run/sock"),
+    NO(NULL, BIND, BOB, .family = AF_UNIX, .socktype = SOCK_STREAM, .path = "/run/x/y/sock"),
 
     /* not in normal form: refused before matching */
     BAD("bad path: path is not absolute", MKDIR("data/x"), APP),

@@ -356,12 +356,24 @@ static const struct ecase errors[] = {
     {"allow app mkdir data/**", "t.conf:1:17: invalid path \"data\": path is not absolute "
                                 "(must start with /) (expected an absolute path without ., "
                                 ".., // or a trailing /)"},
-    {"allow app mkdir /da*ta", "t.conf:1:20: wildcard in \"/da*ta\" (only a final /* or /** "
-                               "is allowed)"},
-    {"allow app mkdir /data/*/x", "t.conf:1:23: wildcard in \"/data/*/x\" (only a final /* "
-                                  "or /** is allowed)"},
-    {"allow app mkdir /data/***", "t.conf:1:23: wildcard in \"/data/***\" (only a final /* "
-                                  "or /** is allowed)"},
+    {"allow app mkdir /da*ta", "t.conf:1:20: wildcard in \"/da*ta\" (a * stands for one "
+                               "whole component, ** for any depth and only at the end)"},
+    {"allow app mkdir /data/*x/y", "t.conf:1:23: wildcard in \"/data/*x/y\" (a * stands for "
+                                   "one whole component, ** for any depth and only at the end)"},
+    {"allow app mkdir /data/**/x", "t.conf:1:23: wildcard in \"/data/**/x\" (a * stands for "
+                                   "one whole component, ** for any depth and only at the end)"},
+    {"allow app mkdir /data/***", "t.conf:1:23: wildcard in \"/data/***\" (a * stands for one "
+                                  "whole component, ** for any depth and only at the end)"},
+    {"allow app mkdir **", "t.conf:1:17: invalid pattern \"**\" (write /* or /**)"},
+    {"allow app mkdir */x", "t.conf:1:17: invalid pattern \"*/x\": path is not absolute (must "
+                            "start with /) (expected an absolute path without ., .., // or a "
+                            "trailing /)"},
+    {"allow app mkdir /data/*//x", "t.conf:1:17: invalid pattern \"/data/*//x\": path contains "
+                                   "// (expected an absolute path without ., .., // or a "
+                                   "trailing /)"},
+    {"allow app mkdir /srv/*/logs parents", "t.conf:1:17: parents is not valid with a wildcard "
+                                            "before the last component (it would create "
+                                            "directories \"/srv/*/logs\" does not name)"},
     {"allow app mkdir //**", "t.conf:1:17: invalid pattern \"//**\" (write /* or /**)"},
     {"allow app mkdir /data/", "t.conf:1:17: invalid path \"/data/\": path ends with / "
                                "(expected an absolute path without ., .., // or a trailing "
@@ -380,16 +392,22 @@ static const struct ecase errors[] = {
                                        "create)"},
     {"allow app mkdir /d parents parents", "t.conf:1:28: duplicate option \"parents\""},
     {"allow app mkdir /d owner", "t.conf:1:20: option \"owner\" needs a value "
-                                 "(owner=USER:GROUP)"},
+                                 "(owner=USER[:GROUP])"},
     {"allow app mkdir /d mode", "t.conf:1:20: option \"mode\" needs a value (mode=MODE)"},
     {"allow app mkdir /d parents=yes", "t.conf:1:20: option \"parents\" takes no value"},
-    {"allow app mkdir /d owner=", "t.conf:1:26: empty owner= (expected USER:GROUP)"},
-    {"allow app mkdir /d owner=app", "t.conf:1:26: invalid owner \"app\" (expected "
-                                     "USER:GROUP)"},
+    {"allow app mkdir /d owner=", "t.conf:1:26: empty owner= (expected USER[:GROUP])"},
     {"allow app mkdir /d owner=app:", "t.conf:1:26: invalid owner \"app:\" (expected "
-                                      "USER:GROUP)"},
+                                      "USER:GROUP, or USER for USER's primary group)"},
+    {"allow app mkdir /d owner=:app", "t.conf:1:26: invalid owner \":app\" (expected "
+                                      "USER:GROUP, or USER for USER's primary group)"},
     {"allow app mkdir /d owner=a:b:c", "t.conf:1:26: invalid owner \"a:b:c\" (expected "
-                                       "USER:GROUP)"},
+                                       "USER:GROUP, or USER for USER's primary group)"},
+    {"allow app mkdir /d owner=4242", "t.conf:1:26: owner \"4242\" has no passwd entry, so no "
+                                      "primary group (write 4242:GROUP)"},
+    {"allow app mkdir /d owner=nouser", "t.conf:1:26: unknown user \"nouser\" (not in the "
+                                        "passwd file)"},
+    {"setup chown /d owner=4242", "t.conf:1:22: owner \"4242\" has no passwd entry, so no "
+                                  "primary group (write 4242:GROUP)"},
     {"allow app mkdir /d owner=app:app,,bob:bob", "t.conf:1:34: empty entry in owner= list"},
     {"allow app mkdir /d owner=app:app,bob:nogrp", "t.conf:1:38: unknown group \"nogrp\" "
                                                    "(not in the group file)"},
@@ -428,8 +446,9 @@ static const struct ecase errors[] = {
     {"allow app bind unix:@abstract", "t.conf:1:21: invalid unix socket path \"@abstract\" "
                                       "(expected an absolute path; abstract sockets are not "
                                       "supported)"},
-    {"allow app bind unix:/run/*/x", "t.conf:1:26: wildcard in \"/run/*/x\" (only a final /* "
-                                     "or /** is allowed)"},
+    {"allow app bind unix:/run/*/x*", "t.conf:1:29: wildcard in \"/run/*/x*\" (a * stands for "
+                                      "one whole component, ** for any depth and only at the "
+                                      "end)"},
     {"user app\r\n", "t.conf:1:9: carriage return (DOS line ends? use \\n only)"},
     {"user app\x01", "t.conf:1:9: control character 0x01"},
     {"allow app mkdir /d # \x7f", "t.conf:1:22: control character 0x7f"},
@@ -468,6 +487,77 @@ static void test_unprivileged(void **state)
                 free(out);
                 policy_free(&p);
         }
+}
+
+/* owner=USER: USER's uid and primary group, in setup and allow alike;
+ * "*" as a whole component anywhere: anchored before the first one. */
+static void test_owner_user_and_mid_wildcard(void **state)
+{
+        (void)state;
+        static const char text[] = "user bob\n"
+                                   "setup chown /data owner=app recursive\n"
+                                   "setup mkdir /data/b owner=1001\n"
+                                   "allow app chown /srv/tenants/*/data/** owner=app,bob:staff\n"
+                                   "allow app open /srv/tenants/*/settings.json read\n"
+                                   "allow app mkdir /*/x\n"
+                                   "allow app bind unix:/run/*/s owner=bob\n"
+                                   "allow app mkdir /srv/*/*\n";
+        struct policy p;
+        char err[512] = "";
+        if (parse(&p, text, err, sizeof(err)) < 0)
+                fail_msg("%s", err);
+        assert_int_equal(p.n_steps, 2);
+        assert_false(p.steps[0].owner_from_user);
+        assert_int_equal(p.steps[0].uid, 1000);
+        assert_int_equal(p.steps[0].gid, 1000);
+        assert_int_equal(p.steps[1].uid, 1001);
+        assert_int_equal(p.steps[1].gid, 1001);
+
+        assert_int_equal(p.n_rules, 5);
+        const struct policy_rule *x = &p.rules[0];
+        assert_int_equal(x->kind, PATTERN_GLOB);
+        assert_string_equal(x->anchor, "/srv/tenants");
+        assert_int_equal(x->n_owners, 2);
+        assert_int_equal(x->owners[0].uid, 1000);
+        assert_int_equal(x->owners[0].gid, 1000);
+        assert_int_equal(x->owners[1].uid, 1001);
+        assert_int_equal(x->owners[1].gid, 2000);
+        x = &p.rules[1];
+        assert_int_equal(x->kind, PATTERN_GLOB);
+        assert_string_equal(x->anchor, "/srv/tenants");
+        x = &p.rules[2];
+        assert_int_equal(x->kind, PATTERN_GLOB);
+        assert_string_equal(x->anchor, "/");
+        x = &p.rules[3];
+        assert_int_equal(x->kind, PATTERN_GLOB);
+        assert_string_equal(x->anchor, "/run");
+        assert_int_equal(x->owners[0].uid, 1001);
+        assert_int_equal(x->owners[0].gid, 1001);
+        x = &p.rules[4]; /* two wildcards: anchored before the first */
+        assert_int_equal(x->kind, PATTERN_GLOB);
+        assert_string_equal(x->anchor, "/srv");
+        policy_free(&p);
+}
+
+static void test_short_path(void **state)
+{
+        (void)state;
+        char buf[POLICY_SHORT_BUF], path[400];
+        memset(path, 'x', 160);
+        path[160] = '\0';
+        assert_ptr_equal(policy_short_path(path, buf, sizeof(buf)), path); /* short: itself */
+        /* long: head, length, tail; a UTF-8 sequence is never cut */
+        memset(path, 'a', 300);
+        memcpy(path + 47, "\xc3\xa9", 2);       /* straddles the head's cut at 48 */
+        memcpy(path + 299 - 97, "\xc3\xa9", 2); /* straddles the tail's cut (at 299 - 96) */
+        memcpy(path + 290, "/end.conf", 10);
+        const char *s = policy_short_path(path, buf, sizeof(buf));
+        assert_ptr_equal(s, buf);
+        assert_true(strlen(s) < POLICY_SHORT_BUF);
+        assert_memory_equal(s, path, 47);
+        assert_non_null(strstr(s, "a...(299 bytes)...a"));
+        assert_null(strchr(s, '\xc3'));
+        assert_string_equal(s + strlen(s) - 9, "/end.conf");
 }
 
 static void test_errors(void **state)
@@ -632,8 +722,7 @@ static void test_load(void **state)
         assert_int_equal(chmod(lfile, 0664), 0);
         assert_int_equal(load(lfile, err, sizeof(err)), -EPERM);
         snprintf(want, sizeof(want),
-                 "%s: refusing the policy: %s is writable by group or other (mode 0664)", lfile,
-                 lfile);
+                 "%s: refusing the policy: it is writable by group or other (mode 0664)", lfile);
         assert_string_equal(err, want);
         assert_int_equal(chmod(lfile, 0646), 0);
         assert_int_equal(load(lfile, err, sizeof(err)), -EPERM);
@@ -641,8 +730,8 @@ static void test_load(void **state)
         assert_int_equal(load(lfile, err, sizeof(err)), 0);
         assert_int_equal(chown(lfile, 1000, 0), 0);
         assert_int_equal(load(lfile, err, sizeof(err)), -EPERM);
-        snprintf(want, sizeof(want), "%s: refusing the policy: %s is owned by uid 1000, not root",
-                 lfile, lfile);
+        snprintf(want, sizeof(want), "%s: refusing the policy: it is owned by uid 1000, not root",
+                 lfile);
         assert_string_equal(err, want);
         assert_int_equal(chown(lfile, 0, 1000), 0); /* group owner alone is fine */
         assert_int_equal(load(lfile, err, sizeof(err)), 0);
@@ -687,12 +776,32 @@ static void test_load(void **state)
         assert_int_equal(load("stepdown.conf", err, sizeof(err)), 0);
         assert_int_equal(chdir(cwd), 0);
 
-        /* not a regular file, missing */
+        /* not a regular file, missing: the path once (issue 18) */
         assert_int_equal(load(lsub, err, sizeof(err)), -EINVAL);
+        snprintf(want, sizeof(want), "%s: is a directory, not the policy file", lsub);
+        assert_string_equal(err, want);
+        snprintf(path, sizeof(path), "%s/", lsub);
+        assert_int_equal(load(path, err, sizeof(err)), -EINVAL);
+        snprintf(want, sizeof(want), "%s/: is a directory, not the policy file", lsub);
+        assert_string_equal(err, want);
         snprintf(path, sizeof(path), "%s/missing", lsub);
         assert_int_equal(load(path, err, sizeof(err)), -ENOENT);
-        snprintf(want, sizeof(want), "%s: missing: No such file or directory", path);
+        snprintf(want, sizeof(want), "%s: No such file or directory", path);
         assert_string_equal(err, want);
+        snprintf(path, sizeof(path), "%s/nodir/missing", lsub);
+        assert_int_equal(load(path, err, sizeof(err)), -ENOENT);
+        snprintf(want, sizeof(want), "%s: %s/nodir: No such file or directory", path, lsub);
+        assert_string_equal(err, want);
+
+        /* a long path is shortened in the middle, the reason kept */
+        char longp[5100];
+        int n = snprintf(longp, sizeof(longp), "%s/", lsub);
+        memset(longp + n, 'a', 5000);
+        longp[n + 5000] = '\0';
+        assert_int_equal(load(longp, err, sizeof(err)), -ENAMETOOLONG);
+        assert_true(strlen(err) < 300);
+        assert_non_null(strstr(err, "...(5"));
+        assert_non_null(strstr(err, "a: a component is longer than 255 bytes"));
 
         /* parse errors name the file */
         write_file(lfile, "user app\nallow app mkdr /x\n");
@@ -970,9 +1079,11 @@ static void test_remap_names_follow(void **state)
                                    "allow app mkdir /d/**\n"
                                    "allow 1000 chmod /d/** mode=0600\n"
                                    "allow @app chown /d/** owner=app:app,bob:bob\n"
-                                   "allow bob chmod /d/** mode=0600\n";
+                                   "allow bob chmod /d/** mode=0600\n"
+                                   "allow app chown /e/*/f owner=app\n";
         assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
         assert_int_equal(p.rules[0].caller.uid, 1000);
+        assert_int_equal(p.rules[4].owners[0].gid, 1000);
         int r = policy_remap_resolve(&p, &db, err, sizeof(err));
         if (r < 0)
                 fail_msg("%s", err);
@@ -994,6 +1105,9 @@ static void test_remap_names_follow(void **state)
         assert_int_equal(p.rules[2].owners[0].uid, 4242);
         assert_int_equal(p.rules[2].owners[1].uid, 1001);
         assert_int_equal(p.rules[3].caller.uid, 1001);
+        /* owner=USER: the remapped uid and primary gid */
+        assert_int_equal(p.rules[4].owners[0].uid, 4242);
+        assert_int_equal(p.rules[4].owners[0].gid, 4343);
         /* Resolving again changes nothing. */
         assert_int_equal(policy_remap_resolve(&p, &db, err, sizeof(err)), 0);
         assert_int_equal(p.rules[0].caller.uid, 4242);
@@ -1131,6 +1245,8 @@ int main(void)
             cmocka_unit_test(test_statements),
             cmocka_unit_test(test_defaults),
             cmocka_unit_test(test_errors),
+            cmocka_unit_test(test_owner_user_and_mid_wildcard),
+            cmocka_unit_test(test_short_path),
             cmocka_unit_test(test_unprivileged),
             cmocka_unit_test(test_nul),
             cmocka_unit_test(test_limits),
