@@ -51,6 +51,57 @@ for page in "$SRCDIR"/docs/*.[1-8]; do
                 sed 's/^/#   /' <<<"$warnings"
         fi
 done
+# A man-page lint: groff's warnings (-ww), mandoc's (-T lint, warnings and
+# worse; its STYLE notes are not faults) and the slip neither sees, an
+# alternating-font macro (.BR, .IR, ...) given prose: it joins its
+# arguments without spaces, so ".BR X .)  The original" renders
+# "X.)Theoriginal".  Each check first proves it catches a known-bad page.
+runtogether() { # PAGE...: "FILE:LINE: ..." for each macro that joins two words
+        awk '/^\.(BR|RB|BI|IB|IR|RI)[ \t]/ {
+                rest = substr($0, 5); n = 0
+                while (match(rest, /^[ \t]*("([^"]|"")*"|[^ \t]+)/)) {
+                        t = substr(rest, RSTART, RLENGTH); sub(/^[ \t]+/, "", t)
+                        tok[++n] = t; rest = substr(rest, RSTART + RLENGTH)
+                }
+                for (i = 1; i < n; i++)
+                        if (tok[i] ~ /[A-Za-z]$/ && tok[i + 1] ~ /^[a-z][a-z]/) {
+                                printf "%s:%d: %s joins \"%s\" and \"%s\" without a space\n",
+                                        FILENAME, FNR, substr($0, 1, 3), tok[i], tok[i + 1]
+                                break
+                        }
+        }' "$@"
+}
+groff_lint() { groff -man -ww -z "$1" 2>&1; }
+mandoc_lint() { mandoc -T lint -W warning "$1" 2>&1; }
+lint_dir=$(mktemp -d)
+trap 'rm -rf "$lint_dir"' EXIT
+bad=$lint_dir/bad.8
+printf '%s\n' '.TH BAD 8' '.SH NAME' 'bad \- a page with faults' '.SH DESCRIPTION' \
+        'before 5.3, fall back to' '.BR PR_SET_PDEATHSIG .)  The original process drops' \
+        '.BR' '.in +2n' '\f(XX unknown font' >"$bad"
+linters="runtogether groff_lint"
+if command -v mandoc >/dev/null; then
+        linters="$linters mandoc_lint"
+else
+        ok "# SKIP mandoc -T lint: mandoc is not installed (scripts/deps test installs it)"
+fi
+for lint in $linters; do
+        if [ -n "$($lint "$bad")" ]; then
+                ok "$lint finds the faults of a known-bad page"
+        else
+                not_ok "$lint finds the faults of a known-bad page"
+        fi
+        for page in "$SRCDIR"/docs/*.[1-8]; do
+                out=$($lint "$page")
+                if [ -z "$out" ]; then
+                        ok "$(basename "$page"): $lint finds nothing"
+                else
+                        not_ok "$(basename "$page"): $lint finds nothing"
+                        sed 's/^/#   /' <<<"$out"
+                fi
+        done
+done
+
 # The three pages DESIGN.md promises are all there.
 for page in stepdownd.8 stepdown.1 stepdown.conf.5; do
         if [ -f "$SRCDIR/docs/$page" ]; then ok "docs/$page exists"; else not_ok "docs/$page exists"; fi
