@@ -3,9 +3,11 @@
 # binaries, libstepdown with its header and pkg-config file, the man pages,
 # the systemd units (pointing at the installed stepdownd and policy), the
 # example policy (valid as shipped) and, with -Dgosu_symlink=true, gosu.
+# Nothing lands outside the prefix, and an install without DESTDIR into a
+# confined filesystem (only the prefix writable) succeeds.
 . "$(dirname "$0")/lib.sh"
 : "${BUILD_ROOT:?}" "${PREFIX:?}" "${BINDIR:?}" "${SBINDIR:?}" "${LIBDIR:?}" "${INCLUDEDIR:?}"
-: "${MANDIR:?}" "${SYSCONFDIR:?}" "${GOSU_SYMLINK:?}" "${STATIC:?}"
+: "${MANDIR:?}" "${DATADIR:?}" "${SYSCONFDIR:?}" "${GOSU_SYMLINK:?}" "${STATIC:?}"
 
 D=$T/root
 out=$(meson install -C "$BUILD_ROOT" --no-rebuild --quiet --destdir "$D" 2>&1)
@@ -26,7 +28,7 @@ is "$(readlink "$D$PREFIX/$LIBDIR/libstepdown.so") $(readlink "$D$PREFIX/$LIBDIR
 isfile 644 "$PREFIX/$MANDIR/man8/stepdownd.8" "stepdownd(8)"
 isfile 644 "$PREFIX/$MANDIR/man1/stepdown.1" "stepdown(1)"
 isfile 644 "$PREFIX/$MANDIR/man5/stepdown.conf.5" "stepdown.conf(5)"
-isfile 644 "$SYSCONFDIR/stepdown/stepdown.conf.example" "the example policy"
+isfile 644 "$PREFIX/$DATADIR/doc/stepdown/stepdown.conf.example" "the example policy"
 units=$PREFIX/lib/systemd/system
 isfile 644 "$units/stepdownd.service" "the service unit"
 isfile 644 "$units/stepdownd.socket" "the socket unit"
@@ -46,7 +48,7 @@ fi
 
 # The example policy loads as shipped (its user "app" exists in the
 # test's private /etc/passwd).
-cp "$D$SYSCONFDIR/stepdown/stepdown.conf.example" "$T/example.conf"
+cp "$D$PREFIX/$DATADIR/doc/stepdown/stepdown.conf.example" "$T/example.conf"
 out=$(in_container "$STEPDOWND" --check -c "$T/example.conf" 2>&1)
 like "rc=$? $(tail -1 <<<"$out")" "^rc=0 .*setup steps?, .*allow rules?" \
         "stepdownd --check accepts the installed example policy"
@@ -74,6 +76,50 @@ C
         out=$(cc -o "$T/client" "$T/client.c" $flags 2>"$T/cc.err" &&
                 LD_LIBRARY_PATH="$D$PREFIX/$LIBDIR" "$T/client" 2>&1 || cat "$T/cc.err")
         is "$out" "connect=1" "a program builds with pkg-config stepdown and links libstepdown"
+fi
+
+# --- an install stays inside its prefix -------------------------------------
+# Everything the DESTDIR install wrote is beneath DESTDIR/PREFIX: no
+# /etc, no /var (the example policy once went to /etc/stepdown whatever
+# the prefix).
+files() { (cd "$1" && find . -mindepth 1 \( -type f -o -type l \) | sort); }
+outside=$(cd "$D" && find . -mindepth 1 \( -type f -o -type l \) | grep -v "^\.$PREFIX/" || true)
+is "$outside" "" "the DESTDIR install writes nothing outside DESTDIR$PREFIX"
+
+# The same install without DESTDIR, as `meson install` into a private
+# prefix runs: in a private mount namespace where every mount is
+# read-only but the build tree (meson's install log) and the prefix (an
+# overlay over the host's: its upper layer collects what is written, the
+# host's stays untouched).  A write anywhere else fails with EROFS, which
+# fails the install.
+mkdir -p "$T/ovl/upper" "$T/ovl/work"
+# shellcheck disable=SC2016
+out=$(unshare --mount --propagation private bash -c '
+prefix=$1 build=$2 upper=$3 work=$4
+mount -t overlay overlay -o "lowerdir=$prefix,upperdir=$upper,workdir=$work" "$prefix" || exit 90
+mount --bind "$build" "$build" || exit 91
+while read -r _ _ _ _ mp _; do
+        mp=$(printf "%b" "$mp")         # mountinfo escapes spaces as \040
+        case $mp in "$prefix" | "$build" | /proc | /proc/* | /sys | /sys/* | /dev | /dev/*) continue ;; esac
+        mount -o remount,bind,ro "$mp" 2>/dev/null
+done </proc/self/mountinfo
+# The confinement holds: outside the prefix and the build tree, nothing
+# can be written (this is what makes the install below a test).
+for probe in /etc /var /tmp "$(dirname "$prefix")"; do
+        touch "$probe/.stepdown-install-probe" 2>/dev/null && { echo "wrote $probe"; rm -f "$probe/.stepdown-install-probe"; }
+done
+echo confined
+meson install -C "$build" --no-rebuild --quiet 2>&1
+echo "rc=$?"
+' _ "$PREFIX" "$BUILD_ROOT" "$T/ovl/upper" "$T/ovl/work" 2>&1)
+if [ "$PREFIX" = / ]; then
+        ok "# SKIP the confined install: the prefix is /"
+else
+        like "$(head -1 <<<"$out")" "^confined$" "the confinement holds: /etc, /var, /tmp and the prefix's parent are read-only"
+        is "$(tail -1 <<<"$out")" "rc=0" "meson install without DESTDIR succeeds with only its prefix writable"
+        [ "$(tail -1 <<<"$out")" = rc=0 ] || sed 's/^/#   /' <<<"$out"
+        is "$(files "$T/ovl/upper")" "$(files "$D$PREFIX")" \
+                "...and writes the same files into the prefix as the DESTDIR install"
 fi
 
 if [ "$GOSU_SYMLINK" = true ]; then
