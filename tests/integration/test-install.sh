@@ -44,6 +44,14 @@ if [ "$STATIC" = true ]; then
                 like "$(readelf -l "$D$b" | grep -c 'program interpreter')" "^0$" \
                         "$(basename "$b") is fully static (no ELF interpreter)"
         done
+        # The examples COPY the build tree's binaries: with -Dstrip=true
+        # they are stripped as linked, the size that ships.
+        if [ "${STRIP:-false}" = true ]; then
+                for b in daemon/stepdownd client/stepdown; do
+                        is "$(readelf -S "$BUILD_ROOT/$b" | grep -cE '\.(symtab|debug_info)')" "0" \
+                                "-Dstrip=true: $b in the build tree is stripped (no symbol table)"
+                done
+        fi
 fi
 
 # The example policy loads as shipped (its user "app" exists in the
@@ -121,6 +129,46 @@ else
         is "$(files "$T/ovl/upper")" "$(files "$D$PREFIX")" \
                 "...and writes the same files into the prefix as the DESTDIR install"
 fi
+
+# --- the README's build lines -------------------------------------------------
+# With only `scripts/deps build` (cmocka hidden: its pkg-config file and
+# CMake package covered in a private mount namespace), `meson setup`
+# succeeds, says the unit tests are left out, and keeps the other suites.
+: "${SRCDIR:?}"
+pcdir=$(pkg-config --variable=pcfiledir cmocka 2>/dev/null)
+cmakedir=$(dpkg -L libcmocka-dev 2>/dev/null | grep '/cmake/cmocka$' || true)
+# shellcheck disable=SC2016
+out=$(unshare --mount --propagation private bash -c '
+pcdir=$1 cmakedir=$2 tmp=$3 src=$4
+if [ -n "$pcdir" ]; then
+        cp -a "$pcdir" "$tmp/pc" && rm "$tmp/pc/cmocka.pc" && mount --bind "$tmp/pc" "$pcdir" || exit 90
+fi
+if [ -n "$cmakedir" ]; then mount -t tmpfs none "$cmakedir" || exit 91; fi
+pkg-config --exists cmocka && echo "cmocka still visible"
+meson setup "$tmp/nocmocka" "$src" 2>&1; echo "rc=$?"' _ "$pcdir" "$cmakedir" "$T" "$SRCDIR" 2>&1)
+like "$(tail -1 <<<"$out")" "^rc=0$" "meson setup succeeds without cmocka"
+[ "$(tail -1 <<<"$out")" = rc=0 ] || tail -20 <<<"$out" | sed 's/^/#   /'
+like "$out" "Run-time dependency cmocka found: NO" "...which it looked for and did not find"
+like "$out" "WARNING: cmocka not found: the unit tests are not built \(libcmocka-dev" \
+        "...and says the unit tests are left out, naming the package"
+suites=$(meson introspect --tests "$T/nocmocka" 2>/dev/null |
+        python3 -c 'import json, sys; print(" ".join(sorted({t["name"].split(".")[0] for t in json.load(sys.stdin)})))')
+is "$suites" "fuzz integration lint" "...and keeps every other suite (no unit.*)"
+
+# The README's line for images (docs/examples/README.md has it on one
+# line; README.md says the same) builds the two binaries and libstepdown,
+# no test program.
+line=$(sed -n 's/^ *meson setup build-static //p' "$SRCDIR/docs/examples/README.md")
+like "$line" "-Dstatic=true .*-Dtests=false" "docs/examples/README.md's static line sets -Dtests=false"
+like "$(tr '\n' ' ' <"$SRCDIR/README.md" | tr -s ' ')" "meson setup build-static $line &&" \
+        "README.md gives the same static line"
+# shellcheck disable=SC2086
+out=$(cd "$SRCDIR" && meson setup "$T/static" $line 2>&1)
+is "rc=$?" "rc=0" "the static line sets up"
+programs=$(meson introspect --targets "$T/static" 2>/dev/null |
+        python3 -c 'import json, sys; print(" ".join(sorted(t["name"] for t in json.load(sys.stdin) if t["type"] == "executable")))')
+is "$programs" "stepdown stepdownd" "...and builds no program but stepdownd and stepdown (no test program)"
+is "$(meson introspect --tests "$T/static" 2>/dev/null)" "[]" "...and defines no test"
 
 if [ "$GOSU_SYMLINK" = true ]; then
         is "$(readlink "$D$PREFIX/$BINDIR/gosu")" "$PREFIX/$SBINDIR/stepdownd" \
