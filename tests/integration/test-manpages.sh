@@ -84,6 +84,20 @@ Try 'stepdown $c --help'."
         fi
 done
 
+# After "--" a -h belongs to COMMAND: open and bind go on to ask the
+# broker (none here: exit 3) instead of printing their help.
+for c in "open -r /nonexistent/f" "bind tcp:127.0.0.1:1"; do
+        # shellcheck disable=SC2086
+        out=$(STEPDOWN_SOCKET=/nonexistent/stepdown.sock "$STEPDOWN_CLI" $c -- true -h 2>&1)
+        rc=$?
+        if [ $rc -eq 3 ] && ! grep -q '^Usage' <<<"$out"; then
+                ok "stepdown ${c%% *} ... -- COMMAND -h: the -h is COMMAND's"
+        else
+                not_ok "stepdown ${c%% *} ... -- COMMAND -h: the -h is COMMAND's"
+                { echo "rc=$rc"; echo "$out"; } | sed 's/^/#   /'
+        fi
+done
+
 for page in "$SRCDIR"/docs/*.[1-8]; do
         warnings=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
         if [ -z "$warnings" ] && [ -n "$(render "$page")" ]; then
