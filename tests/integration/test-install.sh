@@ -100,29 +100,29 @@ is "$outside" "" "the DESTDIR install writes nothing outside DESTDIR$PREFIX"
 # overlay over the host's: its upper layer collects what is written, the
 # host's stays untouched).  A write anywhere else fails with EROFS, which
 # fails the install.
-mkdir -p "$T/ovl/upper" "$T/ovl/work"
-# shellcheck disable=SC2016
-out=$(unshare --mount --propagation private bash -c '
-prefix=$1 build=$2 upper=$3 work=$4
-mount -t overlay overlay -o "lowerdir=$prefix,upperdir=$upper,workdir=$work" "$prefix" || exit 90
-mount --bind "$build" "$build" || exit 91
-while read -r _ _ _ _ mp _; do
-        mp=$(printf "%b" "$mp")         # mountinfo escapes spaces as \040
-        case $mp in "$prefix" | "$build" | /proc | /proc/* | /sys | /sys/* | /dev | /dev/*) continue ;; esac
-        mount -o remount,bind,ro "$mp" 2>/dev/null
-done </proc/self/mountinfo
-# The confinement holds: outside the prefix and the build tree, nothing
-# can be written (this is what makes the install below a test).
-for probe in /etc /var /tmp "$(dirname "$prefix")"; do
-        touch "$probe/.stepdown-install-probe" 2>/dev/null && { echo "wrote $probe"; rm -f "$probe/.stepdown-install-probe"; }
-done
-echo confined
-meson install -C "$build" --no-rebuild --quiet 2>&1
-echo "rc=$?"
-' _ "$PREFIX" "$BUILD_ROOT" "$T/ovl/upper" "$T/ovl/work" 2>&1)
 if [ "$PREFIX" = / ]; then
         ok "# SKIP the confined install: the prefix is /"
 else
+        mkdir -p "$T/ovl/upper" "$T/ovl/work"
+        # shellcheck disable=SC2016
+        out=$(unshare --mount --propagation private bash -c '
+        prefix=$1 build=$2 upper=$3 work=$4
+        mount -t overlay overlay -o "lowerdir=$prefix,upperdir=$upper,workdir=$work" "$prefix" || exit 90
+        mount --bind "$build" "$build" || exit 91
+        while read -r _ _ _ _ mp _; do
+                mp=$(printf "%b" "$mp")         # mountinfo escapes spaces as \040
+                case $mp in "$prefix" | "$build" | /proc | /proc/* | /sys | /sys/* | /dev | /dev/*) continue ;; esac
+                mount -o remount,bind,ro "$mp" 2>/dev/null
+        done </proc/self/mountinfo
+        # The confinement holds: outside the prefix and the build tree, nothing
+        # can be written (this is what makes the install below a test).
+        for probe in /etc /var /tmp "$(dirname "$prefix")"; do
+                touch "$probe/.stepdown-install-probe" 2>/dev/null && { echo "wrote $probe"; rm -f "$probe/.stepdown-install-probe"; }
+        done
+        echo confined
+        meson install -C "$build" --no-rebuild --quiet 2>&1
+        echo "rc=$?"
+        ' _ "$PREFIX" "$BUILD_ROOT" "$T/ovl/upper" "$T/ovl/work" 2>&1)
         like "$(head -1 <<<"$out")" "^confined$" "the confinement holds: /etc, /var, /tmp and the prefix's parent are read-only"
         is "$(tail -1 <<<"$out")" "rc=0" "meson install without DESTDIR succeeds with only its prefix writable"
         [ "$(tail -1 <<<"$out")" = rc=0 ] || sed 's/^/#   /' <<<"$out"
