@@ -26,13 +26,25 @@ enum {
         EXIT_REFUSED = 4,
 };
 
+/* One option (or operand) of a subcommand, as --help describes it; a
+ * newline in text continues the description on the next line. */
+struct opt_help {
+        const char *opt, *text;
+};
+
 struct cmd {
         const char *name;
         int (*run)(int argc, char **argv); /* argv[0] is the subcommand; returns an exit status */
         const char *usage;
+        const char *summary; /* for `stepdown NAME --help`; NULL: the command prints its own */
+        struct opt_help opts[7];
 };
 
 static const char *prog = "stepdown";
+/* The subcommand being run, for its --help and getopt's messages. */
+static const struct cmd *current;
+static char current_label[32] = "stepdown";
+static void cmd_help(const struct cmd *cmd);
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
@@ -41,7 +53,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
-        fprintf(stderr, "\nTry '%s --help'.\n", prog);
+        fprintf(stderr, "\nTry '%s --help'.\n", current_label);
         return EXIT_USAGE;
 }
 
@@ -163,18 +175,35 @@ out:
         return r;
 }
 
-/* getopt over argv[0..argc) with the usual reset. */
+/* getopt over argv[0..argc) with the usual reset.  Every subcommand takes
+ * -h/--help (OPTS must hold "h", LONGOPTS "help" when given): its help is
+ * printed and the program exits 0.  getopt's complaints name the
+ * subcommand ("stepdown mkdir: invalid option -- 'x'") and point at its
+ * help. */
 static int next_opt(int argc, char **argv, const char *opts, const struct option *longopts)
 {
+        static const struct option help_only[] = {{"help", no_argument, NULL, 'h'}, {0}};
+        int c;
+
+        argv[0] = current_label;
         opterr = 1;
-        return getopt_long(argc, argv, opts, longopts, NULL);
+        c = getopt_long(argc, argv, opts, longopts ? longopts : help_only, NULL);
+        if (c == 'h') {
+                cmd_help(current);
+                exit(fflush(stdout) == 0 ? EXIT_DONE : EXIT_OPFAILED);
+        }
+        if (c == '?' || c == ':')
+                fprintf(stderr, "Try '%s --help'.\n", current_label);
+        return c;
 }
 
 static int cmd_ping(int argc, char **argv)
 {
         struct stepdown *sd;
         int r;
-        if (next_opt(argc, argv, "+", NULL) != -1 || optind != argc)
+        if (next_opt(argc, argv, "+h", NULL) != -1)
+                return EXIT_USAGE;
+        if (optind != argc)
                 return usage_error("%s takes no arguments", "ping");
         if (connect_or_fail(&sd))
                 return EXIT_UNREACHABLE;
@@ -190,7 +219,9 @@ static int cmd_allowed(int argc, char **argv)
         struct stepdown *sd;
         char *text;
         int r;
-        if (next_opt(argc, argv, "+", NULL) != -1 || optind != argc)
+        if (next_opt(argc, argv, "+h", NULL) != -1)
+                return EXIT_USAGE;
+        if (optind != argc)
                 return usage_error("%s takes no arguments", "allowed");
         if (connect_or_fail(&sd))
                 return EXIT_UNREACHABLE;
@@ -212,7 +243,7 @@ static int cmd_mkdir(int argc, char **argv)
         unsigned flags = 0;
         int c, r;
 
-        while ((c = next_opt(argc, argv, "+pm:o:", NULL)) != -1) {
+        while ((c = next_opt(argc, argv, "+hpm:o:", NULL)) != -1) {
                 if (c == 'p')
                         flags |= STEPDOWN_MKDIR_PARENTS;
                 else if (c == 'm' && parse_mode(optarg, &mode) == 0)
@@ -247,7 +278,7 @@ static int cmd_chown(int argc, char **argv)
         uint64_t changed;
         int c, r;
 
-        while ((c = next_opt(argc, argv, "+Rv", NULL)) != -1) {
+        while ((c = next_opt(argc, argv, "+hRv", NULL)) != -1) {
                 if (c == 'R')
                         flags |= STEPDOWN_CHOWN_RECURSIVE;
                 else if (c == 'v')
@@ -267,7 +298,8 @@ static int cmd_chown(int argc, char **argv)
         if (r < 0)
                 return op_failed(sd, r, "chown", argv[optind + 1]);
         if (verbose)
-                printf("%" PRIu64 "\n", changed);
+                printf("%s: %" PRIu64 " %s changed\n", argv[optind + 1], changed,
+                       changed == 1 ? "entry" : "entries");
         stepdown_close(sd);
         return EXIT_DONE;
 }
@@ -278,7 +310,9 @@ static int cmd_chmod(int argc, char **argv)
         mode_t mode;
         int r;
 
-        if (next_opt(argc, argv, "+", NULL) != -1 || optind != argc - 2)
+        if (next_opt(argc, argv, "+h", NULL) != -1)
+                return EXIT_USAGE;
+        if (optind != argc - 2)
                 return usage_error("%s needs MODE and PATH", "chmod");
         if (parse_mode(argv[optind], &mode) < 0)
                 return usage_error("bad mode: %s", argv[optind]);
@@ -372,16 +406,15 @@ static int find_dashdash(int argc, char **argv)
 
 static int cmd_open(int argc, char **argv)
 {
-        static const struct option longopts[] = {{"fd", required_argument, NULL, 'F'}, {0}};
+        static const struct option longopts[] = {
+            {"fd", required_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'}, {0}};
         int dd = find_dashdash(argc, argv), c, r, fd, target = 3;
         unsigned flags = 0;
         mode_t mode = 0;
         struct stepdown *sd;
         char *end, buf[16];
 
-        if (dd < 0 || dd == argc - 1)
-                return usage_error("%s needs -- COMMAND", "open");
-        while ((c = next_opt(dd, argv, "rwc:atx", longopts)) != -1) {
+        while ((c = next_opt(dd < 0 ? argc : dd, argv, "hrwc:atx", longopts)) != -1) {
                 switch (c) {
                 case 'r':
                         flags |= STEPDOWN_OPEN_READ;
@@ -414,6 +447,8 @@ static int cmd_open(int argc, char **argv)
                         return EXIT_USAGE;
                 }
         }
+        if (dd < 0 || dd == argc - 1)
+                return usage_error("%s needs -- COMMAND", "open");
         if (optind != dd - 1)
                 return usage_error("%s needs exactly one PATH", "open");
         if (!(flags & (STEPDOWN_OPEN_READ | STEPDOWN_OPEN_WRITE)))
@@ -440,9 +475,11 @@ static int cmd_bind(int argc, char **argv)
         struct stepdown *sd;
         char buf[32];
 
+        if (next_opt(dd < 0 ? argc : dd, argv, "+h", NULL) != -1)
+                return EXIT_USAGE;
         if (dd < 0 || dd == argc - 1)
                 return usage_error("%s needs -- COMMAND", "bind");
-        if (next_opt(dd, argv, "+", NULL) != -1 || optind != dd - 1)
+        if (optind != dd - 1)
                 return usage_error("%s needs exactly one ADDRESS", "bind");
         if (connect_or_fail(&sd))
                 return EXIT_UNREACHABLE;
@@ -463,42 +500,69 @@ static int cmd_bind(int argc, char **argv)
 }
 
 static const struct cmd cmds[] = {
-    {"ping", cmd_ping, "ping"},
-    {"allowed", cmd_allowed, "allowed"},
-    {"mkdir", cmd_mkdir, "mkdir [-p] [-m MODE] [-o OWNER] PATH"},
-    {"chown", cmd_chown, "chown [-R] [-v] OWNER PATH"},
-    {"chmod", cmd_chmod, "chmod MODE PATH"},
-    {"open", cmd_open, "open [-r] [-w] [-c MODE] [-a] [-t] [-x] [--fd N] PATH -- COMMAND..."},
-    {"bind", cmd_bind, "bind ADDRESS -- COMMAND..."},
-    {"audit", cmd_audit,
+    {"ping", cmd_ping, "ping", "Check that the broker answers and lets the caller in.", {{0}}},
+    {"allowed",
+     cmd_allowed,
+     "allowed",
+     "List the policy's allow rules that apply to the caller.",
+     {{0}}},
+    {"mkdir",
+     cmd_mkdir,
+     "mkdir [-p] [-m MODE] [-o OWNER] PATH",
+     "Ask the broker to create the directory PATH.",
+     {{"-p", "create missing parents too"},
+      {"-m MODE", "octal mode (default: the broker's)"},
+      {"-o OWNER", "owner (default: the broker's, normally you)"}}},
+    {"chown",
+     cmd_chown,
+     "chown [-R] [-v] OWNER PATH",
+     "Ask the broker to change the owner of PATH.",
+     {{"-R", "change the whole tree"},
+      {"-v", "say how many entries changed (\"PATH: N entries changed\")"}}},
+    {"chmod",
+     cmd_chmod,
+     "chmod MODE PATH",
+     "Ask the broker to set the mode of PATH (octal).",
+     {{0}}},
+    {"open",
+     cmd_open,
+     "open [-r] [-w] [-c MODE] [-a] [-t] [-x] [--fd N] PATH -- COMMAND...",
+     "Ask the broker to open PATH, then run COMMAND with the open file as fd 3.",
+     {{"-r / -w", "open for reading (default) / writing"},
+      {"-c MODE", "create if missing, with MODE (implies -w)"},
+      {"-a / -t / -x", "append / truncate / fail if it exists (with -c)"},
+      {"--fd N", "pass the fd as N (default 3), named in STEPDOWN_FD"}}},
+    {"bind",
+     cmd_bind,
+     "bind ADDRESS -- COMMAND...",
+     "Ask the broker to bind a socket, then run COMMAND with it as fd 3.",
+     {{"ADDRESS", "tcp:HOST:PORT, udp:HOST:PORT ([IPv6] or *), unix:/PATH;\n"
+                  "the socket is passed as fd 3 with LISTEN_FDS=1, LISTEN_PID"}}},
+    {"audit",
+     cmd_audit,
      "audit verify [--pubkey FILE] FILE... | audit show [FILTERS] [FILE...] | audit keygen SECRET "
-     "PUBLIC"},
+     "PUBLIC",
+     NULL,
+     {{0}}},
 };
 
-static void help(void)
+/* "  LABEL   TEXT", TEXT's continuation lines under its first. */
+static void print_opt(const char *cmd, const char *opt, const char *text)
 {
-        printf(
-            "Usage: %s COMMAND [ARGS...]\n\nAsk the stepdown broker for a privileged operation.\n\n"
-            "Commands:\n",
-            prog);
-        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-                printf("  %s %s\n", prog, cmds[i].usage);
+        int n = printf("  %s%s%s", cmd ? cmd : "", cmd ? " " : "", opt);
+        printf("%*s", n < 20 ? 20 - n : 1, "");
+        for (; *text; text++) {
+                putchar(*text);
+                if (*text == '\n')
+                        printf("%20s", "");
+        }
+        putchar('\n');
+}
+
+/* What every help ends with: operands, environment, exit status. */
+static void help_footer(void)
+{
         printf("\n"
-               "Options:\n"
-               "  mkdir -p          create missing parents too\n"
-               "  mkdir -m MODE     octal mode (default: the broker's)\n"
-               "  mkdir -o OWNER    owner (default: the broker's, normally you)\n"
-               "  chown -R          change the whole tree\n"
-               "  chown -v          print the number of entries changed\n"
-               "  open -r / -w      open for reading (default) / writing\n"
-               "  open -c MODE      create if missing, with MODE (implies -w)\n"
-               "  open -a / -t / -x append / truncate / fail if it exists (with -c)\n"
-               "  open --fd N       pass the fd as N (default 3), named in STEPDOWN_FD\n"
-               "  bind ADDRESS      tcp:HOST:PORT, udp:HOST:PORT ([IPv6] or *), unix:/PATH;\n"
-               "                    the socket is passed as fd 3 with LISTEN_FDS=1, LISTEN_PID\n"
-               "  -h, --help        show this help and exit\n"
-               "  -V, --version     show the version and exit\n"
-               "\n"
                "OWNER is USER, USER:GROUP, :GROUP or USER: (USER's login group), by name or\n"
                "number.  Environment: STEPDOWN_SOCKET, STEPDOWN_KEY_FILE, STEPDOWN_KEY_FD,\n"
                "STEPDOWN_TIMEOUT (seconds, default 30; a full broker is asked again until\n"
@@ -508,6 +572,33 @@ static void help(void)
                "3 broker unreachable or full, authentication failed, or the key or a\n"
                "STEPDOWN_* variable unusable; 4 refused by policy.  open and bind: COMMAND's\n"
                "status, 127 not found, 126 not executable.  See stepdown(1).\n");
+}
+
+/* `stepdown NAME --help`. */
+static void cmd_help(const struct cmd *cmd)
+{
+        printf("Usage: %s %s\n\n%s\n\nOptions:\n", prog, cmd->usage, cmd->summary);
+        for (const struct opt_help *o = cmd->opts; o->opt; o++)
+                print_opt(NULL, o->opt, o->text);
+        print_opt(NULL, "-h, --help", "show this help and exit");
+        help_footer();
+}
+
+static void help(void)
+{
+        printf(
+            "Usage: %s COMMAND [ARGS...]\n\nAsk the stepdown broker for a privileged operation.\n\n"
+            "Commands:\n",
+            prog);
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                printf("  %s %s\n", prog, cmds[i].usage);
+        printf("\nOptions:\n");
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                for (const struct opt_help *o = cmds[i].opts; o->opt; o++)
+                        print_opt(cmds[i].name, o->opt, o->text);
+        print_opt(NULL, "-h, --help", "show this help and exit (after a COMMAND: its own help)");
+        print_opt(NULL, "-V, --version", "show the version and exit");
+        help_footer();
 }
 
 int main(int argc, char **argv)
@@ -523,7 +614,10 @@ int main(int argc, char **argv)
                 return EXIT_DONE;
         }
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-                if (strcmp(argv[1], cmds[i].name) == 0)
+                if (strcmp(argv[1], cmds[i].name) == 0) {
+                        current = &cmds[i];
+                        snprintf(current_label, sizeof(current_label), "%s %s", prog, cmds[i].name);
                         return cmds[i].run(argc - 1, argv + 1);
+                }
         return usage_error("unknown command: %s", argv[1]);
 }

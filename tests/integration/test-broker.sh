@@ -59,7 +59,7 @@ r $SD allowed')
 like "$out" "^rc=0 rc=0 rc=0 rc=0 " "ping, mkdir, mkdir -p, mkdir owned by another user: allowed"
 is "$(stat -c '%u:%g %a' "$T/data/a" "$T/data/b/c/d" "$T/shared/forbob" | tr '\n' ' ')" \
         "1001:1001 750 1000:1000 640 1001:1001 750 " "the directories have the owner and mode asked for"
-like "$out" "rc=0 3( changed)? rc=0 " "... recursive chown changed 3 entries (-v)"
+like "$out" "rc=0 $T/data/a: 3 entries changed rc=0 " "... recursive chown changed 3 entries (-v says so, naming the path)"
 is "$(stat -c '%u' "$T/data/a/f1" "$T/data/a/f2" | tr '\n' ' ')" "1001 1001 " "... and the files belong to bob"
 like "$out" "s3cret rc=0" "open: a root-only file read through the passed fd"
 is "$(cat "$T/data/new.txt"; stat -c '%u %a' "$T/data/new.txt")" "written 1000 640" \
@@ -188,16 +188,16 @@ rc=3
 stepdown: STEPDOWN_TIMEOUT=abc: not a number of seconds from 0 to 86400
 rc=3
 stepdown: mkdir data/rel: path is not absolute (must start with /)
-Try 'stepdown --help'.
+Try 'stepdown mkdir --help'.
 rc=2
 stepdown: mkdir $T/data/x/: path ends with /
-Try 'stepdown --help'.
+Try 'stepdown mkdir --help'.
 rc=2
 stepdown: chmod $T//data: path contains //
-Try 'stepdown --help'.
+Try 'stepdown chmod --help'.
 rc=2
 stepdown: chown $T/data/../x: path contains a \"..\" component
-Try 'stepdown --help'.
+Try 'stepdown chown --help'.
 rc=2
 stepdown: open $T/data/nonexist: No such file or directory
 rc=1

@@ -146,4 +146,35 @@ else
         ok "compose/kubernetes YAML # SKIP python3-yaml is not installed (scripts/deps installs it)"
 fi
 
+# --- (e) the gosu drop-in in an image ------------------------------------------
+# An image that keeps `exec gosu app "$@"` links gosu to the static
+# stepdownd, as stepdownd(8) and docs/examples/dockerfile/README.md show:
+#   RUN ln -s /usr/local/sbin/stepdownd /usr/local/bin/gosu
+# Invoked as gosu it reads no policy (documented there): with a policy at
+# the default path that stepdownd itself refuses, gosu still runs the
+# command as the user it is given.  /etc is an overlay in the container,
+# so the policy written there never reaches the host.
+policy=$("$STEPDOWND" --help | sed -n 's/.*--config FILE .*(default \(\/[^ ,)]*\).*/\1/p')
+top=$(dirname "$(dirname "$policy")")
+if [ -n "$policy" ] && [ -d "$top" ]; then
+        mkdir -p "$T/gosu-img/bin" "$T/gosu-img/up" "$T/gosu-img/work"
+        ln -s "$STEPDOWND" "$T/gosu-img/bin/gosu"
+        # shellcheck disable=SC2016
+        out=$(unshare --pid --fork --mount --mount-proc --propagation private -- bash -c '
+policy=$1 top=$2 img=$3 stepdownd=$4
+mount -t overlay overlay -o "lowerdir=$top,upperdir=$img/up,workdir=$img/work" "$top" || exit 90
+mount --bind "$5" /etc/passwd && mount --bind "$6" /etc/group || exit 91
+mkdir -p "$(dirname "$policy")" && echo "user nosuchuser" >"$policy" && chmod 0644 "$policy"
+"$stepdownd" -u app -- id 2>&1; echo "rc=$?"
+"$img/bin/gosu" app id 2>&1; echo "rc=$?"' _ "$policy" "$top" "$T/gosu-img" "$STEPDOWND" "$T/passwd" "$T/group" 2>&1)
+        like "$(head -2 <<<"$out")" "$policy.*nosuchuser.* rc=1$" \
+                "gosu drop-in: stepdownd itself reads the default policy (here one it refuses)"
+        like "$(tail -2 <<<"$out")" "^uid=1000\(app\) gid=1000\(app\) .*rc=0$" \
+                "gosu drop-in: linked as gosu, it reads no policy and runs the command as the user given"
+        [ ! -e "$policy" ] || [ "$(cat "$policy")" != "user nosuchuser" ]
+        is "$?" "0" "gosu drop-in: the policy written in the container is not on the host"
+else
+        ok "gosu drop-in # SKIP the default policy's directory ($policy) has no existing parent"
+fi
+
 done_testing
