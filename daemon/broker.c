@@ -239,7 +239,8 @@ static int handle_auth(struct conn_state *s, const struct proto_msg *m)
          * the middle sees another server uid, or is another client uid. */
         struct proto_auth_peers peers = {.server_uid = s->c.broker->listen_uid,
                                          .client_uid = (uint32_t)s->c.peer.uid};
-        if (auth_check(s->c.cfg->key, s->nonce, &peers, m) < 0) {
+        uint8_t proof[PROTO_MAC_BYTES];
+        if (auth_check(s->c.cfg->key, s->nonce, &peers, m, proof) < 0) {
                 dispatch_audit_auth(&s->c, "authentication failed: wrong key");
                 return conn_error(s, m->id, EACCES, PROTO_ERR_AUTH,
                                   "authentication failed: wrong key", true);
@@ -249,8 +250,8 @@ static int handle_auth(struct conn_state *s, const struct proto_msg *m)
         struct timeval tv = {.tv_sec = s->c.cfg->idle_timeout_s};
         event_add(s->ev_timer, &tv);
 
-        uint8_t buf[PROTO_HEADER_SIZE];
-        ssize_t n = proto_encode_empty(buf, sizeof(buf), PROTO_AUTH_OK, m->id);
+        uint8_t buf[PROTO_HEADER_SIZE + 4 + PROTO_MAC_BYTES];
+        ssize_t n = proto_encode_auth_ok(buf, sizeof(buf), m->id, proof); /* we hold the key too */
         return n < 0 ? -1 : conn_send(s, buf, (size_t)n, -1);
 }
 

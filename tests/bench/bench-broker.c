@@ -147,7 +147,9 @@ static int broker_connect(void)
         if (proto_auth_peers_client(fd, &peers) < 0)
                 die("SO_PEERCRED");
         proto_auth_mac(key, m.nonce, &peers, mac);
-        n = proto_encode_auth(buf, sizeof(buf), 1, mac);
+        uint8_t cnonce[PROTO_NONCE_BYTES];
+        memcpy(cnonce, m.nonce, sizeof(cnonce)); /* any client nonce; m points into buf */
+        n = proto_encode_auth(buf, sizeof(buf), 1, mac, cnonce);
         if (send(fd, buf, (size_t)n, 0) < 0 || (n = recv(fd, buf, sizeof(buf), 0)) <= 0 ||
             proto_decode(buf, (size_t)n, &m) < 0 || m.type != PROTO_AUTH_OK)
                 die("auth");
