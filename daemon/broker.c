@@ -86,11 +86,16 @@ static void conn_free(struct conn_state *s)
         free(s);
 }
 
+static void conn_log_drop(const struct conn_state *s, const char *why)
+{
+        log_warn("client %lu (pid %d uid %u): %s; dropping it", s->c.serial, (int)s->c.peer.pid,
+                 (unsigned)s->c.peer.uid, why);
+}
+
 static void conn_drop(struct conn_state *s, const char *why)
 {
         if (why)
-                log_warn("client %lu (pid %d uid %u): %s; dropping it", s->c.serial,
-                         (int)s->c.peer.pid, (unsigned)s->c.peer.uid, why);
+                conn_log_drop(s, why);
         conn_free(s);
 }
 
@@ -191,10 +196,15 @@ static int conn_error(struct conn_state *s, uint32_t id, int err, enum proto_err
         uint8_t buf[PROTO_MAX_MSG];
         ssize_t n = proto_encode_error(buf, sizeof(buf), id, err, kind, msg);
 
+        /* Logged before the reply leaves: whoever reads the reply (and
+         * prints what it got) finds the broker's line already written, never
+         * in the middle of its own output (issue 18, item 9). */
+        if (close)
+                conn_log_drop(s, msg);
         if (n < 0 || conn_send(s, buf, (size_t)n, -1) < 0)
                 return -1;
         if (close) {
-                conn_drop(s, msg);
+                conn_drop(s, NULL);
                 return -1;
         }
         return 0;
