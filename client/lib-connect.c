@@ -23,7 +23,7 @@
 static void reset_error(struct stepdown *sd)
 {
         sd->kind = STEPDOWN_ERR_NONE;
-        sd->have_msg = false;
+        sd->have_msg = sd->server_refused = false;
         sd->msg[0] = '\0';
 }
 
@@ -210,14 +210,14 @@ static int check_server_uid(struct stepdown *sd, uid_t want, struct proto_auth_p
                          "broker's place? if the broker does run as uid %u, set "
                          "STEPDOWN_BROKER_UID=%u)",
                          got, got, got);
-        sd->have_msg = true;
+        sd->have_msg = sd->server_refused = true;
         return -EPERM;
 }
 
 static int refuse_server(struct stepdown *sd, const char *why)
 {
         snprintf(sd->msg, sizeof(sd->msg), "%s: refusing it", why);
-        sd->have_msg = true;
+        sd->have_msg = sd->server_refused = true;
         return -EPERM;
 }
 
@@ -327,7 +327,7 @@ static void connect_msg(const struct stepdown *sd, int r, const char *path, unsi
         else if (r == -ECONNRESET)
                 snprintf(msg, msglen, "the broker at %s closed the connection during the handshake",
                          path);
-        else if (r == -EPERM && bmsg) /* the client refused the server */
+        else if (bmsg && sd->server_refused) /* the client refused the server */
                 snprintf(msg, msglen, "the server at %s %s", path, bmsg);
         else if (bmsg) /* the broker's own words: "authentication failed: wrong key" */
                 snprintf(msg, msglen, "the broker at %s: %s", path, bmsg);
