@@ -338,8 +338,8 @@ static void connect_msg(const struct stepdown *sd, int r, const char *path, unsi
 /* One attempt: socket, connect, handshake.  *connected says whether
  * connect(2) succeeded.  On failure *ret keeps sd (for its message) when
  * the broker said something; the caller closes it. */
-static int connect_once(const char *path, const uint8_t *key, uid_t broker_uid,
-                        unsigned timeout_ms, struct stepdown **ret, bool *connected)
+static int connect_once(const char *path, const uint8_t *key, uid_t broker_uid, unsigned timeout_ms,
+                        struct stepdown **ret, bool *connected)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         struct stepdown *sd;

@@ -124,7 +124,8 @@ static int open_nofollow(const char *path, char *link, size_t linklen)
                         int r = negative_errno();
                         struct stat st;
                         if ((r == -ELOOP || r == -ENOTDIR) &&
-                            fstatat(at, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+                            fstatat(at, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                            S_ISLNK(st.st_mode)) {
                                 snprintf(link, linklen, "%.*s", (int)(p - path), path);
                                 return -ELOOP;
                         }

@@ -55,9 +55,9 @@
 #define PROTO_MAX_PATH    4095 /* bytes, no NUL: fits PATH_MAX with its NUL */
 #define PROTO_MAX_FDS     1    /* fds riding on one reply (SCM_RIGHTS) */
 
-#define PROTO_KEY_BYTES   32 /* == crypto_auth_KEYBYTES */
-#define PROTO_NONCE_BYTES 32
-#define PROTO_MAC_BYTES   32                 /* == crypto_auth_BYTES (HMAC-SHA-512-256) */
+#define PROTO_KEY_BYTES     32 /* == crypto_auth_KEYBYTES */
+#define PROTO_NONCE_BYTES   32
+#define PROTO_MAC_BYTES     32                   /* == crypto_auth_BYTES (HMAC-SHA-512-256) */
 #define PROTO_AUTH_DOMAIN   "stepdown-auth-v3"   /* the client's MAC, hashed with its NUL */
 #define PROTO_SERVER_DOMAIN "stepdown-server-v3" /* the server's proof, hashed with its NUL */
 

@@ -222,8 +222,9 @@ static void attack(struct counters *c, int kind)
                         int how = (int)randombytes_uniform(3);
                         if (how == 2)
                                 randombytes_buf(mac, sizeof(mac));
-                        len = how == 0 ? (size_t)proto_encode_empty(buf, sizeof(buf), PROTO_PING, 1)
-                                       : (size_t)proto_encode_auth(buf, sizeof(buf), 1, mac, m.nonce);
+                        len = how == 0
+                                  ? (size_t)proto_encode_empty(buf, sizeof(buf), PROTO_PING, 1)
+                                  : (size_t)proto_encode_auth(buf, sizeof(buf), 1, mac, m.nonce);
                         if (send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len) {
                                 c->requests++;
                                 if (get(fd, &m, in) != PROTO_ERROR || m.kind != PROTO_ERR_AUTH)

@@ -612,7 +612,8 @@ static void test_server_proof(void **state)
         assert_memory_equal(m.nonce, ex_cnonce, PROTO_NONCE_BYTES);
         n = proto_encode_empty(b, sizeof(b), PROTO_AUTH_OK, 1); /* a v2 AUTH_OK: no proof */
         assert_true(n < 0);
-        struct proto_msg v2auth = {.type = PROTO_AUTH, .id = 1, .present = PROTO_F_MAC, .mac = cmac};
+        struct proto_msg v2auth = {
+            .type = PROTO_AUTH, .id = 1, .present = PROTO_F_MAC, .mac = cmac};
         assert_true(proto_encode(&v2auth, b, sizeof(b)) < 0); /* AUTH without a client nonce */
 }
 
