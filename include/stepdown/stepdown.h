@@ -55,8 +55,8 @@ struct stepdown;
  * authenticates with the key from $STEPDOWN_KEY_FD (an inherited fd) or
  * $STEPDOWN_KEY_FILE (a file).  The key is 32 raw bytes, or 64 hex digits
  * optionally followed by one newline; a key file is opened without
- * following a symbolic link and must be the caller's own, with no group or
- * other permission bits.  Without either variable no key is used (for
+ * following a symbolic link and must be the caller's own (any owner's
+ * for root), with no group or other permission bits.  Without either variable no key is used (for
  * brokers with `key none`).  $STEPDOWN_TIMEOUT (seconds) sets the
  * timeout.  A broker that is full (too many clients) is asked again, with
  * growing pauses, until the timeout has passed.

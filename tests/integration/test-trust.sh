@@ -172,6 +172,9 @@ like "$(try_key "$T/keys/open.key")" "^stepdown: the key file STEPDOWN_KEY_FILE=
 like "$(try_key "$T/keys/open.key" as_bob)" "owned by uid 1000, not by this process's uid 1001.*rc=3$" \
         "... and another uid cannot use the app's readable key file either"
 is "$(n_audit '"op":"auth"')" "$n_auth" "the refused key files never reached the broker (no authentication attempt audited)"
+# root's health check reading the app's private key (the compose example)
+out=$(STEPDOWN_SOCKET="$T/run4/sd.sock" STEPDOWN_KEY_FILE="$T/keys/app.key" "$SD" ping 2>&1; echo "rc=$?")
+like "$out" "rc=0$" "root may use the app's private key file (a health check in the broker's container)"
 kill -TERM "$bpid"
 wait "$bpid"
 
