@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -22,7 +23,7 @@
 static void reset_error(struct stepdown *sd)
 {
         sd->kind = STEPDOWN_ERR_NONE;
-        sd->have_msg = false;
+        sd->have_msg = sd->server_refused = false;
         sd->msg[0] = '\0';
 }
 
@@ -170,14 +171,68 @@ int sdlib_transact(struct stepdown *sd, const uint8_t *req, size_t len, struct p
         return 0;
 }
 
-static int handshake(struct stepdown *sd, const uint8_t *key)
+/* The uid the broker must run as: root, or STEPDOWN_BROKER_UID. */
+static int env_broker_uid(uid_t *uid)
+{
+        const char *s = getenv("STEPDOWN_BROKER_UID");
+        char *end;
+        if (!s || !*s) {
+                *uid = 0;
+                return 0;
+        }
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || s[0] == '-' || v >= UINT32_MAX)
+                return -EINVAL;
+        *uid = (uid_t)v;
+        return 0;
+}
+
+/* Is the server the one it should be: does the process that listens on
+ * the socket run as the broker's uid?  A socket another uid put in the
+ * broker's place (a renamed socket directory, a changed STEPDOWN_SOCKET)
+ * is refused here, key or no key. */
+static int check_server_uid(struct stepdown *sd, uid_t want, struct proto_auth_peers *peers)
+{
+        int r = proto_auth_peers_client(sd->fd, peers);
+        if (r < 0)
+                return r;
+        if (peers->server_uid == (uint32_t)want)
+                return 0;
+        unsigned got = (unsigned)peers->server_uid;
+        if (want)
+                snprintf(sd->msg, sizeof(sd->msg),
+                         "runs as uid %u, not as uid %u (STEPDOWN_BROKER_UID): refusing it", got,
+                         (unsigned)want);
+        else
+                snprintf(sd->msg, sizeof(sd->msg),
+                         "runs as uid %u, not as root: refusing it (another user's socket in the "
+                         "broker's place? if the broker does run as uid %u, set "
+                         "STEPDOWN_BROKER_UID=%u)",
+                         got, got, got);
+        sd->have_msg = sd->server_refused = true;
+        return -EPERM;
+}
+
+static int refuse_server(struct stepdown *sd, const char *why)
+{
+        snprintf(sd->msg, sizeof(sd->msg), "%s: refusing it", why);
+        sd->have_msg = sd->server_refused = true;
+        return -EPERM;
+}
+
+static int handshake(struct stepdown *sd, const uint8_t *key, uid_t broker_uid)
 {
         struct proto_msg m;
         struct proto_auth_peers peers;
-        uint8_t mac[PROTO_MAC_BYTES], out[PROTO_HEADER_SIZE + 4 + PROTO_MAC_BYTES];
+        uint8_t mac[PROTO_MAC_BYTES], cnonce[PROTO_NONCE_BYTES];
+        uint8_t out[PROTO_HEADER_SIZE + 2 * (4 + PROTO_MAC_BYTES)];
         ssize_t n, len;
         int r;
 
+        r = check_server_uid(sd, broker_uid, &peers);
+        if (r < 0)
+                return r;
         n = recv_packet(sd, NULL);
         if (n < 0)
                 return (int)n;
@@ -195,24 +250,34 @@ static int handshake(struct stepdown *sd, const uint8_t *key)
                 return take_error(sd, &m);
         if (m.type != PROTO_HELLO)
                 return -EPROTO;
-        if (m.auth_method == PROTO_AUTH_NONE)
-                return 0;
+        if (m.auth_method == PROTO_AUTH_NONE) {
+                /* A broker given a key always asks for it: a server that
+                 * does not cannot prove it is ours. */
+                return key ? refuse_server(sd, "does not ask for the key this client holds "
+                                               "(AUTH_METHOD none), so it cannot prove it is the "
+                                               "broker that made the key")
+                           : 0;
+        }
         if (!key)
                 return -ENOKEY;
         /* Bound to this connection's two ends: a relay in the middle is
-         * another server uid to us, or another client uid to the broker. */
-        r = proto_auth_peers_client(sd->fd, &peers);
-        if (r < 0)
-                return r;
+         * another server uid to us, or another client uid to the broker.
+         * Our nonce asks the server for its proof in turn. */
+        randombytes_buf(cnonce, sizeof(cnonce));
         proto_auth_mac(key, m.nonce, &peers, mac);
-        len = proto_encode_auth(out, sizeof(out), sd->next_id++, mac);
+        len = proto_encode_auth(out, sizeof(out), sd->next_id++, mac, cnonce);
         sodium_memzero(mac, sizeof(mac));
         if (len < 0)
                 return (int)len;
         n = sdlib_transact(sd, out, (size_t)len, &m, NULL);
         if (n < 0)
                 return sd->kind == STEPDOWN_ERR_AUTH ? -EACCES : (int)n;
-        return m.type == PROTO_AUTH_OK ? 0 : -EPROTO;
+        if (m.type != PROTO_AUTH_OK)
+                return -EPROTO;
+        if (proto_auth_server_verify(key, cnonce, &peers, m.mac) < 0)
+                return refuse_server(sd, "did not prove that it holds the key (wrong proof in "
+                                         "AUTH_OK)");
+        return 0;
 }
 
 static uint64_t now_ms(void)
@@ -234,10 +299,17 @@ static void connect_msg(const struct stepdown *sd, int r, const char *path, unsi
                         bool connected, char *msg, size_t msglen)
 {
         const char *bmsg = sd && sd->have_msg ? sd->msg : NULL;
+        struct stat st;
 
         if (!msg || !msglen)
                 return;
-        if (!connected)
+        if (!connected && r == -ENOTSOCK && stat(path, &st) == 0)
+                snprintf(msg, msglen, "cannot connect to the broker at %s: it is %s, not a socket",
+                         path,
+                         S_ISDIR(st.st_mode)   ? "a directory"
+                         : S_ISREG(st.st_mode) ? "a regular file"
+                                               : "a special file");
+        else if (!connected)
                 snprintf(msg, msglen, "cannot connect to the broker at %s: %s", path, strerror(-r));
         else if (r == -ENOKEY)
                 snprintf(msg, msglen,
@@ -255,6 +327,8 @@ static void connect_msg(const struct stepdown *sd, int r, const char *path, unsi
         else if (r == -ECONNRESET)
                 snprintf(msg, msglen, "the broker at %s closed the connection during the handshake",
                          path);
+        else if (bmsg && sd->server_refused) /* the client refused the server */
+                snprintf(msg, msglen, "the server at %s %s", path, bmsg);
         else if (bmsg) /* the broker's own words: "authentication failed: wrong key" */
                 snprintf(msg, msglen, "the broker at %s: %s", path, bmsg);
         else
@@ -264,7 +338,7 @@ static void connect_msg(const struct stepdown *sd, int r, const char *path, unsi
 /* One attempt: socket, connect, handshake.  *connected says whether
  * connect(2) succeeded.  On failure *ret keeps sd (for its message) when
  * the broker said something; the caller closes it. */
-static int connect_once(const char *path, const uint8_t *key, unsigned timeout_ms,
+static int connect_once(const char *path, const uint8_t *key, uid_t broker_uid, unsigned timeout_ms,
                         struct stepdown **ret, bool *connected)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -283,12 +357,16 @@ static int connect_once(const char *path, const uint8_t *key, unsigned timeout_m
         if (sd->fd < 0)
                 return negative_errno();
         r = stepdown_set_timeout(sd, timeout_ms);
-        if (r == 0 && connect(sd->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        if (r == 0 && connect(sd->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
                 r = errno == EINPROGRESS || errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
-        else if (r == 0)
+                /* connect(2) says ECONNREFUSED for a file that is no socket */
+                struct stat st;
+                if (r == -ECONNREFUSED && stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+                        r = -ENOTSOCK;
+        } else if (r == 0)
                 *connected = true;
         if (r == 0)
-                r = handshake(sd, key);
+                r = handshake(sd, key, broker_uid);
         return r;
 }
 
@@ -303,6 +381,8 @@ static int connect_to(const char *path, const uint8_t *key, unsigned timeout_ms,
         bool connected;
         int r;
 
+        uid_t broker_uid;
+
         *ret = NULL;
         if (!path || !*path || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
                 if (msg && msglen)
@@ -310,8 +390,14 @@ static int connect_to(const char *path, const uint8_t *key, unsigned timeout_ms,
                                  path && *path ? "longer than 107 bytes" : "empty");
                 return -EINVAL;
         }
+        if (env_broker_uid(&broker_uid) < 0) {
+                if (msg && msglen)
+                        snprintf(msg, msglen, "STEPDOWN_BROKER_UID=%s: not a uid number",
+                                 getenv("STEPDOWN_BROKER_UID"));
+                return -EINVAL;
+        }
         for (;;) {
-                r = connect_once(path, key, timeout_ms, &sd, &connected);
+                r = connect_once(path, key, broker_uid, timeout_ms, &sd, &connected);
                 if (r == 0)
                         break;
                 uint64_t spent = now_ms() - start;

@@ -11,6 +11,7 @@ struct stepdown {
         uint32_t next_id;
         enum stepdown_error_kind kind;
         bool have_msg;
+        bool server_refused; /* msg says why the client refused the server */
         char msg[PROTO_MAX_MSG];
         uint8_t rbuf[PROTO_MAX_MSG]; /* the last reply; proto_msg points here */
 };

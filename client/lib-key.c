@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -88,6 +89,105 @@ static int key_error(int r, const char *what, char *msg, size_t msglen)
         return r;
 }
 
+/* Opens path for reading without following a symbolic link in any
+ * component: each directory by an O_NOFOLLOW fd of the one before, the
+ * file itself with O_NOFOLLOW.  A link is -ELOOP with *link naming the
+ * component (up to linklen bytes). */
+static int open_nofollow(const char *path, char *link, size_t linklen)
+{
+        char comp[NAME_MAX + 1];
+        const char *p = path;
+        _cleanup_close_ int dir = -1;
+        int at = AT_FDCWD;
+
+        if (*p == '/') {
+                dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (dir < 0)
+                        return negative_errno();
+                at = dir;
+        }
+        for (;;) {
+                while (*p == '/')
+                        p++;
+                size_t n = strcspn(p, "/");
+                if (n == 0)
+                        return -EISDIR; /* "/" or a path ending in "/" */
+                if (n > NAME_MAX)
+                        return -ENAMETOOLONG;
+                memcpy(comp, p, n);
+                comp[n] = '\0';
+                p += n;
+                bool last = p[strspn(p, "/")] == '\0';
+                int fd = last ? openat(at, comp, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC)
+                              : openat(at, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0) {
+                        int r = negative_errno();
+                        struct stat st;
+                        if ((r == -ELOOP || r == -ENOTDIR) &&
+                            fstatat(at, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                            S_ISLNK(st.st_mode)) {
+                                snprintf(link, linklen, "%.*s", (int)(p - path), path);
+                                return -ELOOP;
+                        }
+                        return r;
+                }
+                if (last)
+                        return fd;
+                safe_close(dir);
+                dir = fd;
+                at = fd;
+        }
+}
+
+/* The key file: opened without following links, a regular file of the
+ * caller's own (any owner's for root), private (no group or other bits):
+ * a key that another user owns, could replace or read proves nothing
+ * about this process. */
+static int open_key_file(const char *path, const char *what, char *msg, size_t msglen)
+{
+        char link[PATH_MAX];
+        struct stat st;
+        int fd = open_nofollow(path, link, sizeof(link));
+
+        if (fd == -ELOOP) {
+                snprintf(msg, msglen,
+                         "%s: %s is a symbolic link (the key file is opened without following "
+                         "links: name the file itself)",
+                         what, link);
+                return fd;
+        }
+        if (fd < 0)
+                return key_error(fd, what, msg, msglen);
+        _cleanup_close_ int kfd = fd;
+        if (fstat(kfd, &st) < 0)
+                return key_error(negative_errno(), what, msg, msglen);
+        if (S_ISDIR(st.st_mode))
+                return key_error(-EISDIR, what, msg, msglen);
+        if (!S_ISREG(st.st_mode)) {
+                snprintf(msg, msglen, "%s: not a regular file", what);
+                return -EINVAL;
+        }
+        /* Root may use a key another user owns: the app's provisioned key
+         * read by a health check in the broker's container (the compose
+         * example).  Root could read or replace it anyway, and the server's
+         * uid check still stands between it and an impostor the owner runs. */
+        if (st.st_uid != geteuid() && geteuid() != 0) {
+                snprintf(msg, msglen,
+                         "%s: owned by uid %u, not by this process's uid %u (a key file must be "
+                         "the caller's own)",
+                         what, (unsigned)st.st_uid, (unsigned)geteuid());
+                return -EPERM;
+        }
+        if (st.st_mode & 077) {
+                snprintf(msg, msglen,
+                         "%s: mode %04o gives group or other access (a key file must be private: "
+                         "chmod 600)",
+                         what, (unsigned)(st.st_mode & 07777));
+                return -EPERM;
+        }
+        return TAKE_FD(kfd);
+}
+
 int sdlib_load_key(uint8_t key[STEPDOWN_KEY_BYTES], char *msg, size_t msglen)
 {
         char what[PATH_MAX + 64];
@@ -111,9 +211,9 @@ int sdlib_load_key(uint8_t key[STEPDOWN_KEY_BYTES], char *msg, size_t msglen)
         s = getenv("STEPDOWN_KEY_FILE");
         if (s && *s) {
                 snprintf(what, sizeof(what), "the key file STEPDOWN_KEY_FILE=%s", s);
-                _cleanup_close_ int kfd = open(s, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                _cleanup_close_ int kfd = open_key_file(s, what, msg, msglen);
                 if (kfd < 0)
-                        return key_error(negative_errno(), what, msg, msglen);
+                        return kfd;
                 r = read_key_fd(kfd, key);
                 if (r < 0)
                         return key_error(r, what, msg, msglen);

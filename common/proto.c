@@ -167,8 +167,8 @@ static const struct msgtype {
 } types[] = {
     {PROTO_HELLO, "hello", PROTO_F_VERSION | PROTO_F_AUTH_METHOD | PROTO_F_NONCE,
      PROTO_F_VERSION | PROTO_F_AUTH_METHOD | PROTO_F_NONCE},
-    {PROTO_AUTH, "auth", PROTO_F_MAC, PROTO_F_MAC},
-    {PROTO_AUTH_OK, "auth-ok", 0, 0},
+    {PROTO_AUTH, "auth", PROTO_F_NONCE | PROTO_F_MAC, PROTO_F_NONCE | PROTO_F_MAC},
+    {PROTO_AUTH_OK, "auth-ok", PROTO_F_MAC, PROTO_F_MAC},
     {PROTO_PING, "ping", 0, 0},
     {PROTO_MKDIR, "mkdir", PROTO_F_PATH | PROTO_F_MODE | PROTO_F_UID | PROTO_F_GID | PROTO_F_FLAGS,
      PROTO_F_PATH},
@@ -498,17 +498,22 @@ ssize_t proto_encode(struct proto_msg *m, uint8_t *buf, size_t cap)
 
 /* ---- handshake MAC ---- */
 
-#define AUTH_INPUT_BYTES (sizeof(PROTO_AUTH_DOMAIN) + PROTO_NONCE_BYTES + 8)
+/* The longer domain; the other is hashed in the same buffer, shorter. */
+#define AUTH_INPUT_MAX (sizeof(PROTO_SERVER_DOMAIN) + PROTO_NONCE_BYTES + 8)
+_Static_assert(sizeof(PROTO_AUTH_DOMAIN) <= sizeof(PROTO_SERVER_DOMAIN), "domain sizes");
 
-static void auth_input(const uint8_t nonce[PROTO_NONCE_BYTES], const struct proto_auth_peers *peers,
-                       uint8_t in[AUTH_INPUT_BYTES])
+/* domain (with its NUL) || nonce || u32le server_uid || u32le client_uid;
+ * returns its length. */
+static size_t auth_input(const char *domain, const uint8_t nonce[PROTO_NONCE_BYTES],
+                         const struct proto_auth_peers *peers, uint8_t in[AUTH_INPUT_MAX])
 {
         struct proto_writer w;
-        proto_writer_init(&w, in, AUTH_INPUT_BYTES);
-        proto_put_bytes(&w, PROTO_AUTH_DOMAIN, sizeof(PROTO_AUTH_DOMAIN)); /* with its NUL */
+        proto_writer_init(&w, in, AUTH_INPUT_MAX);
+        proto_put_bytes(&w, domain, strlen(domain) + 1); /* with its NUL */
         proto_put_bytes(&w, nonce, PROTO_NONCE_BYTES);
         proto_put_u32(&w, peers->server_uid);
         proto_put_u32(&w, peers->client_uid);
+        return w.len;
 }
 
 int proto_auth_peers_client(int fd, struct proto_auth_peers *peers)
@@ -523,23 +528,52 @@ int proto_auth_peers_client(int fd, struct proto_auth_peers *peers)
         return 0;
 }
 
+static void auth_mac(const char *domain, const uint8_t key[PROTO_KEY_BYTES],
+                     const uint8_t nonce[PROTO_NONCE_BYTES], const struct proto_auth_peers *peers,
+                     uint8_t mac[PROTO_MAC_BYTES])
+{
+        uint8_t in[AUTH_INPUT_MAX];
+        _Static_assert(PROTO_KEY_BYTES == crypto_auth_KEYBYTES, "key size");
+        _Static_assert(PROTO_MAC_BYTES == crypto_auth_BYTES, "mac size");
+        crypto_auth(mac, in, auth_input(domain, nonce, peers, in), key);
+}
+
+static int auth_verify(const char *domain, const uint8_t key[PROTO_KEY_BYTES],
+                       const uint8_t nonce[PROTO_NONCE_BYTES], const struct proto_auth_peers *peers,
+                       const uint8_t mac[PROTO_MAC_BYTES])
+{
+        uint8_t in[AUTH_INPUT_MAX];
+        size_t n = auth_input(domain, nonce, peers, in);
+        return crypto_auth_verify(mac, in, n, key) == 0 ? 0 : -EPERM;
+}
+
 int proto_auth_mac(const uint8_t key[PROTO_KEY_BYTES], const uint8_t nonce[PROTO_NONCE_BYTES],
                    const struct proto_auth_peers *peers, uint8_t mac[PROTO_MAC_BYTES])
 {
-        uint8_t in[AUTH_INPUT_BYTES];
-        _Static_assert(PROTO_KEY_BYTES == crypto_auth_KEYBYTES, "key size");
-        _Static_assert(PROTO_MAC_BYTES == crypto_auth_BYTES, "mac size");
-        auth_input(nonce, peers, in);
-        crypto_auth(mac, in, sizeof(in), key);
+        auth_mac(PROTO_AUTH_DOMAIN, key, nonce, peers, mac);
         return 0;
 }
 
 int proto_auth_verify(const uint8_t key[PROTO_KEY_BYTES], const uint8_t nonce[PROTO_NONCE_BYTES],
                       const struct proto_auth_peers *peers, const uint8_t mac[PROTO_MAC_BYTES])
 {
-        uint8_t in[AUTH_INPUT_BYTES];
-        auth_input(nonce, peers, in);
-        return crypto_auth_verify(mac, in, sizeof(in), key) == 0 ? 0 : -EPERM;
+        return auth_verify(PROTO_AUTH_DOMAIN, key, nonce, peers, mac);
+}
+
+int proto_auth_server_mac(const uint8_t key[PROTO_KEY_BYTES],
+                          const uint8_t client_nonce[PROTO_NONCE_BYTES],
+                          const struct proto_auth_peers *peers, uint8_t mac[PROTO_MAC_BYTES])
+{
+        auth_mac(PROTO_SERVER_DOMAIN, key, client_nonce, peers, mac);
+        return 0;
+}
+
+int proto_auth_server_verify(const uint8_t key[PROTO_KEY_BYTES],
+                             const uint8_t client_nonce[PROTO_NONCE_BYTES],
+                             const struct proto_auth_peers *peers,
+                             const uint8_t mac[PROTO_MAC_BYTES])
+{
+        return auth_verify(PROTO_SERVER_DOMAIN, key, client_nonce, peers, mac);
 }
 
 /* ---- convenience encoders ---- */
@@ -562,9 +596,21 @@ ssize_t proto_encode_hello(uint8_t *buf, size_t cap, uint32_t id, uint8_t auth_m
         return proto_encode(&m, buf, cap);
 }
 
-ssize_t proto_encode_auth(uint8_t *buf, size_t cap, uint32_t id, const uint8_t mac[PROTO_MAC_BYTES])
+ssize_t proto_encode_auth(uint8_t *buf, size_t cap, uint32_t id, const uint8_t mac[PROTO_MAC_BYTES],
+                          const uint8_t client_nonce[PROTO_NONCE_BYTES])
 {
-        struct proto_msg m = {.type = PROTO_AUTH, .id = id, .present = PROTO_F_MAC, .mac = mac};
+        struct proto_msg m = {.type = PROTO_AUTH,
+                              .id = id,
+                              .present = PROTO_F_NONCE | PROTO_F_MAC,
+                              .nonce = client_nonce,
+                              .mac = mac};
+        return proto_encode(&m, buf, cap);
+}
+
+ssize_t proto_encode_auth_ok(uint8_t *buf, size_t cap, uint32_t id,
+                             const uint8_t mac[PROTO_MAC_BYTES])
+{
+        struct proto_msg m = {.type = PROTO_AUTH_OK, .id = id, .present = PROTO_F_MAC, .mac = mac};
         return proto_encode(&m, buf, cap);
 }
 

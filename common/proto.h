@@ -12,15 +12,20 @@
  * wrong lengths and trailing bytes are all decode errors.
  *
  * Handshake: on accept the server sends HELLO (id 0).  With PROTO_AUTH_MAC
- * the client answers AUTH (its own id) with
- *     crypto_auth(key, "stepdown-auth-v2\0" || nonce || u32 server_uid ||
+ * the client answers AUTH (its own id) with a fresh nonce of its own and
+ *     crypto_auth(key, "stepdown-auth-v3\0" || nonce || u32 server_uid ||
  *                 u32 client_uid)
  * where server_uid is the uid of the listening socket as SO_PEERCRED
  * shows it to the client, and client_uid the client's uid as SO_PEERCRED
  * shows it to the server: the MAC is bound to the two ends of this one
  * connection, so a process in the middle that relays the challenge fails
  * (docs/PROTOCOL.md, "Why the MAC covers the uids").  The server replies
- * AUTH_OK (same id) or ERROR (kind AUTH) and closes.
+ * AUTH_OK (same id) carrying its own proof
+ *     crypto_auth(key, "stepdown-server-v3\0" || client nonce ||
+ *                 u32 server_uid || u32 client_uid)
+ * or ERROR (kind AUTH) and closes.  A client that holds a key refuses a
+ * server whose proof is wrong or missing, and one that offers
+ * PROTO_AUTH_NONE (mutual authentication, version 3).
  * With PROTO_AUTH_NONE the client sends requests right away.  Every reply
  * echoes the id of the request it answers.
  *
@@ -42,7 +47,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define PROTO_VERSION 2 /* 2: the MAC covers both ends' uids */
+#define PROTO_VERSION 3 /* 2: the MAC covers both ends' uids; 3: the server proves the key too */
 
 #define PROTO_MAGIC       "SDWN"
 #define PROTO_HEADER_SIZE 16
@@ -50,10 +55,11 @@
 #define PROTO_MAX_PATH    4095 /* bytes, no NUL: fits PATH_MAX with its NUL */
 #define PROTO_MAX_FDS     1    /* fds riding on one reply (SCM_RIGHTS) */
 
-#define PROTO_KEY_BYTES   32 /* == crypto_auth_KEYBYTES */
-#define PROTO_NONCE_BYTES 32
-#define PROTO_MAC_BYTES   32                 /* == crypto_auth_BYTES (HMAC-SHA-512-256) */
-#define PROTO_AUTH_DOMAIN "stepdown-auth-v2" /* hashed with its NUL */
+#define PROTO_KEY_BYTES     32 /* == crypto_auth_KEYBYTES */
+#define PROTO_NONCE_BYTES   32
+#define PROTO_MAC_BYTES     32                   /* == crypto_auth_BYTES (HMAC-SHA-512-256) */
+#define PROTO_AUTH_DOMAIN   "stepdown-auth-v3"   /* the client's MAC, hashed with its NUL */
+#define PROTO_SERVER_DOMAIN "stepdown-server-v3" /* the server's proof, hashed with its NUL */
 
 /* Message types, in blocks. */
 enum proto_type {
@@ -250,9 +256,14 @@ ssize_t proto_encode(struct proto_msg *m, uint8_t *buf, size_t cap);
 /* Convenience encoders over proto_encode(); strings are NUL-terminated. */
 ssize_t proto_encode_hello(uint8_t *buf, size_t cap, uint32_t id, uint8_t auth_method,
                            const uint8_t nonce[PROTO_NONCE_BYTES]);
-ssize_t proto_encode_auth(uint8_t *buf, size_t cap, uint32_t id,
-                          const uint8_t mac[PROTO_MAC_BYTES]);
-/* For types without fields: AUTH_OK, PING, ALLOWED, OK (no count, no fd). */
+/* AUTH: the client's MAC and its own fresh nonce (the server's proof
+ * covers it). */
+ssize_t proto_encode_auth(uint8_t *buf, size_t cap, uint32_t id, const uint8_t mac[PROTO_MAC_BYTES],
+                          const uint8_t client_nonce[PROTO_NONCE_BYTES]);
+/* AUTH_OK: the server's proof (proto_auth_server_mac). */
+ssize_t proto_encode_auth_ok(uint8_t *buf, size_t cap, uint32_t id,
+                             const uint8_t mac[PROTO_MAC_BYTES]);
+/* For types without fields: PING, ALLOWED, OK (no count, no fd). */
 ssize_t proto_encode_empty(uint8_t *buf, size_t cap, uint16_t type, uint32_t id);
 /* uid/gid < 0: field omitted.  mode (mode_t)-1: omitted (broker's default). */
 ssize_t proto_encode_mkdir(uint8_t *buf, size_t cap, uint32_t id, const char *path, mode_t mode,
@@ -312,3 +323,14 @@ int proto_auth_mac(const uint8_t key[PROTO_KEY_BYTES], const uint8_t nonce[PROTO
 /* Constant-time check of mac.  Returns 0 or -EPERM. */
 int proto_auth_verify(const uint8_t key[PROTO_KEY_BYTES], const uint8_t nonce[PROTO_NONCE_BYTES],
                       const struct proto_auth_peers *peers, const uint8_t mac[PROTO_MAC_BYTES]);
+/* The server's proof for AUTH_OK: mac = crypto_auth(key,
+ * "stepdown-server-v3\0" || client_nonce || u32 server_uid || u32
+ * client_uid), the same peers as the client's MAC.  Returns 0. */
+int proto_auth_server_mac(const uint8_t key[PROTO_KEY_BYTES],
+                          const uint8_t client_nonce[PROTO_NONCE_BYTES],
+                          const struct proto_auth_peers *peers, uint8_t mac[PROTO_MAC_BYTES]);
+/* The client's constant-time check of the server's proof.  0 or -EPERM. */
+int proto_auth_server_verify(const uint8_t key[PROTO_KEY_BYTES],
+                             const uint8_t client_nonce[PROTO_NONCE_BYTES],
+                             const struct proto_auth_peers *peers,
+                             const uint8_t mac[PROTO_MAC_BYTES]);

@@ -150,11 +150,19 @@ int auth_key_memfd(const uint8_t key[PROTO_KEY_BYTES], char *err, size_t errlen)
 }
 
 int auth_check(const uint8_t *key, const uint8_t nonce[PROTO_NONCE_BYTES],
-               const struct proto_auth_peers *peers, const struct proto_msg *m)
+               const struct proto_auth_peers *peers, const struct proto_msg *m,
+               uint8_t proof[PROTO_MAC_BYTES])
 {
+        memset(proof, 0, PROTO_MAC_BYTES);
         if (!key)
                 return 0;
-        if (!(m->present & PROTO_F_MAC))
+        if (!(m->present & PROTO_F_MAC) || !(m->present & PROTO_F_NONCE))
                 return -EPERM;
-        return proto_auth_verify(key, nonce, peers, m->mac);
+        int r = proto_auth_verify(key, nonce, peers, m->mac);
+        if (r < 0)
+                return r;
+        /* Our side of the mutual proof: the client's nonce, the same two
+         * ends.  Only after the client proved the key, so an unkeyed
+         * prober gets no MAC to study. */
+        return proto_auth_server_mac(key, m->nonce, peers, proof);
 }

@@ -86,11 +86,16 @@ static void conn_free(struct conn_state *s)
         free(s);
 }
 
+static void conn_log_drop(const struct conn_state *s, const char *why)
+{
+        log_warn("client %lu (pid %d uid %u): %s; dropping it", s->c.serial, (int)s->c.peer.pid,
+                 (unsigned)s->c.peer.uid, why);
+}
+
 static void conn_drop(struct conn_state *s, const char *why)
 {
         if (why)
-                log_warn("client %lu (pid %d uid %u): %s; dropping it", s->c.serial,
-                         (int)s->c.peer.pid, (unsigned)s->c.peer.uid, why);
+                conn_log_drop(s, why);
         conn_free(s);
 }
 
@@ -191,10 +196,15 @@ static int conn_error(struct conn_state *s, uint32_t id, int err, enum proto_err
         uint8_t buf[PROTO_MAX_MSG];
         ssize_t n = proto_encode_error(buf, sizeof(buf), id, err, kind, msg);
 
+        /* Logged before the reply leaves: whoever reads the reply (and
+         * prints what it got) finds the broker's line already written, never
+         * in the middle of its own output (issue 18, item 9). */
+        if (close)
+                conn_log_drop(s, msg);
         if (n < 0 || conn_send(s, buf, (size_t)n, -1) < 0)
                 return -1;
         if (close) {
-                conn_drop(s, msg);
+                conn_drop(s, NULL);
                 return -1;
         }
         return 0;
@@ -239,7 +249,8 @@ static int handle_auth(struct conn_state *s, const struct proto_msg *m)
          * the middle sees another server uid, or is another client uid. */
         struct proto_auth_peers peers = {.server_uid = s->c.broker->listen_uid,
                                          .client_uid = (uint32_t)s->c.peer.uid};
-        if (auth_check(s->c.cfg->key, s->nonce, &peers, m) < 0) {
+        uint8_t proof[PROTO_MAC_BYTES];
+        if (auth_check(s->c.cfg->key, s->nonce, &peers, m, proof) < 0) {
                 dispatch_audit_auth(&s->c, "authentication failed: wrong key");
                 return conn_error(s, m->id, EACCES, PROTO_ERR_AUTH,
                                   "authentication failed: wrong key", true);
@@ -249,8 +260,8 @@ static int handle_auth(struct conn_state *s, const struct proto_msg *m)
         struct timeval tv = {.tv_sec = s->c.cfg->idle_timeout_s};
         event_add(s->ev_timer, &tv);
 
-        uint8_t buf[PROTO_HEADER_SIZE];
-        ssize_t n = proto_encode_empty(buf, sizeof(buf), PROTO_AUTH_OK, m->id);
+        uint8_t buf[PROTO_HEADER_SIZE + 4 + PROTO_MAC_BYTES];
+        ssize_t n = proto_encode_auth_ok(buf, sizeof(buf), m->id, proof); /* we hold the key too */
         return n < 0 ? -1 : conn_send(s, buf, (size_t)n, -1);
 }
 

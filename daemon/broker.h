@@ -108,10 +108,12 @@ int auth_key_load(const char *path, uint8_t key[PROTO_KEY_BYTES], char *err, siz
  * clears FD_CLOEXEC in the child that is to inherit it). */
 int auth_key_memfd(const uint8_t key[PROTO_KEY_BYTES], char *err, size_t errlen);
 /* Checks an AUTH message's MAC over nonce and the two ends' uids (the
- * listening socket's and the peer's, proto.h), in constant time.  0 or
- * -EPERM. */
+ * listening socket's and the peer's, proto.h), in constant time, and
+ * fills proof with the server's MAC over the client's nonce for AUTH_OK.
+ * 0 or -EPERM. */
 int auth_check(const uint8_t *key, const uint8_t nonce[PROTO_NONCE_BYTES],
-               const struct proto_auth_peers *peers, const struct proto_msg *m);
+               const struct proto_auth_peers *peers, const struct proto_msg *m,
+               uint8_t proof[PROTO_MAC_BYTES]);
 
 /* dispatch.c */
 enum {

@@ -57,6 +57,62 @@ static int dir_check(int fd, const char *dir, char *err, size_t errlen)
         return 0;
 }
 
+/* The socket directory's ancestors, from its parent (pfd, named "/" +
+ * parent) up to "/": none may be writable by group or other unless it is
+ * sticky.  In such a directory anybody may rename the socket directory
+ * (or the ancestor holding it) away, without any permission on it, and
+ * put a directory of their own with their own listener in its place: the
+ * application would connect to it, and the broker could not start again
+ * (issue 17.1).  In a sticky one only the entry's owner (root) may. */
+static int ancestors_check(int pfd, const char *parent, char *err, size_t errlen)
+{
+        char name[PATH_MAX + 2];
+        struct stat st, root;
+        bool first = true;
+        _cleanup_close_ int cur = fcntl(pfd, F_DUPFD_CLOEXEC, 3);
+
+        snprintf(name, sizeof(name), "/%s", parent);
+        if (cur < 0 || stat("/", &root) < 0) {
+                snprintf(err, errlen, "socket directory's parent %s: %s", name, strerror(errno));
+                return -errno;
+        }
+        for (;;) {
+                if (fstat(cur, &st) < 0) {
+                        snprintf(err, errlen, "socket directory's parent %s: %s", name,
+                                 strerror(errno));
+                        return -errno;
+                }
+                if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+                        snprintf(err, errlen,
+                                 "%s %s: writable by %s and not sticky (mode %04o), so another "
+                                 "user could rename the socket directory away and listen in its "
+                                 "place; make it sticky (chmod 1777 %s) or not writable by group "
+                                 "or other",
+                                 first ? "the socket directory's parent"
+                                       : "an ancestor of the socket directory",
+                                 name, (st.st_mode & 002) ? "others" : "its group",
+                                 (unsigned)(st.st_mode & 07777), name);
+                        return -EPERM;
+                }
+                if (st.st_dev == root.st_dev && st.st_ino == root.st_ino)
+                        return 0;
+                int up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (up < 0) {
+                        snprintf(err, errlen, "socket directory's parent %s/..: %s", name,
+                                 strerror(errno));
+                        return -errno;
+                }
+                safe_close(cur);
+                cur = up;
+                first = false;
+                char *slash = strrchr(name, '/');
+                if (slash == name)
+                        name[1] = '\0';
+                else if (slash)
+                        *slash = '\0';
+        }
+}
+
 int sockdir_open(const char *dir, bool create, bool have_user, gid_t gid, int *dirfd, char *err,
                  size_t errlen)
 {
@@ -91,6 +147,9 @@ int sockdir_open(const char *dir, bool create, bool have_user, gid_t gid, int *d
                                              : "");
                         return r;
                 }
+                r = ancestors_check(pfd, parent, err, errlen);
+                if (r < 0)
+                        return r;
                 if (create) {
                         /* The engine's mkdir (common/op-mkdir.c): built in a
                          * private staging directory, given root:gid and its

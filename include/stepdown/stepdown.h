@@ -54,15 +54,23 @@ struct stepdown;
 /* Connects to $STEPDOWN_SOCKET (default /run/stepdown/stepdown.sock) and
  * authenticates with the key from $STEPDOWN_KEY_FD (an inherited fd) or
  * $STEPDOWN_KEY_FILE (a file).  The key is 32 raw bytes, or 64 hex digits
- * optionally followed by one newline.  Without either variable no key is
- * used (for brokers with `key none`).  $STEPDOWN_TIMEOUT (seconds) sets the
+ * optionally followed by one newline; a key file is opened without
+ * following a symbolic link and must be the caller's own (any owner's
+ * for root), with no group or other permission bits.  Without either variable no key is used (for
+ * brokers with `key none`).  $STEPDOWN_TIMEOUT (seconds) sets the
  * timeout.  A broker that is full (too many clients) is asked again, with
- * growing pauses, until the timeout has passed.  Errors: the connect(2)
- * errno (-ENOENT, -ECONNREFUSED, -EACCES, ...), -ENOKEY (the broker wants a
- * key and none is set), -EACCES (the broker refused the key or the
- * caller), -EUSERS (still full at the timeout), -EPROTO (not a stepdown
- * broker), -EPROTONOSUPPORT (another protocol version), -EAGAIN (timeout),
- * -EINVAL (a bad variable), or the errno of reading the key.
+ * growing pauses, until the timeout has passed.
+ * The server must be the broker: its listener's uid (SO_PEERCRED) must be
+ * 0, or $STEPDOWN_BROKER_UID, and with a key it must prove that it holds
+ * the same key (protocol 3); otherwise nothing is sent and the result is
+ * -EPERM.  Errors: the connect(2) errno (-ENOENT, -ECONNREFUSED, -EACCES,
+ * ...), -ENOTSOCK (the path is no socket), -EPERM (the server is not the
+ * broker, as above; or a key file someone else owns or can read), -ENOKEY
+ * (the broker wants a key and none is set), -EACCES (the broker refused
+ * the key or the caller), -EUSERS (still full at the timeout), -EPROTO (not
+ * a stepdown broker), -EPROTONOSUPPORT (another protocol version), -EAGAIN
+ * (timeout), -EINVAL (a bad variable), -ELOOP (a symbolic link in the key
+ * file's path), or the errno of reading the key.
  * On failure *sd is NULL. */
 int stepdown_connect(struct stepdown **sd);
 

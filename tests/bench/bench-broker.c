@@ -147,9 +147,14 @@ static int broker_connect(void)
         if (proto_auth_peers_client(fd, &peers) < 0)
                 die("SO_PEERCRED");
         proto_auth_mac(key, m.nonce, &peers, mac);
-        n = proto_encode_auth(buf, sizeof(buf), 1, mac);
+        /* What libstepdown does: a fresh nonce of its own, the server's
+         * proof checked (protocol 3). */
+        uint8_t cnonce[PROTO_NONCE_BYTES];
+        randombytes_buf(cnonce, sizeof(cnonce));
+        n = proto_encode_auth(buf, sizeof(buf), 1, mac, cnonce);
         if (send(fd, buf, (size_t)n, 0) < 0 || (n = recv(fd, buf, sizeof(buf), 0)) <= 0 ||
-            proto_decode(buf, (size_t)n, &m) < 0 || m.type != PROTO_AUTH_OK)
+            proto_decode(buf, (size_t)n, &m) < 0 || m.type != PROTO_AUTH_OK ||
+            proto_auth_server_verify(key, cnonce, &peers, m.mac) < 0)
                 die("auth");
         return fd;
 }
@@ -167,6 +172,20 @@ static void request(int fd, const uint8_t *req, size_t len)
                         m.message);
                 exit(1);
         }
+}
+
+/* The connection cost: connect, HELLO, AUTH, AUTH_OK (and the checks a
+ * client makes), then close; one client after the other. */
+static struct stats connect_bench(size_t n, double *lat)
+{
+        double t0 = now_us();
+        for (size_t i = 0; i < n; i++) {
+                double a = now_us();
+                int fd = broker_connect();
+                lat[i] = now_us() - a;
+                close(fd);
+        }
+        return summarize(lat, n, now_us() - t0);
 }
 
 enum op { OP_CHMOD, OP_MKDIR };
@@ -390,6 +409,8 @@ int main(int argc, char **argv)
         print("chmod directly (engine)", dchmod);
         struct stats dmkdir = direct_bench(OP_MKDIR, n, lat);
         print("mkdir directly (engine)", dmkdir);
+        struct stats conn = connect_bench(n / 10, lat);
+        print("connect + handshake, 1 client", conn);
         struct stats bchmod1 = broker_bench(OP_CHMOD, 1, n, lat);
         print("chmod via broker, 1 client", bchmod1);
         struct stats bchmod2 = broker_bench(OP_CHMOD, 2, n, lat);

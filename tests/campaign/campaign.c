@@ -98,7 +98,7 @@ static int session(struct counters *c, uint8_t mac[PROTO_MAC_BYTES])
                         return -1;
                 }
                 proto_auth_mac(key, m.nonce, &peers, mac ? mac : m2);
-                ssize_t n = proto_encode_auth(out, sizeof(out), 1, mac ? mac : m2);
+                ssize_t n = proto_encode_auth(out, sizeof(out), 1, mac ? mac : m2, m.nonce);
                 if (send(fd, out, (size_t)n, 0) < 0 || get(fd, &m, buf) != PROTO_AUTH_OK) {
                         close(fd);
                         return -1;
@@ -222,8 +222,9 @@ static void attack(struct counters *c, int kind)
                         int how = (int)randombytes_uniform(3);
                         if (how == 2)
                                 randombytes_buf(mac, sizeof(mac));
-                        len = how == 0 ? (size_t)proto_encode_empty(buf, sizeof(buf), PROTO_PING, 1)
-                                       : (size_t)proto_encode_auth(buf, sizeof(buf), 1, mac);
+                        len = how == 0
+                                  ? (size_t)proto_encode_empty(buf, sizeof(buf), PROTO_PING, 1)
+                                  : (size_t)proto_encode_auth(buf, sizeof(buf), 1, mac, m.nonce);
                         if (send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len) {
                                 c->requests++;
                                 if (get(fd, &m, in) != PROTO_ERROR || m.kind != PROTO_ERR_AUTH)

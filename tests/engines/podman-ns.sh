@@ -64,6 +64,20 @@ kube() {
         else
                 result "not ok" "kubernetes example: the app made /data/uploads/2024 through the sidecar broker" "$log"
         fi
+        # The documented layout cannot be hijacked (issue 17.1): the
+        # emptyDir is sticky after the broker's first setup step, so the
+        # app's uid (any uid of the pod) cannot rename the broker's
+        # directory away to put its own listener in its place.
+        local hij
+        hij=$("${P[@]}" exec "$app" sh -c 'stat -c "%a %u" /run/stepdown /run/stepdown/broker
+                mv /run/stepdown/broker /run/stepdown/mine 2>&1; echo "mv rc=$?"
+                stepdown ping >/dev/null && echo served' 2>&1 | tr '\n' ' ')
+        echo "== hijack attempt: $hij" >>"$log"
+        if printf '%s\n' "$hij" | grep -qE '^1777 0 710 0 .*mv rc=[1-9][0-9]* served $'; then
+                result ok "kubernetes example: the emptyDir is sticky (1777), the app cannot rename the broker's directory away, the broker still serves"
+        else
+                result "not ok" "kubernetes example: the socket layout cannot be hijacked (got: $hij)" "$log"
+        fi
         "${P[@]}" logs "$broker" 2>&1 | grep '^{' >"$W/audit-kube.jsonl"
         if grep -q '"op":"mkdir".*"result":"OK"' "$W/audit-kube.jsonl" &&
                 "$STEPDOWN" audit verify "$W/audit-kube.jsonl" >>"$log" 2>&1; then

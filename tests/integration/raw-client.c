@@ -12,7 +12,14 @@
  * without the key that tries to hold N connections for SECONDS: every one
  * the broker closes or refuses is replaced at once; it prints the most it
  * held at once (connections that got HELLO) and how many it opened.
- * The key comes from STEPDOWN_KEY_FILE (raw or hex) when set. */
+ *        raw-client LISTEN-PATH impostor none|mac N
+ * impostor plays a server in the broker's place (protocol 3, issue 17):
+ * it listens on LISTEN-PATH and for each of N clients sends HELLO with
+ * AUTH_METHOD none or mac, answers AUTH with an AUTH_OK whose proof is
+ * made up (it has no key), and any request with OK; it prints
+ * "impostor got TYPE [PATH]" for every packet it receives.
+ * The key comes from STEPDOWN_KEY_FILE (raw or hex) when set; a client
+ * with the key checks the server's proof in AUTH_OK ("bad-proof"). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -31,6 +38,7 @@
 static const char *sock_path;
 static uint8_t key[PROTO_KEY_BYTES];
 static bool have_key;
+static uint8_t last_mac[PROTO_MAC_BYTES]; /* the MAC of the last packet received */
 
 static int conn_open(void)
 {
@@ -84,6 +92,8 @@ static int recv_print(int fd, int ms, uint8_t *nonce, bool quiet)
         }
         if (m.type == PROTO_HELLO && nonce)
                 memcpy(nonce, m.nonce, PROTO_NONCE_BYTES);
+        if (m.present & PROTO_F_MAC)
+                memcpy(last_mac, m.mac, PROTO_MAC_BYTES);
         if (quiet)
                 return m.type;
         switch (m.type) {
@@ -143,6 +153,7 @@ static void send_ping(int fd, uint32_t id)
 static int connect_auth(uint8_t *mac_out, bool quiet)
 {
         uint8_t nonce[PROTO_NONCE_BYTES], mac[PROTO_MAC_BYTES], buf[128];
+        uint8_t cnonce[PROTO_NONCE_BYTES];
         int fd = conn_open();
         if (recv_print(fd, 5000, nonce, quiet) != PROTO_HELLO)
                 exit(2);
@@ -151,12 +162,17 @@ static int connect_auth(uint8_t *mac_out, bool quiet)
                 if (proto_auth_peers_client(fd, &peers) < 0)
                         exit(2);
                 proto_auth_mac(key, nonce, &peers, mac);
-                ssize_t n = proto_encode_auth(buf, sizeof(buf), 1, mac);
+                randombytes_buf(cnonce, sizeof(cnonce));
+                ssize_t n = proto_encode_auth(buf, sizeof(buf), 1, mac, cnonce);
                 send_raw(fd, buf, (size_t)n, -1);
                 if (mac_out)
                         memcpy(mac_out, mac, sizeof(mac));
                 if (recv_print(fd, 5000, NULL, quiet) != PROTO_AUTH_OK)
                         exit(2);
+                if (proto_auth_server_verify(key, cnonce, &peers, last_mac) < 0) {
+                        printf("bad-proof\n");
+                        exit(2);
+                }
         }
         return fd;
 }
@@ -204,6 +220,48 @@ static void relay(const char *listen_path, int n)
                 close(up);
         }
         unlink(listen_path);
+}
+
+/* A server in the broker's place, without the key (see the usage). */
+static void impostor(const char *listen_path, bool mac, int n)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        uint8_t buf[PROTO_MAX_MSG], nonce[PROTO_NONCE_BYTES], fake[PROTO_MAC_BYTES];
+        int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", listen_path);
+        if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            chmod(listen_path, 0777) < 0 || listen(lfd, 4) < 0) {
+                printf("impostor-failed %s\n", strerrorname_np(errno));
+                exit(3);
+        }
+        printf("impostor listening\n");
+        for (int i = 0; i < n; i++) {
+                int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                if (c < 0)
+                        exit(3);
+                randombytes_buf(nonce, sizeof(nonce));
+                ssize_t len = proto_encode_hello(buf, sizeof(buf), 0,
+                                                 mac ? PROTO_AUTH_MAC : PROTO_AUTH_NONE, nonce);
+                send_raw(c, buf, (size_t)len, -1);
+                for (;;) {
+                        struct pollfd p = {.fd = c, .events = POLLIN};
+                        struct proto_msg m;
+                        if (poll(&p, 1, 10000) <= 0)
+                                break;
+                        ssize_t r = recv(c, buf, sizeof(buf), 0);
+                        if (r <= 0 || proto_decode(buf, (size_t)r, &m) < 0)
+                                break;
+                        printf("impostor got %s%s%.*s\n", proto_type_name(m.type),
+                               m.path ? " " : "", (int)m.path_len, m.path ? m.path : "");
+                        randombytes_buf(fake, sizeof(fake)); /* it cannot make the proof */
+                        len = m.type == PROTO_AUTH
+                                  ? proto_encode_auth_ok(buf, sizeof(buf), m.id, fake)
+                                  : proto_encode_ok(buf, sizeof(buf), m.id, -1, 0);
+                        send_raw(c, buf, (size_t)len, -1);
+                }
+                printf("impostor: client %d gone\n", i + 1);
+                close(c);
+        }
 }
 
 static int conn_try(void)
@@ -317,6 +375,8 @@ int main(int argc, char **argv)
 
         if (strcmp(c, "hog") == 0 && argc > 4) {
                 hog(arg, atoi(argv[4]));
+        } else if (strcmp(c, "impostor") == 0 && argc > 3) {
+                impostor(sock_path, strcmp(argv[3], "mac") == 0, argc > 4 ? atoi(argv[4]) : 1);
         } else if (strcmp(c, "relay") == 0 && argc > 3) {
                 relay(argv[3], argc > 4 ? atoi(argv[4]) : 1);
         } else if (strcmp(c, "ping") == 0) {
@@ -334,14 +394,15 @@ int main(int argc, char **argv)
                 fd = conn_open();
                 recv_print(fd, 5000, nonce, false);
                 randombytes_buf(mac, sizeof(mac));
-                send_raw(fd, buf, (size_t)proto_encode_auth(buf, sizeof(buf), 1, mac), -1);
+                send_raw(fd, buf, (size_t)proto_encode_auth(buf, sizeof(buf), 1, mac, nonce), -1);
                 recv_print(fd, 5000, NULL, false);
                 recv_print(fd, 5000, NULL, false);
         } else if (strcmp(c, "replay") == 0) { /* the same MAC on a new connection */
+                uint8_t nonce[PROTO_NONCE_BYTES] = {0};
                 int first = connect_auth(mac, false);
                 fd = conn_open();
                 recv_print(fd, 5000, NULL, false);
-                send_raw(fd, buf, (size_t)proto_encode_auth(buf, sizeof(buf), 1, mac), -1);
+                send_raw(fd, buf, (size_t)proto_encode_auth(buf, sizeof(buf), 1, mac, nonce), -1);
                 recv_print(fd, 5000, NULL, false);
                 recv_print(fd, 5000, NULL, false);
                 close(first);

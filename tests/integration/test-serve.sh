@@ -127,10 +127,13 @@ like "$out" "--serve takes no command.*rc=1$" "serve with a command: exit 1"
 # The Kubernetes example: the broker holds CHOWN, FOWNER, DAC_OVERRIDE,
 # DAC_READ_SEARCH only, and /run/stepdown is an emptyDir (0777) the app
 # shares.  The socket directory is made by the engine's mkdir (built in a
-# private place, renamed in), so it needs no fsgid.
+# private place, renamed in), so it needs no fsgid.  As in the example,
+# the first setup step makes the emptyDir sticky (a 0777 parent without
+# it is refused: issue 17.1).
 mkdir -p "$T/shared" && chmod 0777 "$T/shared"
 cat >"$T/side.conf" <<EOF
 user app
+setup chmod $T/shared mode=1777
 socket $T/shared/broker/sd.sock
 allow app mkdir $T/data/*
 EOF

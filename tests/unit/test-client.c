@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -99,7 +101,12 @@ static void srv_auth(int fd)
         /* ... and bound to the client uid: not valid for another one */
         peers.client_uid ^= 1;
         SRV_CHECK(proto_auth_verify(key, nonce, &peers, m.mac) == -EPERM);
-        srv_send(fd, out, proto_encode_empty(out, sizeof(out), PROTO_AUTH_OK, m.id), -1);
+        peers.client_uid ^= 1;
+        /* version 3: the proof over the client's nonce */
+        uint8_t proof[PROTO_MAC_BYTES];
+        SRV_CHECK(m.present & PROTO_F_NONCE);
+        proto_auth_server_mac(key, m.nonce, &peers, proof);
+        srv_send(fd, out, proto_encode_auth_ok(out, sizeof(out), m.id, proof), -1);
 }
 
 typedef void (*script_fn)(int fd);
@@ -439,6 +446,7 @@ static void test_connect_from_env(void **state)
         assert_non_null(f);
         fputs(hex, f);
         fclose(f);
+        assert_int_equal(chmod(kpath, 0600), 0);
 
         setenv("STEPDOWN_SOCKET", sock_path, 1);
         setenv("STEPDOWN_KEY_FILE", kpath, 1);
@@ -588,6 +596,242 @@ static void test_connect_messages(void **state)
         unsetenv("STEPDOWN_SOCKET");
 }
 
+/* ---- issue 17.1: the client checks its server ---- */
+
+/* A `key none` broker: HELLO none, one PING answered. */
+static void script_ping_nokey(int fd)
+{
+        uint8_t b[PROTO_MAX_MSG], out[PROTO_MAX_MSG], nonce[PROTO_NONCE_BYTES];
+        struct proto_msg m;
+        srv_hello(fd, PROTO_AUTH_NONE, nonce);
+        srv_expect(fd, b, &m, PROTO_PING);
+        srv_send(fd, out, proto_encode_ok(out, sizeof(out), m.id, -1, 0), -1);
+}
+
+/* Says nothing: the client must hang up on its own. */
+static void script_nothing(int fd)
+{
+        (void)fd;
+}
+
+/* An impostor without the key: it asks for AUTH and answers with a
+ * made-up proof, then would serve any request with OK. */
+static void script_fake_proof(int fd)
+{
+        uint8_t nonce[PROTO_NONCE_BYTES], b[PROTO_MAX_MSG], out[PROTO_MAX_MSG];
+        uint8_t fake[PROTO_MAC_BYTES];
+        struct proto_msg m;
+        srv_hello(fd, PROTO_AUTH_MAC, nonce);
+        srv_expect(fd, b, &m, PROTO_AUTH);
+        memset(fake, 0x5a, sizeof(fake));
+        srv_send(fd, out, proto_encode_auth_ok(out, sizeof(out), m.id, fake), -1);
+        /* the client must hang up now, without a request */
+        ssize_t n = recv(fd, b, sizeof(b), 0);
+        SRV_CHECK(n == 0);
+}
+
+/* A proof with the right key but for other ends (a relay's view). */
+static void script_relayed_proof(int fd)
+{
+        uint8_t nonce[PROTO_NONCE_BYTES], b[PROTO_MAX_MSG], out[PROTO_MAX_MSG];
+        uint8_t proof[PROTO_MAC_BYTES];
+        struct proto_msg m;
+        struct proto_auth_peers peers;
+        srv_hello(fd, PROTO_AUTH_MAC, nonce);
+        srv_expect(fd, b, &m, PROTO_AUTH);
+        srv_peers(fd, &peers);
+        peers.client_uid += 1; /* the broker saw the relay, not this client */
+        proto_auth_server_mac(key, m.nonce, &peers, proof);
+        srv_send(fd, out, proto_encode_auth_ok(out, sizeof(out), m.id, proof), -1);
+        SRV_CHECK(recv(fd, b, sizeof(b), 0) == 0);
+}
+
+/* An impostor that does not ask for a key at all. */
+static void script_no_auth(int fd)
+{
+        uint8_t nonce[PROTO_NONCE_BYTES], b[PROTO_MAX_MSG];
+        srv_hello(fd, PROTO_AUTH_NONE, nonce);
+        SRV_CHECK(recv(fd, b, sizeof(b), 0) == 0);
+}
+
+static void test_server_must_prove_key(void **state)
+{
+        struct stepdown *sd = (void *)1;
+        char msg[512], want[512];
+        (void)state;
+        setenv("STEPDOWN_SOCKET", sock_path, 1);
+        char num[16];
+        int kfd = memfd_create("key", MFD_CLOEXEC); /* read again by each connect */
+        assert_true(kfd >= 0);
+        assert_int_equal(write(kfd, key, sizeof(key)), (ssize_t)sizeof(key));
+        snprintf(num, sizeof(num), "%d", kfd);
+        setenv("STEPDOWN_KEY_FD", num, 1);
+
+        pid_t pid = serve(script_fake_proof);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EPERM);
+        assert_null(sd);
+        snprintf(want, sizeof(want),
+                 "the server at %s did not prove that it holds the key (wrong proof in "
+                 "AUTH_OK): refusing it",
+                 sock_path);
+        assert_string_equal(msg, want);
+        reap(pid);
+
+        pid = serve(script_relayed_proof);
+        assert_int_equal(stepdown_connect_to(sock_path, key, &sd), -EPERM);
+        reap(pid);
+
+        pid = serve(script_no_auth);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EPERM);
+        snprintf(want, sizeof(want),
+                 "the server at %s does not ask for the key this client holds (AUTH_METHOD "
+                 "none), so it cannot prove it is the broker that made the key: refusing it",
+                 sock_path);
+        assert_string_equal(msg, want);
+        reap(pid);
+
+        /* without a key, AUTH_METHOD none is what `key none` brokers say */
+        unsetenv("STEPDOWN_KEY_FD");
+        pid = serve(script_ping_nokey);
+        assert_int_equal(stepdown_connect_to(sock_path, NULL, &sd), 0);
+        assert_int_equal(stepdown_ping(sd), 0);
+        stepdown_close(sd);
+        reap(pid);
+        close(kfd);
+        unsetenv("STEPDOWN_SOCKET");
+}
+
+/* The server's uid: root unless STEPDOWN_BROKER_UID names another.  The
+ * fake broker runs as this test's uid (root here); naming another uid
+ * plays a socket that uid does not own. */
+static void test_server_uid(void **state)
+{
+        struct stepdown *sd;
+        char msg[512], want[512];
+        unsigned me = (unsigned)geteuid();
+        (void)state;
+        setenv("STEPDOWN_SOCKET", sock_path, 1);
+        unsetenv("STEPDOWN_KEY_FD");
+        unsetenv("STEPDOWN_KEY_FILE");
+        snprintf(want, sizeof(want), "%u", me + 4242);
+        setenv("STEPDOWN_BROKER_UID", want, 1);
+        pid_t pid = serve(script_nothing);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EPERM);
+        snprintf(want, sizeof(want),
+                 "the server at %s runs as uid %u, not as uid %u (STEPDOWN_BROKER_UID): refusing "
+                 "it",
+                 sock_path, me, me + 4242);
+        assert_string_equal(msg, want);
+        reap(pid);
+        setenv("STEPDOWN_BROKER_UID", "-1", 1);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EINVAL);
+        assert_string_equal(msg, "STEPDOWN_BROKER_UID=-1: not a uid number");
+        snprintf(want, sizeof(want), "%u", me);
+        setenv("STEPDOWN_BROKER_UID", want, 1);
+        pid = serve(script_ping_nokey);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), 0);
+        assert_int_equal(stepdown_ping(sd), 0);
+        stepdown_close(sd);
+        reap(pid);
+        unsetenv("STEPDOWN_BROKER_UID");
+        unsetenv("STEPDOWN_SOCKET");
+}
+
+/* The key file is the caller's own and private, and no link is followed
+ * to it (issue 17.1). */
+static void test_key_file_trust(void **state)
+{
+        struct stepdown *sd;
+        char msg[512], want[1024], kpath[192], lpath[192], ldir[192], via[256];
+        (void)state;
+        setenv("STEPDOWN_SOCKET", sock_path, 1);
+        unsetenv("STEPDOWN_KEY_FD");
+        snprintf(kpath, sizeof(kpath), "%s/key32", dir);
+        int fd = open(kpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, key, sizeof(key)), (ssize_t)sizeof(key));
+        close(fd);
+        assert_int_equal(chmod(kpath, 0600), 0);
+
+        /* a symlink as the last component */
+        snprintf(lpath, sizeof(lpath), "%s/keylink", dir);
+        assert_int_equal(symlink(kpath, lpath), 0);
+        setenv("STEPDOWN_KEY_FILE", lpath, 1);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -ELOOP);
+        snprintf(want, sizeof(want),
+                 "the key file STEPDOWN_KEY_FILE=%s: %s is a symbolic link (the key file is "
+                 "opened without following links: name the file itself)",
+                 lpath, lpath);
+        assert_string_equal(msg, want);
+        /* ... and as a directory on the way */
+        snprintf(ldir, sizeof(ldir), "%s/dirlink", dir);
+        assert_int_equal(symlink(dir, ldir), 0);
+        snprintf(via, sizeof(via), "%s/key32", ldir);
+        setenv("STEPDOWN_KEY_FILE", via, 1);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -ELOOP);
+        snprintf(want, sizeof(want),
+                 "the key file STEPDOWN_KEY_FILE=%s: %s is a symbolic link (the key file is "
+                 "opened without following links: name the file itself)",
+                 via, ldir);
+        assert_string_equal(msg, want);
+
+        /* readable by others */
+        setenv("STEPDOWN_KEY_FILE", kpath, 1);
+        assert_int_equal(chmod(kpath, 0644), 0);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -EPERM);
+        snprintf(want, sizeof(want),
+                 "the key file STEPDOWN_KEY_FILE=%s: mode 0644 gives group or other access (a "
+                 "key file must be private: chmod 600)",
+                 kpath);
+        assert_string_equal(msg, want);
+        assert_int_equal(chmod(kpath, 0600), 0);
+
+        /* Someone else's private key file: root may use it (a health check
+         * in the broker's container reading the app's key, as in the
+         * compose example); test-trust.sh plays the non-root refusals. */
+        if (geteuid() == 0) {
+                assert_int_equal(chown(kpath, 4242, 4242), 0);
+                pid_t pid = serve(script_ping);
+                assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), 0);
+                assert_int_equal(stepdown_ping(sd), 0);
+                stepdown_close(sd);
+                reap(pid);
+                assert_int_equal(chown(kpath, 0, 0), 0);
+        }
+
+        /* the same file, the caller's and private: accepted */
+        pid_t pid = serve(script_ping);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), 0);
+        assert_int_equal(stepdown_ping(sd), 0);
+        stepdown_close(sd);
+        reap(pid);
+        unsetenv("STEPDOWN_KEY_FILE");
+        unsetenv("STEPDOWN_SOCKET");
+}
+
+/* A path that is not a socket says so (issue 18.5), not "Connection
+ * refused". */
+static void test_not_a_socket(void **state)
+{
+        struct stepdown *sd;
+        char msg[512], want[512], path[192];
+        (void)state;
+        unsetenv("STEPDOWN_KEY_FD");
+        unsetenv("STEPDOWN_KEY_FILE");
+        snprintf(path, sizeof(path), "%s/secret", dir);
+        setenv("STEPDOWN_SOCKET", path, 1);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -ENOTSOCK);
+        snprintf(want, sizeof(want),
+                 "cannot connect to the broker at %s: it is a regular file, not a socket", path);
+        assert_string_equal(msg, want);
+        setenv("STEPDOWN_SOCKET", dir, 1);
+        assert_int_equal(stepdown_connect_msg(&sd, msg, sizeof(msg)), -ENOTSOCK);
+        snprintf(want, sizeof(want),
+                 "cannot connect to the broker at %s: it is a directory, not a socket", dir);
+        assert_string_equal(msg, want);
+        unsetenv("STEPDOWN_SOCKET");
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -602,6 +846,8 @@ static int setup(void **state)
                 return -1;
         fputs("secret", f);
         fclose(f);
+        if (chmod(path, 0600) < 0)
+                return -1;
         for (int i = 0; i < PROTO_KEY_BYTES; i++)
                 key[i] = (uint8_t)(i * 7 + 3);
         srand(42);
@@ -631,6 +877,10 @@ int main(void)
             cmocka_unit_test(test_full_broker_retry),
             cmocka_unit_test(test_connect_messages),
             cmocka_unit_test(test_version_mismatch),
+            cmocka_unit_test(test_server_must_prove_key),
+            cmocka_unit_test(test_server_uid),
+            cmocka_unit_test(test_key_file_trust),
+            cmocka_unit_test(test_not_a_socket),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -21,7 +21,7 @@
 
 /* ---- the examples (also documented in docs/PROTOCOL.md) ---- */
 
-static uint8_t ex_key[PROTO_KEY_BYTES], ex_nonce[PROTO_NONCE_BYTES];
+static uint8_t ex_key[PROTO_KEY_BYTES], ex_nonce[PROTO_NONCE_BYTES], ex_cnonce[PROTO_NONCE_BYTES];
 /* The broker listening as root, the client uid 1000. */
 static const struct proto_auth_peers ex_peers = {.server_uid = 0, .client_uid = 1000};
 
@@ -29,8 +29,10 @@ static void ex_init(void)
 {
         for (int i = 0; i < PROTO_KEY_BYTES; i++)
                 ex_key[i] = (uint8_t)(0x80 + i);
-        for (int i = 0; i < PROTO_NONCE_BYTES; i++)
+        for (int i = 0; i < PROTO_NONCE_BYTES; i++) {
                 ex_nonce[i] = (uint8_t)i;
+                ex_cnonce[i] = (uint8_t)(0x40 + i); /* the client's nonce */
+        }
 }
 
 static ssize_t ex_hello(uint8_t *b, size_t n)
@@ -41,11 +43,13 @@ static ssize_t ex_auth(uint8_t *b, size_t n)
 {
         uint8_t mac[PROTO_MAC_BYTES];
         proto_auth_mac(ex_key, ex_nonce, &ex_peers, mac);
-        return proto_encode_auth(b, n, 1, mac);
+        return proto_encode_auth(b, n, 1, mac, ex_cnonce);
 }
 static ssize_t ex_auth_ok(uint8_t *b, size_t n)
 {
-        return proto_encode_empty(b, n, PROTO_AUTH_OK, 1);
+        uint8_t mac[PROTO_MAC_BYTES];
+        proto_auth_server_mac(ex_key, ex_cnonce, &ex_peers, mac);
+        return proto_encode_auth_ok(b, n, 1, mac);
 }
 static ssize_t ex_ping(uint8_t *b, size_t n)
 {
@@ -545,8 +549,8 @@ static void test_mac(void **state)
         relay_cli.client_uid = 1001;
         assert_int_equal(proto_auth_verify(key, nonce, &relay_srv, mac), -EPERM);
         assert_int_equal(proto_auth_verify(key, nonce, &relay_cli, mac), -EPERM);
-        /* The documented input: "stepdown-auth-v2\0" || nonce || u32le || u32le. */
-        uint8_t in[17 + PROTO_NONCE_BYTES + 8] = "stepdown-auth-v2", byhand[PROTO_MAC_BYTES];
+        /* The documented input: "stepdown-auth-v3\0" || nonce || u32le || u32le. */
+        uint8_t in[17 + PROTO_NONCE_BYTES + 8] = "stepdown-auth-v3", byhand[PROTO_MAC_BYTES];
         memcpy(in + 17, nonce, PROTO_NONCE_BYTES);
         in[17 + PROTO_NONCE_BYTES + 4] = 0xe8; /* 1000 = 0x3e8 */
         in[17 + PROTO_NONCE_BYTES + 5] = 0x03;
@@ -560,6 +564,57 @@ static void test_mac(void **state)
         mac[5] ^= 1;
         crypto_auth(bare, nonce, sizeof(nonce), key);
         assert_memory_not_equal(bare, mac, sizeof(mac));
+}
+
+/* Version 3: the server proves the key in AUTH_OK, over the client's
+ * nonce and the same two ends; the proof is no client MAC (another domain),
+ * and a relay or a reflected client MAC fails. */
+static void test_server_proof(void **state)
+{
+        uint8_t proof[PROTO_MAC_BYTES], cmac[PROTO_MAC_BYTES], other[PROTO_KEY_BYTES];
+        uint8_t cnonce2[PROTO_NONCE_BYTES], byhand[PROTO_MAC_BYTES];
+        (void)state;
+        ex_init();
+        memcpy(other, ex_key, sizeof(other));
+        other[0] ^= 1;
+        memcpy(cnonce2, ex_cnonce, sizeof(cnonce2));
+        cnonce2[31] ^= 1;
+
+        assert_int_equal(proto_auth_server_mac(ex_key, ex_cnonce, &ex_peers, proof), 0);
+        assert_int_equal(proto_auth_server_verify(ex_key, ex_cnonce, &ex_peers, proof), 0);
+        assert_int_equal(proto_auth_server_verify(other, ex_cnonce, &ex_peers, proof), -EPERM);
+        assert_int_equal(proto_auth_server_verify(ex_key, cnonce2, &ex_peers, proof), -EPERM);
+        struct proto_auth_peers relay_srv = ex_peers, relay_cli = ex_peers;
+        relay_srv.server_uid = 1001; /* an impostor listening as another uid */
+        relay_cli.client_uid = 1001;
+        assert_int_equal(proto_auth_server_verify(ex_key, ex_cnonce, &relay_srv, proof), -EPERM);
+        assert_int_equal(proto_auth_server_verify(ex_key, ex_cnonce, &relay_cli, proof), -EPERM);
+        /* A client MAC over the same nonce is not a server proof: a server
+         * cannot answer with the client's own MAC (reflection). */
+        proto_auth_mac(ex_key, ex_cnonce, &ex_peers, cmac);
+        assert_memory_not_equal(cmac, proof, sizeof(proof));
+        assert_int_equal(proto_auth_server_verify(ex_key, ex_cnonce, &ex_peers, cmac), -EPERM);
+        /* The documented input: "stepdown-server-v3\0" || client nonce ||
+         * u32le server uid || u32le client uid. */
+        uint8_t in[19 + PROTO_NONCE_BYTES + 8] = "stepdown-server-v3";
+        memcpy(in + 19, ex_cnonce, PROTO_NONCE_BYTES);
+        in[19 + PROTO_NONCE_BYTES + 4] = 0xe8;
+        in[19 + PROTO_NONCE_BYTES + 5] = 0x03;
+        crypto_auth(byhand, in, sizeof(in), ex_key);
+        assert_memory_equal(byhand, proof, sizeof(proof));
+
+        /* AUTH carries the client's nonce, AUTH_OK the proof; both required. */
+        uint8_t b[128];
+        struct proto_msg m;
+        ssize_t n = proto_encode_auth(b, sizeof(b), 1, cmac, ex_cnonce);
+        assert_true(n > 0);
+        assert_int_equal(proto_decode(b, (size_t)n, &m), 0);
+        assert_memory_equal(m.nonce, ex_cnonce, PROTO_NONCE_BYTES);
+        n = proto_encode_empty(b, sizeof(b), PROTO_AUTH_OK, 1); /* a v2 AUTH_OK: no proof */
+        assert_true(n < 0);
+        struct proto_msg v2auth = {
+            .type = PROTO_AUTH, .id = 1, .present = PROTO_F_MAC, .mac = cmac};
+        assert_true(proto_encode(&v2auth, b, sizeof(b)) < 0); /* AUTH without a client nonce */
 }
 
 /* ---- the examples in docs/PROTOCOL.md ---- */
@@ -639,6 +694,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_encode_refuses),
             cmocka_unit_test(test_parse_bind),
             cmocka_unit_test(test_mac),
+            cmocka_unit_test(test_server_proof),
             cmocka_unit_test(test_doc_examples),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
