@@ -7,6 +7,7 @@
 #include "harden.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "audit.h"
 #include "broker.h"
 #include "caps.h"
+#include "landlock.h"
 #include "log.h"
 #include "ops.h"
 #include "policy.h"
@@ -267,6 +269,11 @@ static void test_hook(void)
                 execve("/bin/true", argv, environ);
                 log_error("test hook: execve: %s", strerror(errno));
         }
+        /* landlock:PATH: a mkdir the policy's rules do not reach (or do),
+         * made directly, past every policy check. */
+        if (h && strncmp(h, "landlock:", 9) == 0)
+                log_warn("test hook: mkdir %s: %s", h + 9,
+                         mkdirat(AT_FDCWD, h + 9, 0700) < 0 ? strerror(errno) : "made");
 }
 #endif
 
@@ -336,7 +343,7 @@ int harden_apply(const struct policy *p, const struct harden_config *hc, struct 
 {
         uint64_t want = harden_caps_for(p, hc->supervise > 0), prm = 0;
         bool bounding = false;
-        char names[256], msg[512];
+        char names[256], msg[768];
         int r;
 
         r = set_rlimits(hc->max_conns, err, errlen);
@@ -371,6 +378,17 @@ int harden_apply(const struct policy *p, const struct harden_config *hc, struct 
                 return -errno;
         }
 
+        /* Before the filter: its allowlist has no landlock_* calls. */
+        char ll[256];
+        struct landlock_extra lx = {.sockdir_fd = hc->sockdir_fd, .audit_path = p ? p->audit : NULL};
+        r = landlock_apply(p, &lx, ll, sizeof(ll));
+        if (r < 0) {
+                snprintf(err, errlen, "%s", ll);
+                return r;
+        }
+        if (r > 0)
+                log_warn("broker: %s", ll);
+
         harden_caps_format(want & prm, names, sizeof(names));
         if (hc->seccomp) {
                 r = install_seccomp(hc, err, errlen);
@@ -380,7 +398,7 @@ int harden_apply(const struct policy *p, const struct harden_config *hc, struct 
                 log_warn("broker: *** SECCOMP FILTER DISABLED (--no-seccomp) *** every system "
                          "call is open to a compromised broker; for debugging only");
         }
-        snprintf(msg, sizeof(msg), "capabilities %s; no_new_privs; seccomp %s", names,
+        snprintf(msg, sizeof(msg), "capabilities %s; no_new_privs; %s; seccomp %s", names, ll,
                  hc->seccomp ? "on" : "OFF (--no-seccomp: debugging only)");
         audit_note(a, msg);
 #ifdef STEPDOWN_TEST_HOOKS
