@@ -379,15 +379,18 @@ int harden_apply(const struct policy *p, const struct harden_config *hc, struct 
         }
 
         /* Before the filter: its allowlist has no landlock_* calls. */
-        char ll[256];
+        char ll[256] = "landlock OFF (--no-landlock: debugging only)";
         struct landlock_extra lx = {.sockdir_fd = hc->sockdir_fd, .audit_path = p ? p->audit : NULL};
-        r = landlock_apply(p, &lx, ll, sizeof(ll));
+        r = hc->landlock ? landlock_apply(p, &lx, ll, sizeof(ll)) : 1;
         if (r < 0) {
                 snprintf(err, errlen, "%s", ll);
                 return r;
         }
-        if (r > 0)
+        if (r > 0 && hc->landlock)
                 log_warn("broker: %s", ll);
+        else if (r > 0)
+                log_warn("broker: *** LANDLOCK DISABLED (--no-landlock) *** a bug in the engine "
+                         "reaches every path root can; for debugging only");
 
         harden_caps_format(want & prm, names, sizeof(names));
         if (hc->seccomp) {
@@ -398,8 +401,8 @@ int harden_apply(const struct policy *p, const struct harden_config *hc, struct 
                 log_warn("broker: *** SECCOMP FILTER DISABLED (--no-seccomp) *** every system "
                          "call is open to a compromised broker; for debugging only");
         }
-        snprintf(msg, sizeof(msg), "capabilities %s; no_new_privs; %s; seccomp %s", names, ll,
-                 hc->seccomp ? "on" : "OFF (--no-seccomp: debugging only)");
+        snprintf(msg, sizeof(msg), "capabilities %s; no_new_privs; seccomp %s; %s", names,
+                 hc->seccomp ? "on" : "OFF (--no-seccomp: debugging only)", ll);
         audit_note(a, msg);
 #ifdef STEPDOWN_TEST_HOOKS
         test_hook();

@@ -66,12 +66,15 @@ struct ll_net_port_attr {
 };
 
 #define FS(x) LANDLOCK_ACCESS_FS_##x
+/* Every right of ABI 1 but EXECUTE: execve is the seccomp filter's (never
+ * on its allowlist), and --no-seccomp, a debugging switch, stays what it
+ * says it is. */
 #define FS_ABI1                                                                                    \
-        (FS(EXECUTE) | FS(WRITE_FILE) | FS(READ_FILE) | FS(READ_DIR) | FS(REMOVE_DIR) |            \
-         FS(REMOVE_FILE) | FS(MAKE_CHAR) | FS(MAKE_DIR) | FS(MAKE_REG) | FS(MAKE_SOCK) |           \
-         FS(MAKE_FIFO) | FS(MAKE_BLOCK) | FS(MAKE_SYM))
+        (FS(WRITE_FILE) | FS(READ_FILE) | FS(READ_DIR) | FS(REMOVE_DIR) | FS(REMOVE_FILE) |        \
+         FS(MAKE_CHAR) | FS(MAKE_DIR) | FS(MAKE_REG) | FS(MAKE_SOCK) | FS(MAKE_FIFO) |             \
+         FS(MAKE_BLOCK) | FS(MAKE_SYM))
 /* Rights that may be granted on a regular file (the rest need a directory). */
-#define FS_FILE (FS(EXECUTE) | FS(WRITE_FILE) | FS(READ_FILE) | FS(TRUNCATE) | FS(IOCTL_DEV))
+#define FS_FILE (FS(WRITE_FILE) | FS(READ_FILE) | FS(TRUNCATE) | FS(IOCTL_DEV))
 
 /* A policy whose tcp port ranges add up to more than this leaves TCP bind
  * unhandled (one rule per port; 64k add_rule calls would slow the start

@@ -334,6 +334,7 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
          * and install the seccomp filter now; never serve without them. */
         if (r == 0 && rt) {
                 struct harden_config hc = {.seccomp = !mc->no_seccomp,
+                                           .landlock = !mc->no_landlock,
                                            .supervise = lp->child > 0 ? lp->child : 0,
                                            .max_conns = mc->max_conns,
                                            .sockdir_fd = rt->dir_fd};
