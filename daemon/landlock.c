@@ -146,6 +146,17 @@ struct builder {
         unsigned paths, ports;
 };
 
+/* One landlock_add_rule; what names the rule in msg on failure. */
+static int add_rule(struct builder *b, int type, const void *attr, const char *what, char *msg,
+                    size_t msglen)
+{
+        if (syscall(SYS_landlock_add_rule, b->ruleset, type, attr, 0) == 0)
+                return 0;
+        int r = negative_errno();
+        snprintf(msg, msglen, "landlock: a rule for %s: %s", what, strerror(-r));
+        return r;
+}
+
 static int add_fd(struct builder *b, int fd, uint64_t rights, const char *what, char *msg,
                   size_t msglen)
 {
@@ -158,13 +169,9 @@ static int add_fd(struct builder *b, int fd, uint64_t rights, const char *what, 
                                           .parent_fd = fd};
         if (!pb.allowed_access)
                 return 0;
-        if (syscall(SYS_landlock_add_rule, b->ruleset, RULE_PATH_BENEATH, &pb, 0) < 0) {
-                int r = negative_errno();
-                snprintf(msg, msglen, "landlock: a rule for %s: %s", what, strerror(-r));
-                return r;
-        }
-        b->paths++;
-        return 0;
+        int r = add_rule(b, RULE_PATH_BENEATH, &pb, what, msg, msglen);
+        b->paths += r == 0;
+        return r;
 }
 
 /* dir, resolved from / without symbolic links (resolve_anchor, as the
@@ -201,13 +208,11 @@ static int add_port(struct builder *b, unsigned port, char *msg, size_t msglen)
 {
         struct ll_net_port_attr np = {.allowed_access = LANDLOCK_ACCESS_NET_BIND_TCP,
                                       .port = port};
-        if (syscall(SYS_landlock_add_rule, b->ruleset, RULE_NET_PORT, &np, 0) < 0) {
-                int r = negative_errno();
-                snprintf(msg, msglen, "landlock: a rule for tcp port %u: %s", port, strerror(-r));
-                return r;
-        }
-        b->ports++;
-        return 0;
+        char what[32];
+        snprintf(what, sizeof(what), "tcp port %u", port);
+        int r = add_rule(b, RULE_NET_PORT, &np, what, msg, msglen);
+        b->ports += r == 0;
+        return r;
 }
 
 static bool is_tcp(const struct policy_rule *x)
@@ -245,12 +250,11 @@ static int add_rules(struct builder *b, const struct policy *p, const struct lan
         if (r == 0 && x && x->sockdir_fd >= 0)
                 r = add_fd(b, x->sockdir_fd, FS(REMOVE_FILE), "the socket's directory", msg,
                            msglen);
-        if (r == 0 && x && x->audit_path && strcmp(x->audit_path, "-")) {
+        if (r == 0 && x && x->audit_path && x->audit_path[0] == '/') { /* not "-" (stderr) */
                 char dir[PATH_MAX];
                 const char *slash = strrchr(x->audit_path, '/');
                 snprintf(dir, sizeof(dir), "%.*s",
-                         slash && slash != x->audit_path ? (int)(slash - x->audit_path) : 1,
-                         slash ? x->audit_path : "/");
+                         slash == x->audit_path ? 1 : (int)(slash - x->audit_path), x->audit_path);
                 r = add_path(b, dir, FS(READ_FILE) | FS(WRITE_FILE) | FS(MAKE_REG),
                              "the audit log's directory", msg, msglen);
         }

@@ -20,7 +20,7 @@ struct policy;
 
 struct landlock_extra {
         int sockdir_fd;         /* the socket's directory, -1 if none */
-        const char *audit_path; /* the audit log; NULL or "-": none */
+        const char *audit_path; /* the audit log (absolute); NULL or "-": none */
 };
 
 /* The Landlock ABI version of the running kernel: >= 1, or -errno
