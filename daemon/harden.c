@@ -1,5 +1,6 @@
 /* The broker's hardening (issue 7): least capability computed from the
- * policy, securebits, no_new_privs, rlimits and a seccomp allowlist.
+ * policy, securebits, no_new_privs, rlimits, a Landlock ruleset
+ * (landlock.c, issue 17) and a seccomp allowlist.
  * Capabilities go through caps.c's raw capget/capset/prctl calls (libcap
  * would add a library for what is a mask and four prctl loops); the filter
  * through libseccomp, which resolves names per architecture and refuses
@@ -380,7 +381,8 @@ int harden_apply(const struct policy *p, const struct harden_config *hc, struct 
 
         /* Before the filter: its allowlist has no landlock_* calls. */
         char ll[256] = "landlock OFF (--no-landlock: debugging only)";
-        struct landlock_extra lx = {.sockdir_fd = hc->sockdir_fd, .audit_path = p ? p->audit : NULL};
+        struct landlock_extra lx = {.sockdir_fd = hc->sockdir_fd,
+                                    .audit_path = p ? p->audit : NULL};
         r = hc->landlock ? landlock_apply(p, &lx, ll, sizeof(ll)) : 1;
         if (r < 0) {
                 snprintf(err, errlen, "%s", ll);

@@ -176,8 +176,8 @@ static int add_fd(struct builder *b, int fd, uint64_t rights, const char *what, 
 
 /* dir, resolved from / without symbolic links (resolve_anchor, as the
  * engine does); missing: its nearest existing ancestor. */
-static int add_path(struct builder *b, const char *dir, uint64_t rights, const char *why,
-                    char *msg, size_t msglen)
+static int add_path(struct builder *b, const char *dir, uint64_t rights, const char *why, char *msg,
+                    size_t msglen)
 {
         char buf[PATH_MAX], err[512] = "";
         int fd = -1, r;
@@ -206,8 +206,7 @@ static int add_path(struct builder *b, const char *dir, uint64_t rights, const c
 
 static int add_port(struct builder *b, unsigned port, char *msg, size_t msglen)
 {
-        struct ll_net_port_attr np = {.allowed_access = LANDLOCK_ACCESS_NET_BIND_TCP,
-                                      .port = port};
+        struct ll_net_port_attr np = {.allowed_access = LANDLOCK_ACCESS_NET_BIND_TCP, .port = port};
         char what[32];
         snprintf(what, sizeof(what), "tcp port %u", port);
         int r = add_rule(b, RULE_NET_PORT, &np, what, msg, msglen);
@@ -241,8 +240,7 @@ static int add_rules(struct builder *b, const struct policy *p, const struct lan
                 char why[64];
                 snprintf(why, sizeof(why), "the anchor of line %u,", rule->line);
                 if (rule->anchor)
-                        r = add_path(b, rule->anchor, rule_rights(rule, reopens), why, msg,
-                                     msglen);
+                        r = add_path(b, rule->anchor, rule_rights(rule, reopens), why, msg, msglen);
                 for (unsigned port = rule->bind.port_lo;
                      r == 0 && net_bind && is_tcp(rule) && port <= rule->bind.port_hi; port++)
                         r = add_port(b, port, msg, msglen);
@@ -267,15 +265,15 @@ static int add_rules(struct builder *b, const struct policy *p, const struct lan
         return r;
 }
 
-int landlock_apply(const struct policy *p, const struct landlock_extra *x, char *msg,
-                   size_t msglen)
+int landlock_apply(const struct policy *p, const struct landlock_extra *x, char *msg, size_t msglen)
 {
         struct builder b = {.ruleset = -1, .abi = landlock_abi()};
         int r;
 
         if (b.abi == -ENOSYS || b.abi == -EOPNOTSUPP || b.abi == -EPERM) {
-                snprintf(msg, msglen, "landlock unavailable (%s): the broker runs without its "
-                                      "filesystem and network wall",
+                snprintf(msg, msglen,
+                         "landlock unavailable (%s): the broker runs without its "
+                         "filesystem and network wall",
                          b.abi == -ENOSYS       ? "the kernel has no Landlock"
                          : b.abi == -EOPNOTSUPP ? "Landlock is disabled at boot (lsm=)"
                                                 : "refused by a seccomp profile");
@@ -288,8 +286,9 @@ int landlock_apply(const struct policy *p, const struct landlock_extra *x, char 
         if (b.abi < 2) {
                 /* ABI 1 refuses every rename between directories, which
                  * the engine's mkdir makes (staging directory). */
-                snprintf(msg, msglen, "landlock ABI 1 (kernel before 5.19) cannot allow the "
-                                      "renames mkdir makes: the broker runs without its wall");
+                snprintf(msg, msglen,
+                         "landlock ABI 1 (kernel before 5.19) cannot allow the "
+                         "renames mkdir makes: the broker runs without its wall");
                 return 1;
         }
         unsigned ports = tcp_ports(p);
@@ -298,8 +297,8 @@ int landlock_apply(const struct policy *p, const struct landlock_extra *x, char 
         struct ll_ruleset_attr attr = {
             .handled_access_fs = b.handled_fs,
             .handled_access_net = b.abi < 4 ? 0
-                                  : LANDLOCK_ACCESS_NET_CONNECT_TCP |
-                                        (net_bind ? LANDLOCK_ACCESS_NET_BIND_TCP : 0),
+                                            : LANDLOCK_ACCESS_NET_CONNECT_TCP |
+                                                  (net_bind ? LANDLOCK_ACCESS_NET_BIND_TCP : 0),
         };
         b.ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr,
                                  b.abi < 4 ? sizeof(attr.handled_access_fs) : sizeof(attr), 0);
@@ -322,9 +321,8 @@ int landlock_apply(const struct policy *p, const struct landlock_extra *x, char 
                 return r;
         snprintf(msg, msglen, "landlock ABI %d: %u path%s, %s", b.abi, b.paths,
                  b.paths == 1 ? "" : "s",
-                 b.abi < 4   ? "tcp not covered (ABI < 4)"
-                 : net_bind ? (b.ports ? "bind on the rules' tcp ports only"
-                                       : "no tcp bind")
+                 b.abi < 4  ? "tcp not covered (ABI < 4)"
+                 : net_bind ? (b.ports ? "bind on the rules' tcp ports only" : "no tcp bind")
                             : "tcp bind not covered (more than 4096 ports)");
         return 0;
 }

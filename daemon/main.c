@@ -30,7 +30,7 @@ struct options {
         bool no_broker;
         const char *config;
         bool check, init, serve, key_fd;
-        bool no_seccomp; /* hardening (issue 7) */
+        bool no_seccomp;  /* hardening (issue 7) */
         bool no_landlock; /* hardening (issue 17) */
         unsigned max_clients, auth_timeout, idle_timeout, max_chown_entries;
         unsigned max_clients_per_uid;

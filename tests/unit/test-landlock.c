@@ -98,8 +98,8 @@ static int setup(void **state)
                                          "app:x:1000:1000::/home/app:/bin/sh\n");
         write_file(P("%s/group", base), "root:x:0:\napp:x:1000:\n");
         assert_int_equal(userdb_load(&db, P("%s/passwd", base), P("%s/group", base)), 0);
-        static const char *const dirs[] = {"mk", "ch", "ch/sub", "op", "sock", "sd", "log", "pending", "out",
-                                           "out/sub"};
+        static const char *const dirs[] = {"mk", "ch",  "ch/sub",  "op",  "sock",
+                                           "sd", "log", "pending", "out", "out/sub"};
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
                 assert_int_equal(mkdir(P("%s/%s", base, dirs[i]), 0755), 0);
         write_file(P("%s/op/f", base), "in\n");
@@ -200,8 +200,7 @@ static void body_engine(void)
         CHECK(op_chown(P("%s/ch", base), "", 1000, 1000, true, false, false, &s, err,
                        sizeof(err)) == 0);
         CHECK(s.changed >= 2);
-        CHECK(op_chown(out, "", 1000, 1000, true, false, false, NULL, err, sizeof(err)) ==
-              -EACCES);
+        CHECK(op_chown(out, "", 1000, 1000, true, false, false, NULL, err, sizeof(err)) == -EACCES);
 
         /* bind unix: in the rule's directory, not elsewhere */
         CHECK(bind_unix(P("%s/sock", base), "s") == 0);
@@ -213,8 +212,8 @@ static void body_engine(void)
         CHECK(unlink(P("%s/victim", out)) < 0 && errno == EACCES);
 
         /* the audit log: created (after rotation) and written in its directory */
-        int lfd = open(P("%s/log/audit.jsonl", base), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
-                       0600);
+        int lfd =
+            open(P("%s/log/audit.jsonl", base), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         CHECK(lfd >= 0 && write(lfd, "{}\n", 3) == 3);
         close(lfd);
 
