@@ -183,6 +183,7 @@ struct mode_config {
         unsigned max_conns_per_uid; /* 0: max_conns / 2 */
         uint64_t max_chown_entries; /* 0: BROKER_MAX_CHOWN_ENTRIES */
         bool no_seccomp;            /* hardening (harden.h): --no-seccomp, for debugging */
+        bool no_landlock;           /* hardening (landlock.h): --no-landlock, for debugging */
 };
 /* Each returns the exit status for main (exec mode returns only on error). */
 int mode_exec(const struct mode_config *mc, char **argv);

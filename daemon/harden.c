@@ -1,5 +1,6 @@
 /* The broker's hardening (issue 7): least capability computed from the
- * policy, securebits, no_new_privs, rlimits and a seccomp allowlist.
+ * policy, securebits, no_new_privs, rlimits, a Landlock ruleset
+ * (landlock.c, issue 17) and a seccomp allowlist.
  * Capabilities go through caps.c's raw capget/capset/prctl calls (libcap
  * would add a library for what is a mask and four prctl loops); the filter
  * through libseccomp, which resolves names per architecture and refuses
@@ -7,6 +8,7 @@
 #include "harden.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include "audit.h"
 #include "broker.h"
 #include "caps.h"
+#include "landlock.h"
 #include "log.h"
 #include "ops.h"
 #include "policy.h"
@@ -267,6 +270,11 @@ static void test_hook(void)
                 execve("/bin/true", argv, environ);
                 log_error("test hook: execve: %s", strerror(errno));
         }
+        /* landlock:PATH: a mkdir the policy's rules do not reach (or do),
+         * made directly, past every policy check. */
+        if (h && strncmp(h, "landlock:", 9) == 0)
+                log_warn("test hook: mkdir %s: %s", h + 9,
+                         mkdirat(AT_FDCWD, h + 9, 0700) < 0 ? strerror(errno) : "made");
 }
 #endif
 
@@ -336,7 +344,7 @@ int harden_apply(const struct policy *p, const struct harden_config *hc, struct 
 {
         uint64_t want = harden_caps_for(p, hc->supervise > 0), prm = 0;
         bool bounding = false;
-        char names[256], msg[512];
+        char names[256], msg[768];
         int r;
 
         r = set_rlimits(hc->max_conns, err, errlen);
@@ -371,6 +379,21 @@ int harden_apply(const struct policy *p, const struct harden_config *hc, struct 
                 return -errno;
         }
 
+        /* Before the filter: its allowlist has no landlock_* calls. */
+        char ll[256] = "landlock OFF (--no-landlock: debugging only)";
+        struct landlock_extra lx = {.sockdir_fd = hc->sockdir_fd,
+                                    .audit_path = p ? p->audit : NULL};
+        r = hc->landlock ? landlock_apply(p, &lx, ll, sizeof(ll)) : 1;
+        if (r < 0) {
+                snprintf(err, errlen, "%s", ll);
+                return r;
+        }
+        if (r > 0 && hc->landlock)
+                log_warn("broker: %s", ll);
+        else if (r > 0)
+                log_warn("broker: *** LANDLOCK DISABLED (--no-landlock) *** a bug in the engine "
+                         "reaches every path root can; for debugging only");
+
         harden_caps_format(want & prm, names, sizeof(names));
         if (hc->seccomp) {
                 r = install_seccomp(hc, err, errlen);
@@ -380,8 +403,8 @@ int harden_apply(const struct policy *p, const struct harden_config *hc, struct 
                 log_warn("broker: *** SECCOMP FILTER DISABLED (--no-seccomp) *** every system "
                          "call is open to a compromised broker; for debugging only");
         }
-        snprintf(msg, sizeof(msg), "capabilities %s; no_new_privs; seccomp %s", names,
-                 hc->seccomp ? "on" : "OFF (--no-seccomp: debugging only)");
+        snprintf(msg, sizeof(msg), "capabilities %s; no_new_privs; seccomp %s; %s", names,
+                 hc->seccomp ? "on" : "OFF (--no-seccomp: debugging only)", ll);
         audit_note(a, msg);
 #ifdef STEPDOWN_TEST_HOOKS
         test_hook();

@@ -17,9 +17,13 @@ struct audit;
 
 struct harden_config {
         bool seccomp;       /* false: --no-seccomp (debugging; logged loudly) */
+        bool landlock;      /* false: --no-landlock (debugging; logged loudly) */
         pid_t supervise;    /* init mode: the application, which the loop may signal
                              * (CAP_KILL, and kill() only to it); 0 otherwise */
         unsigned max_conns; /* the broker's connection limit (0: BROKER_MAX_CONNS) */
+        int sockdir_fd;     /* the socket's directory (Landlock: socket and key are
+                             * removed at exit), -1 if none; the audit log's directory
+                             * comes from the policy */
 };
 
 /* The capabilities (bit N = capability N) that p's allow rules need;
@@ -35,7 +39,8 @@ void harden_caps_format(uint64_t caps, char *buf, size_t len);
 unsigned long harden_nofile(unsigned max_conns);
 
 /* Applies everything, in order: rlimits, securebits, the capability drop,
- * no_new_privs, the seccomp filter (unless !hc->seccomp).  Call it once,
+ * no_new_privs, the Landlock ruleset (landlock.h, unless !hc->landlock;
+ * where the kernel lacks it, one warning), the seccomp filter (unless !hc->seccomp).  Call it once,
  * after setup and after every file the loop needs is open, right before
  * serving.  Writes a "harden" audit record (a may be NULL).  0, or -errno
  * with err filled in; the caller must not serve then. */

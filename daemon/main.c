@@ -31,7 +31,8 @@ struct options {
         bool no_broker;
         const char *config;
         bool check, init, serve, key_fd;
-        bool no_seccomp; /* hardening (issue 7) */
+        bool no_seccomp;  /* hardening (issue 7) */
+        bool no_landlock; /* hardening (issue 17) */
         unsigned max_clients, auth_timeout, idle_timeout, max_chown_entries;
         unsigned max_clients_per_uid;
 };
@@ -82,6 +83,8 @@ static void help(void)
                "      --no-broker     keep no root broker beside COMMAND\n"
                "      --no-seccomp    do not install the broker's seccomp filter (debugging\n"
                "                      only; logged as a warning and in the audit log)\n"
+               "      --no-landlock   do not confine the broker with Landlock (debugging\n"
+               "                      only; logged as a warning and in the audit log)\n"
                "  -h, --help          show this help and exit\n"
                "  -V, --version       show the version and exit\n"
                "\n"
@@ -131,6 +134,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 OPT_IDLE_TIMEOUT,
                 OPT_MAX_CHOWN_ENTRIES,
                 OPT_NO_SECCOMP,
+                OPT_NO_LANDLOCK,
         };
         static const struct option longopts[] = {
             {"config", required_argument, NULL, 'c'},
@@ -148,6 +152,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"umask", required_argument, NULL, OPT_UMASK},
             {"no-broker", no_argument, NULL, OPT_NO_BROKER},
             {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+            {"no-landlock", no_argument, NULL, OPT_NO_LANDLOCK},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},
             {0},
@@ -214,6 +219,9 @@ static int parse_args(int argc, char **argv, struct options *o)
                         break;
                 case OPT_NO_SECCOMP:
                         o->no_seccomp = true;
+                        break;
+                case OPT_NO_LANDLOCK:
+                        o->no_landlock = true;
                         break;
                 case 'h':
                         help();
@@ -454,6 +462,7 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
             .idle_timeout_s = o->idle_timeout,
             .max_chown_entries = o->max_chown_entries,
             .no_seccomp = o->no_seccomp,
+            .no_landlock = o->no_landlock,
         };
         if (o->serve)
                 r = mode_serve(&mc);

@@ -334,8 +334,10 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
          * and install the seccomp filter now; never serve without them. */
         if (r == 0 && rt) {
                 struct harden_config hc = {.seccomp = !mc->no_seccomp,
+                                           .landlock = !mc->no_landlock,
                                            .supervise = lp->child > 0 ? lp->child : 0,
-                                           .max_conns = mc->max_conns};
+                                           .max_conns = mc->max_conns,
+                                           .sockdir_fd = rt->dir_fd};
                 char herr[512] = "";
                 r = harden_apply(mc->policy, &hc, mc->audit, herr, sizeof(herr));
                 if (r < 0)

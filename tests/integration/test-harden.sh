@@ -134,7 +134,7 @@ sed -i 's/^user app$/key none/' "$S"
 in_container env STEPDOWN_TEST_HOOK=execve "$STEPDOWND_TEST_HOOKS" --serve -c "$S" >"$T/hook.out" 2>&1
 rc=$?
 is "$rc" "159" "a broker that calls execve after the filter is killed by SIGSYS (128+31)"
-in_container env STEPDOWN_TEST_HOOK=execve "$STEPDOWND_TEST_HOOKS" --no-seccomp --serve -c "$S" >"$T/hook.out" 2>&1
+in_container env STEPDOWN_TEST_HOOK=execve "$STEPDOWND_TEST_HOOKS" --no-seccomp --no-landlock --serve -c "$S" >"$T/hook.out" 2>&1
 is "$?" "0" "... the same build with --no-seccomp execs /bin/true instead (so it is the filter that kills)"
 if grep -q STEPDOWN_TEST_HOOK "$STEPDOWND"; then
         not_ok "the real stepdownd has no test hook"
