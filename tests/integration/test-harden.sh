@@ -60,8 +60,12 @@ policy() {
 }
 
 # The broker's status and limits, read by the app (PID 1) in exec mode, or
-# by the app from PID 1 (stepdownd itself) in init mode.
-STATUS='b=${B:-$(pgrep -u 0 -x stepdownd | head -1)}
+# by the app from PID 1 (stepdownd itself) in init mode.  The exec-mode
+# app runs beside its broker from the fork on, so it first waits for an
+# answer to a ping: the broker serves only once it is hardened (before
+# that, its status still shows the capabilities of setup).
+STATUS=''"$SD"' ping >/dev/null 2>&1 || echo "no answer to ping"
+b=${B:-$(pgrep -u 0 -x stepdownd | head -1)}
 grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):" /proc/$b/status | tr -d "\t" | tr "\n" " "
 grep -E "^Max (open files|core file size)" /proc/$b/limits | tr -s " " | tr "\n" " "'
 status_of() { # POLICY [stepdownd options...]
