@@ -62,6 +62,7 @@ struct conn_state {
         uint8_t nonce[PROTO_NONCE_BYTES];
         struct event *ev_read, *ev_write, *ev_timer;
         time_t last_active; /* accept, AUTH, or the last operation request (not PING) */
+        uint64_t accepted_ms;
         struct queued outq[BROKER_MAX_INFLIGHT];
         unsigned n_out;
         LIST_ENTRY(conn_state) link;
@@ -89,6 +90,13 @@ static time_t now_s(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return ts.tv_sec;
+}
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void event_freep(struct event **e)
@@ -479,6 +487,7 @@ static void conn_new(struct broker *b, int fd, struct peer *peer)
         s->c.serial = ++b->serial;
         s->c.peer = *peer;
         s->last_active = now_s();
+        s->accepted_ms = now_ms();
         LIST_INSERT_HEAD(&b->conns, s, link);
         b->n_conns++;
         if (!tally_add(b, s)) {
@@ -675,20 +684,65 @@ static unsigned uid_share(const struct broker *b, uid_t uid)
         return share < b->cfg.max_conns_per_uid ? share : b->cfg.max_conns_per_uid;
 }
 
-/* Frees a slot of uid's that is not authenticated: its oldest connection
- * that has not authenticated is dropped with why, unless its AUTH is
- * already there to be read: that is read first (the connection is then
- * authenticated, or dropped for a bad one).  A client with the key sends
- * AUTH the moment HELLO arrives, so what goes is a peer without it.
- * false when uid has no such connection. */
+static int by_pid_then_age(const void *x, const void *y)
+{
+        const struct conn_state *a = *(struct conn_state *const *)x;
+        const struct conn_state *b = *(struct conn_state *const *)y;
+
+        if (a->c.peer.pid != b->c.peer.pid)
+                return a->c.peer.pid < b->c.peer.pid ? -1 : 1;
+        return a->c.serial < b->c.serial ? -1 : a->c.serial > b->c.serial;
+}
+
+/* Of uid's connections that have not authenticated, the oldest of the
+ * process holding the most of them: a client with the key holds one
+ * while it authenticates, a process holding them without the key holds
+ * many.  Where each process holds one, the oldest if it has had
+ * BROKER_HELLO_GRACE_MS to authenticate, else none: a client with the
+ * key is not dropped in the middle of its handshake (it would see the
+ * socket closed rather than a full broker it can ask again).  NULL when
+ * none may go. */
+static struct conn_state *hello_victim(struct broker *b, uid_t uid)
+{
+        const struct uid_tally *t = tally_find(b, uid);
+        struct conn_state *s, *victim = NULL, **v = t && t->hello ? calloc(t->hello, sizeof(*v)) : NULL;
+        size_t n = 0, best = 0;
+
+        LIST_FOREACH(s, &b->conns, link) {
+                if (s->phase != PHASE_HELLO || s->c.peer.uid != uid)
+                        continue;
+                if (v && n < t->hello)
+                        v[n++] = s;
+                if (!victim || s->c.serial < victim->c.serial)
+                        victim = s;
+        }
+        if (v) {
+                qsort(v, n, sizeof(*v), by_pid_then_age);
+                for (size_t i = 0, j; i < n; i = j) {
+                        for (j = i; j < n && v[j]->c.peer.pid == v[i]->c.peer.pid; j++)
+                                ;
+                        if (j - i > best || (j - i == best && v[i]->c.serial < victim->c.serial)) {
+                                best = j - i;
+                                victim = v[i];
+                        }
+                }
+                free(v);
+        }
+        if (victim && best < 2 && now_ms() - victim->accepted_ms < BROKER_HELLO_GRACE_MS)
+                return NULL;
+        return victim;
+}
+
+/* Frees a slot of uid's that is not authenticated: hello_victim() is
+ * dropped with why, unless its AUTH is already there to be read: that is
+ * read first (the connection is then authenticated, or dropped for a bad
+ * one).  A client with the key sends AUTH the moment HELLO arrives, so
+ * what goes is a peer without it.  false when uid has no such
+ * connection. */
 static bool evict_hello(struct broker *b, uid_t uid, const char *why)
 {
-        struct conn_state *s, *victim = NULL;
+        struct conn_state *victim = hello_victim(b, uid);
 
-        LIST_FOREACH(s, &b->conns, link)
-                if (s->phase == PHASE_HELLO && s->c.peer.uid == uid &&
-                    (!victim || s->c.serial < victim->c.serial))
-                        victim = s;
         if (!victim)
                 return false;
         if (conn_read_one(victim) == 0)
@@ -744,21 +798,23 @@ static bool reclaim_for(struct broker *b, uid_t uid, unsigned mine)
                                  "dropped before it authenticated to make room: the broker is "
                                  "full (%u clients) and uid %u holds %u of them",
                                  b->cfg.max_conns, (unsigned)hello->uid, hello->n);
-                        evict_hello(b, hello->uid, why);
-                } else if (most) {
+                        if (evict_hello(b, hello->uid, why))
+                                continue;
+                }
+                if (most) {
                         snprintf(why, sizeof(why),
                                  "dropped to make room: the broker is full (%u clients), uid %u "
                                  "holds %u of them and this one was idle the longest",
                                  b->cfg.max_conns, (unsigned)most->uid, most->n);
-                        evict_idle(b, most->uid, why);
-                } else {
-                        snprintf(why, sizeof(why),
-                                 "dropped before it authenticated: the broker is full (%u "
-                                 "clients) and a newer connection of uid %u takes its place",
-                                 b->cfg.max_conns, (unsigned)uid);
-                        if (!evict_hello(b, uid, why))
-                                return false;
+                        if (evict_idle(b, most->uid, why))
+                                continue;
                 }
+                snprintf(why, sizeof(why),
+                         "dropped before it authenticated: the broker is full (%u clients) and "
+                         "a newer connection of uid %u takes its place",
+                         b->cfg.max_conns, (unsigned)uid);
+                if (!evict_hello(b, uid, why))
+                        return false;
         }
         return b->n_conns < b->cfg.max_conns;
 }

@@ -38,6 +38,10 @@ struct audit_config;
 #define BROKER_REFUSED_UIDS     16
 #define BROKER_REFUSED_INTERVAL 60 /* seconds */
 #define BROKER_AUTH_TIMEOUT      5   /* seconds from accept to a verified AUTH */
+/* An unauthenticated connection whose process holds no other is not
+ * dropped to make room before this (a key holder's handshake takes
+ * milliseconds). */
+#define BROKER_HELLO_GRACE_MS 1000
 #define BROKER_IDLE_TIMEOUT      300 /* seconds without a request once authenticated */
 /* Entries one recursive chown request may look at: the walk runs in the
  * event loop, so this bounds how long one client can hold the others

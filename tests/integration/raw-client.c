@@ -269,7 +269,9 @@ static void hog(int n, int secs, int ping_ms)
                                 p[i].fd = conn_try();
                                 opened += p[i].fd >= 0;
                         } else if (ping && held[i]) {
-                                send_ping(p[i].fd, 7);
+                                uint8_t pb[PROTO_HEADER_SIZE];
+                                ssize_t pn = proto_encode_empty(pb, sizeof(pb), PROTO_PING, 7);
+                                (void)!send(p[i].fd, pb, (size_t)pn, MSG_DONTWAIT | MSG_NOSIGNAL);
                         }
                         p[i].revents = 0;
                 }

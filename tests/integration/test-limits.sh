@@ -46,23 +46,34 @@ allow bob chmod $T/flood/* mode=0600
 EOF2
 chmod 644 "$T/flood.conf"
 as_uid() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
-# flood ARGS...: a serve-mode broker (its socket 0666: no user) that gives
-# a client 30 s to authenticate, bob (named by a rule, no key) and nohome
-# (named by none) each reconnecting in a loop to hold every slot they can
-# for 14 s; meanwhile the app (uid 1000, with the key) makes 40 requests,
-# 8 at a time, each with a 10 s timeout: shorter than a held slot lasts,
-# so waiting for the flood's slots to time out is not enough.
-flood() {
-        rm -rf "$T/run/flood.sock" "$T"/flood/r* "$T/flood.err"
+# flood CONF HOGS ARGS...: a serve-mode broker for CONF (its socket 0666:
+# no user) that gives a client 30 s to authenticate; HOGS is a list of
+# UID:N[:PING-MS], each a peer without the key reconnecting in a loop to
+# hold N connections for 14 s (pinging each every PING-MS ms if given),
+# what it held in $T/hog-UID; meanwhile the app (uid 1000, with the key)
+# makes 40 requests, 8 at a time, each with a 10 s timeout: shorter than
+# a held slot lasts, so waiting for the flood's slots to time out is not
+# enough.
+# serve_bg ARGS...: a serve-mode broker at $T/run/flood.sock in the
+# background ($spid), its output in $T/flood.log.
+serve_bg() {
+        rm -f "$T/run/flood.sock"
         unshare --mount --propagation private -- /bin/bash -c \
                 'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && shift 2 && exec "$@"' \
-                _ "$T/passwd" "$T/group" "$STEPDOWND" --serve --auth-timeout 30 -c "$T/flood.conf" "$@" >"$T/flood.log" 2>&1 &
-        local spid=$!
+                _ "$T/passwd" "$T/group" "$STEPDOWND" --serve "$@" >"$T/flood.log" 2>&1 &
+        spid=$!
         for _ in $(seq 100); do [ -S "$T/run/flood.sock" ] && break; sleep 0.05; done
-        as_uid 1001 "$RAW_CLIENT" "$T/run/flood.sock" hog 200 14 >"$T/hog-bob" &
-        local h1=$!
-        as_uid 1002 "$RAW_CLIENT" "$T/run/flood.sock" hog 50 14 >"$T/hog-nohome" &
-        local h2=$!
+}
+flood() {
+        local conf=$1 hogs=$2 h u n ping hpids=()
+        shift 2
+        rm -rf "$T"/flood/r* "$T/flood.err" "$T"/hog-*
+        serve_bg --auth-timeout 30 -c "$conf" "$@"
+        for h in $hogs; do
+                IFS=: read -r u n ping <<<"$h"
+                as_uid "$u" "$RAW_CLIENT" "$T/run/flood.sock" hog "$n" 14 $ping >"$T/hog-$u" &
+                hpids+=($!)
+        done
         sleep 2
         local batch=()
         for i in $(seq 40); do
@@ -73,27 +84,109 @@ flood() {
                 batch+=($!)
                 if [ $((i % 8)) -eq 0 ]; then wait "${batch[@]}"; batch=(); fi
         done >"$T/flood.rc"
-        wait $h1 $h2
+        wait "${hpids[@]}"
         kill -TERM $spid 2>/dev/null
         wait $spid 2>/dev/null
         fails=$(awk '$1 != 0' "$T/flood.rc" | wc -l)
         worst=$(awk '{print $2}' "$T/flood.rc" | sort -n | tail -1)
         made=$(ls -d "$T"/flood/r* 2>/dev/null | wc -l)
 }
-flood
+flood "$T/flood.conf" "1001:200 1002:50"
 is "$fails $made" "0 40" "flood, default limits: all 40 of the app's requests served (worst ${worst} ms) while two other uids flood"
-like "$(cat "$T/hog-bob")" "^held at most (3[0-2]|[12]?[0-9]), opened [0-9]+" \
-        "... bob (named by a rule, no key) held at most half the 64 slots ($(cat "$T/hog-bob"))"
-like "$(cat "$T/hog-nohome")" "^held at most 0, opened [0-9]+" "... nohome (named by no rule) held none: dropped at accept"
-flood --max-clients-per-uid 64
+like "$(cat "$T/hog-1001")" "^held at most (3[0-2]|[12]?[0-9]), opened [0-9]+" \
+        "... bob (named by a rule, no key) held at most half the 64 slots ($(cat "$T/hog-1001"))"
+like "$(cat "$T/hog-1002")" "^held at most 0, opened [0-9]+" "... nohome (named by no rule) held none: dropped at accept"
+flood "$T/flood.conf" "1001:200 1002:50" --max-clients-per-uid 64
 is "$fails $made" "0 40" "flood, one uid allowed all 64 slots: the app still gets in (worst ${worst} ms): unauthenticated slots are reclaimed"
-like "$(cat "$T/hog-bob")" "^held at most (6[0-4]|[1-5]?[0-9]), opened [0-9]+" "... bob took up to all of them ($(cat "$T/hog-bob"))"
+like "$(cat "$T/hog-1001")" "^held at most (6[0-4]|[1-5]?[0-9]), opened [0-9]+" "... bob took up to all of them ($(cat "$T/hog-1001"))"
 head -5 "$T/flood.err" | sed 's/^/# /'
-unshare --mount --propagation private -- /bin/bash -c \
-        'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && shift 2 && exec "$@"' \
-        _ "$T/passwd" "$T/group" "$STEPDOWND" --serve -c "$T/flood.conf" >"$T/flood.log" 2>&1 &
-spid=$!
-for _ in $(seq 100); do [ -S "$T/run/flood.sock" ] && break; sleep 0.05; done
+
+# --- a keyless process with the app's own uid (issue 17 item 8) ---------------
+# Another container of the pod running as uid 1000 without the key (the
+# compose sidecar example: the socket is shared, the key a separate
+# secret) holds every connection it can and reopens each one dropped; the
+# key holder's requests must all be served all the same: at the uid's
+# share its own oldest unauthenticated connection makes room.
+flood "$T/flood.conf" "1000:200"
+is "$fails $made" "0 40" "keyless flood with the app's own uid: all 40 of the app's requests served (worst ${worst} ms)"
+like "$(cat "$T/hog-1000")" "^held at most (3[0-2]|[12][0-9]), opened [0-9]+" \
+        "... while the keyless peer held up to the uid's 32 slots ($(cat "$T/hog-1000"))"
+head -5 "$T/flood.err" | sed 's/^/# /'
+flood "$T/flood.conf" "1000:200 1001:200" --max-clients-per-uid 4
+is "$fails $made" "0 40" "... and with a share of 4 slots, bob flooding too (worst ${worst} ms)"
+like "$(cat "$T/hog-1000")" "^held at most [1-4], opened [0-9]+" "... the keyless peer held at most 4 ($(cat "$T/hog-1000"))"
+head -5 "$T/flood.err" | sed 's/^/# /'
+
+# --- key none: other named uids holding the table (issue 17 item 9) -----------
+# Every connection is served at accept; bob and nobody (each named by a
+# rule of its own) hold 32 connections each and ping each once a second,
+# and the app (a third named uid) must still be served: a full table
+# gives up the idle-longest connection of the uid holding the most, each
+# uid's share shrinks as uids come, and a PING is not activity.
+cat >"$T/none.conf" <<EOF2
+socket $T/run/flood.sock
+key none
+allow app mkdir $T/flood/* mode=0700
+allow bob chmod $T/flood/* mode=0600
+allow nobody chmod $T/flood/* mode=0600
+EOF2
+chmod 644 "$T/none.conf"
+for idle in "" "--idle-timeout 3"; do
+        flood "$T/none.conf" "1001:200:1000 65534:200:1000" $idle
+        is "$fails $made" "0 40" "key none${idle:+, $idle}: bob and nobody holding 32 connections each and pinging: all 40 of the app's requests served (worst ${worst} ms)"
+        like "$(cat "$T/hog-1001") $(cat "$T/hog-65534")" \
+                "^held at most (2[1-9]|3[0-2]), opened [0-9]+ held at most (2[1-9]|3[0-2]), opened [0-9]+$" \
+                "... while each held its share or more ($(cat "$T/hog-1001"); $(cat "$T/hog-65534"))"
+        head -5 "$T/flood.err" | sed 's/^/# /'
+done
+# A connection that only pings is idle: dropped after --idle-timeout.
+serve_bg -c "$T/none.conf" --idle-timeout 2
+as_uid 1001 "$RAW_CLIENT" "$T/run/flood.sock" hog 1 5 300 >"$T/hog-1001"
+kill -TERM $spid; wait $spid
+like "$(cat "$T/hog-1001")" "^held at most 1, opened ([3-9]|[1-9][0-9]+)$" \
+        "key none, --idle-timeout 2: a connection pinging every 300 ms is dropped as idle all the same ($(cat "$T/hog-1001"))"
+like "$(cat "$T/flood.log")" "uid 1001\): idle for 2 s; dropping it" "... with the broker's log line"
+
+# --- refusals at accept are on record, aggregated (issue 17 item 6) ------------
+# 21 uids no allow rule names each reconnect in a loop for 3 s.  Every
+# refused connection is counted in the audit log, in at most two records
+# per uid (the first at once, the rest at stop) for the 16 uids the broker
+# counts apart and one for the rest, and the chain stays intact.
+cat >"$T/refused.conf" <<EOF2
+socket $T/run/flood.sock
+key $T/keys/app.key
+audit $T/refused.jsonl
+allow app mkdir $T/flood/* mode=0700
+EOF2
+chmod 644 "$T/refused.conf"
+rm -f "$T/refused.jsonl" "$T"/hog-*
+serve_bg -c "$T/refused.conf"
+hpids=()
+for u in 1002 $(seq 3000 3019); do
+        as_uid "$u" "$RAW_CLIENT" "$T/run/flood.sock" hog 20 3 >"$T/hog-$u" &
+        hpids+=($!)
+done
+wait "${hpids[@]}"
+sleep 1
+as_uid 1000 env STEPDOWN_SOCKET="$T/run/flood.sock" STEPDOWN_KEY_FILE="$T/keys/app.key" \
+        "$STEPDOWN_CLI" mkdir -m 0700 "$T/flood/after" 2>&1
+kill -TERM $spid; wait $spid
+opened=$(cat "$T"/hog-* | awk '{s += $NF} END {print s}')
+recs=$(grep '"op":"connect"' "$T/refused.jsonl")
+counted=$(printf '%s\n' "$recs" | sed -n 's/.*(\([0-9]*\) connections\{0,1\}[ ;].*/\1/p' | awk '{s += $1} END {print s}')
+is "$counted" "$opened" "a flood of 21 unnamed uids: every refused connection is counted in the audit log ($(printf '%s\n' "$recs" | wc -l) records)"
+per_uid=$(printf '%s\n' "$recs" | grep -o '"caller":{"uid":[0-9]*' | sort | uniq -c | awk '{print $1}' | sort -u | tr '\n' ' ')
+is "$(printf '%s\n' "$recs" | grep -c '"caller":{"uid"') $per_uid" "32 2 " \
+        "... two records for each of the 16 uids counted apart (the first at once, the rest at stop)"
+is "$(printf '%s\n' "$recs" | grep -c '"caller":null,.*from uids beyond the 16 counted apart')" "1" \
+        "... and one record for the uids beyond them"
+like "$(printf '%s\n' "$recs" | head -1)" '"decision":"deny",.*"result":"EACCES",.*"message":"refused at accept: no allow rule names this uid or its groups \(1 connection; ' \
+        "... each a refusal naming why"
+like "$(tail -1 "$T/refused.jsonl")" '"event":"stop"' "... written before the stop record"
+like "$("$STEPDOWN_CLI" audit verify "$T/refused.jsonl" 2>&1; echo "rc=$?")" "rc=0$" "... and the chain verifies"
+[ -d "$T/flood/after" ] && ok "... the app's request after the flood was served" || not_ok "... the app's request after the flood was served"
+
+serve_bg -c "$T/flood.conf"
 out=$(as_uid 1002 "$RAW_CLIENT" "$T/run/flood.sock" silent 1 2>&1 | head -2)
 cli=$(as_uid 1002 env STEPDOWN_SOCKET="$T/run/flood.sock" "$STEPDOWN_CLI" ping 2>&1; echo "rc=$?")
 kill -TERM $spid; wait $spid
