@@ -109,7 +109,7 @@ static void event_freep(struct event **e)
 static struct uid_tally *tally_find(const struct broker *b, uid_t uid)
 {
         struct uid_tally *t;
-        LIST_FOREACH(t, &b->uids, link)
+        for (t = LIST_FIRST(&b->uids); t; t = LIST_NEXT(t, link))
                 if (t->uid == uid)
                         return t;
         return NULL;
@@ -545,16 +545,20 @@ static void refusal_record(struct broker *b, const struct refused *r, enum refus
 
         if (!a || !count)
                 return;
-        struct audit_caller who = {.uid = r ? r->uid : 0, .gid = r ? r->gid : 0, .pid = r ? r->pid : 0};
+        struct audit_caller who = {
+            .uid = r ? r->uid : 0, .gid = r ? r->gid : 0, .pid = r ? r->pid : 0};
         if (first)
                 snprintf(msg, sizeof(msg),
                          "refused at accept: %s (1 connection; more within %d s are counted in "
                          "one record)",
                          refusals[why].why, BROKER_REFUSED_INTERVAL);
         else
-                snprintf(msg, sizeof(msg), "refused at accept: %s (%lu connection%s in the last %ld s%s)",
-                         refusals[why].why, count, count == 1 ? "" : "s", (long)(now_s() - since),
-                         r ? "" : ", from uids beyond the " STRING(BROKER_REFUSED_UIDS) " counted apart");
+                snprintf(
+                    msg, sizeof(msg),
+                    "refused at accept: %s (%lu connection%s in the last %ld s%s)",
+                    refusals[why].why, count, count == 1 ? "" : "s", (long)(now_s() - since),
+                    r ? ""
+                      : ", from uids beyond the " STRING(BROKER_REFUSED_UIDS) " counted apart");
         struct audit_event ev = {
             .event = "request",
             .caller = r ? &who : NULL,
@@ -636,8 +640,12 @@ static void refusal_note(struct broker *b, const struct peer *p, enum refusal wh
                 b->refused_other[why]++;
                 return;
         }
-        *slot = (struct refused){
-            .used = true, .why = why, .uid = p->uid, .gid = p->gid, .pid = p->pid, .since = now_s()};
+        *slot = (struct refused){.used = true,
+                                 .why = why,
+                                 .uid = p->uid,
+                                 .gid = p->gid,
+                                 .pid = p->pid,
+                                 .since = now_s()};
         refusal_record(b, slot, why, 1, slot->since, true);
 }
 
@@ -705,10 +713,12 @@ static int by_pid_then_age(const void *x, const void *y)
 static struct conn_state *hello_victim(struct broker *b, uid_t uid)
 {
         const struct uid_tally *t = tally_find(b, uid);
-        struct conn_state *s, *victim = NULL, **v = t && t->hello ? calloc(t->hello, sizeof(*v)) : NULL;
+        struct conn_state *s, *victim = NULL, **v = NULL;
         size_t n = 0, best = 0;
 
-        LIST_FOREACH(s, &b->conns, link) {
+        if (t && t->hello)
+                v = calloc(t->hello, sizeof(*v));
+        for (s = LIST_FIRST(&b->conns); s; s = LIST_NEXT(s, link)) {
                 if (s->phase != PHASE_HELLO || s->c.peer.uid != uid)
                         continue;
                 if (v && n < t->hello)
@@ -756,7 +766,7 @@ static bool evict_idle(struct broker *b, uid_t uid, const char *why)
 {
         struct conn_state *s, *victim = NULL;
 
-        LIST_FOREACH(s, &b->conns, link)
+        for (s = LIST_FIRST(&b->conns); s; s = LIST_NEXT(s, link))
                 if (s->phase == PHASE_READY && s->c.peer.uid == uid &&
                     (!victim || s->last_active < victim->last_active ||
                      (s->last_active == victim->last_active && s->c.serial < victim->c.serial)))
@@ -785,7 +795,7 @@ static bool reclaim_for(struct broker *b, uid_t uid, unsigned mine)
         for (unsigned tries = 0; tries < b->cfg.max_conns && b->n_conns >= b->cfg.max_conns;
              tries++) {
                 struct uid_tally *t, *hello = NULL, *most = NULL;
-                LIST_FOREACH(t, &b->uids, link) {
+                for (t = LIST_FIRST(&b->uids); t; t = LIST_NEXT(t, link)) {
                         if (t->uid == uid || t->n < mine + 2)
                                 continue;
                         if (t->hello && (!hello || t->n > hello->n))
