@@ -139,6 +139,24 @@ for idle in "" "--idle-timeout 3"; do
                 "... while each held its share or more ($(cat "$T/hog-1001"); $(cat "$T/hog-65534"))"
         head -5 "$T/flood.err" | sed 's/^/# /'
 done
+# The share follows the uids present: bob alone may take all 6 slots; once
+# nobody holds connections too, the full table gives nobody bob's idle
+# ones until each holds 3, and bob's next one is refused naming the share.
+serve_bg -c "$T/none.conf" --max-clients 6 --max-clients-per-uid 6
+as_uid 1001 "$RAW_CLIENT" "$T/run/flood.sock" hog 10 5 1000 >"$T/hog-1001" &
+h1=$!
+sleep 1
+as_uid 65534 "$RAW_CLIENT" "$T/run/flood.sock" hog 10 3 1000 >"$T/hog-65534" &
+h2=$!
+sleep 1.5
+out=$(as_uid 1001 "$RAW_CLIENT" "$T/run/flood.sock" silent 1 2>&1 | head -1)
+wait $h1 $h2
+kill -TERM $spid; wait $spid
+is "$out" "error LIMIT EUSERS too many clients: the broker serves at most 3 at once for one uid (uid 1001); 2 uids share 6 slots" \
+        "key none: a uid's share is the table divided among the uids present (6 slots, 2 uids: 3 each)"
+like "$(cat "$T/hog-1001") $(cat "$T/hog-65534")" "^held at most 6, opened [0-9]+ held at most 3, opened [0-9]+$" \
+        "... bob held all 6 while alone, nobody got its 3 from bob's idle ones ($(cat "$T/hog-1001"); $(cat "$T/hog-65534"))"
+
 # A connection that only pings is idle: dropped after --idle-timeout.
 serve_bg -c "$T/none.conf" --idle-timeout 2
 as_uid 1001 "$RAW_CLIENT" "$T/run/flood.sock" hog 1 5 300 >"$T/hog-1001"
