@@ -43,7 +43,14 @@ struct uid_tally {
 
 /* Refusals at accept, counted per uid and reason between two audit
  * records (refusal_note()).  Reasons: */
-enum refusal { REFUSE_UNNAMED, REFUSE_UID_FULL, REFUSE_FULL, REFUSE_N };
+enum refusal {
+        REFUSE_UNNAMED,
+        REFUSE_UID_FULL,
+        REFUSE_FULL,
+        EVICT_HELLO, /* dropped to make room: not authenticated */
+        EVICT_IDLE,  /* ... idle longest */
+        REFUSE_N
+};
 struct refused {
         bool used;
         enum refusal why;
@@ -523,15 +530,19 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
         event_add(b->ev_accept, NULL);
 }
 
-/* Why a peer was refused at accept: its errno, and the words of the audit
- * record (the peer itself is told more, with numbers). */
+/* Why a peer was refused at accept or dropped to make room: its errno,
+ * and the words of the audit record (the peer itself is told more, with
+ * numbers). */
 static const struct {
         int err;
         const char *why;
 } refusals[REFUSE_N] = {
-    [REFUSE_UNNAMED] = {EACCES, "no allow rule names this uid or its groups"},
-    [REFUSE_UID_FULL] = {EUSERS, "this uid holds its share of the broker's connections"},
-    [REFUSE_FULL] = {EUSERS, "the broker is full"},
+    [REFUSE_UNNAMED] = {EACCES, "refused at accept: no allow rule names this uid or its groups"},
+    [REFUSE_UID_FULL] = {EUSERS,
+                         "refused at accept: this uid holds its share of the broker's connections"},
+    [REFUSE_FULL] = {EUSERS, "refused at accept: the broker is full"},
+    [EVICT_HELLO] = {EUSERS, "dropped before it authenticated, to make room"},
+    [EVICT_IDLE] = {EUSERS, "dropped as the connection idle longest, to make room"},
 };
 
 /* One audit record for count refusals of one uid (r) or of the uids
@@ -549,13 +560,11 @@ static void refusal_record(struct broker *b, const struct refused *r, enum refus
             .uid = r ? r->uid : 0, .gid = r ? r->gid : 0, .pid = r ? r->pid : 0};
         if (first)
                 snprintf(msg, sizeof(msg),
-                         "refused at accept: %s (1 connection; more within %d s are counted in "
-                         "one record)",
+                         "%s (1 connection; more within %d s are counted in one record)",
                          refusals[why].why, BROKER_REFUSED_INTERVAL);
         else
                 snprintf(
-                    msg, sizeof(msg),
-                    "refused at accept: %s (%lu connection%s in the last %ld s%s)",
+                    msg, sizeof(msg), "%s (%lu connection%s in the last %ld s%s)",
                     refusals[why].why, count, count == 1 ? "" : "s", (long)(now_s() - since),
                     r ? ""
                       : ", from uids beyond the " STRING(BROKER_REFUSED_UIDS) " counted apart");
@@ -611,9 +620,10 @@ static void on_refused_tick(evutil_socket_t fd, short what, void *arg)
         refusal_flush(arg, false);
 }
 
-/* Puts a refusal on record without letting a flood fill the log: the
- * first of a uid and reason at once, the rest counted into one record per
- * BROKER_REFUSED_INTERVAL (issue 17 item 6). */
+/* Puts a refusal (or a connection dropped to make room) on record without
+ * letting a flood fill the log: the first of a uid and reason at once,
+ * the rest counted into one record per BROKER_REFUSED_INTERVAL (issue 17
+ * item 6). */
 static void refusal_note(struct broker *b, const struct peer *p, enum refusal why)
 {
         struct refused *r, *slot = NULL;
@@ -692,6 +702,20 @@ static unsigned uid_share(const struct broker *b, uid_t uid)
         return share < b->cfg.max_conns_per_uid ? share : b->cfg.max_conns_per_uid;
 }
 
+/* Drops s to make room, telling it why; on record through refusal_note()
+ * rather than one log line each, which a flood would multiply. */
+static void conn_evict(struct conn_state *s, enum refusal kind, const char *why)
+{
+        struct broker *b = s->c.broker;
+        uint8_t buf[PROTO_MAX_MSG];
+        ssize_t n = proto_encode_error(buf, sizeof(buf), 0, EUSERS, PROTO_ERR_LIMIT, why);
+
+        refusal_note(b, &s->c.peer, kind);
+        if (n < 0 || conn_send(s, buf, (size_t)n, -1) < 0)
+                return;
+        conn_drop(s, NULL);
+}
+
 static int by_pid_then_age(const void *x, const void *y)
 {
         const struct conn_state *a = *(struct conn_state *const *)x;
@@ -756,7 +780,7 @@ static bool evict_hello(struct broker *b, uid_t uid, const char *why)
         if (!victim)
                 return false;
         if (conn_read_one(victim) == 0)
-                conn_error(victim, 0, EUSERS, PROTO_ERR_LIMIT, why, true);
+                conn_evict(victim, EVICT_HELLO, why);
         return true;
 }
 
@@ -773,7 +797,7 @@ static bool evict_idle(struct broker *b, uid_t uid, const char *why)
                         victim = s;
         if (!victim)
                 return false;
-        conn_error(victim, 0, EUSERS, PROTO_ERR_LIMIT, why, true);
+        conn_evict(victim, EVICT_IDLE, why);
         return true;
 }
 

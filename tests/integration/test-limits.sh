@@ -107,10 +107,18 @@ head -5 "$T/flood.err" | sed 's/^/# /'
 # secret) holds every connection it can and reopens each one dropped; the
 # key holder's requests must all be served all the same: at the uid's
 # share its own oldest unauthenticated connection makes room.
-flood "$T/flood.conf" "1000:200"
+{ cat "$T/flood.conf"; echo "audit $T/flood-audit.jsonl"; } >"$T/flood-audit.conf"
+chmod 644 "$T/flood-audit.conf"
+rm -f "$T/flood-audit.jsonl"
+flood "$T/flood-audit.conf" "1000:200"
 is "$fails $made" "0 40" "keyless flood with the app's own uid: all 40 of the app's requests served (worst ${worst} ms)"
 like "$(cat "$T/hog-1000")" "^held at most (3[0-2]|[12][0-9]), opened [0-9]+" \
         "... while the keyless peer held up to the uid's 32 slots ($(cat "$T/hog-1000"))"
+recs=$(grep '"op":"connect"' "$T/flood-audit.jsonl")
+dropped=$(printf '%s\n' "$recs" | grep '"message":"dropped before it authenticated, to make room (' |
+        sed -n 's/.*(\([0-9]*\) connections\{0,1\}[ ;].*/\1/p' | awk '{s += $1} END {print s + 0}')
+like "$(printf '%s\n' "$recs" | wc -l) $dropped" "^[1-6] [0-9]{3,}$" \
+        "... the keyless connections dropped to make room are on record, counted: at most 2 records per uid and reason ($(printf '%s\n' "$recs" | wc -l) records, $dropped dropped)"
 head -5 "$T/flood.err" | sed 's/^/# /'
 flood "$T/flood.conf" "1000:200 1001:200" --max-clients-per-uid 4
 is "$fails $made" "0 40" "... and with a share of 4 slots, bob flooding too (worst ${worst} ms)"
