@@ -46,6 +46,23 @@ allow bob chmod $T/flood/* mode=0600
 EOF2
 chmod 644 "$T/flood.conf"
 as_uid() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
+# The audit interval (issue 17 item 6), on a broker of its own that runs
+# alongside the floods below: uid 3000 (named by no rule) knocks for 1 s
+# now and again after two intervals (checked at the end of this file).
+cat >"$T/tick.conf" <<EOF2
+socket $T/run/tick.sock
+key $T/keys/app.key
+audit $T/tick.jsonl
+allow app mkdir $T/flood/* mode=0700
+EOF2
+chmod 644 "$T/tick.conf"
+unshare --mount --propagation private -- /bin/bash -c \
+        'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && shift 2 && exec "$@"' \
+        _ "$T/passwd" "$T/group" "$STEPDOWND" --serve -c "$T/tick.conf" >"$T/tick.log" 2>&1 &
+tpid=$!
+for _ in $(seq 100); do [ -S "$T/run/tick.sock" ] && break; sleep 0.05; done
+tick0=$(date +%s)
+as_uid 3000 "$RAW_CLIENT" "$T/run/tick.sock" hog 20 1 >"$T/tick-hog1"
 # flood CONF HOGS ARGS...: a serve-mode broker for CONF (its socket 0666:
 # no user) that gives a client 30 s to authenticate; HOGS is a list of
 # UID:N[:PING-MS], each a peer without the key reconnecting in a loop to
@@ -221,5 +238,21 @@ eof" "a uid no allow rule names gets one ERROR saying why, then the connection c
 
 is "$cli" "stepdown: the broker at $T/run/flood.sock: uid 1002: no allow rule names this uid or its groups; not served
 rc=3" "... and stepdown says so, naming the socket (exit 3)"
+
+# The audit interval: the first refusal at once, the rest of that second
+# one minute later, nothing at the second minute (the uid then leaves the
+# table), so the knock after it is a first again, and its rest at stop.
+while [ $(($(date +%s) - tick0)) -lt 125 ]; do sleep 1; done
+as_uid 3000 "$RAW_CLIENT" "$T/run/tick.sock" hog 20 1 >"$T/tick-hog2"
+sleep 0.5
+kill -TERM $tpid; wait $tpid
+msgs=$(grep '"op":"connect"' "$T/tick.jsonl" |
+        sed -n 's/.*"message":"refused at accept: no allow rule names this uid or its groups (\([^)]*\))".*/\1/p')
+first="1 connection; more within 60 s are counted in one record"
+like "$(flat "$msgs")" "^$first [0-9]+ connections in the last (59|60|61) s $first [0-9]+ connections in the last [0-9] s$" \
+        "refusals of one uid over two intervals: at once, one record a minute with the count, at once again after a quiet interval, the rest at stop"
+opened=$(cat "$T/tick-hog1" "$T/tick-hog2" | awk '{s += $NF} END {print s}')
+counted=$(printf '%s\n' "$msgs" | awk '{s += $1} END {print s}')
+is "$counted" "$opened" "... and the counts add up to the connections refused"
 
 done_testing
