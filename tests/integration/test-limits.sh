@@ -49,18 +49,32 @@ as_uid() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "
 # The audit interval (issue 17 item 6), on a broker of its own that runs
 # alongside the floods below: uid 3000 (named by no rule) knocks for 1 s
 # now and again after two intervals (checked at the end of this file).
-cat >"$T/tick.conf" <<EOF2
-socket $T/run/tick.sock
+# start_broker SOCKET LOG ARGS...: a serve-mode broker that listens at
+# SOCKET in the background ($bpid), its output in LOG.
+start_broker() {
+        local sock=$1 log=$2
+        shift 2
+        rm -f "$sock"
+        unshare --mount --propagation private -- /bin/bash -c \
+                'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && shift 2 && exec "$@"' \
+                _ "$T/passwd" "$T/group" "$STEPDOWND" --serve "$@" >"$log" 2>&1 &
+        bpid=$!
+        for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+}
+# audit_conf FILE SOCKET LOG: a policy with the app's key and an audit log
+# that names only the app.
+audit_conf() {
+        cat >"$1" <<EOF2
+socket $2
 key $T/keys/app.key
-audit $T/tick.jsonl
+audit $3
 allow app mkdir $T/flood/* mode=0700
 EOF2
-chmod 644 "$T/tick.conf"
-unshare --mount --propagation private -- /bin/bash -c \
-        'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && shift 2 && exec "$@"' \
-        _ "$T/passwd" "$T/group" "$STEPDOWND" --serve -c "$T/tick.conf" >"$T/tick.log" 2>&1 &
-tpid=$!
-for _ in $(seq 100); do [ -S "$T/run/tick.sock" ] && break; sleep 0.05; done
+        chmod 644 "$1"
+}
+audit_conf "$T/tick.conf" "$T/run/tick.sock" "$T/tick.jsonl"
+start_broker "$T/run/tick.sock" "$T/tick.log" -c "$T/tick.conf"
+tpid=$bpid
 tick0=$(date +%s)
 as_uid 3000 "$RAW_CLIENT" "$T/run/tick.sock" hog 20 1 >"$T/tick-hog1"
 # flood CONF HOGS ARGS...: a serve-mode broker for CONF (its socket 0666:
@@ -74,12 +88,8 @@ as_uid 3000 "$RAW_CLIENT" "$T/run/tick.sock" hog 20 1 >"$T/tick-hog1"
 # serve_bg ARGS...: a serve-mode broker at $T/run/flood.sock in the
 # background ($spid), its output in $T/flood.log.
 serve_bg() {
-        rm -f "$T/run/flood.sock"
-        unshare --mount --propagation private -- /bin/bash -c \
-                'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && shift 2 && exec "$@"' \
-                _ "$T/passwd" "$T/group" "$STEPDOWND" --serve "$@" >"$T/flood.log" 2>&1 &
-        spid=$!
-        for _ in $(seq 100); do [ -S "$T/run/flood.sock" ] && break; sleep 0.05; done
+        start_broker "$T/run/flood.sock" "$T/flood.log" "$@"
+        spid=$bpid
 }
 flood() {
         local conf=$1 hogs=$2 h u n ping hpids=()
@@ -195,13 +205,7 @@ like "$(cat "$T/flood.log")" "uid 1001\): idle for 2 s; dropping it" "... with t
 # refused connection is counted in the audit log, in at most two records
 # per uid (the first at once, the rest at stop) for the 16 uids the broker
 # counts apart and one for the rest, and the chain stays intact.
-cat >"$T/refused.conf" <<EOF2
-socket $T/run/flood.sock
-key $T/keys/app.key
-audit $T/refused.jsonl
-allow app mkdir $T/flood/* mode=0700
-EOF2
-chmod 644 "$T/refused.conf"
+audit_conf "$T/refused.conf" "$T/run/flood.sock" "$T/refused.jsonl"
 rm -f "$T/refused.jsonl" "$T"/hog-*
 serve_bg -c "$T/refused.conf"
 hpids=()
