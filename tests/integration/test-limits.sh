@@ -4,7 +4,10 @@
 # message naming the limit, and the broker goes on serving.  And the
 # connection slots under a flood (issue 11 item 8): a socket open to all
 # (serve mode, no user), another uid without the key holding every slot it
-# can, the app's requests all served in time.
+# can, the app's requests all served in time.  Issue 17: a keyless peer
+# with the app's own uid (item 8), `key none` with other named uids holding
+# the table and pinging (item 9), and refusals at accept on record,
+# counted per uid so that a flood cannot fill the log (item 6).
 . "$(dirname "$0")/lib.sh"
 : "${STEPDOWN_CLI:?}"
 mkdir -p "$T/run" "$T/data/small/d" "$T/data/big"
