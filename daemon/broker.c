@@ -41,8 +41,8 @@ struct uid_tally {
         LIST_ENTRY(uid_tally) link;
 };
 
-/* Refusals at accept, counted per uid and reason between two audit
- * records (refusal_note()).  Reasons: */
+/* Refusals at accept and connections dropped to make room, counted per
+ * uid and reason between two audit records (refusal_note()).  Reasons: */
 enum refusal {
         REFUSE_UNNAMED,
         REFUSE_UID_FULL,
@@ -54,10 +54,10 @@ enum refusal {
 struct refused {
         bool used;
         enum refusal why;
-        uid_t uid; /* the last refused peer's credentials */
+        uid_t uid; /* the last such peer's credentials */
         gid_t gid;
         pid_t pid;
-        unsigned long count; /* refused since the last record */
+        unsigned long count; /* since the last record */
         time_t since;        /* ... which was written then */
 };
 
