@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "broker.h"
 #include "log.h"
 #include "match.h"
@@ -31,13 +32,44 @@ struct queued {
         int fd;
 };
 
+/* The connections of one peer uid, counted as they come and go, so that
+ * admit() and the reclaim find how many a uid holds without a scan. */
+struct uid_tally {
+        uid_t uid;
+        unsigned n;     /* connections */
+        unsigned hello; /* of them not authenticated yet */
+        LIST_ENTRY(uid_tally) link;
+};
+
+/* Refusals at accept and connections dropped to make room, counted per
+ * uid and reason between two audit records (refusal_note()).  Reasons: */
+enum refusal {
+        REFUSE_UNNAMED,
+        REFUSE_UID_FULL,
+        REFUSE_FULL,
+        EVICT_HELLO, /* dropped to make room: not authenticated */
+        EVICT_IDLE,  /* ... idle longest */
+        REFUSE_N
+};
+struct refused {
+        bool used;
+        enum refusal why;
+        uid_t uid; /* the last such peer's credentials */
+        gid_t gid;
+        pid_t pid;
+        unsigned long count; /* since the last record */
+        time_t since;        /* ... which was written then */
+};
+
 struct conn_state {
         struct conn c; /* first: handlers get &state->c */
         int fd;
         enum conn_phase phase;
+        struct uid_tally *tally;
         uint8_t nonce[PROTO_NONCE_BYTES];
         struct event *ev_read, *ev_write, *ev_timer;
-        time_t last_active;
+        time_t last_active; /* accept, AUTH, or the last operation request (not PING) */
+        uint64_t accepted_ms;
         struct queued outq[BROKER_MAX_INFLIGHT];
         unsigned n_out;
         LIST_ENTRY(conn_state) link;
@@ -50,6 +82,12 @@ struct broker {
         struct event *ev_accept, *ev_resume;
         LIST_HEAD(, conn_state) conns;
         unsigned n_conns;
+        LIST_HEAD(, uid_tally) uids;
+        unsigned n_uids;
+        struct refused refused[BROKER_REFUSED_UIDS];
+        unsigned long refused_other[REFUSE_N]; /* refused from uids beyond the table */
+        time_t refused_other_since;
+        struct event *ev_refused;
         unsigned long serial;
         uint32_t listen_uid; /* the listening socket's uid, as clients see it */
 };
@@ -61,11 +99,72 @@ static time_t now_s(void)
         return ts.tv_sec;
 }
 
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static void event_freep(struct event **e)
 {
         if (*e)
                 event_free(*e);
         *e = NULL;
+}
+
+static struct uid_tally *tally_find(const struct broker *b, uid_t uid)
+{
+        struct uid_tally *t;
+        for (t = LIST_FIRST(&b->uids); t; t = LIST_NEXT(t, link))
+                if (t->uid == uid)
+                        return t;
+        return NULL;
+}
+
+/* Counts s in its uid's tally (a new one for a uid not present), as not
+ * authenticated yet.  false when out of memory. */
+static bool tally_add(struct broker *b, struct conn_state *s)
+{
+        struct uid_tally *t = tally_find(b, s->c.peer.uid);
+
+        if (!t) {
+                t = calloc(1, sizeof(*t));
+                if (!t)
+                        return false;
+                t->uid = s->c.peer.uid;
+                LIST_INSERT_HEAD(&b->uids, t, link);
+                b->n_uids++;
+        }
+        t->n++;
+        t->hello++;
+        s->tally = t;
+        return true;
+}
+
+static void tally_remove(struct broker *b, struct conn_state *s)
+{
+        struct uid_tally *t = s->tally;
+
+        if (!t)
+                return;
+        t->n--;
+        t->hello -= s->phase == PHASE_HELLO;
+        s->tally = NULL;
+        if (t->n == 0) {
+                LIST_REMOVE(t, link);
+                b->n_uids--;
+                free(t);
+        }
+}
+
+/* Authenticated (or `key none`): the idle time starts now. */
+static void conn_ready(struct conn_state *s)
+{
+        if (s->phase == PHASE_HELLO && s->tally)
+                s->tally->hello--;
+        s->phase = PHASE_READY;
+        s->last_active = now_s();
 }
 
 static void conn_free(struct conn_state *s)
@@ -74,6 +173,7 @@ static void conn_free(struct conn_state *s)
 
         LIST_REMOVE(s, link);
         b->n_conns--;
+        tally_remove(b, s);
         event_freep(&s->ev_read);
         event_freep(&s->ev_write);
         event_freep(&s->ev_timer);
@@ -256,7 +356,7 @@ static int handle_auth(struct conn_state *s, const struct proto_msg *m)
                                   "authentication failed: wrong key", true);
         }
         sodium_memzero(s->nonce, sizeof(s->nonce));
-        s->phase = PHASE_READY;
+        conn_ready(s);
         struct timeval tv = {.tv_sec = s->c.cfg->idle_timeout_s};
         event_add(s->ev_timer, &tv);
 
@@ -294,7 +394,6 @@ static int conn_read_one(struct conn_state *s)
                 conn_drop(s, NULL);
                 return -1;
         }
-        s->last_active = now_s();
 
         /* Fds a client sends are closed unread. */
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
@@ -341,6 +440,12 @@ static int conn_read_one(struct conn_state *s)
                            ? -1
                            : 1;
 
+        /* Only an operation counts as activity for the idle timeout: a
+         * client that merely pings (or sends what is refused unread) does
+         * not keep its slot (issue 17 item 9). */
+        const struct dispatch_entry *e = dispatch_find(m.type);
+        if (e && (e->flags & DISPATCH_AUDIT))
+                s->last_active = now_s();
         struct reply rp;
         reply_init(&rp);
         dispatch(&s->c, &m, &rp);
@@ -400,8 +505,13 @@ static void conn_new(struct broker *b, int fd, struct peer *peer)
         s->c.serial = ++b->serial;
         s->c.peer = *peer;
         s->last_active = now_s();
+        s->accepted_ms = now_ms();
         LIST_INSERT_HEAD(&b->conns, s, link);
         b->n_conns++;
+        if (!tally_add(b, s)) {
+                conn_drop(s, "out of memory");
+                return;
+        }
         s->ev_read = event_new(b->base, fd, EV_READ | EV_PERSIST, on_readable, s);
         s->ev_write = event_new(b->base, fd, EV_WRITE | EV_PERSIST, on_writable, s);
         s->ev_timer = event_new(b->base, -1, 0, on_timer, s);
@@ -415,7 +525,8 @@ static void conn_new(struct broker *b, int fd, struct peer *peer)
                                        b->cfg.key ? PROTO_AUTH_MAC : PROTO_AUTH_NONE, s->nonce);
         if (n < 0 || conn_send(s, buf, (size_t)n, -1) < 0)
                 return;
-        s->phase = b->cfg.key ? PHASE_HELLO : PHASE_READY;
+        if (!b->cfg.key)
+                conn_ready(s);
         struct timeval tv = {.tv_sec = s->phase == PHASE_HELLO ? b->cfg.auth_timeout_s
                                                                : b->cfg.idle_timeout_s};
         event_add(s->ev_timer, &tv);
@@ -430,16 +541,153 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
         event_add(b->ev_accept, NULL);
 }
 
-/* Answers a peer refused at accept with one ERROR and closes it.  Not
- * logged: a flood of refused peers must not flood the log; the peer is
- * told why. */
-static void refuse(int fd, int err, enum proto_error_kind kind, const char *msg)
+/* Why a peer was refused at accept or dropped to make room: its errno,
+ * and the words of the audit record (the peer itself is told more, with
+ * numbers). */
+static const struct {
+        int err;
+        const char *why;
+} refusals[REFUSE_N] = {
+    [REFUSE_UNNAMED] = {EACCES, "refused at accept: no allow rule names this uid or its groups"},
+    [REFUSE_UID_FULL] = {EUSERS,
+                         "refused at accept: this uid holds its share of the broker's connections"},
+    [REFUSE_FULL] = {EUSERS, "refused at accept: the broker is full"},
+    [EVICT_HELLO] = {EUSERS, "dropped before it authenticated, to make room"},
+    [EVICT_IDLE] = {EUSERS, "dropped as the connection idle longest, to make room"},
+};
+
+/* One audit record for count refusals of one uid (r) or of the uids
+ * beyond the table (r NULL) since `since`; first: the first of a uid,
+ * written at once. */
+static void refusal_record(struct broker *b, const struct refused *r, enum refusal why,
+                           unsigned long count, time_t since, bool first)
+{
+        struct audit *a = b->cfg.audit;
+        char msg[256];
+
+        if (!a || !count)
+                return;
+        struct audit_caller who = {
+            .uid = r ? r->uid : 0, .gid = r ? r->gid : 0, .pid = r ? r->pid : 0};
+        if (first)
+                snprintf(msg, sizeof(msg),
+                         "%s (1 connection; more within %d s are counted in one record)",
+                         refusals[why].why, BROKER_REFUSED_INTERVAL);
+        else
+                snprintf(
+                    msg, sizeof(msg), "%s (%lu connection%s in the last %ld s%s)",
+                    refusals[why].why, count, count == 1 ? "" : "s", (long)(now_s() - since),
+                    r ? ""
+                      : ", from uids beyond the " STRING(BROKER_REFUSED_UIDS) " counted apart");
+        struct audit_event ev = {
+            .event = "request",
+            .caller = r ? &who : NULL,
+            .op = "connect",
+            .uid = -1,
+            .gid = -1,
+            .mode = -1,
+            .decision = "deny",
+            .error = refusals[why].err,
+            .changed = -1,
+            .message = msg,
+        };
+        (void)audit_log(a, &ev); /* nothing is performed: a lost record is counted by audit_log */
+}
+
+/* Writes the counts gathered since the last records.  At an interval's
+ * end (stop false) a uid refused nothing during it leaves the table, so
+ * its next refusal is recorded at once again; at stop (true) every
+ * entry goes. */
+static void refusal_flush(struct broker *b, bool stop)
+{
+        time_t now = now_s();
+        bool left = false;
+
+        for (unsigned i = 0; i < BROKER_REFUSED_UIDS; i++) {
+                struct refused *r = &b->refused[i];
+                if (!r->used)
+                        continue;
+                refusal_record(b, r, r->why, r->count, r->since, false);
+                r->used = r->count && !stop;
+                r->count = 0;
+                r->since = now;
+                left |= r->used;
+        }
+        for (unsigned w = 0; w < REFUSE_N; w++) {
+                refusal_record(b, NULL, w, b->refused_other[w], b->refused_other_since, false);
+                b->refused_other[w] = 0;
+        }
+        b->refused_other_since = now;
+        if (left && !stop) {
+                struct timeval tv = {.tv_sec = BROKER_REFUSED_INTERVAL};
+                event_add(b->ev_refused, &tv);
+        }
+}
+
+static void on_refused_tick(evutil_socket_t fd, short what, void *arg)
+{
+        (void)fd;
+        (void)what;
+        refusal_flush(arg, false);
+}
+
+/* Puts a refusal (or a connection dropped to make room) on record without
+ * letting a flood fill the log: the first of a uid and reason at once,
+ * the rest counted into one record per BROKER_REFUSED_INTERVAL (issue 17
+ * item 6). */
+static void refusal_note(struct broker *b, const struct peer *p, enum refusal why)
+{
+        struct refused *r, *slot = NULL;
+
+        if (!b->cfg.audit)
+                return;
+        for (unsigned i = 0; i < BROKER_REFUSED_UIDS; i++) {
+                r = &b->refused[i];
+                if (r->used && r->uid == p->uid && r->why == why) {
+                        r->count++;
+                        r->gid = p->gid;
+                        r->pid = p->pid;
+                        return;
+                }
+                if (!r->used && !slot)
+                        slot = r;
+        }
+        if (!event_pending(b->ev_refused, EV_TIMEOUT, NULL)) {
+                struct timeval tv = {.tv_sec = BROKER_REFUSED_INTERVAL};
+                event_add(b->ev_refused, &tv);
+                b->refused_other_since = now_s();
+        }
+        if (!slot) {
+                b->refused_other[why]++;
+                return;
+        }
+        *slot = (struct refused){.used = true,
+                                 .why = why,
+                                 .uid = p->uid,
+                                 .gid = p->gid,
+                                 .pid = p->pid,
+                                 .since = now_s()};
+        refusal_record(b, slot, why, 1, slot->since, true);
+}
+
+void broker_flush(struct broker *b)
+{
+        if (b)
+                refusal_flush(b, true);
+}
+
+/* Answers a peer refused at accept with one ERROR saying why, closes it,
+ * and notes the refusal for the audit log. */
+static void refuse(struct broker *b, int fd, struct peer *p, enum refusal why,
+                   enum proto_error_kind kind, const char *msg)
 {
         uint8_t buf[512];
-        ssize_t n = proto_encode_error(buf, sizeof(buf), 0, err, kind, msg);
+        ssize_t n = proto_encode_error(buf, sizeof(buf), 0, refusals[why].err, kind, msg);
         if (n > 0)
                 (void)send_packet(fd, buf, (size_t)n, -1);
         close(fd);
+        refusal_note(b, p, why);
+        peer_clear(p);
 }
 
 /* May this peer connect at all?  Root, the launch user, and any uid that
@@ -454,44 +702,166 @@ static bool peer_welcome(const struct broker *b, const struct peer *p)
         return policy_names_caller(pol, p->uid, p->gid, p->groups, p->n_groups);
 }
 
-static unsigned conns_of(const struct broker *b, uid_t uid)
+/* What uid may hold: the table shared among the uids present (uid
+ * counted), never more than --max-clients-per-uid, at least 1. */
+static unsigned uid_share(const struct broker *b, uid_t uid)
 {
-        unsigned n = 0;
-        for (const struct conn_state *s = LIST_FIRST(&b->conns); s; s = LIST_NEXT(s, link))
-                n += s->c.peer.uid == uid;
-        return n;
+        unsigned n = b->n_uids + !tally_find(b, uid);
+        unsigned share = b->cfg.max_conns / n;
+
+        share = share ? share : 1;
+        return share < b->cfg.max_conns_per_uid ? share : b->cfg.max_conns_per_uid;
 }
 
-/* The table is full and a peer holding mine connections knocks:
- * drop the oldest connection that has not authenticated yet of the uid
- * holding the most, if that uid holds at least two more than the
- * newcomer's.  A client that has the key authenticates within
- * milliseconds, so only a peer without it (holding its slots until the
- * auth timeout) loses them: no uid can keep another out by connecting in
- * a loop.  true when a slot was freed. */
-static bool evict_for(struct broker *b, unsigned mine)
+/* Drops s to make room, telling it why; on record through refusal_note()
+ * rather than one log line each, which a flood would multiply. */
+static void conn_evict(struct conn_state *s, enum refusal kind, const char *why)
+{
+        struct broker *b = s->c.broker;
+        uint8_t buf[PROTO_MAX_MSG];
+        ssize_t n = proto_encode_error(buf, sizeof(buf), 0, EUSERS, PROTO_ERR_LIMIT, why);
+
+        refusal_note(b, &s->c.peer, kind);
+        if (n < 0 || conn_send(s, buf, (size_t)n, -1) < 0)
+                return;
+        conn_drop(s, NULL);
+}
+
+static int by_pid_then_age(const void *x, const void *y)
+{
+        const struct conn_state *a = *(struct conn_state *const *)x;
+        const struct conn_state *b = *(struct conn_state *const *)y;
+
+        if (a->c.peer.pid != b->c.peer.pid)
+                return a->c.peer.pid < b->c.peer.pid ? -1 : 1;
+        return a->c.serial < b->c.serial ? -1 : a->c.serial > b->c.serial;
+}
+
+/* Of uid's connections that have not authenticated, the oldest of the
+ * process holding the most of them: a client with the key holds one
+ * while it authenticates, a process holding them without the key holds
+ * many.  Where each process holds one, the oldest if it has had
+ * BROKER_HELLO_GRACE_MS to authenticate, else none: a client with the
+ * key is not dropped in the middle of its handshake (it would see the
+ * socket closed rather than a full broker it can ask again).  NULL when
+ * none may go. */
+static struct conn_state *hello_victim(struct broker *b, uid_t uid)
+{
+        const struct uid_tally *t = tally_find(b, uid);
+        struct conn_state *s, *victim = NULL, **v = NULL;
+        size_t n = 0, best = 0;
+
+        if (t && t->hello)
+                v = calloc(t->hello, sizeof(*v));
+        for (s = LIST_FIRST(&b->conns); s; s = LIST_NEXT(s, link)) {
+                if (s->phase != PHASE_HELLO || s->c.peer.uid != uid)
+                        continue;
+                if (v && n < t->hello)
+                        v[n++] = s;
+                if (!victim || s->c.serial < victim->c.serial)
+                        victim = s;
+        }
+        if (v) {
+                qsort(v, n, sizeof(*v), by_pid_then_age);
+                for (size_t i = 0, j; i < n; i = j) {
+                        for (j = i; j < n && v[j]->c.peer.pid == v[i]->c.peer.pid; j++)
+                                ;
+                        if (j - i > best || (j - i == best && v[i]->c.serial < victim->c.serial)) {
+                                best = j - i;
+                                victim = v[i];
+                        }
+                }
+                free(v);
+        }
+        if (victim && best < 2 && now_ms() - victim->accepted_ms < BROKER_HELLO_GRACE_MS)
+                return NULL;
+        return victim;
+}
+
+/* Frees a slot of uid's that is not authenticated: hello_victim() is
+ * dropped with why, unless its AUTH is already there to be read: that is
+ * read first (the connection is then authenticated, or dropped for a bad
+ * one).  A client with the key sends AUTH the moment HELLO arrives, so
+ * what goes is a peer without it.  false when uid has no such
+ * connection. */
+static bool evict_hello(struct broker *b, uid_t uid, const char *why)
+{
+        struct conn_state *victim = hello_victim(b, uid);
+
+        if (!victim)
+                return false;
+        if (conn_read_one(victim) == 0)
+                conn_evict(victim, EVICT_HELLO, why);
+        return true;
+}
+
+/* uid's connection idle the longest (operations only count, not PING),
+ * dropped with why; false when it has none authenticated. */
+static bool evict_idle(struct broker *b, uid_t uid, const char *why)
 {
         struct conn_state *s, *victim = NULL;
-        unsigned most = 0;
 
-        for (s = LIST_FIRST(&b->conns); s; s = LIST_NEXT(s, link)) {
-                if (s->phase != PHASE_HELLO)
-                        continue;
-                unsigned n = conns_of(b, s->c.peer.uid);
-                if (n > most || (n == most && victim && s->c.serial < victim->c.serial)) {
-                        most = n;
+        for (s = LIST_FIRST(&b->conns); s; s = LIST_NEXT(s, link))
+                if (s->phase == PHASE_READY && s->c.peer.uid == uid &&
+                    (!victim || s->last_active < victim->last_active ||
+                     (s->last_active == victim->last_active && s->c.serial < victim->c.serial)))
                         victim = s;
-                }
-        }
-        if (!victim || most < mine + 2)
+        if (!victim)
                 return false;
-        char why[160];
-        snprintf(why, sizeof(why),
-                 "dropped before it authenticated to make room: the broker is full "
-                 "(%u clients) and uid %u holds %u of them",
-                 b->cfg.max_conns, (unsigned)victim->c.peer.uid, most);
-        conn_error(victim, 0, EUSERS, PROTO_ERR_LIMIT, why, true);
+        conn_evict(victim, EVICT_IDLE, why);
         return true;
+}
+
+/* The table is full and a peer of uid holding mine connections knocks.
+ * The uid holding the most, if that is at least two more than mine, gives
+ * up one: among the uids with unauthenticated connections the one
+ * holding the most gives its oldest (see evict_hello), else the uid
+ * holding the most gives the connection idle longest (issue 17 item 9:
+ * with `key none` every connection is authenticated at accept).  No uid
+ * can keep another out by connecting in a loop, nor by holding
+ * connections and pinging them.  Failing that, a connection of uid's own
+ * that has not authenticated gives way to the newcomer (item 8: a
+ * process with the app's uid but no key cannot hold the app's slots).
+ * true when a slot is free. */
+static bool reclaim_for(struct broker *b, uid_t uid, unsigned mine)
+{
+        char why[192];
+
+        for (unsigned tries = 0; tries < b->cfg.max_conns && b->n_conns >= b->cfg.max_conns;
+             tries++) {
+                struct uid_tally *t, *hello = NULL, *most = NULL;
+                for (t = LIST_FIRST(&b->uids); t; t = LIST_NEXT(t, link)) {
+                        if (t->uid == uid || t->n < mine + 2)
+                                continue;
+                        if (t->hello && (!hello || t->n > hello->n))
+                                hello = t;
+                        if (!most || t->n > most->n)
+                                most = t;
+                }
+                if (hello) {
+                        snprintf(why, sizeof(why),
+                                 "dropped before it authenticated to make room: the broker is "
+                                 "full (%u clients) and uid %u holds %u of them",
+                                 b->cfg.max_conns, (unsigned)hello->uid, hello->n);
+                        if (evict_hello(b, hello->uid, why))
+                                continue;
+                }
+                if (most) {
+                        snprintf(why, sizeof(why),
+                                 "dropped to make room: the broker is full (%u clients), uid %u "
+                                 "holds %u of them and this one was idle the longest",
+                                 b->cfg.max_conns, (unsigned)most->uid, most->n);
+                        if (evict_idle(b, most->uid, why))
+                                continue;
+                }
+                snprintf(why, sizeof(why),
+                         "dropped before it authenticated: the broker is full (%u clients) and "
+                         "a newer connection of uid %u takes its place",
+                         b->cfg.max_conns, (unsigned)uid);
+                if (!evict_hello(b, uid, why))
+                        return false;
+        }
+        return b->n_conns < b->cfg.max_conns;
 }
 
 /* Decides on one accepted connection: refused with a reason, or served. */
@@ -510,25 +880,42 @@ static void admit(struct broker *b, int fd)
                 snprintf(msg, sizeof(msg),
                          "uid %u: no allow rule names this uid or its groups; not served",
                          (unsigned)peer.uid);
-                peer_clear(&peer);
-                refuse(fd, EACCES, PROTO_ERR_AUTH, msg);
+                refuse(b, fd, &peer, REFUSE_UNNAMED, PROTO_ERR_AUTH, msg);
                 return;
         }
-        unsigned mine = conns_of(b, peer.uid);
-        if (b->cfg.max_conns_per_uid < b->cfg.max_conns && mine >= b->cfg.max_conns_per_uid) {
+        /* At its share, the uid's own unauthenticated connections make
+         * room before the newcomer is refused (issue 17 item 8). */
+        unsigned share = uid_share(b, peer.uid);
+        struct uid_tally *t = tally_find(b, peer.uid);
+        if (t && t->n >= share && share < b->cfg.max_conns) {
                 snprintf(msg, sizeof(msg),
-                         "too many clients: the broker serves at most %u at once for one uid "
-                         "(uid %u)",
-                         b->cfg.max_conns_per_uid, (unsigned)peer.uid);
-                peer_clear(&peer);
-                refuse(fd, EUSERS, PROTO_ERR_LIMIT, msg);
+                         "dropped before it authenticated: uid %u is at its share of %u "
+                         "connections and a newer one takes its place",
+                         (unsigned)peer.uid, share);
+                for (unsigned i = t->hello; i > 0; i--) {
+                        if (!evict_hello(b, peer.uid, msg))
+                                break;
+                        t = tally_find(b, peer.uid);
+                        if (!t || t->n < share)
+                                break;
+                }
+        }
+        unsigned mine = t ? t->n : 0;
+        if (share < b->cfg.max_conns && mine >= share) {
+                int k = snprintf(msg, sizeof(msg),
+                                 "too many clients: the broker serves at most %u at once for one "
+                                 "uid (uid %u)",
+                                 share, (unsigned)peer.uid);
+                if (share < b->cfg.max_conns_per_uid && k > 0 && (size_t)k < sizeof(msg))
+                        snprintf(msg + k, sizeof(msg) - (size_t)k, "; %u uids share %u slots",
+                                 b->n_uids + !t, b->cfg.max_conns);
+                refuse(b, fd, &peer, REFUSE_UID_FULL, PROTO_ERR_LIMIT, msg);
                 return;
         }
-        if (b->n_conns >= b->cfg.max_conns && !evict_for(b, mine)) {
+        if (b->n_conns >= b->cfg.max_conns && !reclaim_for(b, peer.uid, mine)) {
                 snprintf(msg, sizeof(msg), "too many clients: the broker serves at most %u at once",
                          b->cfg.max_conns);
-                peer_clear(&peer);
-                refuse(fd, EUSERS, PROTO_ERR_LIMIT, msg);
+                refuse(b, fd, &peer, REFUSE_FULL, PROTO_ERR_LIMIT, msg);
                 return;
         }
         peer_identify(fd, &peer);
@@ -579,6 +966,7 @@ int broker_new(struct event_base *base, int listen_fd, const struct broker_confi
                 b->cfg.max_chown_entries = BROKER_MAX_CHOWN_ENTRIES;
         b->listen_fd = listen_fd;
         LIST_INIT(&b->conns);
+        LIST_INIT(&b->uids);
         /* What a client's SO_PEERCRED shows of us: the credentials of
          * whoever called listen() (us, or systemd for socket activation). */
         struct ucred uc;
@@ -591,7 +979,8 @@ int broker_new(struct event_base *base, int listen_fd, const struct broker_confi
         b->listen_uid = (uint32_t)uc.uid;
         b->ev_accept = event_new(base, listen_fd, EV_READ | EV_PERSIST, on_accept, b);
         b->ev_resume = event_new(base, -1, 0, on_resume, b);
-        if (!b->ev_accept || !b->ev_resume || event_add(b->ev_accept, NULL) < 0) {
+        b->ev_refused = event_new(base, -1, 0, on_refused_tick, b);
+        if (!b->ev_accept || !b->ev_resume || !b->ev_refused || event_add(b->ev_accept, NULL) < 0) {
                 broker_free(b);
                 return -ENOMEM;
         }
@@ -605,8 +994,11 @@ void broker_free(struct broker *b)
                 return;
         while (!LIST_EMPTY(&b->conns))
                 conn_free(LIST_FIRST(&b->conns));
+        if (b->ev_refused)
+                refusal_flush(b, true);
         event_freep(&b->ev_accept);
         event_freep(&b->ev_resume);
+        event_freep(&b->ev_refused);
         free(b);
 }
 

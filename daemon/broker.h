@@ -21,12 +21,30 @@ struct audit_config;
 /* Limits on what one client can make the broker hold (STYLE.md habit 9). */
 #define BROKER_MAX_CONNS 64 /* connections at once; more get ERROR(LIMIT) */
 /* Connections one peer uid may hold at once: 0 means half of max_conns, so
- * one uid flooding the socket leaves the other half to the rest.  When the
- * table is full a newcomer may still take the slot of a connection that
- * has not authenticated yet, from the uid that holds the most (broker.c). */
+ * one uid flooding the socket leaves the other half to the rest.  The
+ * share shrinks as more uids connect (max_conns / uids present, never
+ * above this).  A uid at its share makes room for its newcomer with one
+ * of its own connections that has not authenticated (that of the process
+ * holding the most), so a process with the app's uid but no key cannot
+ * keep the key holder out.  When the table is full a newcomer may take
+ * the slot of the uid that holds the most (at least two more than the
+ * newcomer's): an unauthenticated connection of it, or else its
+ * connection idle longest (broker.c, reclaim_for()). */
 #define BROKER_MAX_CONNS_PER_UID 0
-#define BROKER_AUTH_TIMEOUT      5   /* seconds from accept to a verified AUTH */
-#define BROKER_IDLE_TIMEOUT      300 /* seconds without a request once authenticated */
+#define BROKER_AUTH_TIMEOUT      5 /* seconds from accept to a verified AUTH */
+/* An unauthenticated connection whose process holds no other is not
+ * dropped to make room before this (a key holder's handshake takes
+ * milliseconds; one dropped in the middle sees a closed socket). */
+#define BROKER_HELLO_GRACE_MS 1000
+/* Refusals at accept (a uid no allow rule names, a uid at its share, a
+ * full broker) are audited per uid and reason: the first at once, then one
+ * record with a count per interval while they go on, the rest at stop
+ * (broker_flush()).  Uids beyond the table's share one record a reason. */
+#define BROKER_REFUSED_UIDS     16
+#define BROKER_REFUSED_INTERVAL 60 /* seconds */
+/* Seconds an authenticated client may go without an operation (a PING is
+ * none). */
+#define BROKER_IDLE_TIMEOUT 300
 /* Entries one recursive chown request may look at: the walk runs in the
  * event loop, so this bounds how long one client can hold the others
  * (about 5-10 us an entry: a second or two). */
@@ -89,6 +107,9 @@ struct reply {
 int broker_new(struct event_base *base, int listen_fd, const struct broker_config *cfg,
                struct broker **out);
 void broker_free(struct broker *b);
+/* Writes the audit records of refusals counted since the last ones; call
+ * before the stop record (broker_free does it too). */
+void broker_flush(struct broker *b);
 unsigned broker_n_conns(const struct broker *b);
 
 /* auth.c: peer credentials, the per-launch key and the challenge. */

@@ -357,6 +357,7 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                         on_child(SIGCHLD, 0, lp);
                 if (!lp->child_done && !lp->app_gone)
                         event_base_dispatch(lp->base);
+                broker_flush(lp->broker); /* refusals counted, before "stop" */
                 if (rt)
                         audit_event_simple(mc->audit, "stop", "broker stopped");
         }

@@ -5,13 +5,16 @@
  *
  * Usage: raw-client SOCKET CASE [ARG]
  *        raw-client SOCKET relay LISTEN-PATH [N]
- *        raw-client SOCKET hog N SECONDS
+ *        raw-client SOCKET hog N SECONDS [PING-MS]
  * relay plays a process in the middle: it listens on LISTEN-PATH, and
  * for each of N clients (default 1) connects to SOCKET and passes every
  * packet both ways unchanged, the handshake included.  hog plays a peer
  * without the key that tries to hold N connections for SECONDS: every one
  * the broker closes or refuses is replaced at once; it prints the most it
- * held at once (connections that got HELLO) and how many it opened.
+ * held at once (connections that got HELLO and had nothing more waiting:
+ * not an ERROR that drops them) and how many it opened.  With PING-MS it
+ * also sends a PING on every connection it holds every PING-MS ms (with
+ * `key none` each is served at HELLO), as a client keeping its slots.
  *        raw-client LISTEN-PATH impostor none|mac N
  * impostor plays a server in the broker's place (protocol 3, issue 17):
  * it listens on LISTEN-PATH and for each of N clients sends HELLO with
@@ -276,17 +279,18 @@ static int conn_try(void)
         return fd;
 }
 
-static void hog(int n, int secs)
+static void hog(int n, int secs, int ping_ms)
 {
         struct pollfd p[1024];
         bool held[1024] = {0};
         uint8_t buf[PROTO_MAX_MSG];
-        struct timespec t0, t;
+        struct timespec t0, t, pinged;
         long opened = 0;
         int most = 0;
 
         n = n > 1024 ? 1024 : n;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        pinged = t0;
         for (int i = 0; i < n; i++) {
                 p[i].fd = conn_try();
                 p[i].events = POLLIN;
@@ -296,28 +300,45 @@ static void hog(int n, int secs)
                 clock_gettime(CLOCK_MONOTONIC, &t);
                 if (t.tv_sec - t0.tv_sec >= secs)
                         break;
+                bool ping = ping_ms > 0 && (t.tv_sec - pinged.tv_sec) * 1000 +
+                                                   (t.tv_nsec - pinged.tv_nsec) / 1000000 >=
+                                               ping_ms;
+                if (ping)
+                        pinged = t;
                 poll(p, (nfds_t)n, 20);
-                int now = 0;
                 for (int i = 0; i < n; i++) {
-                        if (p[i].fd >= 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                        /* Everything waiting: HELLO, the OKs of pings, or
+                         * the ERROR and end of file of a dropped one. */
+                        while (p[i].fd >= 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR))) {
                                 struct proto_msg m;
                                 ssize_t r = recv(p[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+                                if (r < 0 && errno == EAGAIN)
+                                        break;
                                 if (r > 0 && proto_decode(buf, (size_t)r, &m) == 0 &&
-                                    m.type == PROTO_HELLO) {
+                                    (m.type == PROTO_HELLO || (held[i] && m.type == PROTO_OK))) {
                                         held[i] = true;
-                                } else if (r != -1 || errno != EAGAIN) {
-                                        close(p[i].fd); /* refused, dropped: knock again */
-                                        p[i].fd = -1;
-                                        held[i] = false;
+                                        continue;
                                 }
+                                close(p[i].fd); /* refused, dropped: knock again */
+                                p[i].fd = -1;
+                                held[i] = false;
                         }
                         if (p[i].fd < 0) {
                                 p[i].fd = conn_try();
                                 opened += p[i].fd >= 0;
+                        } else if (ping && held[i]) {
+                                uint8_t pb[PROTO_HEADER_SIZE];
+                                ssize_t pn = proto_encode_empty(pb, sizeof(pb), PROTO_PING, 7);
+                                (void)!send(p[i].fd, pb, (size_t)pn, MSG_DONTWAIT | MSG_NOSIGNAL);
                         }
                         p[i].revents = 0;
-                        now += held[i];
                 }
+                /* Held now: HELLO seen and no ERROR waiting behind it. */
+                poll(p, (nfds_t)n, 0);
+                int now = 0;
+                for (int i = 0; i < n; i++)
+                        now += held[i] && !(p[i].revents & (POLLHUP | POLLERR)) &&
+                               !(!ping_ms && (p[i].revents & POLLIN));
                 most = now > most ? now : most;
         }
         printf("held at most %d, opened %ld\n", most, opened);
@@ -374,7 +395,7 @@ int main(int argc, char **argv)
         load_key();
 
         if (strcmp(c, "hog") == 0 && argc > 4) {
-                hog(arg, atoi(argv[4]));
+                hog(arg, atoi(argv[4]), argc > 5 ? atoi(argv[5]) : 0);
         } else if (strcmp(c, "impostor") == 0 && argc > 3) {
                 impostor(sock_path, strcmp(argv[3], "mac") == 0, argc > 4 ? atoi(argv[4]) : 1);
         } else if (strcmp(c, "relay") == 0 && argc > 3) {
