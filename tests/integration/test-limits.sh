@@ -105,10 +105,13 @@ flood() {
                 hpids+=($!)
         done
         sleep 2
-        local batch=()
+        # The app holds the key only where the broker has one: a client
+        # holding a key refuses a `key none` server (protocol 3).
+        local batch=() key=(STEPDOWN_KEY_FILE="$T/keys/app.key")
+        grep -q '^key none' "$conf" && key=()
         for i in $(seq 40); do
                 (t0=$(date +%s%N)
-                 as_uid 1000 env STEPDOWN_SOCKET="$T/run/flood.sock" STEPDOWN_KEY_FILE="$T/keys/app.key" \
+                 as_uid 1000 env -u STEPDOWN_KEY_FILE STEPDOWN_SOCKET="$T/run/flood.sock" "${key[@]}" \
                         STEPDOWN_TIMEOUT=10 "$STEPDOWN_CLI" mkdir -m 0700 "$T/flood/r$i" 2>>"$T/flood.err"
                  echo "$? $(( ($(date +%s%N) - t0) / 1000000 ))") &
                 batch+=($!)
