@@ -235,6 +235,8 @@ struct verifier {
 };
 
 static void say(struct verifier *v, const char *file, size_t line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void say(struct verifier *v, const char *file, size_t line, const char *fmt, va_list ap)
 {
         if (line)
                 fprintf(v->report, "%s:%zu: ", file, line);
