@@ -512,4 +512,45 @@ wait "$fpid" 2>/dev/null
 is "$(grep -c "chmod .*$T/data/i-file" "$T/follow.out")" "4" "(i) --follow: a request made later shows up (intent and outcome)"
 stop
 
+# --- (j) the log's directory on the app's volume: swapped for a link between starts --
+# /vol is the app's (a volume), /vol/log root's; between two starts the app
+# moves /vol/log away and puts a symlink to a root-only directory there.
+# The second start must refuse, naming the link, and write nothing anywhere.
+mkdir -p "$T/vol/log" "$T/rootonly"
+chown 1000:1000 "$T/vol"
+chmod 700 "$T/rootonly"
+VLOG=$T/vol/log/audit.jsonl
+fpolicy "$T/j.conf" "$VLOG"
+rm -rf "$T/fdata/s"
+out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/true 2>&1; echo "rc=$?")
+is "$out" "rc=0" "(j) first start: the log in the app's volume, in a root directory"
+n1=$(grep -c . "$VLOG")
+as_app /bin/sh -c "mv '$T/vol/log' '$T/vol/log.old' && ln -s '$T/rootonly' '$T/vol/log'"
+[ -L "$T/vol/log" ] && ok "(j) the app swapped $T/vol/log for a symlink to a root-only directory" ||
+        not_ok "(j) the app swapped $T/vol/log for a symlink"
+rm -rf "$T/fdata/s"
+out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/sh -c 'echo the app ran' 2>&1; echo "rc=$?")
+like "$out" "^stepdownd: audit log: audit log $VLOG: directory $T/vol/log: \"log\" is a symbolic link, which is never followed rc=1$" \
+        "(j) second start: refused, naming the link (the app does not run)"
+is "$(ls -A "$T/rootonly")" "" "(j) ... nothing landed in the link's target"
+is "$(grep -c . "$T/vol/log.old/audit.jsonl")" "$n1" "(j) ... nor in the moved log"
+[ ! -e "$T/fdata/s" ] && ok "(j) ... and no setup step ran" || not_ok "(j) ... and no setup step ran"
+# The app makes its own directory there instead: refused, named.
+as_app /bin/sh -c "rm '$T/vol/log' && mkdir '$T/vol/log'"
+out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/true 2>&1; echo "rc=$?")
+like "$out" "its directory $T/vol/log is owned by uid 1000, not root .*rc=1$" \
+        "(j) a log directory the app made: refused, naming it and its owner"
+is "$(ls -A "$T/vol/log")" "" "(j) ... and nothing written there"
+# A root directory the launch user's group may write (not sticky): refused.
+rmdir "$T/vol/log"
+mkdir -m 0770 "$T/vol/log"
+chgrp 1000 "$T/vol/log"
+out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/true 2>&1; echo "rc=$?")
+like "$out" "its directory $T/vol/log is writable by its group and not sticky \(mode 0770\).*rc=1$" \
+        "(j) a root log directory the app's group can write: refused, naming mode and chmod +t"
+chmod 1770 "$T/vol/log"
+out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/true 2>&1; echo "rc=$?")
+is "$out" "rc=0" "(j) ... made sticky: accepted"
+is "$(stat -c %U "$VLOG")" "root" "(j) ... the log file is root's"
+
 done_testing

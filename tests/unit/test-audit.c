@@ -837,6 +837,71 @@ static void test_log_file_kind(void **state)
         unlink(victim);
 }
 
+/* Issue 17.2: the log's directories are resolved from / without
+ * following a link, the directory must be root's and writable by nobody
+ * else unless sticky, and the file must be root's.  Each refusal names the
+ * path at fault, and nothing lands where a link pointed. */
+static void test_log_dir(void **state)
+{
+        (void)state;
+        char victim[200], link_dir[200], path[260], err[PATH_MAX + 256] = "";
+        struct audit *a = NULL;
+        struct audit_config cfg = {.path = path};
+        struct stat st;
+        if (geteuid() != 0) {
+                print_message("not root: skipped\n");
+                skip();
+        }
+        /* A component replaced by a symlink to a root-only directory. */
+        snprintf(victim, sizeof(victim), "%s/rootonly", dir);
+        snprintf(link_dir, sizeof(link_dir), "%s/log", dir);
+        assert_int_equal(mkdir(victim, 0700), 0);
+        assert_int_equal(symlink(victim, link_dir), 0);
+        snprintf(path, sizeof(path), "%s/audit.jsonl", link_dir);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -ELOOP);
+        assert_non_null(strstr(err, path));
+        assert_non_null(strstr(err, "\"log\" is a symbolic link"));
+        char inside[260];
+        snprintf(inside, sizeof(inside), "%s/audit.jsonl", victim);
+        assert_int_equal(lstat(inside, &st), -1); /* nothing landed in the target */
+        /* ... and a link higher up (the whole tree through a link). */
+        snprintf(path, sizeof(path), "%s/log/x/audit.jsonl", dir);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -ELOOP);
+        unlink(link_dir);
+
+        /* A directory the app owns. */
+        assert_int_equal(mkdir(link_dir, 0755), 0);
+        assert_int_equal(chown(link_dir, 1000, 1000), 0);
+        snprintf(path, sizeof(path), "%s/audit.jsonl", link_dir);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "its directory"));
+        assert_non_null(strstr(err, "owned by uid 1000, not root"));
+        assert_int_equal(lstat(path, &st), -1);
+        /* Root's but writable by others, not sticky; then sticky: fine. */
+        assert_int_equal(chown(link_dir, 0, 0), 0);
+        assert_int_equal(chmod(link_dir, 0777), 0);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "writable by others and not sticky (mode 0777)"));
+        assert_non_null(strstr(err, link_dir));
+        assert_int_equal(chmod(link_dir, 0775), 0);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "writable by its group"));
+        assert_int_equal(chmod(link_dir, 01777), 0);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), 0);
+        audit_close(a);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_uid, 0);
+        /* A log file that is not root's (planted in the sticky directory). */
+        assert_int_equal(chown(path, 1000, 1000), 0);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "owned by uid 1000, not root"));
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_size, 0); /* nothing written to it */
+        unlink(path);
+        rmdir(link_dir);
+        rmdir(victim);
+}
+
 static void test_disk_full(void **state)
 {
         (void)state;
@@ -1221,6 +1286,7 @@ int main(void)
             cmocka_unit_test(test_cli_keygen_signed),
             cmocka_unit_test(test_removed_file),
             cmocka_unit_test(test_log_file_kind),
+            cmocka_unit_test(test_log_dir),
             cmocka_unit_test(test_concurrent_appenders),
             cmocka_unit_test(test_disk_full),
             cmocka_unit_test(test_intent_outcome),
