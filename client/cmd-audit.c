@@ -68,7 +68,7 @@ static int verify(int argc, char **argv)
         }
         int r = audit_verify(argv + optind, (size_t)(argc - optind), pubkey, stdout);
         fflush(stdout);
-        return r == 0 ? 0 : r == 1 ? 1 : 2;
+        return r < 0 ? 2 : r; /* AUDIT_VERIFY_*: 0 intact, 1 broken, 3 open, 4 empty */
 }
 
 /* ---- show ------------------------------------------------------------- */

@@ -103,6 +103,7 @@ struct audit_record {
         uint8_t sig[AUDIT_SIG_BYTES];
         bool is_intent;  /* "event":"intent" */
         bool is_start;   /* "event":"start" */
+        bool is_stop;    /* "event":"stop" */
         bool has_intent; /* an outcome: "intent":N */
         uint64_t intent; /* N: seq of its intent record */
         uint64_t lost;   /* "lost":{"records":N,...}: records not written before this one */

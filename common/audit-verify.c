@@ -133,6 +133,7 @@ static int record_member(const char *name, size_t len, const struct json_value *
                 int e = mark(c, F_EVENT);
                 r->is_intent = v->len == 8 && memcmp(v->start, "\"intent\"", 8) == 0;
                 r->is_start = v->len == 7 && memcmp(v->start, "\"start\"", 7) == 0;
+                r->is_stop = v->len == 6 && memcmp(v->start, "\"stop\"", 6) == 0;
                 return e;
         }
         if (name_is(name, len, "intent")) {
@@ -224,6 +225,13 @@ struct logstate {
         size_t rejected_line;
         struct open_intent intents[VERIFY_MAX_INTENTS];
         size_t n_intents;
+        /* Its last start record in this input, and whether a stop record
+         * came after it: a start with no stop is a log cut at a record
+         * boundary, or one still being written. */
+        bool started, stopped;
+        uint64_t start_seq;
+        const char *start_file;
+        size_t start_line;
 };
 
 struct verifier {
@@ -232,6 +240,7 @@ struct verifier {
         struct logstate *logs;
         size_t n_logs;
         size_t records, problems, foreign, torn;
+        size_t open; /* logs whose last start has no stop record */
 };
 
 static void say(struct verifier *v, const char *file, size_t line, const char *fmt, va_list ap)
@@ -602,6 +611,14 @@ static int verify_file(struct verifier *v, char **files, size_t n, size_t idx)
                 l->seq = r.seq;
                 l->file = file;
                 l->line = lineno;
+                if (r.is_start) {
+                        l->started = true;
+                        l->stopped = false;
+                        l->start_seq = r.seq;
+                        l->start_file = file;
+                        l->start_line = lineno;
+                } else if (r.is_stop)
+                        l->stopped = true;
                 l->rejected_file = NULL;
                 l->records++;
                 if (r.has_sig && !l->is_signed) {
@@ -643,6 +660,16 @@ static void finish(struct verifier *v)
                                 "record%s (the last one here) were not written by the broker that "
                                 "signs",
                                 l->id, l->records, l->records == 1 ? "" : "s");
+                if (l->started && !l->stopped) {
+                        fprintf(v->report,
+                                "%s:%zu: open: log %s ends at seq %" PRIu64
+                                " without a stop record for its last start (seq %" PRIu64
+                                ", %s:%zu): cut after that record, or the broker is still "
+                                "running (or was killed: exec mode in a container)\n",
+                                l->file, l->line, l->id, l->seq, l->start_seq, l->start_file,
+                                l->start_line);
+                        v->open++;
+                }
         }
 }
 
@@ -689,10 +716,18 @@ int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report)
                 fprintf(report, "NOT intact: %zu problem%s (above)%s\n", v.problems,
                         v.problems == 1 ? "" : "s",
                         r ? "; checking stopped at the broken link" : "");
-                return 1;
+                return AUDIT_VERIFY_BROKEN;
         }
-        fprintf(report, "intact: %zu records in %zu file%s, %zu log%s, %s", v.records, n,
-                n == 1 ? "" : "s", v.n_logs, v.n_logs == 1 ? "" : "s",
+        if (v.records == 0) {
+                fprintf(report,
+                        "NOT verified: no audit records in %zu file%s (%zu foreign line%s): "
+                        "nothing was checked; are the records in another file or stream?\n",
+                        n, n == 1 ? "" : "s", v.foreign, v.foreign == 1 ? "" : "s");
+                return AUDIT_VERIFY_EMPTY;
+        }
+        fprintf(report, "%s: %zu records in %zu file%s, %zu log%s, %s",
+                v.open ? "open (intact so far)" : "intact", v.records, n, n == 1 ? "" : "s",
+                v.n_logs, v.n_logs == 1 ? "" : "s",
                 v.pk ? "all signatures valid" : "signatures not checked");
         if (v.foreign)
                 fprintf(report, "; %zu foreign line%s ignored", v.foreign,
@@ -700,8 +735,11 @@ int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report)
         if (v.torn)
                 fprintf(report, "; %zu record%s with foreign bytes before it on its line", v.torn,
                         v.torn == 1 ? "" : "s");
+        if (v.open)
+                fprintf(report, "; %zu log%s without a stop record (above)", v.open,
+                        v.open == 1 ? "" : "s");
         fputc('\n', report);
-        return 0;
+        return v.open ? AUDIT_VERIFY_OPEN : AUDIT_VERIFY_INTACT;
 }
 
 /* ---- key generation --------------------------------------------------- */

@@ -142,7 +142,8 @@ want(c["op"] == "chown" and c["args"]["uid"] == 1001 and c["args"]["gid"] == 100
 print("ok" if not bad else "; ".join(bad))
 ' "$LOG")
 is "$out" "ok" "(a) start, mkdir, refusal, chown -R: every field present, in order, and right"
-like "$(verify "$LOG")" "^$LOG: 8 records intact: .*rc=0$" "(a) the log verifies"
+like "$(verify "$LOG")" "^$LOG: 8 records $LOG:8: open: log [0-9a-f]{32} ends at seq 8 without a stop record for its last start \(seq 1, $LOG:1\): cut after that record, or the broker is still running .* open \(intact so far\): 8 records in 1 file, 1 log, signatures not checked; 1 log without a stop record \(above\) rc=3$" \
+        "(a) the log verifies so far, and is reported open (no stop: the broker runs), exit 3"
 
 # --- (b) a full disk: refused up front, the broker lives on and recovers ----------
 # Fill the log's tmpfs, then give back a little: less room than a record may
@@ -166,7 +167,7 @@ out=$(r mkdir "$T/data/full2"; r chown -R app:app "$T/data/a")
 is "$out" "rc=0 rc=0" "(b) space back: requests succeed again at once"
 out=$(json 'e = [r["decision"] for r in recs if r["result"] == "ENOSPC"]; print(len(e) > 0 and set(e) == {"deny"})' "$LOG")
 is "$out" "True" "(b) the refusals that fitted are in the log, as refusals (ENOSPC), nothing else failed"
-like "$(verify "$LOG")" "intact: .*rc=0$" "(b) stepdown audit verify passes on the log"
+like "$(verify "$LOG")" "open \(intact so far\): .*rc=3$" "(b) stepdown audit verify passes on the log (open: the broker runs)"
 
 # A deleted log: refused until SIGHUP makes a new one.
 mv "$LOG" "$T/alog/deleted.jsonl"
@@ -179,7 +180,7 @@ like "$out" "the audit log cannot be written.*\\(No such file or directory\\) rc
 kill -HUP "$BROKER"
 sleep 0.2
 is "$(r mkdir "$T/data/gone")" "rc=0" "(b) SIGHUP: a new file, requests served again"
-like "$(verify "$T/alog/keep.jsonl" "$LOG")" "records $LOG:1: lost: 1 record before this one could not be written $LOG: 2 records NOT intact: 1 problem .*rc=1$" \
+like "$(verify "$T/alog/keep.jsonl" "$LOG")" "records $LOG:1: lost: 1 record before this one could not be written $LOG: 2 records $LOG:2: open: .* NOT intact: 1 problem .*rc=1$" \
         "(b) ... and it continues the chain, saying that the refusal's record was lost"
 mv "$T/alog/keep.jsonl" "$T/alog/before.jsonl"
 cat "$T/alog/before.jsonl" "$LOG" >"$T/all.jsonl"
@@ -325,7 +326,11 @@ for sink in file stderr; do
                 like "$(chain "$dest")" "^$want\$" \
                         "(f) $mode mode, audit ${sink/file/FILE}: one log id, seq 1.., start, setup steps, hardening, requests, stop"
                 [ $mode$sink = execstderr ] && echo "# (f) exec, audit -: $(chain "$dest"); verify said: $(flat "$(verify "$dest")")"
-                like "$(verify "$dest")" "intact: (9|10) records in 1 file, 1 log.*rc=0$" \
+                # A log whose last start has no stop is open (exit 3): exec
+                # mode when the broker died before writing it.
+                want="intact: 10 records in 1 file, 1 log.*rc=0"
+                [ $mode = exec ] && want="(intact: 10 records in 1 file, 1 log.*rc=0|open \(intact so far\): 9 records in 1 file, 1 log.*; 1 log without a stop record \(above\) rc=3)"
+                like "$(verify "$dest")" "$want\$" \
                         "(f) ... and verify says intact$([ $sink = stderr ] && echo ' (the app'"'"'s lines named as foreign)')"
         done
 done
@@ -455,10 +460,10 @@ like "$out" "$H:$f1: bad signature \(record is not signed\) $H:$f2: bad signatur
         "(h) with --pubkey: exactly the two forged lines ($f1, $f2) are rejected"
 genuine=$(sed -n "${torn1}p" "$H" | grep -o '"log":"[0-9a-f]*"')
 like "$(grep -F "$genuine" "$H" | "$SD" audit verify --pubkey "$T/keys/audit.pub" - 2>&1; echo "rc=$?")" \
-        "intact: 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line rc=0$" \
+        "(intact: 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line rc=0|open \(intact so far\): 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line; 1 log without a stop record \(above\) rc=3)$" \
         "(h) the broker's own records (verify - on stdin) are intact and all signed"
 echo "# (h) unsigned: verify said: $(flat "$(verify "$T/h-no.out")")"
-like "$(verify "$T/h-no.out")" "intact: 1[234] records in 1 file, 2 logs.*rc=0$" \
+like "$(verify "$T/h-no.out")" ":$(grep -n 'etc/shadow' "$T/h-no.out" | cut -d: -f1): open: log [0-9a-f]{32} ends at seq 2 without a stop record .* open \(intact so far\): 1[234] records in 1 file, 2 logs.*rc=3$" \
         "(h) unsigned audit -: the forged chain is a second, self-consistent log; verify can only count it (signing is the guarantee)"
 
 # --- (i) stepdown audit show: a recorded log, each filter ---------------------------
@@ -511,6 +516,17 @@ kill "$fpid"
 wait "$fpid" 2>/dev/null
 is "$(grep -c "chmod .*$T/data/i-file" "$T/follow.out")" "4" "(i) --follow: a request made later shows up (intent and outcome)"
 stop
+
+# --- (k) nothing to verify is not "intact" ------------------------------------------
+: >"$T/empty.jsonl"
+head -c 100000 /dev/urandom >"$T/random.bin"
+is "$(verify "$T/empty.jsonl")" "$T/empty.jsonl: 0 records NOT verified: no audit records in 1 file (0 foreign lines): nothing was checked; are the records in another file or stream? rc=4" \
+        "(k) an empty file: not intact, its own message, exit 4"
+like "$(verify "$T/random.bin")" "NOT verified: no audit records in 1 file \([0-9]+ foreign lines?\): nothing was checked.* rc=4$" \
+        "(k) 100 kB of random bytes: not intact, exit 4"
+out=$(printf 'app: starting\napp: listening on :8080\n' | "$SD" audit verify - 2>&1; echo "rc=$?")
+like "$out" "^-: 2 foreign lines .* NOT verified: no audit records in 1 file \(2 foreign lines\).* rc=4$" \
+        "(k) a captured stream that holds only the app's lines (the records went elsewhere): exit 4"
 
 # --- (j) the log's directory on the app's volume: swapped for a link between starts --
 # /vol is the app's (a volume), /vol/log root's; between two starts the app

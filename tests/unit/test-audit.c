@@ -1100,6 +1100,100 @@ static void test_intent_outcome(void **state)
         unlink(log_path);
 }
 
+/* Issue 17.5: verify says "intact" only when it checked something, and a
+ * log whose last start has no stop is reported as open, not as intact. */
+static int verify_report(const char *path, char **report)
+{
+        char *files[] = {(char *)path};
+        return verify(files, 1, NULL, report);
+}
+
+static void log_event(struct audit *a, const char *event)
+{
+        struct audit_event ev = {
+            .event = event, .uid = -1, .gid = -1, .mode = -1, .changed = -1, .message = event};
+        assert_int_equal(audit_log(a, &ev), 0);
+}
+
+static void test_verify_empty_and_open(void **state)
+{
+        (void)state;
+        char *report = NULL;
+        /* An empty file. */
+        unlink(log_path);
+        write_file(log_path, "", 0);
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_EMPTY);
+        assert_non_null(strstr(report, "NOT verified: no audit records in 1 file (0 foreign lines)"));
+        assert_null(strstr(report, "intact"));
+        free(report);
+        /* 100 kB of random bytes. */
+        static unsigned char junk[100 * 1024];
+        randombytes_buf(junk, sizeof(junk));
+        write_file(log_path, (const char *)junk, sizeof(junk));
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_EMPTY);
+        assert_non_null(strstr(report, "NOT verified: no audit records"));
+        assert_null(strstr(report, "intact"));
+        free(report);
+        unlink(log_path);
+
+        /* start, a request, no stop: open, naming the start. */
+        struct audit *a = open_log(log_path, NULL);
+        log_event(a, "start");
+        log_n(a, 2);
+        audit_close(a);
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_OPEN);
+        char want[300];
+        snprintf(want, sizeof(want), "%s:3: open: log ", log_path);
+        assert_non_null(strstr(report, want));
+        assert_non_null(strstr(report, "ends at seq 3 without a stop record for its last start (seq 1"));
+        assert_non_null(strstr(report, "open (intact so far): 3 records in 1 file, 1 log"));
+        assert_null(strstr(report, "\nintact"));
+        free(report);
+        /* ... its stop: intact. */
+        a = open_log(log_path, NULL);
+        log_event(a, "stop");
+        audit_close(a);
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_INTACT);
+        assert_non_null(strstr(report, "intact: 4 records in 1 file, 1 log"));
+        free(report);
+        /* A restart continues the same log: its new start without a stop
+         * is open again, though the first start has its stop. */
+        a = open_log(log_path, NULL);
+        log_event(a, "start");
+        audit_close(a);
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_OPEN);
+        assert_non_null(strstr(report, "without a stop record for its last start (seq 5"));
+        free(report);
+        /* The tail cut after the first stop: intact (an unsigned chain
+         * cannot tell a cut at a stop; docs/AUDIT.md says so). */
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), 5);
+        FILE *f = fopen(log_path, "we");
+        assert_non_null(f);
+        for (int i = 0; i < 4; i++)
+                fprintf(f, "%s\n", l[i]);
+        fclose(f);
+        free_lines(l, 5);
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_INTACT);
+        free(report);
+        /* A problem wins over open. */
+        unlink(log_path);
+        a = open_log(log_path, NULL);
+        log_event(a, "start");
+        log_n(a, 3);
+        audit_close(a);
+        assert_int_equal(read_lines(log_path, &l), 4);
+        f = fopen(log_path, "we");
+        assert_non_null(f);
+        fprintf(f, "%s\n%s\n%s\n", l[0], l[1], l[3]);
+        fclose(f);
+        free_lines(l, 4);
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_BROKEN);
+        assert_non_null(strstr(report, "NOT intact"));
+        free(report);
+        unlink(log_path);
+}
+
 /* ---- mixed streams: docker logs, stdin, foreign and torn lines -------- */
 
 static int verify_text(const char *text, const char *pubkey, char **report)
@@ -1290,6 +1384,7 @@ int main(void)
             cmocka_unit_test(test_concurrent_appenders),
             cmocka_unit_test(test_disk_full),
             cmocka_unit_test(test_intent_outcome),
+            cmocka_unit_test(test_verify_empty_and_open),
             cmocka_unit_test(test_mixed_stream),
             cmocka_unit_test(test_signed_stream),
         };
