@@ -742,6 +742,69 @@ int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report)
         return v.open ? AUDIT_VERIFY_OPEN : AUDIT_VERIFY_INTACT;
 }
 
+/* ---- row by row, for show --------------------------------------------- */
+
+struct chain_log {
+        char id[AUDIT_LOG_ID_HEX + 1];
+        uint64_t seq; /* of its last record that linked */
+        uint8_t hash[AUDIT_HASH_BYTES];
+        bool partial; /* first seen after its seq 1, or with a bad seq 1 */
+        bool is_signed;
+};
+
+struct audit_chain {
+        struct chain_log *logs;
+        size_t n;
+};
+
+struct audit_chain *audit_chain_new(void)
+{
+        return sodium_init() < 0 ? NULL : calloc(1, sizeof(struct audit_chain));
+}
+
+void audit_chain_free(struct audit_chain *c)
+{
+        if (c)
+                free(c->logs);
+        free(c);
+}
+
+/* A record that does not link is BAD and leaves its log as it was: a line
+ * another writer slipped in is the only BAD row, while after a deletion
+ * or an edit nothing links again and every later row of that log is BAD. */
+enum audit_row audit_chain_check(struct audit_chain *c, const char *rec, size_t len,
+                                 const struct audit_record *r)
+{
+        static const uint8_t zero[AUDIT_HASH_BYTES];
+        enum audit_row row;
+        struct chain_log *l = NULL;
+        for (size_t i = 0; i < c->n && !l; i++)
+                if (strcmp(c->logs[i].id, r->log) == 0)
+                        l = &c->logs[i];
+        if (!l) {
+                if (c->n >= VERIFY_MAX_LOGS)
+                        return AUDIT_ROW_BAD;
+                l = realloc(c->logs, (c->n + 1) * sizeof(*l));
+                if (!l)
+                        return AUDIT_ROW_BAD;
+                c->logs = l;
+                l = &c->logs[c->n++];
+                bool first_ok = r->seq == 1 && memcmp(r->prev, zero, sizeof(zero)) == 0 &&
+                                r->has_policy_hash;
+                *l = (struct chain_log){.partial = !first_ok};
+                memcpy(l->id, r->log, sizeof(l->id));
+                row = first_ok ? AUDIT_ROW_OK : r->seq == 1 ? AUDIT_ROW_BAD : AUDIT_ROW_UNCHECKED;
+        } else if ((l->is_signed && !r->has_sig) || r->seq != l->seq + 1 ||
+                   memcmp(r->prev, l->hash, sizeof(l->hash)) != 0) {
+                return AUDIT_ROW_BAD;
+        } else
+                row = l->partial ? AUDIT_ROW_UNCHECKED : AUDIT_ROW_OK;
+        l->seq = r->seq;
+        l->is_signed |= r->has_sig;
+        crypto_generichash(l->hash, sizeof(l->hash), (const unsigned char *)rec, len, NULL, 0);
+        return row;
+}
+
 /* ---- key generation --------------------------------------------------- */
 
 static int write_key(const char *path, const uint8_t *key, size_t n, mode_t mode)

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct audit_record;
+
 struct audit;
 
 struct audit_config {
@@ -131,6 +133,21 @@ enum { /* the values are `stepdown audit verify`'s exit statuses */
         AUDIT_VERIFY_EMPTY = 4, /* no audit record at all: nothing was verified */
 };
 int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report);
+
+/* Checks records one at a time as they are read (stepdown audit show), with
+ * no look-ahead: whether each one belongs to an intact chain so far.  Only
+ * the links are checked (not signatures: verify --pubkey does that). */
+enum audit_row {
+        AUDIT_ROW_OK,        /* linked to the previous record of its log, from its seq 1 */
+        AUDIT_ROW_UNCHECKED, /* its log began before this input: no link to seq 1 */
+        AUDIT_ROW_BAD,       /* its log's chain is broken at or before this record */
+};
+struct audit_chain;
+struct audit_chain *audit_chain_new(void); /* NULL: out of memory */
+/* rec[0..len): the record as parsed into *r (audit_record_parse). */
+enum audit_row audit_chain_check(struct audit_chain *c, const char *rec, size_t len,
+                                 const struct audit_record *r);
+void audit_chain_free(struct audit_chain *c); /* NULL-safe */
 
 /* Creates an Ed25519 key pair: secret_path (mode 0400) and public_path
  * (0444), each one line of hex.  Refuses to overwrite existing files. */
