@@ -117,6 +117,12 @@ for r in reqs:
              i["rule"] == r["rule"] and i["result"] == "OK", f"intent of {r}")
     else:
         want("intent" not in r, "a refusal has no intent")
+# request_id: the number the broker gives each request (every CLI request is
+# message 2 of its client): one per request, shared by intent and outcome.
+ids = [r["request_id"] for r in reqs]
+want(ids == [1, 2, 3], f"request ids {ids}")
+want(all(recs[r["intent"] - 1]["request_id"] == r["request_id"] for r in reqs if "intent" in r),
+     "an intent and its outcome share the request id")
 want(len(reqs) == 3, f"{len(reqs)} requests")
 m, d, c = reqs
 for r in reqs:
