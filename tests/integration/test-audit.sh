@@ -551,6 +551,17 @@ like "$(verify "$T/random.bin")" "NOT verified: no audit records in 1 file \([0-
 out=$(printf 'app: starting\napp: listening on :8080\n' | "$SD" audit verify - 2>&1; echo "rc=$?")
 like "$out" "^-: 2 foreign lines .* NOT verified: no audit records in 1 file \(2 foreign lines\).* rc=4$" \
         "(k) a captured stream that holds only the app's lines (the records went elsewhere): exit 4"
+# --help and -h for every audit subcommand; getopt messages name the subcommand.
+for sub in verify show keygen; do
+        for h in -h --help; do
+                out=$("$SD" audit $sub $h 2>&1; echo "rc=$?")
+                like "$out" "^Usage: stepdown audit verify .* rc=0$" "(k) stepdown audit $sub $h: the usage, exit 0"
+        done
+done
+like "$("$SD" audit verify --bogus 2>&1; echo "rc=$?")" "^stepdown audit verify: unrecognized option '--bogus' Usage: .*rc=2$" \
+        "(k) an unknown option: named with the subcommand, usage, exit 2"
+like "$("$SD" audit show -Z 2>&1; echo "rc=$?")" "^stepdown audit show: invalid option -- 'Z' Usage: .*rc=2$" \
+        "(k) ... also for show"
 
 # --- (l) show on a captured stream the app writes to: nothing reaches the terminal raw --
 # Exec mode, `audit -`: the app's requests carry a C1 control (U+009B, CSI)

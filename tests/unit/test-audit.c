@@ -446,6 +446,22 @@ static void test_json_every_byte(void **state)
                 jbuf_free(&b);
                 jbuf_free(&out);
         }
+        /* C1 controls (U+0080-U+009F; U+009B is CSI) are written escaped,
+         * so a record on a terminal carries none raw, and decode exactly. */
+        for (int c = 0x80; c < 0xa0; c++) {
+                char in[2] = {(char)0xc2, (char)c}, want[16];
+                struct jbuf b = {0}, out = {0};
+                json_put_string(&b, in, 2);
+                jbuf_put(&b, "", 1);
+                snprintf(want, sizeof(want), "\"\\u00%02x\"", c);
+                assert_string_equal(b.data, want);
+                struct json_value v = {JSON_STRING, b.data, b.len - 1};
+                assert_int_equal(json_string_decode(&v, &out), 0);
+                assert_int_equal(out.len, 2);
+                assert_memory_equal(out.data, in, 2);
+                jbuf_free(&b);
+                jbuf_free(&out);
+        }
         /* Well-formed UTF-8 round-trips exactly; malformed forms do not pass. */
         const char *good = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xe2\x80\xa8 \xef\xbf\xbf";
         assert_true(utf8_valid(good, strlen(good)));
