@@ -1131,6 +1131,21 @@ static void log_event(struct audit *a, const char *event)
         assert_int_equal(audit_log(a, &ev), 0);
 }
 
+/* Appends one event record to the log, then verifies: want, and expect in
+ * the report. */
+static void append_verify(const char *event, int want, const char *expect)
+{
+        char *report = NULL;
+        struct audit *a = open_log(log_path, NULL);
+        log_event(a, event);
+        audit_close(a);
+        int r = verify_report(log_path, &report);
+        if (r != want || !strstr(report, expect))
+                fail_msg("verify returned %d (wanted %d), report:\n%s\nwanted: %s", r, want, report,
+                         expect);
+        free(report);
+}
+
 static void test_verify_empty_and_open(void **state)
 {
         (void)state;
@@ -1166,20 +1181,11 @@ static void test_verify_empty_and_open(void **state)
         assert_null(strstr(report, "\nintact"));
         free(report);
         /* ... its stop: intact. */
-        a = open_log(log_path, NULL);
-        log_event(a, "stop");
-        audit_close(a);
-        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_INTACT);
-        assert_non_null(strstr(report, "intact: 4 records in 1 file, 1 log"));
-        free(report);
+        append_verify("stop", AUDIT_VERIFY_INTACT, "intact: 4 records in 1 file, 1 log");
         /* A restart continues the same log: its new start without a stop
          * is open again, though the first start has its stop. */
-        a = open_log(log_path, NULL);
-        log_event(a, "start");
-        audit_close(a);
-        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_OPEN);
-        assert_non_null(strstr(report, "without a stop record for its last start (seq 5"));
-        free(report);
+        append_verify("start", AUDIT_VERIFY_OPEN,
+                      "without a stop record for its last start (seq 5");
         /* The tail cut after the first stop: intact (an unsigned chain
          * cannot tell a cut at a stop; docs/AUDIT.md says so). */
         char **l;
