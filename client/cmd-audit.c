@@ -1,13 +1,15 @@
 /* stepdown audit verify [--pubkey FILE] FILE...
- * stepdown audit show [--deny] [--op OP] [--uid N] [--since TIME] [--follow] [--json] [FILE...]
+ * stepdown audit show [--deny] [--op OP] [--uid USER] [--since TIME] [--follow] [--json] [FILE...]
  * stepdown audit keygen SECRET-FILE PUBLIC-FILE
  * verify and keygen are option parsing around audit_verify() and
- * audit_keygen(); show reads records (skipping other lines) and prints the
- * ones that match as a table or as they are (JSON Lines). */
+ * audit_keygen(); show reads records (skipping other lines), checks each
+ * one's link as it comes (audit_chain_check) and prints the ones that
+ * match as a table, every field escaped, or as they are (JSON Lines). */
 #include "cmd-audit.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,7 +23,7 @@
 
 static const char usage_text[] =
     "Usage: stepdown audit verify [--pubkey FILE] FILE...\n"
-    "       stepdown audit show [--deny] [--op OP] [--uid N] [--since TIME] [--follow]\n"
+    "       stepdown audit show [--deny] [--op OP] [--uid USER] [--since TIME] [--follow]\n"
     "                           [--json] [FILE...]\n"
     "       stepdown audit keygen SECRET-FILE PUBLIC-FILE\n"
     "\n"
@@ -29,13 +31,18 @@ static const char usage_text[] =
     "(rotated files, then the current one; - is standard input); lines\n"
     "that are not audit records (a docker logs capture) are named and\n"
     "skipped.  With --pubkey every record must carry a valid Ed25519\n"
-    "signature by that key.  Exit status: 0 intact, 1 broken, 2 usage\n"
-    "error or unreadable input.\n"
+    "signature by that key.  Without one, a rewritten log or a cut tail\n"
+    "cannot be detected: sign ('audit-sign') and verify with --pubkey.\n"
+    "Exit status: 0 intact; 1 not intact; 2 usage error or unreadable\n"
+    "input; 3 intact so far, but a log's last start has no stop record\n"
+    "(cut, or the broker still runs); 4 no audit records at all.\n"
     "show prints the records of FILEs (standard input without FILE) as a\n"
-    "table, or with --json as they are; filters: --deny (refusals), --op OP\n"
-    "(operation or event), --uid N (caller), --since TIME (YYYY-MM-DD[THH:MM\n"
+    "table, every field escaped for the terminal, or with --json as they\n"
+    "are; filters: --deny (refusals), --op OP (operation or event), --uid\n"
+    "USER (caller, a name or a number), --since TIME (YYYY-MM-DD[THH:MM\n"
     "[:SS]] UTC, or 10m, 2h, 1d ago); --follow keeps reading the last FILE.\n"
-    "It does not verify: run verify for that.\n"
+    "Its CHAIN column checks each record's link as it reads: ok (linked\n"
+    "to seq 1 of its log), ? (its log began before the input), BAD.\n"
     "keygen writes a key pair for 'audit-sign'.\n";
 
 static int usage(FILE *f, int status)
@@ -54,6 +61,7 @@ static int verify(int argc, char **argv)
         const char *pubkey = NULL;
         int c;
         optind = 0; /* full getopt reset: callers may have parsed before */
+        argv[0] = (char *)"stepdown audit verify"; /* getopt's messages */
         while ((c = getopt_long(argc, argv, "+k:h", longopts, NULL)) != -1) {
                 if (c == 'k')
                         pubkey = optarg;
@@ -68,7 +76,7 @@ static int verify(int argc, char **argv)
         }
         int r = audit_verify(argv + optind, (size_t)(argc - optind), pubkey, stdout);
         fflush(stdout);
-        return r == 0 ? 0 : r == 1 ? 1 : 2;
+        return r < 0 ? 2 : r; /* AUDIT_VERIFY_*: 0 intact, 1 broken, 3 open, 4 empty */
 }
 
 /* ---- show ------------------------------------------------------------- */
@@ -81,10 +89,24 @@ struct show_opts {
         char since[32]; /* "" or a prefix of the records' time format */
 };
 
+/* What show has printed, for the line after the table. */
+struct show_state {
+        struct audit_chain *chain;
+        bool header;
+        size_t rows[3]; /* by enum audit_row */
+        size_t malformed;
+};
+
+/* --op: the operations and events stepdownd records (docs/AUDIT.md). */
+static const char *const known_ops[] = {
+    "mkdir", "chown", "chmod", "open",   "bind",    "auth",    "connect", "remap", "start",
+    "setup", "harden", "serve", "intent", "request", "stop", NULL,
+};
+
 /* The members of a record show prints, raw (JSON tokens in the line). */
 struct view {
         struct json_value time, seq, event, caller, op, args, decision, rule, result, message,
-            intent, lost;
+            intent, lost, changed;
         struct json_value c_uid, c_pid, a_path, a_addr, a_uid, a_gid, a_mode, a_flags;
 };
 
@@ -140,6 +162,7 @@ static int view_member(const char *name, size_t len, const struct json_value *v,
             {"message", offsetof(struct view, message)},
             {"intent", offsetof(struct view, intent)},
             {"lost", offsetof(struct view, lost)},
+            {"changed", offsetof(struct view, changed)},
         };
         for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
                 if (is_name(name, len, m[i].name)) {
@@ -149,7 +172,8 @@ static int view_member(const char *name, size_t len, const struct json_value *v,
         return 0;
 }
 
-/* A string member decoded (NUL-terminated in out), or "" for null/absent. */
+/* A string member decoded (NUL-terminated in out), or "" for null/absent.
+ * A decoded NUL ends it early; put_field shows what comes before. */
 static const char *str(const struct json_value *v, struct jbuf *out)
 {
         jbuf_reset(out);
@@ -166,62 +190,161 @@ static bool str_is(const struct json_value *v, const char *want)
                memcmp(v->start + 1, want, n) == 0;
 }
 
-/* Prints s for a terminal: control bytes and DEL as \xNN, nothing else
- * changed (a path could otherwise move the cursor or clear the screen). */
-static void put_safe(const char *s, int width)
+/* A code point a terminal acts on or that reorders text: C1 controls
+ * (U+0080-U+009F, U+009B is CSI), bidirectional controls, the line and
+ * paragraph separators.  p holds a well-formed sequence of n bytes. */
+static bool unsafe_char(const unsigned char *p, size_t n)
 {
-        int n = 0;
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (*p < 0x20 || *p == 0x7f || *p == '\\') {
-                        n += printf(*p == '\\' ? "\\\\" : "\\x%02x", *p);
-                } else {
-                        putchar(*p);
-                        n++;
-                }
-        }
-        for (; n < width; n++)
-                putchar(' ');
+        if (n == 2)
+                return p[0] == 0xc2 && p[1] < 0xa0;
+        if (n != 3 || p[0] != 0xe2)
+                return false;
+        return (p[1] == 0x80 && ((p[2] >= 0x8e && p[2] <= 0x8f) || (p[2] >= 0xa8 && p[2] <= 0xae))) ||
+               (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9);
 }
 
-static void print_row(const struct view *w)
+static uint32_t code_point(const unsigned char *p, size_t n)
+{
+        return n == 2 ? ((uint32_t)(p[0] & 0x1f) << 6) | (p[1] & 0x3f)
+                      : ((uint32_t)(p[0] & 0x0f) << 12) | ((uint32_t)(p[1] & 0x3f) << 6) |
+                            (p[2] & 0x3f);
+}
+
+/* s as a terminal may show it: C0 controls, DEL and every byte that is
+ * not part of well-formed UTF-8 as \xNN, C1 and bidirectional controls as
+ * \uXXXX, a backslash as \\; nothing else changed. */
+static void escape(struct jbuf *out, const char *s)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        size_t len = strlen(s);
+        jbuf_reset(out);
+        for (size_t i = 0; i < len;) {
+                size_t n = p[i] < 0x80 ? 1 : utf8_sequence(p + i, len - i);
+                if (p[i] < 0x20 || p[i] == 0x7f || n == 0)
+                        jbuf_printf(out, "\\x%02x", p[i]);
+                else if (p[i] == '\\')
+                        jbuf_puts(out, "\\\\");
+                else if (unsafe_char(p + i, n))
+                        jbuf_printf(out, "\\u%04x", (unsigned)code_point(p + i, n));
+                else
+                        jbuf_put(out, p + i, n);
+                i += n ? n : 1;
+        }
+        jbuf_put(out, "", 0);
+}
+
+/* Prints s escaped, at most max columns (0: no limit; a longer value keeps
+ * its head and tail around "..."), padded to width.  A column is a
+ * character: escaped text is ASCII or well-formed UTF-8. */
+static void put_field(const char *s, size_t width, size_t max)
+{
+        struct jbuf e = {0};
+        escape(&e, s);
+        const char *t = e.data && !e.err ? e.data : "?";
+        size_t len = strlen(t), cols = 0;
+        for (size_t i = 0; i < len; i++)
+                cols += ((unsigned char)t[i] & 0xc0) != 0x80;
+        if (max && cols > max) {
+                size_t head = max / 4, tail = max - 3 - head, a = 0, b = len, c = 0;
+                for (size_t k = 0; k <= head; a++) /* a: the byte after head columns */
+                        if (a == len || ((unsigned char)t[a] & 0xc0) != 0x80)
+                                if (k++ == head)
+                                        break;
+                for (; b > 0 && c < tail; b--) /* b: where the last tail columns begin */
+                        c += ((unsigned char)t[b - 1] & 0xc0) != 0x80;
+                printf("%.*s...%s", (int)a, t, t + b);
+                cols = max;
+        } else
+                fputs(t, stdout);
+        for (; cols < width; cols++)
+                putchar(' ');
+        jbuf_free(&e);
+}
+
+/* A raw JSON token (a number, an object) or "-". */
+static void put_token(const struct json_value *v, size_t width, size_t max)
+{
+        char buf[64];
+        if (v->start && v->type != JSON_NULL)
+                snprintf(buf, sizeof(buf), "%.*s", (int)v->len, v->start);
+        else
+                snprintf(buf, sizeof(buf), "-");
+        put_field(buf, width, max);
+}
+
+static const char *const row_mark[] = {"ok", "?", "BAD"};
+
+#define COL_PATH 40
+
+static void print_header(void)
+{
+        printf("%-6s %-5s %-20s %-22s %-8s %-*s %-8s %-8s %-7s %s\n", "SEQ", "CHAIN", "TIME",
+               "CALLER", "OP", COL_PATH, "PATH/ADDRESS", "DECISION", "RESULT", "CHANGED",
+               "RULE/REASON");
+}
+
+static void print_row(const struct view *w, enum audit_row mark)
 {
         struct jbuf b = {0};
-        char seq[24] = "", caller[48] = "-", what[24];
-        if (w->seq.start)
-                snprintf(seq, sizeof(seq), "%.*s", (int)w->seq.len, w->seq.start);
+        char caller[64];
+        put_token(&w->seq, 6, 20);
+        putchar(' ');
+        put_field(row_mark[mark], 5, 0);
+        putchar(' ');
         /* 2026-12-04T16:30:04.123456Z -> 2026-12-04T16:30:04Z */
         char t[32];
         snprintf(t, sizeof(t), "%.19sZ", str(&w->time, &b));
+        put_field(t, 20, 20);
+        putchar(' ');
         if (w->c_uid.start)
-                snprintf(caller, sizeof(caller), "uid=%.*s pid=%.*s", (int)w->c_uid.len,
-                         w->c_uid.start, w->c_pid.start ? (int)w->c_pid.len : 1,
+                snprintf(caller, sizeof(caller), "uid=%.*s pid=%.*s",
+                         (int)(w->c_uid.len < 20 ? w->c_uid.len : 20), w->c_uid.start,
+                         w->c_pid.start ? (int)(w->c_pid.len < 20 ? w->c_pid.len : 20) : 1,
                          w->c_pid.start ? w->c_pid.start : "-");
-        else if (str_is(&w->event, "setup") || str_is(&w->event, "intent"))
+        else if (str_is(&w->event, "setup") || str_is(&w->event, "intent") ||
+                 str_is(&w->event, "remap"))
                 snprintf(caller, sizeof(caller), "(setup)");
         else
                 snprintf(caller, sizeof(caller), "(stepdownd)");
-        snprintf(what, sizeof(what), "%s",
-                 str(w->op.start && w->op.type == JSON_STRING ? &w->op : &w->event, &b));
-        printf("%-6s %-20s %-22s %-8s ", seq, t, caller, what);
+        put_field(caller, 22, 0);
+        putchar(' ');
+        put_field(str(w->op.start && w->op.type == JSON_STRING ? &w->op : &w->event, &b), 8, 16);
+        putchar(' ');
         const char *obj = str(&w->a_path, &b);
         if (!*obj)
                 obj = str(&w->a_addr, &b);
-        if (!*obj && w->op.type != JSON_STRING)
+        bool msg_shown = false;
+        if (!*obj && w->op.type != JSON_STRING) {
                 obj = str(&w->message, &b); /* start, harden, serve, stop */
-        put_safe(*obj ? obj : "-", 40);
-        char result[32];
-        if (str_is(&w->event, "intent"))
-                snprintf(result, sizeof(result), "intent");
-        else
-                snprintf(result, sizeof(result), "%s", str(&w->result, &b));
-        printf(" %-8s %-8s ", w->decision.type == JSON_STRING ? str(&w->decision, &b) : "-",
-               result);
-        put_safe(w->rule.type == JSON_STRING ? str(&w->rule, &b) : "-", 0);
+                msg_shown = true;
+        }
+        put_field(*obj ? obj : "-", COL_PATH, COL_PATH);
+        putchar(' ');
+        put_field(w->decision.type == JSON_STRING ? str(&w->decision, &b) : "-", 8, 8);
+        putchar(' ');
+        bool failed = !str_is(&w->result, "OK");
+        put_field(str_is(&w->event, "intent") ? "intent" : str(&w->result, &b), 8, 16);
+        putchar(' ');
+        put_token(&w->changed, 7, 20);
+        putchar(' ');
+        /* The rule that allowed it; for a refusal or a failure, why (a
+         * refusal names the closest rule and what it lacked). */
+        const char *rule = w->rule.type == JSON_STRING ? str(&w->rule, &b) : "";
+        bool why = !msg_shown && (failed || str_is(&w->decision, "deny")) &&
+                   w->message.type == JSON_STRING;
+        if (*rule || !why)
+                put_field(*rule ? rule : "-", 0, 0);
+        if (why) {
+                fputs(*rule ? ": " : "", stdout);
+                put_field(str(&w->message, &b), 0, 0);
+        }
         putchar('\n');
-        if (w->lost.start)
-                printf("       ^ %.*s: records not written before this one (stepdown audit verify "
-                       "names them)\n",
-                       (int)w->lost.len, w->lost.start);
+        if (w->lost.start) {
+                fputs("       ^ ", stdout);
+                put_token(&w->lost, 0, 60);
+                fputs(": records not written before this one (stepdown audit verify names them)\n",
+                      stdout);
+        }
         jbuf_free(&b);
 }
 
@@ -243,9 +366,27 @@ static bool show_match(const struct show_opts *o, const struct view *w)
         return ok;
 }
 
-/* One line: skipped unless it is an audit record; printed if it matches. */
-static void show_line(const struct show_opts *o, const char *file, size_t lineno, char *line,
-                      size_t len, bool *header)
+/* --json: the record as it is, but for C1 and bidirectional controls,
+ * which stepdownd writes escaped and a forged line could carry raw: they
+ * can only be inside strings, where \uXXXX is the same JSON. */
+static void put_json(const char *rec, size_t len)
+{
+        const unsigned char *p = (const unsigned char *)rec;
+        for (size_t i = 0; i < len;) {
+                size_t n = p[i] < 0x80 ? 1 : utf8_sequence(p + i, len - i);
+                if (n > 1 && unsafe_char(p + i, n))
+                        printf("\\u%04x", (unsigned)code_point(p + i, n));
+                else
+                        fwrite(p + i, 1, n ? n : 1, stdout);
+                i += n ? n : 1;
+        }
+        putchar('\n');
+}
+
+/* One line: skipped unless it is an audit record; every record is checked
+ * against the chain as it comes; printed if it matches. */
+static void show_line(const struct show_opts *o, struct show_state *st, const char *file,
+                      size_t lineno, char *line, size_t len)
 {
         const char *rec = memmem(line, len, "{\"time\":\"", 9);
         if (!rec)
@@ -255,13 +396,16 @@ static void show_line(const struct show_opts *o, const char *file, size_t lineno
         struct view w = {0};
         if (audit_record_parse(rec, rlen, &r) < 0 ||
             json_scan_object(rec, rlen, view_member, &w) < 0) {
-                if (memmem(line, len, "\"prev\":\"", 8))
+                if (memmem(line, len, "\"prev\":\"", 8)) {
                         fprintf(stderr,
                                 "stepdown audit show: %s:%zu: not a well-formed record, skipped "
                                 "(stepdown audit verify says more)\n",
                                 file, lineno);
+                        st->malformed++;
+                }
                 return;
         }
+        enum audit_row mark = audit_chain_check(st->chain, rec, rlen, &r);
         if (w.caller.type == JSON_OBJECT)
                 json_scan_object(w.caller.start, w.caller.len, view_caller, &w);
         if (w.args.type == JSON_OBJECT)
@@ -269,21 +413,21 @@ static void show_line(const struct show_opts *o, const char *file, size_t lineno
         if (!show_match(o, &w))
                 return;
         if (o->json) {
-                fwrite(rec, 1, rlen, stdout);
-                putchar('\n');
+                put_json(rec, rlen);
         } else {
-                if (!*header) {
-                        printf("%-6s %-20s %-22s %-8s %-40s %-8s %-8s %s\n", "SEQ", "TIME",
-                               "CALLER", "OP", "PATH/ADDRESS", "DECISION", "RESULT", "RULE");
-                        *header = true;
+                if (!st->header) {
+                        print_header();
+                        st->header = true;
                 }
-                print_row(&w);
+                print_row(&w, mark);
+                st->rows[mark]++;
         }
         if (o->follow)
                 fflush(stdout);
 }
 
-static int show_file(const struct show_opts *o, const char *file, bool follow, bool *header)
+static int show_file(const struct show_opts *o, struct show_state *st, const char *file,
+                     bool follow)
 {
         FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "re");
         if (!f) {
@@ -330,7 +474,7 @@ static int show_file(const struct show_opts *o, const char *file, bool follow, b
                 line[--n] = '\0';
         last:
                 lineno++;
-                show_line(o, file, lineno, line, (size_t)n, header);
+                show_line(o, st, file, lineno, line, (size_t)n);
         }
         int r = ferror(f) ? 2 : 0;
         if (r)
@@ -379,6 +523,46 @@ static int parse_since(const char *s, char out[32])
         return 0;
 }
 
+/* --uid: a number, or a user name of this host's user database. */
+static int parse_uid(const char *arg, uint32_t *uid)
+{
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(arg, &end, 10);
+        if (arg[0] >= '0' && arg[0] <= '9' && !errno && !*end && v <= UINT32_MAX) {
+                *uid = (uint32_t)v;
+                return 0;
+        }
+        struct passwd *pw = getpwnam(arg);
+        if (!pw)
+                return -ENOENT;
+        *uid = pw->pw_uid;
+        return 0;
+}
+
+static bool known_op(const char *op)
+{
+        for (size_t i = 0; known_ops[i]; i++)
+                if (strcmp(op, known_ops[i]) == 0)
+                        return true;
+        return false;
+}
+
+/* After the table: how many rows belong to an intact chain. */
+static void show_summary(const struct show_state *st)
+{
+        if (!st->header)
+                return;
+        printf("chain: %zu row%s ok (linked to seq 1 of their log), %zu ? (their log began "
+               "before this input), %zu BAD (not in an intact chain)",
+               st->rows[AUDIT_ROW_OK], st->rows[AUDIT_ROW_OK] == 1 ? "" : "s",
+               st->rows[AUDIT_ROW_UNCHECKED], st->rows[AUDIT_ROW_BAD]);
+        if (st->malformed)
+                printf("; %zu malformed record%s skipped", st->malformed,
+                       st->malformed == 1 ? "" : "s");
+        printf("; stepdown audit verify checks the rest (cut tails, signatures)\n");
+}
+
 static int show(int argc, char **argv)
 {
         static const struct option longopts[] = {
@@ -390,26 +574,33 @@ static int show(int argc, char **argv)
         struct show_opts o = {0};
         int c;
         optind = 0;
+        argv[0] = (char *)"stepdown audit show"; /* getopt's messages */
         while ((c = getopt_long(argc, argv, "+do:u:s:fjh", longopts, NULL)) != -1) {
-                char *end;
-                unsigned long v;
                 switch (c) {
                 case 'd':
                         o.deny = true;
                         break;
                 case 'o':
+                        if (!known_op(optarg)) {
+                                fprintf(stderr, "stepdown audit show: --op %s: not an operation or "
+                                                "event the audit log records; one of:",
+                                        optarg);
+                                for (size_t i = 0; known_ops[i]; i++)
+                                        fprintf(stderr, " %s", known_ops[i]);
+                                fputc('\n', stderr);
+                                return 2;
+                        }
                         o.op = optarg;
                         break;
                 case 'u':
-                        errno = 0;
-                        v = strtoul(optarg, &end, 10);
-                        if (errno || end == optarg || *end || v > UINT32_MAX || optarg[0] == '-') {
-                                fprintf(stderr, "stepdown audit show: --uid %s: not a number\n",
+                        if (parse_uid(optarg, &o.uid) < 0) {
+                                fprintf(stderr,
+                                        "stepdown audit show: --uid %s: not a uid, nor a user "
+                                        "name in this host's user database\n",
                                         optarg);
                                 return 2;
                         }
                         o.have_uid = true;
-                        o.uid = (uint32_t)v;
                         break;
                 case 's':
                         if (parse_since(optarg, o.since) < 0) {
@@ -433,23 +624,33 @@ static int show(int argc, char **argv)
                         return usage(stderr, 2);
                 }
         }
-        bool header = false;
+        struct show_state st = {.chain = audit_chain_new()};
+        if (!st.chain) {
+                fprintf(stderr, "stepdown audit show: out of memory\n");
+                return 2;
+        }
         int r = 0;
         if (optind >= argc)
-                return show_file(&o, "-", o.follow, &header);
+                r = show_file(&o, &st, "-", o.follow);
         for (int i = optind; i < argc; i++) {
-                int e = show_file(&o, argv[i], o.follow && i == argc - 1, &header);
+                int e = show_file(&o, &st, argv[i], o.follow && i == argc - 1);
                 if (e)
                         r = e;
         }
+        show_summary(&st);
+        audit_chain_free(st.chain);
         fflush(stdout);
         return r;
 }
 
 static int keygen(int argc, char **argv)
 {
-        if (argc != 3)
+        if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+                return usage(stdout, 0);
+        if (argc != 3 || argv[1][0] == '-') {
+                fprintf(stderr, "stepdown audit keygen: expected SECRET-FILE PUBLIC-FILE\n");
                 return usage(stderr, 2);
+        }
         char err[512];
         int r = audit_keygen(argv[1], argv[2], err, sizeof(err));
         if (r < 0) {

@@ -165,6 +165,14 @@ void json_put_string(struct jbuf *b, const char *s, size_t len)
                         if (n == 0) {
                                 jbuf_puts(b, "\\ufffd");
                                 i++;
+                        } else if (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) {
+                                /* C1 controls (U+0080-U+009F; U+009B is CSI):
+                                 * escaped, so a record shown on a terminal
+                                 * (docker logs, tail) carries none raw. */
+                                char e[6] = {'\\', 'u', '0', '0', hex[p[i + 1] >> 4],
+                                             hex[p[i + 1] & 0xf]};
+                                jbuf_put(b, e, 6);
+                                i += 2;
                         } else if (n == 3 && p[i] == 0xe2 && p[i + 1] == 0x80 &&
                                    (p[i + 2] == 0xa8 || p[i + 2] == 0xa9)) {
                                 jbuf_puts(b, p[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");

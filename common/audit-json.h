@@ -32,7 +32,8 @@ size_t utf8_sequence(const unsigned char *s, size_t len);
 bool utf8_valid(const char *s, size_t len);
 
 /* Appends s[0..len) as a quoted JSON string: '"' and '\' escaped, bytes
- * 0x00-0x1f and 0x7f as \u00XX, U+2028/U+2029 as \u2028/\u2029, other
+ * 0x00-0x1f and 0x7f as \u00XX, C1 controls U+0080-U+009F as \u0080-\u009f,
+ * U+2028/U+2029 as \u2028/\u2029, other
  * well-formed UTF-8 as is, and every byte that is not part of well-formed
  * UTF-8 as \ufffd (lossy: see json_put_member_string). */
 void json_put_string(struct jbuf *b, const char *s, size_t len);
@@ -103,6 +104,7 @@ struct audit_record {
         uint8_t sig[AUDIT_SIG_BYTES];
         bool is_intent;  /* "event":"intent" */
         bool is_start;   /* "event":"start" */
+        bool is_stop;    /* "event":"stop" */
         bool has_intent; /* an outcome: "intent":N */
         uint64_t intent; /* N: seq of its intent record */
         uint64_t lost;   /* "lost":{"records":N,...}: records not written before this one */

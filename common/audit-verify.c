@@ -133,6 +133,7 @@ static int record_member(const char *name, size_t len, const struct json_value *
                 int e = mark(c, F_EVENT);
                 r->is_intent = v->len == 8 && memcmp(v->start, "\"intent\"", 8) == 0;
                 r->is_start = v->len == 7 && memcmp(v->start, "\"start\"", 7) == 0;
+                r->is_stop = v->len == 6 && memcmp(v->start, "\"stop\"", 6) == 0;
                 return e;
         }
         if (name_is(name, len, "intent")) {
@@ -224,6 +225,13 @@ struct logstate {
         size_t rejected_line;
         struct open_intent intents[VERIFY_MAX_INTENTS];
         size_t n_intents;
+        /* Its last start record in this input, and whether a stop record
+         * came after it: a start with no stop is a log cut at a record
+         * boundary, or one still being written. */
+        bool started, stopped;
+        uint64_t start_seq;
+        const char *start_file;
+        size_t start_line;
 };
 
 struct verifier {
@@ -232,8 +240,11 @@ struct verifier {
         struct logstate *logs;
         size_t n_logs;
         size_t records, problems, foreign, torn;
+        size_t open; /* logs whose last start has no stop record */
 };
 
+static void say(struct verifier *v, const char *file, size_t line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 static void say(struct verifier *v, const char *file, size_t line, const char *fmt, va_list ap)
 {
         if (line)
@@ -600,6 +611,14 @@ static int verify_file(struct verifier *v, char **files, size_t n, size_t idx)
                 l->seq = r.seq;
                 l->file = file;
                 l->line = lineno;
+                if (r.is_start) {
+                        l->started = true;
+                        l->stopped = false;
+                        l->start_seq = r.seq;
+                        l->start_file = file;
+                        l->start_line = lineno;
+                } else if (r.is_stop)
+                        l->stopped = true;
                 l->rejected_file = NULL;
                 l->records++;
                 if (r.has_sig && !l->is_signed) {
@@ -641,6 +660,16 @@ static void finish(struct verifier *v)
                                 "record%s (the last one here) were not written by the broker that "
                                 "signs",
                                 l->id, l->records, l->records == 1 ? "" : "s");
+                if (l->started && !l->stopped) {
+                        fprintf(v->report,
+                                "%s:%zu: open: log %s ends at seq %" PRIu64
+                                " without a stop record for its last start (seq %" PRIu64
+                                ", %s:%zu): cut after that record, or the broker is still "
+                                "running (or was killed: exec mode in a container)\n",
+                                l->file, l->line, l->id, l->seq, l->start_seq, l->start_file,
+                                l->start_line);
+                        v->open++;
+                }
         }
 }
 
@@ -687,10 +716,18 @@ int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report)
                 fprintf(report, "NOT intact: %zu problem%s (above)%s\n", v.problems,
                         v.problems == 1 ? "" : "s",
                         r ? "; checking stopped at the broken link" : "");
-                return 1;
+                return AUDIT_VERIFY_BROKEN;
         }
-        fprintf(report, "intact: %zu records in %zu file%s, %zu log%s, %s", v.records, n,
-                n == 1 ? "" : "s", v.n_logs, v.n_logs == 1 ? "" : "s",
+        if (v.records == 0) {
+                fprintf(report,
+                        "NOT verified: no audit records in %zu file%s (%zu foreign line%s): "
+                        "nothing was checked; are the records in another file or stream?\n",
+                        n, n == 1 ? "" : "s", v.foreign, v.foreign == 1 ? "" : "s");
+                return AUDIT_VERIFY_EMPTY;
+        }
+        fprintf(report, "%s: %zu records in %zu file%s, %zu log%s, %s",
+                v.open ? "open (intact so far)" : "intact", v.records, n, n == 1 ? "" : "s",
+                v.n_logs, v.n_logs == 1 ? "" : "s",
                 v.pk ? "all signatures valid" : "signatures not checked");
         if (v.foreign)
                 fprintf(report, "; %zu foreign line%s ignored", v.foreign,
@@ -698,8 +735,74 @@ int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report)
         if (v.torn)
                 fprintf(report, "; %zu record%s with foreign bytes before it on its line", v.torn,
                         v.torn == 1 ? "" : "s");
+        if (v.open)
+                fprintf(report, "; %zu log%s without a stop record (above)", v.open,
+                        v.open == 1 ? "" : "s");
         fputc('\n', report);
-        return 0;
+        return v.open ? AUDIT_VERIFY_OPEN : AUDIT_VERIFY_INTACT;
+}
+
+/* ---- row by row, for show --------------------------------------------- */
+
+struct chain_log {
+        char id[AUDIT_LOG_ID_HEX + 1];
+        uint64_t seq; /* of its last record that linked */
+        uint8_t hash[AUDIT_HASH_BYTES];
+        bool partial; /* first seen after its seq 1, or with a bad seq 1 */
+        bool is_signed;
+};
+
+struct audit_chain {
+        struct chain_log *logs;
+        size_t n;
+};
+
+struct audit_chain *audit_chain_new(void)
+{
+        return sodium_init() < 0 ? NULL : calloc(1, sizeof(struct audit_chain));
+}
+
+void audit_chain_free(struct audit_chain *c)
+{
+        if (c)
+                free(c->logs);
+        free(c);
+}
+
+/* A record that does not link is BAD and leaves its log as it was: a line
+ * another writer slipped in is the only BAD row, while after a deletion
+ * or an edit nothing links again and every later row of that log is BAD. */
+enum audit_row audit_chain_check(struct audit_chain *c, const char *rec, size_t len,
+                                 const struct audit_record *r)
+{
+        static const uint8_t zero[AUDIT_HASH_BYTES];
+        enum audit_row row;
+        struct chain_log *l = NULL;
+        for (size_t i = 0; i < c->n && !l; i++)
+                if (strcmp(c->logs[i].id, r->log) == 0)
+                        l = &c->logs[i];
+        if (!l) {
+                if (c->n >= VERIFY_MAX_LOGS)
+                        return AUDIT_ROW_BAD;
+                l = realloc(c->logs, (c->n + 1) * sizeof(*l));
+                if (!l)
+                        return AUDIT_ROW_BAD;
+                c->logs = l;
+                l = &c->logs[c->n++];
+                bool first_ok = r->seq == 1 && memcmp(r->prev, zero, sizeof(zero)) == 0 &&
+                                r->has_policy_hash;
+                *l = (struct chain_log){.partial = !first_ok};
+                memcpy(l->id, r->log, sizeof(l->id));
+                row = first_ok ? AUDIT_ROW_OK : r->seq == 1 ? AUDIT_ROW_BAD : AUDIT_ROW_UNCHECKED;
+        } else if ((l->is_signed && !r->has_sig) || r->seq != l->seq + 1 ||
+                   memcmp(r->prev, l->hash, sizeof(l->hash)) != 0) {
+                return AUDIT_ROW_BAD;
+        } else
+                row = l->partial ? AUDIT_ROW_UNCHECKED : AUDIT_ROW_OK;
+        l->seq = r->seq;
+        l->is_signed |= r->has_sig;
+        crypto_generichash(l->hash, sizeof(l->hash), (const unsigned char *)rec, len, NULL, 0);
+        return row;
 }
 
 /* ---- key generation --------------------------------------------------- */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "audit-json.h"
 #include "errnoname.h"
+#include "resolve.h"
 #include "util.h"
 
 struct audit {
@@ -31,6 +33,7 @@ struct audit {
         bool no_chain;     /* benchmarks only: "prev":null, nothing hashed */
         bool no_intent;    /* benchmarks only: intent records not written */
         int last_err;      /* of the last audit_log/audit_reopen, 0 = it worked */
+        char why[PATH_MAX + 256]; /* why the file could not be opened, or "" */
         unsigned char *sk; /* sodium_malloc'd Ed25519 secret key or NULL */
 
         char log_id[AUDIT_LOG_ID_HEX + 1];
@@ -162,27 +165,112 @@ static int read_tail(struct audit *a)
         return 1;
 }
 
+/* The log's directory, resolved from / (a relative path: from the working
+ * directory) with no symbolic link in any component, by the engine's
+ * resolver: the app may own a directory on the way (a volume) and swap a
+ * component for a link between two starts.  The directory itself must be
+ * the broker's (root's) and writable by nobody else unless sticky: whoever
+ * can rename or replace entries there could swap the log for a file of
+ * their own.  On failure a->why says which path and why. */
+static int open_dir(struct audit *a, int *dirfd, const char **name)
+{
+        const char *slash = strrchr(a->path, '/');
+        char dir[PATH_MAX];
+        size_t dlen = slash ? (size_t)(slash - a->path) : 0;
+        *name = slash ? slash + 1 : a->path;
+        if (!**name || strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0) {
+                snprintf(a->why, sizeof(a->why), "audit log %s: names a directory, not a file",
+                         a->path);
+                return -EISDIR;
+        }
+        if (dlen >= sizeof(dir)) {
+                snprintf(a->why, sizeof(a->why), "audit log: the path is longer than PATH_MAX");
+                return -ENAMETOOLONG;
+        }
+        memcpy(dir, a->path, dlen);
+        dir[dlen] = '\0';
+        const char *rel = dir;
+        while (*rel == '/')
+                rel++;
+        _cleanup_close_ int base =
+            open(a->path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (base < 0)
+                return negative_errno();
+        char why[320] = "";
+        int r = resolve_beneath(base, rel, O_PATH | O_DIRECTORY, 0, RESOLVE_F_XDEV, dirfd, why,
+                                sizeof(why));
+        if (r < 0) {
+                snprintf(a->why, sizeof(a->why), "audit log %s: directory %s: %s", a->path,
+                         dlen ? dir : a->path[0] == '/' ? "/" : ".", why[0] ? why : strerror(-r));
+                return r;
+        }
+        struct stat st;
+        if (fstat(*dirfd, &st) < 0)
+                return negative_errno();
+        const char *shown = dlen ? dir : a->path[0] == '/' ? "/" : ".";
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+                snprintf(a->why, sizeof(a->why),
+                         "audit log %s: its directory %s is owned by uid %u, not %s (its owner "
+                         "could replace the log or point it elsewhere); refusing to write there",
+                         a->path, shown, (unsigned)st.st_uid, geteuid() ? "stepdownd's" : "root");
+                return -EPERM;
+        }
+        if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+                snprintf(a->why, sizeof(a->why),
+                         "audit log %s: its directory %s is writable by %s and not sticky (mode "
+                         "%04o), so others could replace the log; make it writable by its owner "
+                         "only, or sticky (chmod +t)",
+                         a->path, shown, (st.st_mode & 002) ? "others" : "its group",
+                         (unsigned)(st.st_mode & 07777));
+                return -EPERM;
+        }
+        return 0;
+}
+
 static int open_sink(struct audit *a)
 {
+        a->why[0] = '\0';
         if (a->is_stderr) {
                 a->fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
                 return a->fd < 0 ? negative_errno() : 0;
         }
         /* The log may sit where the app can write (a shared volume): a
-         * fifo would block the broker, a hard link would append root's
-         * records to a file of the app's choosing.  The fd opened is the
-         * one checked and written.  O_NONBLOCK only for the open. */
-        a->fd = open(a->path,
-                     O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
-                     0600);
-        if (a->fd < 0)
-                return negative_errno();
+         * link in the path would send root's records where the app points,
+         * a fifo would block the broker, a hard link or a file of the app's
+         * would append them to a file it can edit.  The file is opened in
+         * the directory checked (open_dir) without following a link, and
+         * the fd opened is the one checked and written.  O_NONBLOCK only
+         * for the open. */
+        _cleanup_close_ int dirfd = -1;
+        const char *name;
+        int r = open_dir(a, &dirfd, &name);
+        if (r < 0)
+                return r;
+        a->fd = openat(dirfd, name,
+                       O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
+                       0600);
+        if (a->fd < 0) {
+                r = negative_errno();
+                snprintf(a->why, sizeof(a->why), "audit log %s: %s%s", a->path, strerror(-r),
+                         r == -ELOOP ? " (a symbolic link, which is never followed)" : "");
+                return r;
+        }
         struct stat st;
-        int r = fstat(a->fd, &st) < 0                 ? negative_errno()
-                : !S_ISREG(st.st_mode)                ? -ENOTSUP
-                : st.st_nlink > 1                     ? -EMLINK
-                : fcntl(a->fd, F_SETFL, O_APPEND) < 0 ? negative_errno()
-                                                      : 0;
+        r = fstat(a->fd, &st) < 0                 ? negative_errno()
+            : !S_ISREG(st.st_mode)                ? -ENOTSUP
+            : st.st_nlink > 1                     ? -EMLINK
+            : st.st_uid != geteuid()              ? -EPERM
+            : fcntl(a->fd, F_SETFL, O_APPEND) < 0 ? negative_errno()
+                                                  : 0;
+        if (r == -ENOTSUP || r == -EMLINK)
+                snprintf(a->why, sizeof(a->why), "audit log %s: %s; refusing to write to it",
+                         a->path,
+                         r == -EMLINK ? "has more than one hard link" : "is not a regular file");
+        else if (r == -EPERM)
+                snprintf(a->why, sizeof(a->why),
+                         "audit log %s: owned by uid %u, not %s (its owner could edit the "
+                         "records); refusing to write to it",
+                         a->path, (unsigned)st.st_uid, geteuid() ? "stepdownd's" : "root");
         if (r < 0)
                 a->fd = safe_close(a->fd);
         return r;
@@ -266,11 +354,8 @@ int audit_open(struct audit **ret, const struct audit_config *cfg, const char *p
                         goto fail;
                 }
                 if ((r = attach_file(a)) < 0) {
-                        if (r == -ENOTSUP || r == -EMLINK)
-                                snprintf(err, errlen, "audit log %s: %s; refusing to write to it",
-                                         cfg->path,
-                                         r == -EMLINK ? "has more than one hard link"
-                                                      : "is not a regular file");
+                        if (a->why[0])
+                                snprintf(err, errlen, "%s", a->why);
                         else
                                 set_err(err, errlen, "audit log", cfg->path, r);
                         goto fail;

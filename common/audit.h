@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct audit_record;
+
 struct audit;
 
 struct audit_config {
@@ -117,11 +119,35 @@ void audit_close(struct audit *a); /* NULL-safe */
 /* Checks the chain across files given oldest first ("-" is standard
  * input).  Lines that are not audit records (a `docker logs` capture) are
  * counted and named, not checked; a line that looks like a record but does
- * not parse is an error.  Returns 0 intact, 1 broken ("FILE:LINE: edited|
+ * not parse is an error.  Findings go to report ("FILE:LINE: edited|
  * deleted|reordered|truncated|torn|bad signature|unsigned|no outcome|lost
- * ..." lines on report), -errno on I/O errors.  With pubkey_file every
- * record must carry a valid signature. */
+ * ..." lines), then one summary line.  With pubkey_file every record must
+ * carry a valid signature.  Returns one of these, or -errno on I/O errors: */
+enum { /* the values are `stepdown audit verify`'s exit statuses */
+        AUDIT_VERIFY_INTACT = 0, /* every chain intact, every start has its stop */
+        AUDIT_VERIFY_BROKEN = 1, /* a problem was found */
+        /* Intact so far, but a log's last start has no stop record: cut at
+         * a record boundary (which an unsigned chain cannot tell), or still
+         * being written. */
+        AUDIT_VERIFY_OPEN = 3,
+        AUDIT_VERIFY_EMPTY = 4, /* no audit record at all: nothing was verified */
+};
 int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report);
+
+/* Checks records one at a time as they are read (stepdown audit show), with
+ * no look-ahead: whether each one belongs to an intact chain so far.  Only
+ * the links are checked (not signatures: verify --pubkey does that). */
+enum audit_row {
+        AUDIT_ROW_OK,        /* linked to the previous record of its log, from its seq 1 */
+        AUDIT_ROW_UNCHECKED, /* its log began before this input: no link to seq 1 */
+        AUDIT_ROW_BAD,       /* its log's chain is broken at or before this record */
+};
+struct audit_chain;
+struct audit_chain *audit_chain_new(void); /* NULL: out of memory */
+/* rec[0..len): the record as parsed into *r (audit_record_parse). */
+enum audit_row audit_chain_check(struct audit_chain *c, const char *rec, size_t len,
+                                 const struct audit_record *r);
+void audit_chain_free(struct audit_chain *c); /* NULL-safe */
 
 /* Creates an Ed25519 key pair: secret_path (mode 0400) and public_path
  * (0444), each one line of hex.  Refuses to overwrite existing files. */

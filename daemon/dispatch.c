@@ -85,11 +85,18 @@ int handler_path(const struct proto_msg *m, struct reply *r)
  * dispatch names that record in the outcome. */
 static struct {
         const char *op; /* NULL: not an audited operation */
-        uint32_t id;
+        uint64_t id;     /* its request_id */
         uint64_t intent; /* seq of the intent record, 0 = none written */
 } current;
 
-static int audit_request(struct conn *c, const char *event, const char *op, uint32_t id,
+/* request_id in the audit log: the broker numbers the requests it records
+ * (1, 2, ... from its start), so the intent and outcome records of one
+ * request carry the same id and no two requests of one start share one.
+ * The client's message id is no use there: every `stepdown` command sends
+ * its request as message 2. */
+static uint64_t last_request_id;
+
+static int audit_request(struct conn *c, const char *event, const char *op, uint64_t id,
                          const struct reply *r, uint64_t duration_us, uint64_t intent);
 
 /* Intent before the act: an allowed operation is performed only after a
@@ -183,7 +190,7 @@ static uint64_t now_us(void)
         return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int audit_request(struct conn *c, const char *event, const char *op, uint32_t id,
+static int audit_request(struct conn *c, const char *event, const char *op, uint64_t id,
                          const struct reply *r, uint64_t duration_us, uint64_t intent)
 {
         bool outcome = strcmp(event, "intent") != 0;
@@ -237,7 +244,7 @@ void dispatch_audit_auth(struct conn *c, const char *why)
         struct reply r;
         reply_init(&r);
         reply_error(&r, EACCES, PROTO_ERR_AUTH, "%s", why);
-        (void)audit_request(c, "request", "auth", 0, &r, 0, 0);
+        (void)audit_request(c, "request", "auth", ++last_request_id, &r, 0, 0);
 }
 
 void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r)
@@ -260,24 +267,25 @@ void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r)
          * record could not be written (file gone, disk full, last record
          * failed), and still write the refusal's record if the sink takes
          * it (a write that works ends the outage). */
+        uint64_t id = ++last_request_id;
         int e_ready = audit_ready(a);
         if (e_ready < 0 && !audit_failure_allow(a)) {
                 reply_error(r, -e_ready, PROTO_ERR_FAILED,
                             "the audit log cannot be written, so the broker performs nothing");
-                (void)audit_request(c, "request", e->name, m->id, r, 0, 0);
+                (void)audit_request(c, "request", e->name, id, r, 0, 0);
                 return;
         }
         /* The handler matches the policy, and handler_match writes the
          * intent record before the handler acts; the outcome follows. */
         current.op = e->name;
-        current.id = m->id;
+        current.id = id;
         current.intent = 0;
         uint64_t t0 = now_us();
         e->handler(c, m, r);
         uint64_t intent = current.intent;
         current.op = NULL;
         bool performed = r->type != PROTO_ERROR;
-        int e_log = audit_request(c, "request", e->name, m->id, r, now_us() - t0, intent);
+        int e_log = audit_request(c, "request", e->name, id, r, now_us() - t0, intent);
         if (e_log < 0 && performed && !audit_failure_allow(a))
                 reply_error(r, -e_log, PROTO_ERR_FAILED,
                             "%s WAS performed, but its audit record could not be written%s; "

@@ -117,6 +117,12 @@ for r in reqs:
              i["rule"] == r["rule"] and i["result"] == "OK", f"intent of {r}")
     else:
         want("intent" not in r, "a refusal has no intent")
+# request_id: the number the broker gives each request (every CLI request is
+# message 2 of its client): one per request, shared by intent and outcome.
+ids = [r["request_id"] for r in reqs]
+want(ids == [1, 2, 3], f"request ids {ids}")
+want(all(recs[r["intent"] - 1]["request_id"] == r["request_id"] for r in reqs if "intent" in r),
+     "an intent and its outcome share the request id")
 want(len(reqs) == 3, f"{len(reqs)} requests")
 m, d, c = reqs
 for r in reqs:
@@ -142,7 +148,8 @@ want(c["op"] == "chown" and c["args"]["uid"] == 1001 and c["args"]["gid"] == 100
 print("ok" if not bad else "; ".join(bad))
 ' "$LOG")
 is "$out" "ok" "(a) start, mkdir, refusal, chown -R: every field present, in order, and right"
-like "$(verify "$LOG")" "^$LOG: 8 records intact: .*rc=0$" "(a) the log verifies"
+like "$(verify "$LOG")" "^$LOG: 8 records $LOG:8: open: log [0-9a-f]{32} ends at seq 8 without a stop record for its last start \(seq 1, $LOG:1\): cut after that record, or the broker is still running .* open \(intact so far\): 8 records in 1 file, 1 log, signatures not checked; 1 log without a stop record \(above\) rc=3$" \
+        "(a) the log verifies so far, and is reported open (no stop: the broker runs), exit 3"
 
 # --- (b) a full disk: refused up front, the broker lives on and recovers ----------
 # Fill the log's tmpfs, then give back a little: less room than a record may
@@ -166,7 +173,7 @@ out=$(r mkdir "$T/data/full2"; r chown -R app:app "$T/data/a")
 is "$out" "rc=0 rc=0" "(b) space back: requests succeed again at once"
 out=$(json 'e = [r["decision"] for r in recs if r["result"] == "ENOSPC"]; print(len(e) > 0 and set(e) == {"deny"})' "$LOG")
 is "$out" "True" "(b) the refusals that fitted are in the log, as refusals (ENOSPC), nothing else failed"
-like "$(verify "$LOG")" "intact: .*rc=0$" "(b) stepdown audit verify passes on the log"
+like "$(verify "$LOG")" "open \(intact so far\): .*rc=3$" "(b) stepdown audit verify passes on the log (open: the broker runs)"
 
 # A deleted log: refused until SIGHUP makes a new one.
 mv "$LOG" "$T/alog/deleted.jsonl"
@@ -179,7 +186,7 @@ like "$out" "the audit log cannot be written.*\\(No such file or directory\\) rc
 kill -HUP "$BROKER"
 sleep 0.2
 is "$(r mkdir "$T/data/gone")" "rc=0" "(b) SIGHUP: a new file, requests served again"
-like "$(verify "$T/alog/keep.jsonl" "$LOG")" "records $LOG:1: lost: 1 record before this one could not be written $LOG: 2 records NOT intact: 1 problem .*rc=1$" \
+like "$(verify "$T/alog/keep.jsonl" "$LOG")" "records $LOG:1: lost: 1 record before this one could not be written $LOG: 2 records $LOG:2: open: .* NOT intact: 1 problem .*rc=1$" \
         "(b) ... and it continues the chain, saying that the refusal's record was lost"
 mv "$T/alog/keep.jsonl" "$T/alog/before.jsonl"
 cat "$T/alog/before.jsonl" "$LOG" >"$T/all.jsonl"
@@ -325,7 +332,11 @@ for sink in file stderr; do
                 like "$(chain "$dest")" "^$want\$" \
                         "(f) $mode mode, audit ${sink/file/FILE}: one log id, seq 1.., start, setup steps, hardening, requests, stop"
                 [ $mode$sink = execstderr ] && echo "# (f) exec, audit -: $(chain "$dest"); verify said: $(flat "$(verify "$dest")")"
-                like "$(verify "$dest")" "intact: (9|10) records in 1 file, 1 log.*rc=0$" \
+                # A log whose last start has no stop is open (exit 3): exec
+                # mode when the broker died before writing it.
+                want="intact: 10 records in 1 file, 1 log.*rc=0"
+                [ $mode = exec ] && want="(intact: 10 records in 1 file, 1 log.*rc=0|open \(intact so far\): 9 records in 1 file, 1 log.*; 1 log without a stop record \(above\) rc=3)"
+                like "$(verify "$dest")" "$want\$" \
                         "(f) ... and verify says intact$([ $sink = stderr ] && echo ' (the app'"'"'s lines named as foreign)')"
         done
 done
@@ -455,10 +466,10 @@ like "$out" "$H:$f1: bad signature \(record is not signed\) $H:$f2: bad signatur
         "(h) with --pubkey: exactly the two forged lines ($f1, $f2) are rejected"
 genuine=$(sed -n "${torn1}p" "$H" | grep -o '"log":"[0-9a-f]*"')
 like "$(grep -F "$genuine" "$H" | "$SD" audit verify --pubkey "$T/keys/audit.pub" - 2>&1; echo "rc=$?")" \
-        "intact: 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line rc=0$" \
+        "(intact: 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line rc=0|open \(intact so far\): 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line; 1 log without a stop record \(above\) rc=3)$" \
         "(h) the broker's own records (verify - on stdin) are intact and all signed"
 echo "# (h) unsigned: verify said: $(flat "$(verify "$T/h-no.out")")"
-like "$(verify "$T/h-no.out")" "intact: 1[234] records in 1 file, 2 logs.*rc=0$" \
+like "$(verify "$T/h-no.out")" ":$(grep -n 'etc/shadow' "$T/h-no.out" | cut -d: -f1): open: log [0-9a-f]{32} ends at seq 2 without a stop record .* open \(intact so far\): 1[234] records in 1 file, 2 logs.*rc=3$" \
         "(h) unsigned audit -: the forged chain is a second, self-consistent log; verify can only count it (signing is the guarantee)"
 
 # --- (i) stepdown audit show: a recorded log, each filter ---------------------------
@@ -481,10 +492,10 @@ as_bob "$SD" mkdir "$T/data/i2" 2>/dev/null
 as_app env -u STEPDOWN_KEY_FILE "$SD" mkdir "$T/data/i-$(printf '\033')[2J"
 show() { "$SD" audit show "$@" 2>&1; echo "rc=$?"; }
 # rows FILTER...: "op:decision:result:uid=N" of each row the table shows.
-rows() { "$SD" audit show "$@" "$T/show.jsonl" | awk 'NR > 1 { print $5 ":" $(NF-2) ":" $(NF-1) ":" $3 }' | tr '\n' ' '; }
+rows() { "$SD" audit show "$@" "$T/show.jsonl" | awk '/^[0-9]/ { print $6 ":" $8 ":" $9 ":" $4 }' | tr '\n' ' '; }
 out=$(show "$T/show.jsonl")
-like "$out" "^SEQ +TIME +CALLER +OP +PATH/ADDRESS +DECISION +RESULT +RULE " "(i) show: a table with a header"
-like "$out" "uid=1000 pid=[0-9]+ +mkdir +$T/data/i1 +allow +OK +$T/pol-i.conf:4 " "(i) ... a row: time, caller, op, path, decision, result, rule"
+like "$out" "^SEQ +CHAIN +TIME +CALLER +OP +PATH/ADDRESS +DECISION +RESULT +CHANGED +RULE/REASON " "(i) show: a table with a header"
+like "$out" " ok +[-0-9T:]+Z uid=1000 pid=[0-9]+ +mkdir +$T/data/i1 +allow +OK +- +$T/pol-i.conf:4 " "(i) ... a row: chain mark, time, caller, op, path, decision, result, changed, rule"
 like "$out" "$T/data/i-\\\\x1b\[2J " "(i) ... a control character in a path is shown escaped, never sent to the terminal"
 n=$(grep -c . "$T/show.jsonl")
 is "$(show "$T/show.jsonl" | grep -c '^[0-9]')" "$n" "(i) no filter: one row per record ($n)"
@@ -493,6 +504,17 @@ is "$(rows --op mkdir --uid 1000)" "mkdir:allow:intent:uid=1000 mkdir:allow:OK:u
         "(i) --op mkdir --uid 1000: app's two mkdirs, intent and outcome each"
 is "$(rows --uid 1001)" "chmod:allow:intent:uid=1001 chmod:allow:OK:uid=1001 mkdir:deny:EACCES:uid=1001 " "(i) --uid 1001: bob's three records"
 is "$(rows --op stop)" "" "(i) --op stop: nothing yet (the broker runs)"
+is "$(rows --uid app)" "$(rows --uid 1000)" "(i) --uid app: a user name is the same as its uid"
+is "$(show --uid nosuchuser "$T/show.jsonl")" "stepdown audit show: --uid nosuchuser: not a uid, nor a user name in this host's user database rc=2" \
+        "(i) --uid with an unknown name: a usage error naming it"
+is "$(show --op frob "$T/show.jsonl")" "stepdown audit show: --op frob: not an operation or event the audit log records; one of: mkdir chown chmod open bind auth remap start setup harden serve intent request stop rc=2" \
+        "(i) --op frob: refused, listing the operations and events (it would match nothing)"
+like "$(show --deny "$T/show.jsonl")" " deny +EACCES +- +no allow rule for chmod $T/data/i1 by uid 1000; closest is $T/pol-i.conf:5 \(allow bob chmod $T/data/\*\*\): the caller does not match" \
+        "(i) a refusal's row says why, naming the closest rule"
+like "$(show --op chown "$T/alog/before.jsonl")" " chown +$T/data/a +allow +OK +3 +$T/pol.conf:$LC" \
+        "(i) a recursive chown's row shows how many entries it changed"
+like "$("$SD" audit show "$T/show.jsonl" | tail -1)" "^chain: $n rows ok \(linked to seq 1 of their log\), 0 \? .*, 0 BAD" \
+        "(i) after the table: every row belongs to an intact chain"
 is "$(show --since 2999-01-01 "$T/show.jsonl")" "rc=0" "(i) --since in the future: nothing"
 is "$(show --since 1h "$T/show.jsonl" | grep -c '^[0-9]')" "$n" "(i) --since 1h: everything"
 is "$(show --since yesterday-ish "$T/show.jsonl")" \
@@ -510,6 +532,145 @@ for _ in $(seq 50); do [ "$(grep -c chmod "$T/follow.out")" -ge 4 ] && break; sl
 kill "$fpid"
 wait "$fpid" 2>/dev/null
 is "$(grep -c "chmod .*$T/data/i-file" "$T/follow.out")" "4" "(i) --follow: a request made later shows up (intent and outcome)"
+as_app env -u STEPDOWN_KEY_FILE "$SD" mkdir "$T/data/$(printf 'L%.0s' $(seq 200))"
+n=$(grep -c . "$T/show.jsonl")
+out=$("$SD" audit show "$T/show.jsonl" | awk 'NR == 1 { d = index($0, "DECISION"); r = index($0, "RESULT"); next }
+        /^[0-9]/ { n++; if (substr($0, d - 1, 1) != " " || substr($0, d, 1) !~ /[-ad]/ || substr($0, r - 1, 1) != " ") bad++ }
+        END { print n, bad + 0 }')
+is "$out" "$n 0" "(i) a 200-character path does not shift the columns (elided in the middle)"
+like "$("$SD" audit show "$T/show.jsonl")" " /tmp/[^ ]*\.\.\.L{27} +allow" "(i) ... the long path is shown as head...tail"
 stop
+
+# --- (k) nothing to verify is not "intact" ------------------------------------------
+: >"$T/empty.jsonl"
+head -c 100000 /dev/urandom >"$T/random.bin"
+is "$(verify "$T/empty.jsonl")" "$T/empty.jsonl: 0 records NOT verified: no audit records in 1 file (0 foreign lines): nothing was checked; are the records in another file or stream? rc=4" \
+        "(k) an empty file: not intact, its own message, exit 4"
+like "$(verify "$T/random.bin")" "NOT verified: no audit records in 1 file \([0-9]+ foreign lines?\): nothing was checked.* rc=4$" \
+        "(k) 100 kB of random bytes: not intact, exit 4"
+out=$(printf 'app: starting\napp: listening on :8080\n' | "$SD" audit verify - 2>&1; echo "rc=$?")
+like "$out" "^-: 2 foreign lines .* NOT verified: no audit records in 1 file \(2 foreign lines\).* rc=4$" \
+        "(k) a captured stream that holds only the app's lines (the records went elsewhere): exit 4"
+# --help and -h for every audit subcommand; getopt messages name the subcommand.
+for sub in verify show keygen; do
+        for h in -h --help; do
+                out=$("$SD" audit $sub $h 2>&1; echo "rc=$?")
+                like "$out" "^Usage: stepdown audit verify .* rc=0$" "(k) stepdown audit $sub $h: the usage, exit 0"
+        done
+done
+like "$("$SD" audit verify --bogus 2>&1; echo "rc=$?")" "^stepdown audit verify: unrecognized option '--bogus' Usage: .*rc=2$" \
+        "(k) an unknown option: named with the subcommand, usage, exit 2"
+like "$("$SD" audit show -Z 2>&1; echo "rc=$?")" "^stepdown audit show: invalid option -- 'Z' Usage: .*rc=2$" \
+        "(k) ... also for show"
+
+# --- (l) show on a captured stream the app writes to: nothing reaches the terminal raw --
+# Exec mode, `audit -`: the app's requests carry a C1 control (U+009B, CSI)
+# and a byte that is not UTF-8 in their paths, and the app writes a forged
+# record with OSC, CSI, C1 and hidden-text sequences in every field, and a
+# plain line of escape sequences.  Neither the table nor --json may put any
+# of them on the terminal raw; the forged record is not marked "ok".
+cat >"$T/appout/esc.py" <<'PY'
+import json, os, sys
+esc = "\x1b]0;pwned\x07\x1b[2J\u009b31m\x1b[8m\u202e"
+r = {"time": esc + "2026-12-06T00:00:00.000000Z", "seq": 3, "log": os.urandom(16).hex(),
+     "prev": "ab" * 32, "event": "request" + esc, "request_id": 1,
+     "caller": {"uid": esc, "gid": 0, "pid": esc, "exe": esc, "pidfd_ino": None},
+     "op": "chown" + esc, "args": {"path": "/etc/shadow" + esc, "uid": 0, "gid": 0, "mode": esc,
+     "flags": esc, "addr": None}, "decision": "deny" + esc, "rule": "x:1" + esc,
+     "result": "EPERM" + esc, "duration_us": 1, "changed": None, "message": esc,
+     "lost": {"records": 1, "intents": [], "x": esc}}
+sys.stderr.buffer.write(json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+sys.stderr.buffer.write(b"\x1b]0;pwned\x07\x1b[2J\xc2\x9b31m plain app line \x9b\xff\n")
+PY
+printf '%s\n' '"$SD" mkdir "$D/c1-$(printf '"'"'\302\233'"'"')2J"' \
+        '"$SD" mkdir "$D/bad-$(printf '"'"'\233'"'"')x"' \
+        'python3 "$OUT/esc.py"' >"$T/appout/esc.sh"
+rm -rf "$T/fdata/s"
+fpolicy "$T/l.conf" -
+in_container "$STEPDOWND" -c "$T/l.conf" -- env SD="$SD" D="$T/fdata" OUT="$T/appout" \
+        /bin/sh "$T/appout/esc.sh" 2>"$T/l.out"
+[ -d "$T/fdata/c1-$(printf '\302\233')2J" ] && ok "(l) the app's requests with a C1 control in the path were served" ||
+        not_ok "(l) the app's requests with a C1 control in the path were served"
+grep -q 'pwned' "$T/l.out" && ok "(l) the captured stream holds the app's forged record and escape sequences" ||
+        not_ok "(l) the captured stream holds the app's forged record"
+# raw FILE: the code points a terminal would act on that FILE holds raw
+# (C0 but newline, DEL, C1, bidi controls), or "not UTF-8".
+raw() {
+        python3 - "$1" <<'PY'
+import sys
+try:
+    t = open(sys.argv[1], "rb").read().decode("utf-8")
+except UnicodeDecodeError as e:
+    print("not UTF-8:", e); sys.exit(0)
+bad = sorted({"U+%04X" % ord(c) for c in t if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f
+              or 0x202a <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069})
+print(" ".join(bad) if bad else "none")
+PY
+}
+"$SD" audit show <"$T/l.out" >"$T/l.table" 2>&1
+"$SD" audit show --json <"$T/l.out" >"$T/l.json" 2>&1
+like "$(python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); print(b"\x1b]0;" in d, b"\xc2\x9b" in d, b"\x9b\xff" in d)' "$T/l.out")" \
+        "^True True True$" "(l) the input does carry OSC, C1 and bytes that are not UTF-8 raw (the attack is real)"
+is "$(raw "$T/l.table")" "none" "(l) show: no control character reaches the terminal raw"
+is "$(raw "$T/l.json")" "none" "(l) show --json: none either (C1 and bidi as \\u escapes, still the same JSON)"
+like "$(cat "$T/l.table")" '\\x1b\]0;pwned\\x07\\x1b\[2J\\u009b31m\\x1b\[8m\\u202e' "(l) ... the forged fields are shown escaped"
+like "$(grep -F 'c1-\u009b2J' "$T/l.table" | head -1)" 'c1-\\u009b2J ' "(l) ... the C1 control in a real request's path is shown as \\u009b"
+like "$(grep -F "$T/fdata/bad-" "$T/l.table" | head -1)" "bad-$(printf '\357\277\275')x " "(l) ... a byte that is not UTF-8 as U+FFFD"
+is "$(grep pwned "$T/l.table" | grep '^[0-9]' | awk '{print $2}' | sort -u | tr '\n' ' ')" "? " \
+        "(l) the forged record is not marked ok (?: its log began before this input)"
+is "$(awk '/^[0-9]/ && !/pwned/ {print $2}' "$T/l.table" | sort -u | tr '\n' ' ')" "ok " \
+        "(l) every record of the broker is marked ok"
+python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]; print("ok")' "$T/l.json" >"$T/l.jq" 2>&1
+is "$(cat "$T/l.jq")" "ok" "(l) show --json still prints JSON"
+# A deleted record: every later row of its log is BAD; an injected copy: only it.
+grep '^{' "$T/l.out" | grep -v pwned >"$T/l.jsonl"
+nl=$(grep -c . "$T/l.jsonl")
+sed 5d "$T/l.jsonl" >"$T/l-del.jsonl"
+is "$("$SD" audit show "$T/l-del.jsonl" | awk '/^[0-9]/ {print $2}' | uniq -c | awk '{print $1 $2}' | tr '\n' ' ')" "4ok $((nl - 5))BAD " \
+        "(l) a deleted record: the rows before it ok, every row after it BAD"
+{ sed -n 1,6p "$T/l.jsonl"; sed -n 3p "$T/l.jsonl"; sed -n '7,$p' "$T/l.jsonl"; } >"$T/l-dup.jsonl"
+is "$("$SD" audit show "$T/l-dup.jsonl" | awk '/^[0-9]/ {print $2}' | uniq -c | awk '{print $1 $2}' | tr '\n' ' ')" "6ok 1BAD $((nl - 6))ok " \
+        "(l) a record slipped in again: only that row BAD, the chain goes on around it"
+
+# --- (j) the log's directory on the app's volume: swapped for a link between starts --
+# /vol is the app's (a volume), /vol/log root's; between two starts the app
+# moves /vol/log away and puts a symlink to a root-only directory there.
+# The second start must refuse, naming the link, and write nothing anywhere.
+mkdir -p "$T/vol/log" "$T/rootonly"
+chown 1000:1000 "$T/vol"
+chmod 700 "$T/rootonly"
+VLOG=$T/vol/log/audit.jsonl
+fpolicy "$T/j.conf" "$VLOG"
+rm -rf "$T/fdata/s"
+out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/true 2>&1; echo "rc=$?")
+is "$out" "rc=0" "(j) first start: the log in the app's volume, in a root directory"
+n1=$(grep -c . "$VLOG")
+as_app /bin/sh -c "mv '$T/vol/log' '$T/vol/log.old' && ln -s '$T/rootonly' '$T/vol/log'"
+[ -L "$T/vol/log" ] && ok "(j) the app swapped $T/vol/log for a symlink to a root-only directory" ||
+        not_ok "(j) the app swapped $T/vol/log for a symlink"
+rm -rf "$T/fdata/s"
+out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/sh -c 'echo the app ran' 2>&1; echo "rc=$?")
+like "$out" "^stepdownd: (.*: )?audit log $VLOG: directory $T/vol/log: \"log\" is a symbolic link, which is never followed rc=1$" \
+        "(j) second start: refused, naming the link (the app does not run)"
+is "$(ls -A "$T/rootonly")" "" "(j) ... nothing landed in the link's target"
+is "$(grep -c . "$T/vol/log.old/audit.jsonl")" "$n1" "(j) ... nor in the moved log"
+[ ! -e "$T/fdata/s" ] && ok "(j) ... and no setup step ran" || not_ok "(j) ... and no setup step ran"
+# The app makes its own directory there instead: refused, named.
+as_app /bin/sh -c "rm '$T/vol/log' && mkdir '$T/vol/log'"
+out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/true 2>&1; echo "rc=$?")
+like "$out" "its directory $T/vol/log is owned by uid 1000, not root .*rc=1$" \
+        "(j) a log directory the app made: refused, naming it and its owner"
+is "$(ls -A "$T/vol/log")" "" "(j) ... and nothing written there"
+# A root directory the launch user's group may write (not sticky): refused.
+rmdir "$T/vol/log"
+mkdir -m 0770 "$T/vol/log"
+chgrp 1000 "$T/vol/log"
+out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/true 2>&1; echo "rc=$?")
+like "$out" "its directory $T/vol/log is writable by its group and not sticky \(mode 0770\).*rc=1$" \
+        "(j) a root log directory the app's group can write: refused, naming mode and chmod +t"
+chmod 1770 "$T/vol/log"
+out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/true 2>&1; echo "rc=$?")
+is "$out" "rc=0" "(j) ... made sticky: accepted"
+is "$(stat -c %U "$VLOG")" "root" "(j) ... the log file is root's"
 
 done_testing

@@ -446,6 +446,22 @@ static void test_json_every_byte(void **state)
                 jbuf_free(&b);
                 jbuf_free(&out);
         }
+        /* C1 controls (U+0080-U+009F; U+009B is CSI) are written escaped,
+         * so a record on a terminal carries none raw, and decode exactly. */
+        for (int c = 0x80; c < 0xa0; c++) {
+                char in[2] = {(char)0xc2, (char)c}, want[16];
+                struct jbuf b = {0}, out = {0};
+                json_put_string(&b, in, 2);
+                jbuf_put(&b, "", 1);
+                snprintf(want, sizeof(want), "\"\\u00%02x\"", c);
+                assert_string_equal(b.data, want);
+                struct json_value v = {JSON_STRING, b.data, b.len - 1};
+                assert_int_equal(json_string_decode(&v, &out), 0);
+                assert_int_equal(out.len, 2);
+                assert_memory_equal(out.data, in, 2);
+                jbuf_free(&b);
+                jbuf_free(&out);
+        }
         /* Well-formed UTF-8 round-trips exactly; malformed forms do not pass. */
         const char *good = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xe2\x80\xa8 \xef\xbf\xbf";
         assert_true(utf8_valid(good, strlen(good)));
@@ -837,6 +853,71 @@ static void test_log_file_kind(void **state)
         unlink(victim);
 }
 
+/* Issue 17.2: the log's directories are resolved from / without
+ * following a link, the directory must be root's and writable by nobody
+ * else unless sticky, and the file must be root's.  Each refusal names the
+ * path at fault, and nothing lands where a link pointed. */
+static void test_log_dir(void **state)
+{
+        (void)state;
+        char victim[200], link_dir[200], path[260], err[PATH_MAX + 256] = "";
+        struct audit *a = NULL;
+        struct audit_config cfg = {.path = path};
+        struct stat st;
+        if (geteuid() != 0) {
+                print_message("not root: skipped\n");
+                skip();
+        }
+        /* A component replaced by a symlink to a root-only directory. */
+        snprintf(victim, sizeof(victim), "%s/rootonly", dir);
+        snprintf(link_dir, sizeof(link_dir), "%s/log", dir);
+        assert_int_equal(mkdir(victim, 0700), 0);
+        assert_int_equal(symlink(victim, link_dir), 0);
+        snprintf(path, sizeof(path), "%s/audit.jsonl", link_dir);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -ELOOP);
+        assert_non_null(strstr(err, path));
+        assert_non_null(strstr(err, "\"log\" is a symbolic link"));
+        char inside[260];
+        snprintf(inside, sizeof(inside), "%s/audit.jsonl", victim);
+        assert_int_equal(lstat(inside, &st), -1); /* nothing landed in the target */
+        /* ... and a link higher up (the whole tree through a link). */
+        snprintf(path, sizeof(path), "%s/log/x/audit.jsonl", dir);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -ELOOP);
+        unlink(link_dir);
+
+        /* A directory the app owns. */
+        assert_int_equal(mkdir(link_dir, 0755), 0);
+        assert_int_equal(chown(link_dir, 1000, 1000), 0);
+        snprintf(path, sizeof(path), "%s/audit.jsonl", link_dir);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "its directory"));
+        assert_non_null(strstr(err, "owned by uid 1000, not root"));
+        assert_int_equal(lstat(path, &st), -1);
+        /* Root's but writable by others, not sticky; then sticky: fine. */
+        assert_int_equal(chown(link_dir, 0, 0), 0);
+        assert_int_equal(chmod(link_dir, 0777), 0);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "writable by others and not sticky (mode 0777)"));
+        assert_non_null(strstr(err, link_dir));
+        assert_int_equal(chmod(link_dir, 0775), 0);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "writable by its group"));
+        assert_int_equal(chmod(link_dir, 01777), 0);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), 0);
+        audit_close(a);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_uid, 0);
+        /* A log file that is not root's (planted in the sticky directory). */
+        assert_int_equal(chown(path, 1000, 1000), 0);
+        assert_int_equal(audit_open(&a, &cfg, NULL, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "owned by uid 1000, not root"));
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_size, 0); /* nothing written to it */
+        unlink(path);
+        rmdir(link_dir);
+        rmdir(victim);
+}
+
 static void test_disk_full(void **state)
 {
         (void)state;
@@ -1035,6 +1116,106 @@ static void test_intent_outcome(void **state)
         unlink(log_path);
 }
 
+/* Issue 17.5: verify says "intact" only when it checked something, and a
+ * log whose last start has no stop is reported as open, not as intact. */
+static int verify_report(const char *path, char **report)
+{
+        char *files[] = {(char *)path};
+        return verify(files, 1, NULL, report);
+}
+
+static void log_event(struct audit *a, const char *event)
+{
+        struct audit_event ev = {
+            .event = event, .uid = -1, .gid = -1, .mode = -1, .changed = -1, .message = event};
+        assert_int_equal(audit_log(a, &ev), 0);
+}
+
+/* Appends one event record to the log, then verifies: want, and expect in
+ * the report. */
+static void append_verify(const char *event, int want, const char *expect)
+{
+        char *report = NULL;
+        struct audit *a = open_log(log_path, NULL);
+        log_event(a, event);
+        audit_close(a);
+        int r = verify_report(log_path, &report);
+        if (r != want || !strstr(report, expect))
+                fail_msg("verify returned %d (wanted %d), report:\n%s\nwanted: %s", r, want, report,
+                         expect);
+        free(report);
+}
+
+static void test_verify_empty_and_open(void **state)
+{
+        (void)state;
+        char *report = NULL;
+        /* An empty file. */
+        unlink(log_path);
+        write_file(log_path, "", 0);
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_EMPTY);
+        assert_non_null(strstr(report, "NOT verified: no audit records in 1 file (0 foreign lines)"));
+        assert_null(strstr(report, "intact"));
+        free(report);
+        /* 100 kB of random bytes. */
+        static unsigned char junk[100 * 1024];
+        randombytes_buf(junk, sizeof(junk));
+        write_file(log_path, (const char *)junk, sizeof(junk));
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_EMPTY);
+        assert_non_null(strstr(report, "NOT verified: no audit records"));
+        assert_null(strstr(report, "intact"));
+        free(report);
+        unlink(log_path);
+
+        /* start, a request, no stop: open, naming the start. */
+        struct audit *a = open_log(log_path, NULL);
+        log_event(a, "start");
+        log_n(a, 2);
+        audit_close(a);
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_OPEN);
+        char want[300];
+        snprintf(want, sizeof(want), "%s:3: open: log ", log_path);
+        assert_non_null(strstr(report, want));
+        assert_non_null(strstr(report, "ends at seq 3 without a stop record for its last start (seq 1"));
+        assert_non_null(strstr(report, "open (intact so far): 3 records in 1 file, 1 log"));
+        assert_null(strstr(report, "\nintact"));
+        free(report);
+        /* ... its stop: intact. */
+        append_verify("stop", AUDIT_VERIFY_INTACT, "intact: 4 records in 1 file, 1 log");
+        /* A restart continues the same log: its new start without a stop
+         * is open again, though the first start has its stop. */
+        append_verify("start", AUDIT_VERIFY_OPEN,
+                      "without a stop record for its last start (seq 5");
+        /* The tail cut after the first stop: intact (an unsigned chain
+         * cannot tell a cut at a stop; docs/AUDIT.md says so). */
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), 5);
+        FILE *f = fopen(log_path, "we");
+        assert_non_null(f);
+        for (int i = 0; i < 4; i++)
+                fprintf(f, "%s\n", l[i]);
+        fclose(f);
+        free_lines(l, 5);
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_INTACT);
+        free(report);
+        /* A problem wins over open. */
+        unlink(log_path);
+        a = open_log(log_path, NULL);
+        log_event(a, "start");
+        log_n(a, 3);
+        audit_close(a);
+        assert_int_equal(read_lines(log_path, &l), 4);
+        f = fopen(log_path, "we");
+        assert_non_null(f);
+        fprintf(f, "%s\n%s\n%s\n", l[0], l[1], l[3]);
+        fclose(f);
+        free_lines(l, 4);
+        assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_BROKEN);
+        assert_non_null(strstr(report, "NOT intact"));
+        free(report);
+        unlink(log_path);
+}
+
 /* ---- mixed streams: docker logs, stdin, foreign and torn lines -------- */
 
 static int verify_text(const char *text, const char *pubkey, char **report)
@@ -1221,9 +1402,11 @@ int main(void)
             cmocka_unit_test(test_cli_keygen_signed),
             cmocka_unit_test(test_removed_file),
             cmocka_unit_test(test_log_file_kind),
+            cmocka_unit_test(test_log_dir),
             cmocka_unit_test(test_concurrent_appenders),
             cmocka_unit_test(test_disk_full),
             cmocka_unit_test(test_intent_outcome),
+            cmocka_unit_test(test_verify_empty_and_open),
             cmocka_unit_test(test_mixed_stream),
             cmocka_unit_test(test_signed_stream),
         };
