@@ -99,8 +99,8 @@ struct show_state {
 
 /* --op: the operations and events stepdownd records (docs/AUDIT.md). */
 static const char *const known_ops[] = {
-    "mkdir", "chown", "chmod", "open",   "bind",    "auth",    "connect", "remap", "start",
-    "setup", "harden", "serve", "intent", "request", "stop", NULL,
+    "mkdir", "chown", "chmod",  "open",  "bind",   "auth",    "connect", "remap",
+    "start", "setup", "harden", "serve", "intent", "request", "stop",    NULL,
 };
 
 /* The members of a record show prints, raw (JSON tokens in the line). */
@@ -199,7 +199,8 @@ static bool unsafe_char(const unsigned char *p, size_t n)
                 return p[0] == 0xc2 && p[1] < 0xa0;
         if (n != 3 || p[0] != 0xe2)
                 return false;
-        return (p[1] == 0x80 && ((p[2] >= 0x8e && p[2] <= 0x8f) || (p[2] >= 0xa8 && p[2] <= 0xae))) ||
+        return (p[1] == 0x80 &&
+                ((p[2] >= 0x8e && p[2] <= 0x8f) || (p[2] >= 0xa8 && p[2] <= 0xae))) ||
                (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9);
 }
 
@@ -582,8 +583,9 @@ static int show(int argc, char **argv)
                         break;
                 case 'o':
                         if (!known_op(optarg)) {
-                                fprintf(stderr, "stepdown audit show: --op %s: not an operation or "
-                                                "event the audit log records; one of:",
+                                fprintf(stderr,
+                                        "stepdown audit show: --op %s: not an operation or "
+                                        "event the audit log records; one of:",
                                         optarg);
                                 for (size_t i = 0; known_ops[i]; i++)
                                         fprintf(stderr, " %s", known_ops[i]);
