@@ -635,7 +635,8 @@ static int verify_file(struct verifier *v, char **files, size_t n, size_t idx)
         list_foreign(v, file, foreign,
                      n_foreign < VERIFY_LIST_LINES ? n_foreign : VERIFY_LIST_LINES, n_foreign);
         if (ret == 0)
-                fprintf(v->report, "%s: %zu records\n", file, v->records - first);
+                fprintf(v->report, "%s: %zu record%s\n", file, v->records - first,
+                        v->records - first == 1 ? "" : "s");
         return ret;
 }
 
@@ -725,9 +726,9 @@ int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report)
                         n, n == 1 ? "" : "s", v.foreign, v.foreign == 1 ? "" : "s");
                 return AUDIT_VERIFY_EMPTY;
         }
-        fprintf(report, "%s: %zu records in %zu file%s, %zu log%s, %s",
-                v.open ? "open (intact so far)" : "intact", v.records, n, n == 1 ? "" : "s",
-                v.n_logs, v.n_logs == 1 ? "" : "s",
+        fprintf(report, "%s: %zu record%s in %zu file%s, %zu log%s, %s",
+                v.open ? "open (intact so far)" : "intact", v.records, v.records == 1 ? "" : "s", n,
+                n == 1 ? "" : "s", v.n_logs, v.n_logs == 1 ? "" : "s",
                 v.pk ? "all signatures valid" : "signatures not checked");
         if (v.foreign)
                 fprintf(report, "; %zu foreign line%s ignored", v.foreign,
@@ -789,8 +790,8 @@ enum audit_row audit_chain_check(struct audit_chain *c, const char *rec, size_t 
                         return AUDIT_ROW_BAD;
                 c->logs = l;
                 l = &c->logs[c->n++];
-                bool first_ok = r->seq == 1 && memcmp(r->prev, zero, sizeof(zero)) == 0 &&
-                                r->has_policy_hash;
+                bool first_ok =
+                    r->seq == 1 && memcmp(r->prev, zero, sizeof(zero)) == 0 && r->has_policy_hash;
                 *l = (struct chain_log){.partial = !first_ok};
                 memcpy(l->id, r->log, sizeof(l->id));
                 row = first_ok ? AUDIT_ROW_OK : r->seq == 1 ? AUDIT_ROW_BAD : AUDIT_ROW_UNCHECKED;
