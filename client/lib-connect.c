@@ -144,6 +144,15 @@ int sdlib_transact(struct stepdown *sd, const uint8_t *req, size_t len, struct p
                 return -EINVAL;
         id = m.id;
         r = send_packet(sd, req, len);
+        if (r == -EPIPE || r == -ECONNRESET) {
+                /* The broker closed first; it may have said why (a full
+                 * broker making room, a timeout): that ERROR is still
+                 * queued for us, and a full broker is tried again. */
+                n = recv_packet(sd, NULL);
+                if (n > 0 && proto_decode(sd->rbuf, (size_t)n, reply) == 0 &&
+                    reply->type == PROTO_ERROR && reply->id == 0)
+                        return take_error(sd, reply);
+        }
         if (r < 0)
                 return r;
         n = recv_packet(sd, fd ? &got : NULL);

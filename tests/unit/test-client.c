@@ -521,6 +521,55 @@ static void test_full_broker_retry(void **state)
         unsetenv("STEPDOWN_SOCKET");
 }
 
+/* A full broker drops a connection that has not authenticated yet to
+ * make room: HELLO, then ERROR id 0 (LIMIT, EUSERS), then it closes,
+ * mostly before the client's AUTH arrives (send: EPIPE).  The client
+ * reads why and knocks again like for any full broker. */
+static void script_evict(int fd)
+{
+        uint8_t b[PROTO_MAX_MSG], nonce[PROTO_NONCE_BYTES];
+        srv_hello(fd, PROTO_AUTH_MAC, nonce);
+        srv_send(fd, b,
+                 proto_encode_error(b, sizeof(b), 0, EUSERS, PROTO_ERR_LIMIT,
+                                    "dropped before it authenticated, to make room"),
+                 -1);
+}
+
+static void test_dropped_to_make_room(void **state)
+{
+        struct stepdown *sd;
+        (void)state;
+        for (int i = 0; i < 20; i++) {
+                struct sockaddr_un sa = {.sun_family = AF_UNIX};
+                int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+                assert_true(lfd >= 0);
+                unlink(sock_path);
+                strcpy(sa.sun_path, sock_path);
+                assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+                assert_int_equal(listen(lfd, 4), 0);
+                pid_t pid = fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                        SRV_CHECK(cfd >= 0);
+                        script_evict(cfd);
+                        close(cfd);
+                        cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                        SRV_CHECK(cfd >= 0);
+                        script_ping(cfd);
+                        char c;
+                        while (recv(cfd, &c, 1, 0) > 0)
+                                ;
+                        _exit(0);
+                }
+                close(lfd);
+                assert_int_equal(stepdown_connect_to(sock_path, key, &sd), 0);
+                assert_int_equal(stepdown_ping(sd), 0);
+                stepdown_close(sd);
+                reap(pid);
+        }
+}
+
 /* A broker of another protocol version: its HELLO has version 1. */
 static void script_old_hello(int fd)
 {
@@ -875,6 +924,7 @@ int main(void)
             cmocka_unit_test(test_key_formats),
             cmocka_unit_test(test_connect_from_env),
             cmocka_unit_test(test_full_broker_retry),
+            cmocka_unit_test(test_dropped_to_make_room),
             cmocka_unit_test(test_connect_messages),
             cmocka_unit_test(test_version_mismatch),
             cmocka_unit_test(test_server_must_prove_key),
