@@ -144,18 +144,17 @@ int sdlib_transact(struct stepdown *sd, const uint8_t *req, size_t len, struct p
                 return -EINVAL;
         id = m.id;
         r = send_packet(sd, req, len);
-        if (r == -EPIPE || r == -ECONNRESET) {
-                /* The broker closed first; it may have said why (a full
-                 * broker making room, a timeout): that ERROR is still
-                 * queued for us, and a full broker is tried again. */
-                n = recv_packet(sd, NULL);
-                if (n > 0 && proto_decode(sd->rbuf, (size_t)n, reply) == 0 &&
+        n = r < 0 ? r : recv_packet(sd, fd ? &got : NULL);
+        if (n == -EPIPE || n == -ECONNRESET) {
+                /* The broker closed first (our request unread: the kernel
+                 * reports a reset before the queue); it may have said why
+                 * (a full broker making room, a timeout), and that ERROR
+                 * is still queued for us: a full broker is tried again. */
+                ssize_t e = recv_packet(sd, NULL);
+                if (e > 0 && proto_decode(sd->rbuf, (size_t)e, reply) == 0 &&
                     reply->type == PROTO_ERROR && reply->id == 0)
                         return take_error(sd, reply);
         }
-        if (r < 0)
-                return r;
-        n = recv_packet(sd, fd ? &got : NULL);
         if (n < 0)
                 return (int)n;
         /* An ERROR with id 0 is the broker speaking on its own (a

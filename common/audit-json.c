@@ -169,8 +169,8 @@ void json_put_string(struct jbuf *b, const char *s, size_t len)
                                 /* C1 controls (U+0080-U+009F; U+009B is CSI):
                                  * escaped, so a record shown on a terminal
                                  * (docker logs, tail) carries none raw. */
-                                char e[6] = {'\\', 'u', '0', '0', hex[p[i + 1] >> 4],
-                                             hex[p[i + 1] & 0xf]};
+                                char e[6] = {
+                                    '\\', 'u', '0', '0', hex[p[i + 1] >> 4], hex[p[i + 1] & 0xf]};
                                 jbuf_put(b, e, 6);
                                 i += 2;
                         } else if (n == 3 && p[i] == 0xe2 && p[i + 1] == 0x80 &&

@@ -30,11 +30,11 @@ struct audit {
         int open_err; /* why fd is -1 */
         bool removed; /* the file was unlinked under us: fail until audit_reopen */
         bool sync_always, failure_allow, syslog;
-        bool no_chain;     /* benchmarks only: "prev":null, nothing hashed */
-        bool no_intent;    /* benchmarks only: intent records not written */
-        int last_err;      /* of the last audit_log/audit_reopen, 0 = it worked */
+        bool no_chain;            /* benchmarks only: "prev":null, nothing hashed */
+        bool no_intent;           /* benchmarks only: intent records not written */
+        int last_err;             /* of the last audit_log/audit_reopen, 0 = it worked */
         char why[PATH_MAX + 256]; /* why the file could not be opened, or "" */
-        unsigned char *sk; /* sodium_malloc'd Ed25519 secret key or NULL */
+        unsigned char *sk;        /* sodium_malloc'd Ed25519 secret key or NULL */
 
         char log_id[AUDIT_LOG_ID_HEX + 1];
         uint64_t seq; /* of the last record written, 0 = none yet */
@@ -201,7 +201,10 @@ static int open_dir(struct audit *a, int *dirfd, const char **name)
                                 sizeof(why));
         if (r < 0) {
                 snprintf(a->why, sizeof(a->why), "audit log %s: directory %s: %s", a->path,
-                         dlen ? dir : a->path[0] == '/' ? "/" : ".", why[0] ? why : strerror(-r));
+                         dlen                ? dir
+                         : a->path[0] == '/' ? "/"
+                                             : ".",
+                         why[0] ? why : strerror(-r));
                 return r;
         }
         struct stat st;

@@ -123,14 +123,14 @@ void audit_close(struct audit *a); /* NULL-safe */
  * deleted|reordered|truncated|torn|bad signature|unsigned|no outcome|lost
  * ..." lines), then one summary line.  With pubkey_file every record must
  * carry a valid signature.  Returns one of these, or -errno on I/O errors: */
-enum { /* the values are `stepdown audit verify`'s exit statuses */
-        AUDIT_VERIFY_INTACT = 0, /* every chain intact, every start has its stop */
-        AUDIT_VERIFY_BROKEN = 1, /* a problem was found */
-        /* Intact so far, but a log's last start has no stop record: cut at
-         * a record boundary (which an unsigned chain cannot tell), or still
-         * being written. */
-        AUDIT_VERIFY_OPEN = 3,
-        AUDIT_VERIFY_EMPTY = 4, /* no audit record at all: nothing was verified */
+enum {                          /* the values are `stepdown audit verify`'s exit statuses */
+       AUDIT_VERIFY_INTACT = 0, /* every chain intact, every start has its stop */
+       AUDIT_VERIFY_BROKEN = 1, /* a problem was found */
+       /* Intact so far, but a log's last start has no stop record: cut at
+        * a record boundary (which an unsigned chain cannot tell), or still
+        * being written. */
+       AUDIT_VERIFY_OPEN = 3,
+       AUDIT_VERIFY_EMPTY = 4, /* no audit record at all: nothing was verified */
 };
 int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report);
 

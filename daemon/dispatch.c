@@ -84,7 +84,7 @@ int handler_path(const struct proto_msg *m, struct reply *r)
  * handler_match writes its intent record once the policy allows it, and
  * dispatch names that record in the outcome. */
 static struct {
-        const char *op; /* NULL: not an audited operation */
+        const char *op;  /* NULL: not an audited operation */
         uint64_t id;     /* its request_id */
         uint64_t intent; /* seq of the intent record, 0 = none written */
 } current;

@@ -507,7 +507,7 @@ is "$(rows --op stop)" "" "(i) --op stop: nothing yet (the broker runs)"
 is "$(rows --uid app)" "$(rows --uid 1000)" "(i) --uid app: a user name is the same as its uid"
 is "$(show --uid nosuchuser "$T/show.jsonl")" "stepdown audit show: --uid nosuchuser: not a uid, nor a user name in this host's user database rc=2" \
         "(i) --uid with an unknown name: a usage error naming it"
-is "$(show --op frob "$T/show.jsonl")" "stepdown audit show: --op frob: not an operation or event the audit log records; one of: mkdir chown chmod open bind auth remap start setup harden serve intent request stop rc=2" \
+is "$(show --op frob "$T/show.jsonl")" "stepdown audit show: --op frob: not an operation or event the audit log records; one of: mkdir chown chmod open bind auth connect remap start setup harden serve intent request stop rc=2" \
         "(i) --op frob: refused, listing the operations and events (it would match nothing)"
 like "$(show --deny "$T/show.jsonl")" " deny +EACCES +- +no allow rule for chmod $T/data/i1 by uid 1000; closest is $T/pol-i.conf:5 \(allow bob chmod $T/data/\*\*\): the caller does not match" \
         "(i) a refusal's row says why, naming the closest rule"

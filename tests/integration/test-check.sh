@@ -108,7 +108,7 @@ user app
 audit /nonexistent/dir/audit.log
 EOF
 out=$(in_container "$STEPDOWND" -c "$T/c.conf" -- /bin/echo APP-RAN 2>&1; echo "rc=$?")
-is "$out" "stepdownd: $T/c.conf:2: audit log /nonexistent/dir/audit.log: No such file or directory (its directory must exist: the log is opened before the setup steps run) rc=1" \
+is "$out" "stepdownd: $T/c.conf:2: audit log /nonexistent/dir/audit.log: directory /nonexistent/dir: \"nonexistent\": No such file or directory (its directory must exist: the log is opened before the setup steps run) rc=1" \
         "start: an audit log that cannot be opened names FILE:LINE once (no 'audit log: audit log')"
 
 chmod 700 "$T/logs"

@@ -1154,7 +1154,8 @@ static void test_verify_empty_and_open(void **state)
         unlink(log_path);
         write_file(log_path, "", 0);
         assert_int_equal(verify_report(log_path, &report), AUDIT_VERIFY_EMPTY);
-        assert_non_null(strstr(report, "NOT verified: no audit records in 1 file (0 foreign lines)"));
+        assert_non_null(
+            strstr(report, "NOT verified: no audit records in 1 file (0 foreign lines)"));
         assert_null(strstr(report, "intact"));
         free(report);
         /* 100 kB of random bytes. */
@@ -1176,7 +1177,8 @@ static void test_verify_empty_and_open(void **state)
         char want[300];
         snprintf(want, sizeof(want), "%s:3: open: log ", log_path);
         assert_non_null(strstr(report, want));
-        assert_non_null(strstr(report, "ends at seq 3 without a stop record for its last start (seq 1"));
+        assert_non_null(
+            strstr(report, "ends at seq 3 without a stop record for its last start (seq 1"));
         assert_non_null(strstr(report, "open (intact so far): 3 records in 1 file, 1 log"));
         assert_null(strstr(report, "\nintact"));
         free(report);
