@@ -16,8 +16,8 @@
 #include <sys/types.h>
 
 struct racer_counts {
-        unsigned long bind_tries, bind_served, bind_wins, bind_first_win;
-        unsigned long restarts, restarts_ready, restart_wins, restart_first_win;
+        unsigned long bind_tries, bind_served, bind_wins, bind_first_win, bind_swaps;
+        unsigned long restarts, restarts_ready, restart_wins, restart_first_win, restart_swaps;
         bool bind_ran, restart_ran;
 };
 
@@ -31,5 +31,7 @@ struct racer_counts *racers_counts_new(void);
 int racers_start(struct racer_counts *rc, double until, uid_t uid, gid_t gid,
                  int (*dial_auth)(void), pid_t pids[2]);
 
-/* Prints the counts; returns the number of findings (wins). */
-int racers_report(const struct racer_counts *rc);
+/* Prints the counts; returns the number of findings: wins, and each racer
+ * that ran but raced less than its minimum times scale (a racer that did
+ * not race proves nothing: a broker refusing every bind would pass). */
+int racers_report(const struct racer_counts *rc, double scale);
