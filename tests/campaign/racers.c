@@ -11,9 +11,12 @@
  * restart: root restarts `stepdownd --serve` with its socket directory
  * below a directory the application owns, while the application exchanges
  * the socket directory with a symlink to a root-only canary directory
- * holding files named like the socket and the key.  A broker that creates,
- * chowns or removes its socket and key by path follows the symlink.  After
- * each restart the canaries are checked (and put back if changed: a win).
+ * holding a stale socket of root's named like the broker's and no key
+ * file (issue 17, item 12: a canary of ordinary files named like them made
+ * a misdirected broker refuse, so nothing changed).  A broker that works
+ * in the directory by path after checking it follows the symlink, deletes
+ * the stale socket and creates its own and a key.  After each restart the
+ * canary is checked (and put back if changed: a win).
  *
  * The root side keeps an fd of every victim, so a victim is judged by its
  * inode, wherever the racer left its name. */
@@ -82,16 +85,6 @@ static bool victim_intact(int fd)
         return fstat(fd, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 &&
                (st.st_mode & 07777) == 0600 && st.st_nlink >= 1 && n == strlen(VICTIM_TEXT) &&
                memcmp(buf, VICTIM_TEXT, (size_t)n) == 0;
-}
-
-static int victim_open(int dfd, const char *name)
-{
-        int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-                perror("racers: opening a victim");
-                _exit(2);
-        }
-        return fd;
 }
 
 static int victim_create(int dfd, const char *name)
@@ -269,15 +262,38 @@ static _Noreturn void restart_exchanger(const char *dir, const char *target,
         _exit(0);
 }
 
-static bool target_intact(int tfd, int sfd, int kfd)
+/* A stale socket of root's named like the broker's, where the canary
+ * directory tfd holds it: a broker sent there deletes it at start.  Its
+ * O_PATH fd, or exits. */
+static int stale_socket(int tfd)
 {
-        struct stat st;
-        struct stat a, b;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/sd.sock", tfd);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                perror("racers: the canary's stale socket");
+                _exit(2);
+        }
+        close(fd);
+        fd = openat(tfd, "sd.sock", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                perror("racers: the canary's stale socket");
+                _exit(2);
+        }
+        return fd;
+}
+
+/* The canary as a misdirected broker would change it: root's 0700
+ * directory, its stale socket still the same inode under its name, no key
+ * file beside it. */
+static bool target_intact(int tfd, int sfd)
+{
+        struct stat st, a, b;
         return fstat(tfd, &st) == 0 && st.st_uid == 0 && st.st_gid == 0 &&
-               (st.st_mode & 07777) == 0700 && victim_intact(sfd) && victim_intact(kfd) &&
-               fstatat(tfd, "sd.sock", &a, AT_SYMLINK_NOFOLLOW) == 0 &&
-               fstatat(tfd, "sd.key", &b, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(a.st_mode) &&
-               S_ISREG(b.st_mode);
+               (st.st_mode & 07777) == 0700 && fstat(sfd, &b) == 0 &&
+               fstatat(tfd, "sd.sock", &a, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(a.st_mode) &&
+               a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_uid == 0 &&
+               fstatat(tfd, "sd.key", &b, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
 }
 
 /* One start and stop of the broker: READY=1 (or its exit), then SIGTERM. */
@@ -327,7 +343,14 @@ static _Noreturn void restart_race(const char *sd, const char *policy, const cha
                 perror("racers: restart target");
                 _exit(2);
         }
-        int sfd = victim_open(tfd, "sd.sock"), kfd = victim_open(tfd, "sd.key");
+        struct stat sst;
+        int sfd = openat(tfd, "sd.sock", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (sfd < 0 || fstat(sfd, &sst) < 0 || !S_ISSOCK(sst.st_mode)) {
+                if (sfd >= 0)
+                        close(sfd);
+                unlinkat(tfd, "sd.sock", 0);
+                sfd = stale_socket(tfd);
+        }
         char nname[64];
         snprintf(nname, sizeof(nname), "@stepdown-campaign-%d", (int)getpid());
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -349,7 +372,7 @@ static _Noreturn void restart_race(const char *sd, const char *policy, const cha
                 if (restart_once(sd, policy, nfd, nname))
                         rc->restarts_ready++;
                 rc->restarts++;
-                if (target_intact(tfd, sfd, kfd))
+                if (target_intact(tfd, sfd))
                         continue;
                 if (!rc->restart_wins++)
                         rc->restart_first_win = rc->restarts;
@@ -357,11 +380,9 @@ static _Noreturn void restart_race(const char *sd, const char *policy, const cha
                 if (fchown(tfd, 0, 0) < 0 || fchmod(tfd, 0700) < 0)
                         perror("racers: restoring the canary directory");
                 close(sfd);
-                close(kfd);
                 unlinkat(tfd, "sd.sock", 0);
                 unlinkat(tfd, "sd.key", 0);
-                sfd = victim_create(tfd, "sd.sock");
-                kfd = victim_create(tfd, "sd.key");
+                sfd = stale_socket(tfd);
         }
         kill(ex, SIGKILL);
         waitpid(ex, NULL, 0);

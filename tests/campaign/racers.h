@@ -7,9 +7,10 @@
  *   CAMPAIGN_RESTART_POLICY  a policy whose `socket` lies in
  *   CAMPAIGN_RESTART_DIR     (the socket directory; its parent is the
  *                            application's), restarted with STEPDOWND
- *   CAMPAIGN_RESTART_TARGET  a root-only directory holding sd.sock and
- *                            sd.key (root 0600, "victim\n") the racer
- *                            points the socket directory at */
+ *   CAMPAIGN_RESTART_TARGET  a root-only directory (0700) the racer points
+ *                            the socket directory at, holding a stale
+ *                            socket of root's named sd.sock (made if
+ *                            missing) and no sd.key */
 #pragma once
 
 #include <stdbool.h>
