@@ -85,6 +85,19 @@ broker_gone "$T/pol7.conf" && [ ! -e "$T/run7/sd.sock" ] && [ ! -e "$T/run7/sd.k
         ok "... and the broker went, with its socket and key" || not_ok "... and the broker went, with its socket and key"
 pkill -KILL -f -- "-c $T/pol7.conf" 2>/dev/null # only if the test failed
 
+# --- staging directories a stopped broker left (issue 17, item 7) ----------------
+# At start, root's empty 0700 .stepdown-mkdir.* directories go from the mkdir
+# rules' anchors; the app's own, a non-empty one and other names stay.
+mkdir -m 0700 "$T/data/.stepdown-mkdir.0123456789abcdef" "$T/data/.stepdown-mkdir.full" "$T/data/keep"
+mkdir -m 0700 "$T/data/.stepdown-mkdir.app" && chown 1000:1000 "$T/data/.stepdown-mkdir.app"
+echo f >"$T/data/.stepdown-mkdir.full/f"
+out=$(in_container "$STEPDOWND" -c "$T/pol.conf" -- /bin/true 2>&1; echo "rc=$?")
+like "$out" "removed 1 staging directory that a stopped broker left in $T/data.*rc=0$" \
+        "start: a stale staging directory of root's in a mkdir rule's anchor is removed, saying so"
+is "$(ls -A "$T/data" | grep -E 'stepdown-mkdir|keep' | tr '\n' ' ')" ".stepdown-mkdir.app .stepdown-mkdir.full keep " \
+        "... the app's own, a non-empty one and other directories are left alone"
+rm -rf "$T/data/.stepdown-mkdir.app" "$T/data/.stepdown-mkdir.full" "$T/data/keep"
+
 # --- the socket directory: resolved by fd, no symlink, not writable by others ------
 # (issue 11) A canary directory that every planted link points at; after
 # each case its owner, mode and content must be as they were.
