@@ -231,7 +231,7 @@ static bool orphan_match(const char *name, const struct stat *st, const void *ar
 {
         const struct orphan *o = arg;
         (void)name;
-        return stage_like(st) && st->st_nlink == 2 &&
+        return stage_like(st) &&
                (st->st_ctim.tv_sec > o->since.tv_sec ||
                 (st->st_ctim.tv_sec == o->since.tv_sec && st->st_ctim.tv_nsec >= o->since.tv_nsec)) &&
                !same_inode(name, st, &o->not);
@@ -259,8 +259,7 @@ static bool dir_empty(int fd)
 static bool stale_stage(const char *name, const struct stat *st, const void *arg)
 {
         (void)arg;
-        return strncmp(name, STAGE_PREFIX, strlen(STAGE_PREFIX)) == 0 && stage_like(st) &&
-               st->st_nlink == 2;
+        return strncmp(name, STAGE_PREFIX, strlen(STAGE_PREFIX)) == 0 && stage_like(st);
 }
 
 int op_mkdir_sweep(const char *dir, unsigned *removed, char *err, size_t errlen)
@@ -293,14 +292,17 @@ static int create_dir(int dirfd, const char *name, const char *path, mode_t mode
         _cleanup_close_ int sfd =
             openat(dirfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         struct stat st;
-        if (sfd < 0 || fstat(sfd, &st) < 0 || !stage_like(&st) || st.st_nlink != 2 ||
-            !dir_empty(sfd)) {
+        if (sfd < 0 || fstat(sfd, &st) < 0 || !stage_like(&st) || !dir_empty(sfd)) {
                 /* not ours, not private or not fresh: never create anything
-                 * in it, and remove ours under the name it was given */
+                 * in it, and remove ours under the name it was given (an
+                 * empty directory under our random name is ours on a file
+                 * system that does not keep root's 0700, or one the app put
+                 * there and may remove itself) */
                 r = sfd < 0 ? negative_errno() : -EAGAIN;
-                if (sfd >= 0)
-                        fstat(sfd, &o.not);
                 unsigned removed = 0;
+                if (sfd >= 0 && fstat(sfd, &o.not) == 0 && dir_empty(sfd) &&
+                    rmdir_if(dirfd, stage, &o.not) == 0 && o.not.st_uid == geteuid())
+                        removed = 1; /* it was ours: no orphan to look for */
                 for (int tries = 0; tries < 8 && !removed; tries++)
                         if (stage_scan(dirfd, orphan_match, &o, &removed) < 0)
                                 break;

@@ -63,7 +63,8 @@ if [ -n "$GOSU" ]; then
 #!/bin/bash
 # Runs every spec through gosu, stepdownd -u and stepdownd-as-gosu; prints
 # one line per spec and tool, errors reduced to their exit status.
-run() { local o; o=$("$@" 2>/dev/null) ; local rc=$?; [ $rc = 0 ] && echo "$o" || echo "error rc=$rc"; }
+# A spec that hangs is cut at 30 s (timeout's rc 124 shows in its line).
+run() { local o; o=$(timeout -k 5 30 "$@" 2>/dev/null) ; local rc=$?; [ $rc = 0 ] && echo "$o" || echo "error rc=$rc"; }
 while IFS= read -r spec; do
         a=$(run "$GOSU" "$spec" "$T/probe")
         b=$(run "$STEPDOWND" -u "$spec" -- "$T/probe")
