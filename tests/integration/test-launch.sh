@@ -11,7 +11,8 @@ LAUNCH_TIMEOUT=${LAUNCH_TIMEOUT:-30}
 deadline() {
         timeout -k 5 "$LAUNCH_TIMEOUT" "$@"
         local rc=$?
-        [ "$rc" = 124 ] && echo "timed out after ${LAUNCH_TIMEOUT}s: $*" >&2
+        # 124: stopped by SIGTERM; 137: deaf to it, killed 5 s later
+        { [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && echo "timed out after ${LAUNCH_TIMEOUT}s: $*" >&2
         return "$rc"
 }
 eval "$(declare -f in_container | sed 's/unshare --pid --fork/deadline unshare --kill-child --pid --fork/')"
