@@ -22,11 +22,23 @@
  *      handled as an existing entry).  The staging directory is on the
  *      same mount by construction (it is in the parent), so the rename
  *      cannot fail with EXDEV.
- *   4. rmdir the staging directory by name, after checking the name still
- *      is our staging directory; if the app swapped another empty
- *      directory in between, removing that one is something the app
+ *   4. rmdir the staging directory, on every path (issue 17, item 7:
+ *      root's bookkeeping never stays in the app's directory).  It is
+ *      found through the parent's fd, never by a path: under its name if
+ *      that still is the inode sfd holds, else by scanning the parent for
+ *      that inode (the app can rename it only within the parent: moving a
+ *      directory to another parent needs write permission on the
+ *      directory itself, which is root's 0700).  Each removal checks the
+ *      inode at the name, then rmdirs it; if the app swapped another
+ *      empty directory in between, removing that one is something the app
  *      could do itself (it can write the parent, and a sticky parent
- *      forbids the swap).
+ *      forbids the swap).  If the name was swapped before root opened it
+ *      (the fd shows a directory that is not a fresh, empty one of ours),
+ *      the orphan is root's empty 0700 directory whose ctime is not older
+ *      than the mkdir: the parent is scanned for those.  A staging
+ *      directory left by a broker killed mid-way is removed at the next
+ *      start (op_mkdir_sweep(), from setup: the mkdir rules' anchors and
+ *      the mkdir steps' directories), or by the app itself.
  *
  * Why not fsuid/fsgid around mkdirat (create the inode owned by the
  * caller): setfsuid needs CAP_SETUID, which the hardened broker does not
@@ -39,6 +51,7 @@
  * An existing directory is opened O_PATH|O_NOFOLLOW once; its type and
  * mount are checked on that fd, and (op_mkdir_ensure) owner and mode are
  * set through that same fd. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -118,24 +131,147 @@ static int existing(int dirfd, const char *name, const char *path, enum exist ho
         return 0;
 }
 
+#define STAGE_PREFIX ".stepdown-mkdir."
+
 static void stage_name(char *buf, size_t len)
 {
         static unsigned counter;
         uint64_t rnd = 0;
         if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
                 rnd = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ ++counter;
-        snprintf(buf, len, ".stepdown-mkdir.%016llx", (unsigned long long)rnd);
+        snprintf(buf, len, STAGE_PREFIX "%016llx", (unsigned long long)rnd);
 }
 
-/* Removes the staging directory sfd (name stage in dirfd) if that name
- * still is it. */
+/* Owner and mode of a staging directory: ours, 0700 (plus the set-gid bit
+ * a set-gid parent passes on). */
+static bool stage_like(const struct stat *st)
+{
+        return S_ISDIR(st->st_mode) && st->st_uid == geteuid() && (st->st_mode & 0777) == 0700;
+}
+
+/* Removes the empty directory name in dirfd if it still is the inode want
+ * (see step 4 on the window between the check and the rmdir). */
+static int rmdir_if(int dirfd, const char *name, const struct stat *want)
+{
+        struct stat now;
+        if (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0)
+                return negative_errno();
+        if (now.st_dev != want->st_dev || now.st_ino != want->st_ino)
+                return -ESTALE;
+        return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? negative_errno() : 0;
+}
+
+typedef bool (*stage_match_fn)(const char *name, const struct stat *st, const void *arg);
+
+/* rmdir_if() on each entry of dirfd that match accepts.  Returns how many
+ * matched (removed or not), -errno if dirfd cannot be read; *removed
+ * counts the removals. */
+static int stage_scan(int dirfd, stage_match_fn match, const void *arg, unsigned *removed)
+{
+        int rfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+        if (rfd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(rfd);
+        if (!d) {
+                int r = negative_errno();
+                close(rfd);
+                return r;
+        }
+        int found = 0;
+        for (struct dirent *e; (e = readdir(d));) {
+                struct stat st;
+                if ((e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) ||
+                    strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+                    fstatat(rfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !match(e->d_name, &st, arg))
+                        continue;
+                found++;
+                if (rmdir_if(rfd, e->d_name, &st) == 0)
+                        (*removed)++;
+        }
+        closedir(d);
+        return found;
+}
+
+static bool same_inode(const char *name, const struct stat *st, const void *arg)
+{
+        const struct stat *want = arg;
+        (void)name;
+        return st->st_dev == want->st_dev && st->st_ino == want->st_ino;
+}
+
+/* Removes the staging directory sfd (created as stage in dirfd) under
+ * whatever name it has now. */
 static void stage_remove(int dirfd, const char *stage, int sfd)
 {
-        struct stat a, b;
+        struct stat want;
         unlinkat(sfd, "d", AT_REMOVEDIR);
-        if (fstat(sfd, &a) == 0 && fstatat(dirfd, stage, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
-            a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-                unlinkat(dirfd, stage, AT_REMOVEDIR);
+        if (fstat(sfd, &want) < 0 || rmdir_if(dirfd, stage, &want) == 0)
+                return;
+        /* renamed by the app: chase it (each round reads the parent once;
+         * a readdir racing renames may miss it, so only its link count
+         * says it is gone) */
+        for (int tries = 0; tries < 64; tries++) {
+                unsigned removed = 0;
+                if (fstat(sfd, &want) < 0 || want.st_nlink == 0 ||
+                    stage_scan(dirfd, same_inode, &want, &removed) < 0 || removed)
+                        return;
+        }
+}
+
+/* A staging directory that was made at or after *since and whose name
+ * was swapped before it could be opened: ours, empty, and not the
+ * directory that came back under the staging name (*not). */
+struct orphan {
+        struct timespec since;
+        struct stat not;
+};
+
+static bool orphan_match(const char *name, const struct stat *st, const void *arg)
+{
+        const struct orphan *o = arg;
+        (void)name;
+        return stage_like(st) &&
+               (st->st_ctim.tv_sec > o->since.tv_sec ||
+                (st->st_ctim.tv_sec == o->since.tv_sec && st->st_ctim.tv_nsec >= o->since.tv_nsec)) &&
+               !same_inode(name, st, &o->not);
+}
+
+/* Is the directory fd empty (its offset is left at the start)? */
+static bool dir_empty(int fd)
+{
+        union {
+                struct dirent64 e;
+                char buf[512];
+        } u;
+        lseek(fd, 0, SEEK_SET);
+        ssize_t n = getdents64(fd, u.buf, sizeof(u.buf));
+        bool empty = n > 0;
+        for (ssize_t off = 0; empty && off < n;) {
+                struct dirent64 *e = (struct dirent64 *)(u.buf + off);
+                off += e->d_reclen;
+                empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+        }
+        lseek(fd, 0, SEEK_SET);
+        return empty;
+}
+
+static bool stale_stage(const char *name, const struct stat *st, const void *arg)
+{
+        (void)arg;
+        return strncmp(name, STAGE_PREFIX, strlen(STAGE_PREFIX)) == 0 && stage_like(st);
+}
+
+int op_mkdir_sweep(const char *dir, unsigned *removed, char *err, size_t errlen)
+{
+        char why[512] = "";
+        _cleanup_close_ int fd = -1;
+        *removed = 0;
+        int r = resolve_anchor(dir, &fd, why, sizeof(why));
+        if (r < 0)
+                return op_fail(err, errlen, "sweep", dir, r, why, -1);
+        r = stage_scan(fd, stale_stage, NULL, removed);
+        return r < 0 ? op_fail(err, errlen, "sweep", dir, r, NULL, -1) : 0;
 }
 
 /* Steps 1-4 above.  -EEXIST (no message) if name appeared meanwhile. */
@@ -144,6 +280,8 @@ static int create_dir(int dirfd, const char *name, const char *path, mode_t mode
 {
         char stage[64];
         int r = -EEXIST;
+        struct orphan o = {.not = {.st_ino = 0}};
+        clock_gettime(CLOCK_REALTIME_COARSE, &o.since);
         for (int tries = 0; tries < 16 && r == -EEXIST; tries++) {
                 stage_name(stage, sizeof(stage));
                 r = mkdirat(dirfd, stage, 0700) < 0 ? negative_errno() : 0;
@@ -153,15 +291,22 @@ static int create_dir(int dirfd, const char *name, const char *path, mode_t mode
                                r == -EEXIST ? "no free name for a staging directory" : NULL, -1);
         _cleanup_close_ int sfd =
             openat(dirfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        if (sfd < 0)
-                return op_fail(err, errlen, "mkdir", path, negative_errno(),
-                               "its staging directory was replaced before it could be used", -1);
         struct stat st;
-        if (fstat(sfd, &st) < 0)
-                return op_fail(err, errlen, "mkdir", path, negative_errno(), NULL, -1);
-        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0777) != 0700) {
-                /* not ours, or not private: never create anything in it */
-                return op_fail(err, errlen, "mkdir", path, -EAGAIN,
+        if (sfd < 0 || fstat(sfd, &st) < 0 || !stage_like(&st) || !dir_empty(sfd)) {
+                /* not ours, not private or not fresh: never create anything
+                 * in it, and remove ours under the name it was given (an
+                 * empty directory under our random name is ours on a file
+                 * system that does not keep root's 0700, or one the app put
+                 * there and may remove itself) */
+                r = sfd < 0 ? negative_errno() : -EAGAIN;
+                unsigned removed = 0;
+                if (sfd >= 0 && fstat(sfd, &o.not) == 0 && dir_empty(sfd) &&
+                    rmdir_if(dirfd, stage, &o.not) == 0 && o.not.st_uid == geteuid())
+                        removed = 1; /* it was ours: no orphan to look for */
+                for (int tries = 0; tries < 8 && !removed; tries++)
+                        if (stage_scan(dirfd, orphan_match, &o, &removed) < 0)
+                                break;
+                return op_fail(err, errlen, "mkdir", path, r,
                                "its staging directory was replaced before it could be used "
                                "(or the filesystem does not keep root's owner and mode 0700)",
                                -1);

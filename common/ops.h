@@ -64,6 +64,12 @@ int op_mkdir(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t
 int op_mkdir_ensure(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid,
                     bool parents, char *err, size_t errlen);
 
+/* Removes the staging directories op_mkdir left in dir (a broker killed
+ * mid-way): entries named .stepdown-mkdir.* that are empty directories of
+ * our euid with mode 0700, found through an fd of dir (resolved without
+ * symlinks).  *removed counts them.  0, or -errno with "sweep DIR: why". */
+int op_mkdir_sweep(const char *dir, unsigned *removed, char *err, size_t errlen);
+
 /* Changes the owner of anchor/rest (never of a symlink's target).
  * recursive: the whole tree below, any depth, symlinks changed themselves,
  * other mounts skipped unless xdev, regular files with several hard links

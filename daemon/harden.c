@@ -284,7 +284,7 @@ static const struct {
         int cap;
         const char *name, *docker, *why;
 } cap_uses[] = {
-    {CAP_CHOWN, "cap_chown", "CHOWN", "owner changes: mkdir owner=, chown, open create, bind unix"},
+    {CAP_CHOWN, "cap_chown", "CHOWN", "owner changes: mkdir owner=, chown, open create"},
     {CAP_DAC_OVERRIDE, "cap_dac_override", "DAC_OVERRIDE",
      "reaching directories and files whose permissions shut root out, e.g. the app's 0700 "
      "directories"},

@@ -205,8 +205,30 @@ static void step_failed(const struct policy_step *s, const char *where, int r, c
                          ns, (unsigned)s->uid, (unsigned)s->gid);
 }
 
+/* Staging directories a broker killed mid-mkdir left (common/op-mkdir.c,
+ * step 4) go at start, from the directories where the mkdir rules and
+ * steps make theirs.  Best effort: a directory that cannot be read has
+ * its errors reported by the mkdir that uses it. */
+static void sweep_stages(const struct policy *p)
+{
+        char dir[PATH_MAX], why[1024];
+        for (size_t i = 0; i < p->n_rules + p->n_steps; i++) {
+                const char *d = NULL, *rest;
+                if (i < p->n_rules && p->rules[i].op == SD_OP_MKDIR)
+                        d = p->rules[i].anchor;
+                else if (i >= p->n_rules && p->steps[i - p->n_rules].op == SD_OP_MKDIR &&
+                         split(&p->steps[i - p->n_rules], dir, sizeof(dir), &rest) == 0)
+                        d = dir;
+                unsigned n = 0;
+                if (d && op_mkdir_sweep(d, &n, why, sizeof(why)) == 0 && n)
+                        log_warn("removed %u staging director%s that a stopped broker left in %s",
+                                 n, n == 1 ? "y" : "ies", d);
+        }
+}
+
 int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
 {
+        sweep_stages(p);
         for (size_t i = 0; i < p->n_steps; i++) {
                 const struct policy_step *s = &p->steps[i];
                 char where[PATH_MAX], msg[1024] = "", flags[64] = "", skipped[128];

@@ -3,6 +3,11 @@
  * through.
  *
  *   campaign BROKER-PID SOCKET VOL CANARY-DIR SECONDS
+ *   campaign bind-race SOCKET DIR SECONDS
+ *
+ * The second form runs only racers.c's bind exchanger (DIR as
+ * CAMPAIGN_BIND_DIR) against a broker serving SOCKET; exit 1 if it won or
+ * did not race enough (integration.bind).
  *
  * Run as root (it reads the broker's /proc entries); the attackers are
  * forked workers that drop to the owner of VOL and read the key from
@@ -37,9 +42,18 @@
 
 #define WORKERS      4
 #define RSS_SLACK_KB 4096 /* malloc keeps freed arenas; more is a leak */
+/* The campaign must have done something (a broker refusing everything
+ * would otherwise pass): at least this many requests answered and
+ * recursive chowns through the racer's directory completed in 12 s on a
+ * loaded 2-core machine (measured there: some 6000 requests); fewer in a
+ * shorter run, in proportion. */
+#define MIN_REQUESTS   500
+#define MIN_RACE_WALKS 1
+#define MIN_SECONDS    12.0
 
 struct counters {
         unsigned long requests, connections, refused_full, kills;
+        unsigned long race_walks; /* recursive chowns of VOL/race... that completed */
 };
 static struct counters *shared; /* one per worker, in shared memory */
 static const char *sock_path, *vol, *canary;
@@ -107,23 +121,29 @@ static int session(struct counters *c, uint8_t mac[PROTO_MAC_BYTES])
         return fd;
 }
 
-static const char *rnd_path(char *p, size_t len)
+static const char *const rnd_names[] = {"a", "b",    "race/x",    "race/x/in", "race/x/f",
+                                        "t", "t/d1", "../../etc", "race",      "f"};
+
+static const char *rnd_path(char *p, size_t len, unsigned *which)
 {
-        static const char *const names[] = {"a", "b",    "race/x",    "race/x/in", "race/x/f",
-                                            "t", "t/d1", "../../etc", "race",      "f"};
-        snprintf(p, len, "%s/%s", vol, names[randombytes_uniform(ELEMENTSOF(names))]);
+        *which = randombytes_uniform(ELEMENTSOF(rnd_names));
+        snprintf(p, len, "%s/%s", vol, rnd_names[*which]);
         return p;
 }
 
-/* A valid request of a random kind. */
-static ssize_t valid(uint8_t *buf, size_t cap)
+/* A valid request of a random kind; *race_walk: it is a recursive chown
+ * of a path the symlink racer flips (below VOL/race). */
+static ssize_t valid(uint8_t *buf, size_t cap, bool *race_walk)
 {
         char p[512];
-        rnd_path(p, sizeof(p));
+        unsigned which;
+        rnd_path(p, sizeof(p), &which);
+        *race_walk = false;
         switch (randombytes_uniform(7)) {
         case 0:
                 return proto_encode_mkdir(buf, cap, 7, p, 0700, -1, -1, PROTO_MKDIR_PARENTS);
         case 1:
+                *race_walk = strncmp(rnd_names[which], "race", 4) == 0;
                 return proto_encode_chown(buf, cap, 7, p, 1000, 1000, PROTO_CHOWN_RECURSIVE);
         case 2:
                 return proto_encode_chmod(buf, cap, 7, p, 0600);
@@ -205,12 +225,17 @@ static void attack(struct counters *c, int kind)
         case 0: /* mutated and valid requests on one session */
                 fd = session(c, NULL);
                 for (int i = 0; fd >= 0 && i < 20; i++) {
-                        len = (size_t)valid(buf, sizeof(buf));
-                        if (randombytes_uniform(2))
+                        bool walk;
+                        len = (size_t)valid(buf, sizeof(buf), &walk);
+                        if (randombytes_uniform(2)) {
                                 mutate(buf, &len);
-                        if (send(fd, buf, len, MSG_NOSIGNAL) < 0 || get(fd, &m, in) < 0)
+                                walk = false;
+                        }
+                        int t = send(fd, buf, len, MSG_NOSIGNAL) < 0 ? -1 : get(fd, &m, in);
+                        if (t < 0)
                                 break;
                         c->requests++;
+                        c->race_walks += walk && t == PROTO_OK;
                 }
                 safe_close(fd);
                 break;
@@ -259,7 +284,8 @@ static void attack(struct counters *c, int kind)
         case 4: /* half-closed: a request, then SHUT_WR, then read */
                 fd = session(c, NULL);
                 if (fd >= 0) {
-                        len = (size_t)valid(buf, sizeof(buf));
+                        bool walk;
+                        len = (size_t)valid(buf, sizeof(buf), &walk);
                         if (send(fd, buf, len, MSG_NOSIGNAL) > 0)
                                 c->requests++;
                         shutdown(fd, SHUT_WR);
@@ -276,7 +302,8 @@ static void attack(struct counters *c, int kind)
                                                          PROTO_CHOWN_RECURSIVE);
                         if (send(fd, buf, len, MSG_NOSIGNAL) > 0)
                                 c->requests++;
-                        len = (size_t)valid(buf, sizeof(buf));
+                        bool walk;
+                        len = (size_t)valid(buf, sizeof(buf), &walk);
                         (void)send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
                 }
                 safe_close(fd);
@@ -395,17 +422,43 @@ static int still_serves(void)
         return ok;
 }
 
+static double min_scale(double secs)
+{
+        return secs < MIN_SECONDS ? secs / MIN_SECONDS : 1.0;
+}
+
+/* campaign bind-race SOCKET DIR SECONDS */
+static int bind_race_only(const char *dir, double secs)
+{
+        struct racer_counts *rc = racers_counts_new();
+        struct stat st;
+        pid_t pids[2];
+        if (!rc || stat(dir, &st) < 0) {
+                perror("campaign: bind-race");
+                return 2;
+        }
+        setenv("CAMPAIGN_BIND_DIR", dir, 1);
+        unsetenv("CAMPAIGN_RESTART_POLICY");
+        signal(SIGPIPE, SIG_IGN);
+        int n = racers_start(rc, now() + secs, st.st_uid, st.st_gid, racer_session, pids);
+        for (int i = 0; i < n; i++)
+                waitpid(pids[i], NULL, 0);
+        return racers_report(rc, min_scale(secs)) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-        if (argc != 6) {
-                fprintf(stderr, "usage: campaign BROKER-PID SOCKET VOL CANARY-DIR SECONDS\n");
+        bool bind_only = argc == 5 && strcmp(argv[1], "bind-race") == 0;
+        if (argc != 6 && !bind_only) {
+                fprintf(stderr, "usage: campaign BROKER-PID SOCKET VOL CANARY-DIR SECONDS\n"
+                                "       campaign bind-race SOCKET DIR SECONDS\n");
                 return 2;
         }
         pid_t broker = atoi(argv[1]);
         sock_path = argv[2];
         vol = argv[3];
         canary = argv[4];
-        double secs = atof(argv[5]);
+        double secs = atof(argv[bind_only ? 4 : 5]);
         const char *kf = getenv("STEPDOWN_KEY_FILE");
         if (sodium_init() < 0)
                 return 2;
@@ -418,6 +471,8 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
+        if (bind_only)
+                return bind_race_only(argv[3], secs);
         shared = mmap(NULL, sizeof(*shared) * (WORKERS + 1), PROT_READ | PROT_WRITE,
                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (shared == MAP_FAILED)
@@ -478,6 +533,7 @@ int main(int argc, char **argv)
                 sum.connections += shared[w].connections;
                 sum.refused_full += shared[w].refused_full;
                 sum.kills += shared[w].kills;
+                sum.race_walks += shared[w].race_walks;
         }
         canary_state(after, sizeof(after));
 
@@ -503,13 +559,22 @@ int main(int argc, char **argv)
                        after),
                     findings++;
         if (rc)
-                findings += racers_report(rc);
+                findings += racers_report(rc, min_scale(secs));
+        if ((double)sum.requests < MIN_REQUESTS * min_scale(secs) ||
+            (double)sum.race_walks < MIN_RACE_WALKS)
+                printf("FINDING: the campaign did not attack enough: %lu requests, %lu "
+                       "recursive chowns through the racer's directory completed (at least "
+                       "%.0f and %d wanted)\n",
+                       sum.requests, sum.race_walks, MIN_REQUESTS * min_scale(secs),
+                       MIN_RACE_WALKS),
+                    findings++;
         if (sum.kills)
                 printf("FINDING: %lu handshakes without the key were accepted\n", sum.kills),
                     findings++;
         printf("campaign: %.1f s, %lu requests, %lu connections (%lu refused at the limit), "
-               "broker RSS %ld -> %ld kB, fds %ld -> %ld, %d findings\n",
-               took, sum.requests, sum.connections, sum.refused_full, rss0, rss1, fds0, fds1,
-               findings);
+               "%lu recursive chowns through the racer's directory, broker RSS %ld -> %ld kB, "
+               "fds %ld -> %ld, %d findings\n",
+               took, sum.requests, sum.connections, sum.refused_full, sum.race_walks, rss0, rss1,
+               fds0, fds1, findings);
         return findings ? 1 : 0;
 }

@@ -7,17 +7,18 @@
  *   CAMPAIGN_RESTART_POLICY  a policy whose `socket` lies in
  *   CAMPAIGN_RESTART_DIR     (the socket directory; its parent is the
  *                            application's), restarted with STEPDOWND
- *   CAMPAIGN_RESTART_TARGET  a root-only directory holding sd.sock and
- *                            sd.key (root 0600, "victim\n") the racer
- *                            points the socket directory at */
+ *   CAMPAIGN_RESTART_TARGET  a root-only directory (0700) the racer points
+ *                            the socket directory at, holding a stale
+ *                            socket of root's named sd.sock (made if
+ *                            missing) and no sd.key */
 #pragma once
 
 #include <stdbool.h>
 #include <sys/types.h>
 
 struct racer_counts {
-        unsigned long bind_tries, bind_served, bind_wins, bind_first_win;
-        unsigned long restarts, restarts_ready, restart_wins, restart_first_win;
+        unsigned long bind_tries, bind_served, bind_wins, bind_first_win, bind_swaps;
+        unsigned long restarts, restarts_ready, restart_wins, restart_first_win, restart_swaps;
         bool bind_ran, restart_ran;
 };
 
@@ -31,5 +32,7 @@ struct racer_counts *racers_counts_new(void);
 int racers_start(struct racer_counts *rc, double until, uid_t uid, gid_t gid,
                  int (*dial_auth)(void), pid_t pids[2]);
 
-/* Prints the counts; returns the number of findings (wins). */
-int racers_report(const struct racer_counts *rc);
+/* Prints the counts; returns the number of findings: wins, and each racer
+ * that ran but raced less than its minimum times scale (a racer that did
+ * not race proves nothing: a broker refusing every bind would pass). */
+int racers_report(const struct racer_counts *rc, double scale);

@@ -21,10 +21,10 @@ chown -R 1000:1000 "$V/vol"
 echo "do not touch" >"$V/canary/secret"
 echo "nor this" >"$V/canary/dir/inner"
 chmod 600 "$V/canary/secret"; chmod 700 "$V/canary/dir"
-# racers.c: files named like the socket and key, where a planted symlink points
-printf 'victim\n' >"$V/canary/sockvictim/sd.sock"
-printf 'victim\n' >"$V/canary/sockvictim/sd.key"
-chmod 600 "$V/canary/sockvictim/sd.sock" "$V/canary/sockvictim/sd.key"; chmod 700 "$V/canary/sockvictim"
+# racers.c: where a planted symlink points: a stale socket of root's named
+# like the broker's (a broker sent there would delete it), no key file
+chmod 700 "$V/canary/sockvictim"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$V/canary/sockvictim/sd.sock"
 cat >"$V/restart.conf" <<POL
 user app
 socket $V/vol/sd/broker/sd.sock

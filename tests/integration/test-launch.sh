@@ -3,6 +3,24 @@
 # signals, fds, exit statuses, refusals; differential against Debian's gosu.
 . "$(dirname "$0")/lib.sh"
 
+# Every command runs with a deadline (issue 17, item 12): a regression that
+# hangs fails its case within LAUNCH_TIMEOUT seconds, saying so, instead of
+# holding the whole file until meson's limit.  The container's namespace
+# goes with it (unshare --kill-child: its PID 1 dies with unshare).
+LAUNCH_TIMEOUT=${LAUNCH_TIMEOUT:-30}
+deadline() {
+        timeout -k 5 "$LAUNCH_TIMEOUT" "$@"
+        local rc=$?
+        # 124: stopped by SIGTERM; 137: deaf to it, killed 5 s later
+        { [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && echo "timed out after ${LAUNCH_TIMEOUT}s: $*" >&2
+        return "$rc"
+}
+eval "$(declare -f in_container | sed 's/unshare --pid --fork/deadline unshare --kill-child --pid --fork/')"
+if ! declare -f in_container | grep -q 'deadline unshare --kill-child'; then
+        echo "Bail out! in_container (lib.sh) changed shape: no deadline could be added"
+        exit 1
+fi
+
 GOSU=$(command -v gosu || true)
 
 cat >"$T/probe" <<'SH'
@@ -46,7 +64,8 @@ if [ -n "$GOSU" ]; then
 #!/bin/bash
 # Runs every spec through gosu, stepdownd -u and stepdownd-as-gosu; prints
 # one line per spec and tool, errors reduced to their exit status.
-run() { local o; o=$("$@" 2>/dev/null) ; local rc=$?; [ $rc = 0 ] && echo "$o" || echo "error rc=$rc"; }
+# A spec that hangs is cut at 30 s (timeout's rc 124 shows in its line).
+run() { local o; o=$(timeout -k 5 30 "$@" 2>/dev/null) ; local rc=$?; [ $rc = 0 ] && echo "$o" || echo "error rc=$rc"; }
 while IFS= read -r spec; do
         a=$(run "$GOSU" "$spec" "$T/probe")
         b=$(run "$STEPDOWND" -u "$spec" -- "$T/probe")
@@ -55,7 +74,7 @@ while IFS= read -r spec; do
 done <"$T/specs"
 SH
         chmod 755 "$T/matrix.sh"
-        GOSU=$GOSU T=$T STEPDOWND=$STEPDOWND in_container "$T/matrix.sh" >"$T/matrix.out"
+        GOSU=$GOSU T=$T STEPDOWND=$STEPDOWND LAUNCH_TIMEOUT=300 in_container "$T/matrix.sh" >"$T/matrix.out"
         total=$(wc -l <"$T/matrix.out")
         bad=$(awk -F'|' '$2 != $3 || $2 != $4' "$T/matrix.out")
         is "$total" "$(wc -l <"$T/specs")" "matrix ran every spec ($total)"
@@ -69,7 +88,7 @@ SH
         printf '#hash:x:7:7::/h:/bin/sh\n  sp:x:8:8::/sp:/bin/sh  \nshort:x:9\n\n:x:10:10::/empty:\ndup:x:100:100::/d1:\ndup:x:101:101::/d2:\ncrlf:x:11:11::/crlf:/bin/sh\r\n' >>"$T/passwd"
         printf 'badg:x:zz:nobody\n  sg:x:62: nobody , dup \nm1:x:63:dup,,nobody\nm1:x:64:dup\nlast:x:65:dup' >>"$T/group"
         printf '%s\n' '#hash' sp short dup dup: crlf nobody nobody:m1 dup:64 ':62' 9:badg >"$T/specs"
-        GOSU=$GOSU T=$T STEPDOWND=$STEPDOWND in_container "$T/matrix.sh" >"$T/matrix.out"
+        GOSU=$GOSU T=$T STEPDOWND=$STEPDOWND LAUNCH_TIMEOUT=300 in_container "$T/matrix.sh" >"$T/matrix.out"
         # Deliberate differences (stepdownd(8), DIFFERENCES FROM GOSU): an id
         # field that is not a number is gid 0 for gosu and refused here:
         # short (no gid field), nobody (listed by badg, gid "zz"), 9:badg.
@@ -157,7 +176,7 @@ out=$(in_container /bin/sh -c 'cut -d" " -f6,7 /proc/$$/stat; exec "$0" -u app -
 set -- $out
 is "$3 $4 $5" "1 $1 $2" "same PID, session and controlling terminal after exec"
 if command -v script >/dev/null; then
-        out=$(script -qec "$(printf '%q ' unshare --pid --fork --mount --mount-proc /bin/sh -c 'tty; exec "$0" -u 1000 -- tty' "$STEPDOWND")" /dev/null | tr -d '\r')
+        out=$(deadline script -qec "$(printf '%q ' unshare --kill-child --pid --fork --mount --mount-proc /bin/sh -c 'tty; exec "$0" -u 1000 -- tty' "$STEPDOWND")" /dev/null | tr -d '\r')
         set -- $out
         like "${1:-} ${2:-}" "^/dev/pts/[0-9]+ /dev/pts/[0-9]+$" "a terminal is present under script(1)"
         is "${2:-}" "${1:-}" "the command keeps the controlling terminal"
@@ -178,15 +197,18 @@ out=$(fds "$T/gosu" app ls -l /proc/self/fd)
 is "$out" "0 1 2 7 " "... as gosu too"
 
 # --- 7. SIGTERM to PID 1 reaches the command --------------------------------
-unshare --pid --fork --mount --mount-proc --propagation private -- /bin/bash -c \
+unshare --kill-child --pid --fork --mount --mount-proc --propagation private -- /bin/bash -c \
         'mount --bind "$1" /etc/passwd; exec "$2" -u app -- /bin/sh -c "trap \"echo got-TERM; exit 7\" TERM; echo ready; while :; do sleep 0.05; done"' \
         _ "$T/passwd" "$STEPDOWND" >"$T/sig.out" 2>&1 &
 upid=$!
 for _ in $(seq 100); do grep -q ready "$T/sig.out" 2>/dev/null && break; sleep 0.05; done
 child=$(pgrep -P "$upid" | head -1)
 kill -TERM "$child"
+(sleep "$LAUNCH_TIMEOUT"; kill -KILL "$upid" 2>/dev/null) &
+watchdog=$!
 wait "$upid"
 rc=$?
+kill "$watchdog" 2>/dev/null
 is "$(head -2 "$T/sig.out" | tr '\n' ' ')" "ready got-TERM " "SIGTERM sent to PID 1 reaches the command"
 is "$rc" "7" "the command's exit status comes back"
 
@@ -199,9 +221,9 @@ out=$(in_container "$STEPDOWND" -u app -- "$T/noexec" 2>&1; echo "rc=$?")
 like "$out" "cannot run .*noexec: Permission denied.*rc=126" "not executable: 126, says which"
 out=$(in_container "$STEPDOWND" -u app 2>&1; echo "rc=$?")
 like "$out" "no command given.*rc=1" "no command: usage error, exit 1"
-out=$("$STEPDOWND" --bogus 2>&1; echo "rc=$?")
+out=$(deadline "$STEPDOWND" --bogus 2>&1; echo "rc=$?")
 like "$out" "unrecognized option.*rc=1" "unknown option: exit 1"
-out=$("$STEPDOWND" -- /bin/true 2>&1; echo "rc=$?")
+out=$(deadline "$STEPDOWND" -- /bin/true 2>&1; echo "rc=$?")
 like "$out" "no user given.*rc=1" "no user: exit 1"
 
 # --- 9. started without root ------------------------------------------------
@@ -212,16 +234,16 @@ like "$out" "running as uid 1000 gid 1000 without root .*cannot switch to bob \\
         "not root and not the target: the error names the current uid and what is missing"
 
 # --- 10. gosu mode -----------------------------------------------------------
-out=$("$T/gosu" 2>&1; echo "rc=$?")
+out=$(deadline "$T/gosu" 2>&1; echo "rc=$?")
 like "$out" "^Usage: gosu user-spec command \\[args\\].*rc=1$" "gosu with no arguments: usage on stderr, exit 1"
-out=$("$T/gosu" app 2>&1; echo "rc=$?")
+out=$(deadline "$T/gosu" app 2>&1; echo "rc=$?")
 like "$out" "Usage: gosu.*rc=1$" "gosu with a spec but no command: usage, exit 1"
 for h in --help -h -?; do
-        out=$("$T/gosu" "$h" 2>/dev/null; echo "rc=$?")
+        out=$(deadline "$T/gosu" "$h" 2>/dev/null; echo "rc=$?")
         like "$out" "Usage: gosu.*rc=0$" "gosu $h: usage on stdout, exit 0"
 done
 for v in --version -v; do
-        out=$("$T/gosu" "$v"; echo "rc=$?")
+        out=$(deadline "$T/gosu" "$v"; echo "rc=$?")
         like "$out" "^1.14-compatible .*rc=0$" "gosu $v"
 done
 out=$(in_container "$T/gosu" app no-such-command-xyz 2>&1; echo "rc=$?")
@@ -231,10 +253,10 @@ is "$out" "error: failed switching to \"nosuch\": unable to find user nosuch: no
 cp "$STEPDOWND" "$T/sd-suid"
 chmod 4755 "$T/sd-suid"
 ln -s "$T/sd-suid" "$T/suid/gosu" 2>/dev/null || { mkdir "$T/suid"; ln -s "$T/sd-suid" "$T/suid/gosu"; }
-out=$("$T/suid/gosu" app true 2>&1; echo "rc=$?")
+out=$(deadline "$T/suid/gosu" app true 2>&1; echo "rc=$?")
 like "$out" "installed with the 'setuid' bit set.*rc=1$" "gosu mode refuses a set-uid binary"
 chmod 2755 "$T/sd-suid"
-out=$("$T/suid/gosu" app true 2>&1; echo "rc=$?")
+out=$(deadline "$T/suid/gosu" app true 2>&1; echo "rc=$?")
 like "$out" "installed with the 'setgid' bit set.*rc=1$" "gosu mode refuses a set-gid binary"
 out=$(in_container /bin/sh -c 'exec "$0" app "$@"' "$T/gosu" /bin/sh -c 'echo "$@"' sh a 'b c' 2>&1)
 is "$out" "a b c" "an entrypoint's 'exec gosu app \"\$@\"' works unchanged"
