@@ -224,7 +224,7 @@ static void stage_remove(int dirfd, const char *stage, int sfd)
  * directory that came back under the staging name (*not). */
 struct orphan {
         struct timespec since;
-        struct stat not;
+        struct stat not ;
 };
 
 static bool orphan_match(const char *name, const struct stat *st, const void *arg)
@@ -233,8 +233,9 @@ static bool orphan_match(const char *name, const struct stat *st, const void *ar
         (void)name;
         return stage_like(st) &&
                (st->st_ctim.tv_sec > o->since.tv_sec ||
-                (st->st_ctim.tv_sec == o->since.tv_sec && st->st_ctim.tv_nsec >= o->since.tv_nsec)) &&
-               !same_inode(name, st, &o->not);
+                (st->st_ctim.tv_sec == o->since.tv_sec &&
+                 st->st_ctim.tv_nsec >= o->since.tv_nsec)) &&
+               !same_inode(name, st, &o->not );
 }
 
 /* Is the directory fd empty (its offset is left at the start)? */
@@ -300,8 +301,8 @@ static int create_dir(int dirfd, const char *name, const char *path, mode_t mode
                  * there and may remove itself) */
                 r = sfd < 0 ? negative_errno() : -EAGAIN;
                 unsigned removed = 0;
-                if (sfd >= 0 && fstat(sfd, &o.not) == 0 && dir_empty(sfd) &&
-                    rmdir_if(dirfd, stage, &o.not) == 0 && o.not.st_uid == geteuid())
+                if (sfd >= 0 && fstat(sfd, &o.not ) == 0 && dir_empty(sfd) &&
+                    rmdir_if(dirfd, stage, &o.not ) == 0 && o.not .st_uid == geteuid())
                         removed = 1; /* it was ours: no orphan to look for */
                 for (int tries = 0; tries < 8 && !removed; tries++)
                         if (stage_scan(dirfd, orphan_match, &o, &removed) < 0)

@@ -46,12 +46,12 @@
 
 /* What each racer must at least have done in a 12 s campaign on a loaded
  * 2-core machine (measured there: some 3500 bind tries and 130 restarts). */
-#define MIN_BIND_TRIES    200
-#define MIN_BIND_SERVED   100
-#define MIN_BIND_SWAPS    1000
-#define MIN_RESTARTS      10
+#define MIN_BIND_TRIES     200
+#define MIN_BIND_SERVED    100
+#define MIN_BIND_SWAPS     1000
+#define MIN_RESTARTS       10
 #define MIN_RESTARTS_READY 5
-#define MIN_RESTART_SWAPS 100
+#define MIN_RESTART_SWAPS  100
 
 static double mono(void)
 {
@@ -444,11 +444,13 @@ int racers_report(const struct racer_counts *rc, double scale)
                                rc->bind_wins),
                             findings++;
                 else
-                        findings += too_little(
-                            "bind unix",
-                            (const unsigned long[]){rc->bind_tries, rc->bind_served, rc->bind_swaps},
-                            (const unsigned long[]){MIN_BIND_TRIES, MIN_BIND_SERVED, MIN_BIND_SWAPS},
-                            (const char *const[]){"tries", "bound", "swaps"}, scale);
+                        findings +=
+                            too_little("bind unix",
+                                       (const unsigned long[]){rc->bind_tries, rc->bind_served,
+                                                               rc->bind_swaps},
+                                       (const unsigned long[]){MIN_BIND_TRIES, MIN_BIND_SERVED,
+                                                               MIN_BIND_SWAPS},
+                                       (const char *const[]){"tries", "bound", "swaps"}, scale);
         }
         if (rc->restart_ran) {
                 printf("campaign: socket-directory planting: %lu restarts (%lu served), %lu swaps, "
@@ -463,13 +465,13 @@ int racers_report(const struct racer_counts *rc, double scale)
                                rc->restart_wins),
                             findings++;
                 else
-                        findings += too_little(
-                            "socket-directory",
-                            (const unsigned long[]){rc->restarts, rc->restarts_ready,
-                                                    rc->restart_swaps},
-                            (const unsigned long[]){MIN_RESTARTS, MIN_RESTARTS_READY,
-                                                    MIN_RESTART_SWAPS},
-                            (const char *const[]){"restarts", "served", "swaps"}, scale);
+                        findings +=
+                            too_little("socket-directory",
+                                       (const unsigned long[]){rc->restarts, rc->restarts_ready,
+                                                               rc->restart_swaps},
+                                       (const unsigned long[]){MIN_RESTARTS, MIN_RESTARTS_READY,
+                                                               MIN_RESTART_SWAPS},
+                                       (const char *const[]){"restarts", "served", "swaps"}, scale);
         }
         return findings;
 }
