@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 
 #include "audit-json.h"
 #include "audit.h"
+#include "userdb.h"
 
 static const char usage_text[] =
     "Usage: stepdown audit verify [--pubkey FILE] FILE...\n"
@@ -524,7 +524,8 @@ static int parse_since(const char *s, char out[32])
         return 0;
 }
 
-/* --uid: a number, or a user name of this host's user database. */
+/* --uid: a number, or a user name of /etc/passwd, read directly (no NSS),
+ * as stepdownd reads it: the static binary finds the same users. */
 static int parse_uid(const char *arg, uint32_t *uid)
 {
         char *end;
@@ -534,11 +535,16 @@ static int parse_uid(const char *arg, uint32_t *uid)
                 *uid = (uint32_t)v;
                 return 0;
         }
-        struct passwd *pw = getpwnam(arg);
-        if (!pw)
-                return -ENOENT;
-        *uid = pw->pw_uid;
-        return 0;
+        struct userdb db;
+        int r = userdb_load(&db, USERDB_PASSWD_PATH, USERDB_GROUP_PATH);
+        if (r < 0)
+                return r;
+        const struct pw_entry *pw = userdb_user_by_name(&db, arg);
+        r = pw && pw->uid >= 0 && pw->uid <= UINT32_MAX ? 0 : -ENOENT;
+        if (r == 0)
+                *uid = (uint32_t)pw->uid;
+        userdb_free(&db);
+        return r;
 }
 
 static bool known_op(const char *op)

@@ -30,11 +30,12 @@ struct audit {
         int open_err; /* why fd is -1 */
         bool removed; /* the file was unlinked under us: fail until audit_reopen */
         bool sync_always, failure_allow, syslog;
-        bool no_chain;            /* benchmarks only: "prev":null, nothing hashed */
-        bool no_intent;           /* benchmarks only: intent records not written */
-        int last_err;             /* of the last audit_log/audit_reopen, 0 = it worked */
-        char why[PATH_MAX + 256]; /* why the file could not be opened, or "" */
-        unsigned char *sk;        /* sodium_malloc'd Ed25519 secret key or NULL */
+        bool no_chain;                /* benchmarks only: "prev":null, nothing hashed */
+        bool no_intent;               /* benchmarks only: intent records not written */
+        int last_err;                 /* of the last audit_log/audit_reopen, 0 = it worked */
+        char why[2 * PATH_MAX + 512]; /* why the file could not be opened, or "" (it may name
+                                       * the log and its directory) */
+        unsigned char *sk;            /* sodium_malloc'd Ed25519 secret key or NULL */
 
         char log_id[AUDIT_LOG_ID_HEX + 1];
         uint64_t seq; /* of the last record written, 0 = none yet */
