@@ -128,11 +128,13 @@ like "$out" "--serve takes no command.*rc=1$" "serve with a command: exit 1"
 # DAC_READ_SEARCH only, and /run/stepdown is an emptyDir (0777) the app
 # shares.  The socket directory is made by the engine's mkdir (built in a
 # private place, renamed in), so it needs no fsgid.  As in the example,
-# the first setup step makes the emptyDir sticky (a 0777 parent without
-# it is refused: issue 17.1).
-mkdir -p "$T/shared" && chmod 0777 "$T/shared"
+# the first setup steps make the emptyDir root's and sticky (a 0777 parent
+# without it is refused: issue 17.1; podman hands the emptyDir to the app's
+# uid, and a directory's owner may rename entries even when it is sticky).
+mkdir -p "$T/shared" && chmod 0777 "$T/shared" && chown 1000:1000 "$T/shared"
 cat >"$T/side.conf" <<EOF
 user app
+setup chown $T/shared owner=0:0
 setup chmod $T/shared mode=1777
 socket $T/shared/broker/sd.sock
 allow app mkdir $T/data/*
@@ -142,8 +144,8 @@ chmod 644 "$T/side.conf"
         "$STEPDOWND" --serve -c "$T/side.conf") 2>"$T/side.err" &
 spid=$!
 for _ in $(seq 100); do [ -S "$T/shared/broker/sd.sock" ] && break; sleep 0.05; done
-is "$(stat -c '%u:%g %a' "$T/shared/broker" "$T/shared/broker/sd.sock" 2>&1 | tr '\n' ' ')" \
-        "0:1000 710 1000:1000 600 " "serve without CAP_SETGID: the socket directory in a 0777 parent is root:app 0710, the socket the app's"
+is "$(stat -c '%u:%g %a' "$T/shared" "$T/shared/broker" "$T/shared/broker/sd.sock" 2>&1 | tr '\n' ' ')" \
+        "0:0 1777 0:1000 710 1000:1000 600 " "serve without CAP_SETGID: the app's 0777 emptyDir made root's and sticky, the socket directory in it root:app 0710, the socket the app's"
 kill -TERM "$spid"
 wait "$spid"
 is "$(cat "$T/side.err")" "" "... and nothing on stderr"
