@@ -12,7 +12,7 @@
  * Run as root (it reads the broker's /proc entries); the attackers are
  * forked workers that drop to the owner of VOL and read the key from
  * STEPDOWN_KEY_FILE.  Attacks: mutated messages (valid ones from
- * common/proto.c's encoder with bytes, lengths and tags changed), handshake
+ * common/wire/proto.c's encoder with bytes, lengths and tags changed), handshake
  * abuse (wrong MAC, replayed AUTH, requests before AUTH, silence), floods
  * of connections past the limit, fds sent in, symlink swaps racing every
  * path-taking operation toward CANARY-DIR, half-closed sockets, disconnects

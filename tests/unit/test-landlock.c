@@ -1,6 +1,6 @@
-/* The broker's Landlock wall (daemon/landlock.c): a forked child applies
+/* The broker's Landlock wall (daemon/harden/landlock.c): a forked child applies
  * the ruleset built for a policy, then calls the engine directly (no
- * policy check: common/ops.h) as a future bug would.  Paths outside every
+ * policy check: common/engine/ops.h) as a future bug would.  Paths outside every
  * anchor, and anchors of another operation, are refused by the kernel
  * with EACCES although the child is root; the rules' own paths still
  * work.  TCP bind and connect are held to the `bind tcp:` rules' ports. */
@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../daemon/landlock.h"
+#include "../../daemon/harden/landlock.h"
 #include "ops.h"
 #include "policy.h"
 #include "userdb.h"

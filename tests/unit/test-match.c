@@ -1,4 +1,4 @@
-/* Unit tests for common/match.c and common/pathnorm.c: a table of allowed
+/* Unit tests for common/policy/match.c and common/policy/pathnorm.c: a table of allowed
  * and refused requests covering every pattern form, argument constraint
  * and caller form, and refusal of paths that are not in normal form. */
 #include <setjmp.h>

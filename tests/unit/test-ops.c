@@ -1,4 +1,4 @@
-/* Adversarial tests for the operations engine (common/resolve.c,
+/* Adversarial tests for the operations engine (common/base/resolve.c,
  * common/op-*.c).  Runs as root in a private mount namespace on a tmpfs;
  * every case checks that canaries outside the anchor (owner, mode,
  * contents) are unchanged.  The whole set runs twice: with openat2 and

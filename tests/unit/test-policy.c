@@ -1,4 +1,4 @@
-/* Unit tests for common/policy.c: every statement, every error message
+/* Unit tests for common/policy/policy.c: every statement, every error message
  * (file:line:col), the limits, the ownership checks of policy_load() and
  * the environment overrides.  Runs as root (it chowns temp files). */
 #include <setjmp.h>

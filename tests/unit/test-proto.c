@@ -1,4 +1,4 @@
-/* Unit tests for common/proto.c: every message round-trips, every decode
+/* Unit tests for common/wire/proto.c: every message round-trips, every decode
  * error is an error (never a crash), the MAC handshake, and the hex
  * examples in docs/PROTOCOL.md equal what the encoder writes.
  *

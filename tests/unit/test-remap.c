@@ -1,4 +1,4 @@
-/* Unit tests for common/remap.c (passwd/group transforms, the rename and
+/* Unit tests for common/users/remap.c (passwd/group transforms, the rename and
  * bind-mount replacement) and op_chown_from()'s filter.  Runs as root;
  * the bind-mount cases run in a private mount namespace of their own. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Unit tests for common/userdb.c: passwd/group parsing and spec
+/* Unit tests for common/users/userdb.c: passwd/group parsing and spec
  * resolution with gosu/libcontainer semantics. */
 #include <setjmp.h>
 #include <stdarg.h>

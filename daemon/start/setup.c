@@ -205,7 +205,7 @@ static void step_failed(const struct policy_step *s, const char *where, int r, c
                          ns, (unsigned)s->uid, (unsigned)s->gid);
 }
 
-/* Staging directories a broker killed mid-mkdir left (common/op-mkdir.c,
+/* Staging directories a broker killed mid-mkdir left (common/engine/op-mkdir.c,
  * step 4) go at start, from the directories where the mkdir rules and
  * steps make theirs.  Best effort: a directory that cannot be read has
  * its errors reported by the mkdir that uses it. */

@@ -151,7 +151,7 @@ int sockdir_open(const char *dir, bool create, bool have_user, gid_t gid, int *d
                 if (r < 0)
                         return r;
                 if (create) {
-                        /* The engine's mkdir (common/op-mkdir.c): built in a
+                        /* The engine's mkdir (common/engine/op-mkdir.c): built in a
                          * private staging directory, given root:gid and its
                          * mode through its fd there, renamed into place with
                          * RENAME_NOREPLACE.  It needs CAP_CHOWN only (a

@@ -2,7 +2,7 @@
  * STEPDOWN_REMAP override, and the resolution that makes every name in
  * the policy follow the remapped user to its new ids: the policy text is
  * parsed again against the user database as it will be after the remap.
- * Nothing here writes anything; daemon/remap.c does the work at start. */
+ * Nothing here writes anything; daemon/start/remap-step.c does the work at start. */
 #include "policy.h"
 
 #include <errno.h>

@@ -216,7 +216,7 @@ int policy_apply_remap_env(struct policy *p, const char *value, const struct use
  * the policy again against db with the remap applied, so every name in it
  * (user, owner=, allow callers, @groups) follows the user to its new ids.
  * Overrides (STEPDOWN_*, the user override) are applied again.  Numbers
- * in the policy stay numbers.  Nothing on disk changes (daemon/remap.c
+ * in the policy stay numbers.  Nothing on disk changes (daemon/start/remap-step.c
  * does that).  Messages name the statement's FILE:LINE or STEPDOWN_REMAP. */
 int policy_remap_resolve(struct policy *p, const struct userdb *db, char *err, size_t errlen);
 

@@ -10,7 +10,7 @@
 
 /* Chowns the user's home and the chown= paths from the old ids to the new
  * ones (only entries carrying the old ids), then rewrites /etc/group and
- * /etc/passwd (common/remap.h), and sets USER and LOGNAME to the user's
+ * /etc/passwd (common/users/remap.h), and sets USER and LOGNAME to the user's
  * name when it is the launch user.  An inactive remap (an env: source
  * unset or empty) is said once on stderr.  Either way one "remap" record
  * goes to the audit log a (may be NULL).  Returns 0, or -errno with
