@@ -163,5 +163,6 @@ examples_checks() {
         example_dockerfile
         example_redis
         example_compose
+        example_nginx
         diag "examples: $((SECONDS - t)) s"
 }

@@ -6,14 +6,20 @@
 #                           and stepdown (gosu symlink too), a passwd with
 #                           root, app (1000) and nobody.  No libc at all.
 #   stepdown-test/debian    Debian bookworm (debootstrap --variant=minbase)
-#                           plus Debian's redis-server: stands in for
-#                           debian:bookworm-slim and redis:7-bookworm.
+#                           plus Debian's redis-server, nginx and curl:
+#                           stands in for debian:bookworm-slim,
+#                           redis:7-bookworm and an nginx image.
 
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
+# The packages added to minbase; the tarball's name (and the image's label)
+# carries them, so a change makes a new one.
+DEBIAN_INCLUDE=redis-server,nginx,curl
+DEBIAN_TAR=$E/cache/debian-bookworm-${DEBIAN_INCLUDE//,/-}.tar
+
 # The Debian rootfs tarball, made once (about 90 s) and cached.
 debian_tar() {
-        local tar=$E/cache/debian-bookworm-redis.tar root=$E/cache/debroot.tmp
+        local tar=$DEBIAN_TAR root=$E/cache/debroot.tmp
         [ -s "$tar" ] && return 0
         mkdir -p "$E/cache"
         if grep -q " $root" /proc/mounts; then
@@ -22,7 +28,7 @@ debian_tar() {
         fi
         rm -rf "$root"
         local t0=$SECONDS
-        debootstrap --variant=minbase --include=redis-server bookworm "$root" "$DEBIAN_MIRROR" \
+        debootstrap --variant=minbase --include="$DEBIAN_INCLUDE" bookworm "$root" "$DEBIAN_MIRROR" \
                 >"$E/logs/debootstrap.log" 2>&1 || {
                 echo "images.sh: debootstrap failed; see $E/logs/debootstrap.log" >&2
                 tail -5 "$E/logs/debootstrap.log" >&2
@@ -31,7 +37,7 @@ debian_tar() {
         rm -rf "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/*
         tar -C "$root" --numeric-owner -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
         rm -rf "$root"
-        diag "debootstrap of bookworm minbase + redis-server: $((SECONDS - t0)) s (cached in $tar)"
+        diag "debootstrap of bookworm minbase + $DEBIAN_INCLUDE: $((SECONDS - t0)) s (cached in $tar)"
 }
 
 # The busybox rootfs: rebuilt every run (it holds the binaries under test).
@@ -68,8 +74,10 @@ import_images() { # STEPDOWND STEPDOWN
         busybox_tar "$1" "$2" || return 1
         local env='--change=ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
         "$DOCKER" import "$env" --change='CMD ["/bin/sh"]' "$E/busybox.tar" stepdown-test/busybox >/dev/null &&
-                if ! "$DOCKER" image inspect stepdown-test/debian >/dev/null 2>&1; then
+                if [ "$("$DOCKER" image inspect -f '{{index .Config.Labels "stepdown-test.rootfs"}}' \
+                        stepdown-test/debian 2>/dev/null)" != "${DEBIAN_TAR##*/}" ]; then
                         "$DOCKER" import "$env" --change='CMD ["/bin/bash"]' \
-                                "$E/cache/debian-bookworm-redis.tar" stepdown-test/debian >/dev/null
+                                --change="LABEL stepdown-test.rootfs=${DEBIAN_TAR##*/}" \
+                                "$DEBIAN_TAR" stepdown-test/debian >/dev/null
                 fi
 }

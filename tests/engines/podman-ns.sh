@@ -17,6 +17,7 @@ RES=$W/podman.results
 : >"$RES"
 result() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >>"$RES"; }
 L=$E/logs
+. "$(dirname "$0")/nginx.sh"
 
 mount -t tmpfs -o mode=0755 podman-run /run || exit 1
 mount -t tmpfs -o mode=0755 podman-cni /etc/cni/net.d || exit 1
@@ -87,6 +88,42 @@ kube() {
         fi
         timeout 60 "${P[@]}" kube down "$y" >>"$log" 2>&1
         "${P[@]}" pod rm -af >/dev/null 2>&1
+}
+
+# --- the nginx example under rootful podman run --------------------------------
+# docs/examples/nginx's image (built by dockerd, docker save): nginx as
+# www-data under transparent mode.  podman keeps privileged ports
+# privileged in the container, so here the broker binds port 80.
+nginx_podman() {
+        local log=$L/podman-nginx.log c=pnginx
+        if [ ! -s "$W/nginx-image.tar" ]; then
+                result "not ok" "nginx example under podman: the image (docs/examples/nginx) was not built"
+                return
+        fi
+        "${P[@]}" load -q -i "$W/nginx-image.tar" >"$log" 2>&1 ||
+                { result "not ok" "nginx example under podman: podman load" "$log"; return; }
+        "${P[@]}" run -d --network none --name "$c" ex-nginx >>"$log" 2>&1 ||
+                { result "not ok" "nginx example under podman: podman run" "$log"; return; }
+        local up=
+        wait_page "$c" "${P[@]}" && up=1
+        echo "ip_unprivileged_port_start in the container: $("${P[@]}" exec "$c" cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>&1)" >>"$log"
+        "${P[@]}" logs "$c" >>"$log" 2>&1
+        if [ -z "$up" ]; then
+                result "not ok" "nginx example under podman run (rootful, network none): nginx serves its page (curl in the container)" "$log"
+                "${P[@]}" rm -f "$c" >/dev/null 2>&1
+                return
+        fi
+        result ok "nginx example under podman run (rootful, network none): nginx serves its page (curl in the container)"
+        grep '^ip_unprivileged_port_start' "$log" | while read -r l; do result diag "podman: $l"; done
+        grep '^stepdownd' "$log" | while read -r l; do result diag "podman: $l"; done
+        nginx_state "$c" "${P[@]}" >"$log.state" 2>&1
+        cat "$log.state" >>"$log"
+        if nginx_state_ok "$log.state"; then
+                result ok "nginx example under podman: PID 1 is nginx as www-data (workers too), no capabilities; its pid file and temp directories are www-data's"
+        else
+                result "not ok" "nginx example under podman: nginx as www-data, no capabilities; its files www-data's" "$log"
+        fi
+        "${P[@]}" rm -f "$c" >/dev/null 2>&1
 }
 
 # --- rootless podman ----------------------------------------------------------
@@ -173,4 +210,5 @@ trap 'rootless_end; kube_end' EXIT
 trap 'exit 143' TERM INT
 
 kube
+nginx_podman
 rootless

@@ -39,7 +39,12 @@ ENTRYPOINT ["/usr/local/sbin/stepdownd", "-c", "/etc/stepdown/stepdown.conf", "-
 CMD ["sh", "-c", "id; stat -c '%n %u:%g %a' /data; stepdown mkdir -m 0750 /data/sub && stat -c '%n %u:%g' /data/sub"]
 DF
         build stepdown-test/rootless "$r" || return 1
-        "$DOCKER" save -o "$W/rootless-image.tar" stepdown-test/rootless
+        "$DOCKER" save -o "$W/rootless-image.tar" stepdown-test/rootless || return 1
+        # The nginx example's image (examples.sh built it), for podman run.
+        rm -f "$W/nginx-image.tar"
+        if "$DOCKER" image inspect ex-nginx >/dev/null 2>&1; then
+                "$DOCKER" save -o "$W/nginx-image.tar" ex-nginx
+        fi
 }
 
 podman_checks() {

@@ -102,6 +102,7 @@ logs() { "$DOCKER" logs "$1" >"$E/logs/$1.out" 2>"$E/logs/$1.err"; }
 text_only() { grep -v '^{' "$@" || true; }
 
 . tests/engines/examples.sh
+. tests/engines/nginx.sh
 . tests/engines/matrix.sh
 . tests/engines/podman.sh
 
