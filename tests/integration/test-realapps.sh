@@ -88,12 +88,16 @@ realapps() {
                 _ "$STEPDOWND" "$T" "$PGBIN" "$script" "$@"
 }
 
+# stop SIG PID: signals PID and waits for it; SIGKILL after 30 s (in the
+# container's fresh pid namespace, the watchdog's pid cannot be reused).
+STOP='stop() { kill -$1 $2; (sleep 30; kill -KILL $2 2>/dev/null) & local wd=$!; wait $2; local rc=$?; kill $wd 2>/dev/null; return $rc; }'
 # What a process is: its name, ids, capabilities, no_new_privs, seccomp.
 PROC_STATUS='status() { grep -E "^(Name|Uid|Gid|Groups|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):" /proc/$1/status | tr "\t\n" "  " | tr -s " "; }'
 # Owner, group and mode of each path.
 ST='st() { stat -c "%n %U:%G %a" "$@" 2>&1; }'
-# The tree of the container's fresh directories, for "changes nothing".
-SNAP='snap() { find /run /var/lib/nginx /var/log/nginx /var/lib/postgresql /var/www/html \( -path /run/stepdown -o -path /run/mount \) -prune -o -printf "%p %u:%g %m %s\n" | sort; }'
+# The tree of the container's fresh directories, for "changes nothing"
+# (stepdownd's own /run/stepdown and mount's /run/mount left out).
+SNAP='snap() { find /run /var/lib/nginx /var/log/nginx /var/lib/postgresql /var/www/html \( -path /run/stepdown -o -path /run/mount \) -prune -o -type d -printf "%p %u:%g %m dir\n" -o -printf "%p %u:%g %m %y %s\n" | sort; }'
 
 # line KEY: the first line of $out that starts with KEY.
 line() { grep -m1 -- "^$1" <<<"$out"; }
@@ -137,6 +141,7 @@ out=$(realapps '
 SD=$1 T=$2
 '"$PROC_STATUS"'
 '"$ST"'
+'"$STOP"'
 get() { curl -sS -g --noproxy "*" --max-time 5 "$1" 2>&1; }
 "$SD" -c "$T/nginx.conf" -- nginx -g "daemon off;" >"$T/nginx.out" 2>"$T/nginx.err" &
 pid=$!
@@ -155,14 +160,13 @@ for w in $(pgrep -P $pid -x nginx); do
         status $w | grep -qE "Uid: 33 33 33 33 Gid: 33 33 33 33 Groups: 33 CapPrm: 0+ CapEff: 0+ CapBnd: 0+ CapAmb: 0+ NoNewPrivs: 1 Seccomp: 2 $" && nok=$((nok + 1))
 done
 echo "workers: $nw, www-data without capabilities: $nok"
-echo "nginx processes not www-data: $(ps -C nginx -o uid= | grep -cvx " *33")"
+echo "nginx processes: $(ps -C nginx -o uid= | wc -l), not www-data: $(ps -C nginx -o uid= | grep -cvx " *33")"
 echo "pidfile: $(cat /run/nginx.pid 2>&1) pid=$pid"
 echo "listeners: $(ss -Hltnp "sport = :80" | grep -c "pid=$pid,")"
 st /run/nginx.pid /var/log/nginx/access.log /var/log/nginx/error.log
 st /var/lib/nginx/body /var/lib/nginx/fastcgi /var/lib/nginx/proxy /var/lib/nginx/scgi /var/lib/nginx/uwsgi
 echo "access.log GETs: $(grep -c "\"GET / HTTP" /var/log/nginx/access.log)"
-kill -QUIT $pid
-wait $pid
+stop QUIT $pid
 echo "nginx-rc=$?"
 ' 2>&1)
 printf '%s\n' "$out" | sed 's/^/# /'
@@ -173,7 +177,7 @@ like "$(line "master:")" "master: Name: nginx Uid: 33 33 33 33 Gid: 33 33 33 33 
         "nginx: its master (stepdownd's pid) runs as www-data with no capabilities, under no_new_privs and a seccomp filter"
 like "$(line "workers:")" "workers: ([1-9][0-9]*), www-data without capabilities: \1$" \
         "nginx: its workers too"
-like "$(line "nginx processes not www-data:")" "nginx processes not www-data: 0$" "nginx: no nginx process runs as anyone but www-data"
+like "$(line "nginx processes:")" "nginx processes: ([2-9]|[1-9][0-9]+), not www-data: 0$" "nginx: no nginx process runs as anyone but www-data"
 like "$(line "pidfile:")" "pidfile: ([0-9]+) pid=\1$" "nginx: wrote its pid file /run/nginx.pid (a root-owned /run) with its own pid"
 like "$(line "listeners:")" "listeners: 2$" "nginx: its own sockets listen on port 80 (0.0.0.0 and ::), in the master"
 like "$(grep -E "^/run/nginx.pid |^/var/log/nginx/" <<<"$out")" "^/run/nginx.pid www-data:www-data 644 /var/log/nginx/access.log www-data:www-data 644 /var/log/nginx/error.log www-data:www-data 644$" \
@@ -203,13 +207,16 @@ out=$(realapps '
 SD=$1 T=$2 PGBIN=$3
 '"$PROC_STATUS"'
 '"$ST"'
+'"$STOP"'
 sd() { env -i PATH="$PGBIN:/usr/bin:/bin" LC_ALL=C.UTF-8 "$SD" -c "$T/postgres.conf" -- "$@"; }
 as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups -- env -i PATH="$PGBIN:/usr/bin:/bin" "$@"; }
 sd initdb -D /var/lib/postgresql/data >"$T/initdb.out" 2>"$T/initdb.err"
 echo "initdb-rc=$?"
 grep -E "^(creating directory|Success)" "$T/initdb.out"
 st /run/postgresql /var/lib/postgresql/data /var/lib/postgresql/data/PG_VERSION /var/lib/postgresql/data/base
-sd postgres -D /var/lib/postgresql/data >"$T/pg.out" 2>"$T/pg.err" &
+# Not through sd(): $! must be stepdownd itself (postgres keeps its pid).
+env -i PATH="$PGBIN:/usr/bin:/bin" LC_ALL=C.UTF-8 "$SD" -c "$T/postgres.conf" -- \
+        postgres -D /var/lib/postgresql/data >"$T/pg.out" 2>"$T/pg.err" &
 pid=$!
 for _ in $(seq 150); do
         as_pg pg_isready -q -h /run/postgresql && break
@@ -220,9 +227,8 @@ echo "select: $(as_pg psql -h /run/postgresql -X -Atc "select 1" 2>&1)"
 echo "whoami: $(as_pg psql -h /run/postgresql -X -Atc "select current_user, count(*) > 0 from pg_database" 2>&1)"
 echo "postmaster: $(status $pid)"
 echo "pidfile: $(head -1 /var/lib/postgresql/data/postmaster.pid 2>&1) pid=$pid"
-echo "postgres processes not postgres: $(ps -C postgres -o uid= | grep -cvx " *101")"
-kill -INT $pid
-wait $pid
+echo "postgres processes: $(ps -C postgres -o uid= | wc -l), not postgres: $(ps -C postgres -o uid= | grep -cvx " *101")"
+stop INT $pid
 echo "postgres-rc=$?"
 ' 2>&1)
 printf '%s\n' "$out" | sed 's/^/# /'
@@ -237,7 +243,7 @@ like "$(line "whoami:")" "whoami: postgres\|t$" "postgres: ...as the postgres ro
 like "$(line "postmaster:")" "postmaster: Name: postgres Uid: 101 101 101 101 Gid: 104 104 104 104 Groups: 104 CapPrm: 0+ CapEff: 0+ CapBnd: 0+ CapAmb: 0+ NoNewPrivs: 1 Seccomp: 2$" \
         "postgres: the postmaster (stepdownd's pid) runs as postgres with no capabilities"
 like "$(line "pidfile:")" "pidfile: ([0-9]+) pid=\1$" "postgres: postmaster.pid names it"
-like "$(line "postgres processes not postgres:")" "postgres processes not postgres: 0$" "postgres: every postgres process is postgres's"
+like "$(line "postgres processes:")" "postgres processes: ([2-9]|[1-9][0-9]+), not postgres: 0$" "postgres: every postgres process is postgres's"
 like "$(line "postgres-rc=")" "postgres-rc=0$" "postgres: SIGINT (fast shutdown) ends it with status 0"
 grep '^{' "$T/initdb.err" >"$T/initdb-audit.jsonl"
 is "$(grep '"via":"syscall"' "$T/initdb-audit.jsonl" | grep '"op":"mkdir"' | grep -F '/var/lib/postgresql/data"' | grep -c '"result":"OK"')" "1" \
