@@ -26,8 +26,9 @@ example_nginx() {
         else
                 not_ok "nginx example: nginx as www-data, no capabilities; its files www-data's" "$log"
         fi
-        # What stepdownd said besides audit records (a mechanism the engine
-        # refused, and why), for the closing note.
+        # The container's port policy, and what stepdownd said besides audit
+        # records (a mechanism the engine refused, and why).
+        diag "docker: $(grep '^ip_unprivileged_port_start' "$log")"
         "$DOCKER" logs ex-nginx 2>&1 | grep '^stepdownd' | sed 's/^/docker: /' | while read -r l; do diag "$l"; done
         "$DOCKER" stop -t 20 ex-nginx >/dev/null 2>&1
         local st
@@ -72,7 +73,8 @@ nginx_state() {
                 done
                 stat -c "%n %U:%G %a" /run/nginx.pid /var/lib/nginx/body /var/lib/nginx/fastcgi                         /var/lib/nginx/proxy /var/lib/nginx/scgi /var/lib/nginx/uwsgi
                 stat -c "%n %U" /var/log/nginx/access.log /var/log/nginx/error.log
-                echo "www-data: $(id -u www-data)"'
+                echo "www-data: $(id -u www-data)"
+                echo "ip_unprivileged_port_start: $(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)"'
 }
 nginx_state_ok() { # LOG
         local u
