@@ -366,7 +366,7 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                                            .landlock = !mc->no_landlock,
                                            .supervise = lp->child > 0 ? lp->child : 0,
                                            .max_conns = mc->max_conns,
-                                           .intercept = icept != NULL,
+                                           .intercept = icept ? mc->policy->intercept_ops : 0,
                                            .sockdir_fd = rt->dir_fd};
                 char herr[512] = "";
                 r = harden_apply(mc->policy, &hc, mc->audit, herr, sizeof(herr));
