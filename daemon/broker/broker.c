@@ -1008,6 +1008,11 @@ void broker_free(struct broker *b)
         free(b);
 }
 
+struct request_ctx *broker_request_ctx(struct broker *b)
+{
+        return &b->req;
+}
+
 unsigned broker_n_conns(const struct broker *b)
 {
         return b->n_conns;

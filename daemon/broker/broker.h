@@ -92,6 +92,9 @@ void broker_free(struct broker *b);
  * before the stop record (broker_free does it too). */
 void broker_flush(struct broker *b);
 unsigned broker_n_conns(const struct broker *b);
+/* The request pipeline's state (request ids, audit), which the other front
+ * door (transparent mode, daemon/intercept/) shares. */
+struct request_ctx *broker_request_ctx(struct broker *b);
 
 /* auth.c: peer credentials, the per-launch key and the challenge. */
 /* The kernel's credentials: pid, uid, gid, groups (cheap, enough to

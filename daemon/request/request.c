@@ -117,6 +117,13 @@ static int record(struct request_ctx *ctx, const char *event, const char *op, ui
             .changed = !outcome || error ? -1 : res->count,
             .message = error ? res->msg : NULL,
         };
+        /* The syscall door (daemon/intercept/) says so; socket records
+         * stay as they were. */
+        if (call->syscall) {
+                ev.via = call->via;
+                ev.syscall = call->syscall;
+                ev.tid = call->tid;
+        }
         /* What the act decided where the request left it open. */
         if (outcome && res->uid >= 0)
                 ev.uid = res->uid;

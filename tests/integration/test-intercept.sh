@@ -60,9 +60,10 @@ r cat "$T/log/app.log"
 r /usr/bin/python3 -c '
 import fcntl, os, sys
 a = os.open(sys.argv[1] + "/log/a", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
-b = os.open(sys.argv[1] + "/log/b", os.O_WRONLY | os.O_CREAT, 0o600)
-print("cloexec", bool(fcntl.fcntl(a, fcntl.F_GETFD) & fcntl.FD_CLOEXEC),
-      bool(fcntl.fcntl(b, fcntl.F_GETFD) & fcntl.FD_CLOEXEC))' "$T"
+print("cloexec", bool(fcntl.fcntl(a, fcntl.F_GETFD) & fcntl.FD_CLOEXEC))' "$T"
+exec 3>"$T/log/b"
+echo "inherited $(( $(awk '/^flags/{print $2}' /proc/$$/fdinfo/3) & 02000000 ))"
+exec 3>&-
 echo "--- bind"
 r /usr/bin/python3 -c '
 import socket
@@ -137,10 +138,11 @@ sh: 1: cannot create $T/other/new.log: Permission denied
 rc=2
 hello
 rc=0
-cloexec True False
-rc=0" "open: a shell redirect served, one no rule allows refused by the kernel, O_CLOEXEC as asked"
+cloexec True
+rc=0
+inherited 0" "open: a shell redirect served, one no rule allows refused by the kernel, O_CLOEXEC as asked"
 is "$(stat -c '%u:%g %a' "$T/log/app.log" "$T/log/a" "$T/log/b" | tr '\n' ' ')" \
-        "1000:1000 640 1000:1000 640 1000:1000 600 " "open: created files born app's, mode less the umask"
+        "1000:1000 640 1000:1000 640 1000:1000 640 " "open: created files born app's, mode less the umask"
 
 # bind
 is "$(section bind)" "bound 80 reuse 1
@@ -174,9 +176,6 @@ like "$(printf '%s\n' "$srv_new" | grep '"event":"request"' | grep '"result":"OK
 like "$(printf '%s\n' "$srv_new" | grep '"event":"request"' | grep -c '"result":"EEXIST"')" "^1$" \
         "audit: the second mkdir's outcome is EEXIST"
 like "$(grep -cF "$T/other" "$T/audit.log")" "^0$" "audit: calls no rule matches are not recorded one by one"
-like "$(grep '"event":"continued"' "$T/audit.log" | grep '"op":"open"' | head -1)" \
-        '"via":"syscall".*"changed":[1-9][0-9]*.*continued to the kernel' \
-        "audit: log-continued writes a count per operation"
 like "$(grep -c '"op":"bind","via":"syscall","syscall":"bind"' "$T/audit.log")" "^[2-9]" \
         "audit: the bind of port 80 is an intent/outcome pair"
 
@@ -187,6 +186,12 @@ mkdir "$1/srv/new2"; echo "rc=$?"
 APP
 out=$(run_app --init | grep -v "^stepdownd: warning: broker: landlock off")
 is "$(flat "$out") $(stat -c '%u:%g %a' "$T/srv/new2")" "rc=0 1000:1000 750" "--init: mkdir served, born app's"
+# log-continued: counted, and written at the latest when the broker stops
+# (in exec mode the broker dies with the namespace's PID 1 before that)
+like "$(grep '"event":"continued"' "$T/audit.log" | grep '"op":"open"' | tail -1)" \
+        '"via":"syscall".*"changed":[1-9][0-9]*.*continued to the kernel' \
+        "audit: log-continued writes one count per operation"
+like "$(grep -c '"event":"continued"' "$T/audit.log")" "^[1-9]$" "audit: continued calls are aggregated, not one record each"
 
 # --check and --serve
 chk=$(in_container "$STEPDOWND" --check -c "$T/pol.conf" 2>&1)
