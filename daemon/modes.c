@@ -351,7 +351,8 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                 r = broker_new(lp->base, rt->listen_fd, &bc, &lp->broker);
         struct icept *icept = NULL;
         if (r == 0 && rt && rt->icept_broker >= 0) {
-                int e = icept_new(lp->base, rt->icept_broker, mc->policy, mc->audit, NULL, &icept);
+                int e = icept_new(lp->base, rt->icept_broker, mc->policy, mc->audit,
+                                  broker_request_ctx(lp->broker), &icept);
                 rt->icept_broker = -1; /* icept_new owns it */
                 if (e < 0)
                         log_warn("transparent mode off: the broker cannot take notifications "
@@ -366,7 +367,7 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                                            .landlock = !mc->no_landlock,
                                            .supervise = lp->child > 0 ? lp->child : 0,
                                            .max_conns = mc->max_conns,
-                                           .intercept = icept != NULL,
+                                           .intercept = icept ? mc->policy->intercept_ops : 0,
                                            .sockdir_fd = rt->dir_fd};
                 char herr[512] = "";
                 r = harden_apply(mc->policy, &hc, mc->audit, herr, sizeof(herr));
@@ -490,12 +491,23 @@ static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt
         return r;
 }
 
+/* intercept without a broker (no allow rules, started without root,
+ * --no-broker): nothing to hand the calls to. */
+static void warn_no_intercept(const struct mode_config *mc)
+{
+        if (!mc->broker && mc->policy && mc->policy->intercept_ops)
+                log_warn("transparent mode off: there is no broker to serve the intercepted calls "
+                         "(%s:%u), so the command runs without it",
+                         mc->policy->file, mc->policy->intercept_line);
+}
+
 int mode_exec(const struct mode_config *mc, char **argv)
 {
         struct runtime rt;
         sigset_t mask;
         pid_t parent = getpid();
 
+        warn_no_intercept(mc);
         if (!mc->broker) {
                 sigprocmask(SIG_SETMASK, NULL, &mask);
                 exec_app(mc, NULL, &mask, argv);
@@ -567,6 +579,7 @@ int mode_init(const struct mode_config *mc, char **argv)
         sigset_t mask;
         int r;
 
+        warn_no_intercept(mc);
         block_signals(&mask);
         runtime_init(&rt);
         if (mc->broker && runtime_prepare(&rt, mc, false) < 0)

@@ -323,6 +323,12 @@ static int respond(struct icept *ic, uint64_t id, int err, bool cont)
         return 0;
 }
 
+bool icept_still_valid(const struct icept *ic, const struct icall *c)
+{
+        uint64_t id = c->id;
+        return ioctl(ic->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
 void icept_continue(struct icept *ic, const struct icall *c)
 {
         (void)respond(ic, c->id, 0, true);
@@ -391,7 +397,7 @@ static void on_call(struct icept *ic)
         /* Everything above came from a process that may be gone and its pid
          * reused: only now, the notification still valid, is it the
          * caller's. */
-        if (ioctl(ic->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &c.id) < 0)
+        if (!icept_still_valid(ic, &c))
                 return;
         if (r < 0) {
                 icept_continue(ic, &c);
@@ -502,7 +508,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 }
 
 int icept_new(struct event_base *base, int sock, const struct policy *p, struct audit *a,
-              struct icept_serve_ctx *sctx, struct icept **out)
+              struct request_ctx *rctx, struct icept **out)
 {
         struct icept *ic = calloc(1, sizeof(*ic));
         *out = NULL;
@@ -515,11 +521,19 @@ int icept_new(struct event_base *base, int sock, const struct policy *p, struct 
         ic->listener = -1;
         ic->policy = p;
         ic->audit = a;
-        ic->sctx = sctx;
+        ic->rctx = rctx;
         ic->log_continued = p->intercept_log_continued;
         for (size_t i = 0; i < p->n_rules; i++)
                 ic->ops_with_rules |= 1u << p->rules[i].op;
         ic->ops_with_rules &= p->intercept_ops;
+        /* Ports from here up any process may bind: those binds continue. */
+        ic->unpriv_port_start = 1024;
+        FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+        if (f) {
+                if (fscanf(f, "%d", &ic->unpriv_port_start) != 1)
+                        ic->unpriv_port_start = 1024;
+                fclose(f);
+        }
         if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &ic->sizes) < 0) {
                 int e = errno;
                 icept_free(ic);
