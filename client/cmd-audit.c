@@ -99,8 +99,8 @@ struct show_state {
 
 /* --op: the operations and events stepdownd records (docs/AUDIT.md). */
 static const char *const known_ops[] = {
-    "mkdir", "chown",  "chmod", "open",   "bind",    "auth", "connect",   "remap", "start",
-    "setup", "harden", "serve", "intent", "request", "stop", "continued", NULL,
+    "mkdir", "chown", "chmod",  "open",  "bind",   "auth",    "connect", "remap",
+    "start", "setup", "harden", "serve", "intent", "request", "stop",    NULL,
 };
 
 /* The members of a record show prints, raw (JSON tokens in the line). */
