@@ -28,7 +28,8 @@ example_nginx() {
         fi
         # The container's port policy, and what stepdownd said besides audit
         # records (a mechanism the engine refused, and why).
-        diag "docker: $(grep '^ip_unprivileged_port_start' "$log")"
+        diag "docker: $(grep '^ip_unprivileged_port_start' "$log"); binds the broker served: $("$DOCKER" logs ex-nginx 2>&1 |
+                grep '"event":"request"' | grep '"via":"syscall"' | grep -c '"op":"bind"')"
         "$DOCKER" logs ex-nginx 2>&1 | grep '^stepdownd' | sed 's/^/docker: /' | while read -r l; do diag "$l"; done
         "$DOCKER" stop -t 20 ex-nginx >/dev/null 2>&1
         local st

@@ -115,7 +115,8 @@ nginx_podman() {
         result ok "nginx example under podman run (rootful, network none): nginx serves its page (curl in the container)"
         nginx_state "$c" "${P[@]}" >"$log.state" 2>&1
         cat "$log.state" >>"$log"
-        grep '^ip_unprivileged_port_start' "$log.state" | while read -r l; do result diag "podman: $l"; done
+        result diag "podman: $(grep '^ip_unprivileged_port_start' "$log.state"); binds the broker served: $(grep '"event":"request"' "$log" |
+                grep '"via":"syscall"' | grep -c '"op":"bind"')"
         grep '^stepdownd' "$log" | while read -r l; do result diag "podman: $l"; done
         if nginx_state_ok "$log.state"; then
                 result ok "nginx example under podman: PID 1 is nginx as www-data (workers too), no capabilities; its pid file and temp directories are www-data's"
