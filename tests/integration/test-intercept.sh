@@ -51,6 +51,10 @@ r mkdir "$T/srv/new"
 r mkdir "$T/srv/none/deeper"
 r mkdir "$T/other/x"
 r mkdir "$T/srv/new/inner"
+r /usr/bin/python3 -c '
+import os, sys, threading
+t = threading.Thread(target=os.mkdir, args=(sys.argv[1],)); t.start(); t.join()
+print("thread", os.getpid())' "$T/srv/fromthread"
 echo "--- chown"
 r chown app:app "$T/own/f"
 r chown app:app "$T/other/g"
@@ -116,14 +120,16 @@ section() { printf "%s\n" "$out" | sed -n "/^--- $1\$/,/^--- /p" | sed '1d;/^---
 like "$out" "^nnp=1 seccomp=2" "the application runs with no_new_privs and a seccomp filter"
 
 # mkdir
-is "$(section mkdir)" "rc=0
+is "$(section mkdir | sed 's/^thread [0-9]*$/thread PID/')" "rc=0
 mkdir: cannot create directory '$T/srv/new': File exists
 rc=1
 mkdir: cannot create directory '$T/srv/none/deeper': No such file or directory
 rc=1
 mkdir: cannot create directory '$T/other/x': Permission denied
 rc=1
-rc=0" "mkdir: allowed served; EEXIST, ENOENT and EACCES as the kernel says them"
+rc=0
+thread PID
+rc=0" "mkdir: allowed served (also from a thread); EEXIST, ENOENT and EACCES as the kernel says them"
 is "$(stat -c '%u:%g %a %F' "$T/srv/new")" "1000:1000 750 directory" \
         "mkdir: born app's, mode 0777 less the umask 0027"
 is "$(stat -c '%u:%g %a' "$T/srv/new/inner")" "1000:1000 750" \
@@ -195,6 +201,12 @@ like "$(printf '%s\n' "$srv_new" | grep -c '"event":"intent"')" "^2$" \
 like "$(printf '%s\n' "$srv_new" | grep '"event":"request"' | grep '"result":"OK"' | head -1)" \
         '"caller":\{"uid":1000,"gid":1000,"pid":[0-9]+,.*"tid":[0-9]+\},"op":"mkdir","via":"syscall","syscall":"mkdir(at)?"' \
         "audit: served call's outcome carries via syscall, the syscall name, pid and tid"
+thread_pid=$(section mkdir | sed -n 's/^thread //p')
+like "$(grep -F "\"path\":\"$T/srv/fromthread\"" "$T/audit.log" | grep '"event":"request"')" \
+        "\"pid\":$thread_pid,.*\"tid\":([0-9]+)\}" "audit: a thread's call names its process and its thread"
+tid=$(grep -F "\"path\":\"$T/srv/fromthread\"" "$T/audit.log" | grep '"event":"request"' | sed -n 's/.*"tid":\([0-9]*\)}.*/\1/p')
+if [ -n "$tid" ] && [ "$tid" != "$thread_pid" ]; then ok "audit: the thread's tid is not its pid ($tid, $thread_pid)"; else not_ok "audit: the thread's tid is not its pid ('$tid', '$thread_pid')"; fi
+is "$(stat -c '%u:%g %a' "$T/srv/fromthread")" "1000:1000 750" "mkdir from a thread: born app's"
 like "$(printf '%s\n' "$srv_new" | grep '"event":"request"' | grep -c '"result":"EEXIST"')" "^1$" \
         "audit: the second mkdir's outcome is EEXIST"
 like "$(grep -cF "$T/other" "$T/audit.log")" "^0$" "audit: calls no rule matches are not recorded one by one"
