@@ -206,7 +206,6 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                 return -errno;
 
         ic->fd = -1;
-        ic->follow = true;
         switch (ic->sc) {
         case ICEPT_MKDIR:
                 path_addr = a[0];
@@ -220,11 +219,6 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
         case ICEPT_LCHOWN:
                 path_addr = a[0];
                 ic->owner_uid = (uid_t)a[1], ic->owner_gid = (gid_t)a[2];
-                ic->follow = ic->sc == ICEPT_CHOWN;
-                break;
-        case ICEPT_FCHOWN:
-                ic->fd = (int)a[0];
-                ic->owner_uid = (uid_t)a[1], ic->owner_gid = (gid_t)a[2];
                 break;
         case ICEPT_FCHOWNAT:
                 dirfd = (int)a[0], path_addr = a[1];
@@ -233,14 +227,9 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                         close(mem);
                         return -EOPNOTSUPP;
                 }
-                ic->follow = !((int)a[4] & AT_SYMLINK_NOFOLLOW);
                 break;
         case ICEPT_CHMOD:
                 path_addr = a[0];
-                ic->mode = (mode_t)a[1];
-                break;
-        case ICEPT_FCHMOD:
-                ic->fd = (int)a[0];
                 ic->mode = (mode_t)a[1];
                 break;
         case ICEPT_FCHMODAT:
@@ -251,7 +240,6 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                         close(mem);
                         return -EOPNOTSUPP;
                 }
-                ic->follow = !(ic->sc == ICEPT_FCHMODAT2 && ((int)a[3] & AT_SYMLINK_NOFOLLOW));
                 break;
         case ICEPT_OPEN:
                 path_addr = a[0];
@@ -276,6 +264,10 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                 path_addr = a[0];
                 ic->oflags = O_CREAT | O_WRONLY | O_TRUNC, ic->mode = (mode_t)a[1];
                 break;
+        case ICEPT_FCHOWN:
+        case ICEPT_FCHMOD: /* continued before this (on_call) */
+                close(mem);
+                return -EOPNOTSUPP;
         case ICEPT_BIND:
                 ic->fd = (int)a[0];
                 if (a[2] > sizeof(ic->addr) || a[2] < sizeof(sa_family_t)) {
@@ -286,16 +278,6 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                 r = read_mem(mem, a[1], &ic->addr, ic->addrlen);
                 close(mem);
                 return r;
-        }
-        if (ic->fd >= 0) { /* fchown, fchmod: the fd's path and object */
-                close(mem);
-                char link[64];
-                snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)ic->tid, ic->fd);
-                if (stat(link, &ic->fd_st) < 0)
-                        return -errno;
-                if ((r = read_base(ic, ic->fd, base, sizeof(base))) < 0)
-                        return r;
-                return join_path("/", base, ic->path, sizeof(ic->path));
         }
         r = read_string(mem, path_addr, rel, sizeof(rel));
         close(mem);
@@ -382,7 +364,12 @@ static void on_call(struct icept *ic)
          * know (cannot happen: the filter names them), a caller outside our
          * pid namespace (pid 0), or a foreign ABI (the filter refuses those
          * before they get here). */
-        if (c.sc < 0 || !(ic->ops_with_rules & (1u << c.op)) || c.tid <= 0 ||
+        /* fchown and fchmod continue too: the engine acts by name and
+         * cannot prove that the name still denotes the fd's object when it
+         * acts (a rename lands between any check and the act), so the
+         * kernel decides them, on the fd itself. */
+        if (c.sc < 0 || c.sc == ICEPT_FCHOWN || c.sc == ICEPT_FCHMOD ||
+            !(ic->ops_with_rules & (1u << c.op)) || c.tid <= 0 ||
             n->data.arch != icept_native_arch()) {
                 icept_continue(ic, &c);
                 return;
