@@ -6,7 +6,7 @@
  * own credentials) otherwise.
  *
  * Reading another process's memory: /proc/TID/mem, opened with the
- * caller's fsuid/fsgid (fsid.c) so that no CAP_SYS_PTRACE is needed (the
+ * caller's fsuid/fsgid (reader_enter) so that no CAP_SYS_PTRACE is needed (the
  * application is dumpable after its exec; Yama ptrace_scope 1 is met by
  * PR_SET_PTRACER or by being its ancestor).  What cannot be read, or
  * cannot be served exactly as the kernel would do it, continues: the
@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -33,7 +35,6 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "fsid.h"
 #include "icept-internal.h"
 #include "log.h"
 #include "pathnorm.h"
@@ -294,6 +295,62 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
         return join_path(base, rel, ic->path, sizeof(ic->path));
 }
 
+/* ---- reading as the caller ---- */
+
+/* The broker's filesystem ids become the caller's while it reads the
+ * caller's /proc entries (PTRACE_MODE_*_FSCREDS compares them), in 2 calls
+ * on the way in and 4 on the way out (fsid.c's general switch takes 11:
+ * it keeps the effective set for acting, which reading does not need).
+ * On the way out the effective set is put back as it was at the first
+ * call (the loop runs after hardening, so it no longer changes): without
+ * SECBIT_NO_SETUID_FIXUP the kernel drops the filesystem capabilities when
+ * the fsuid leaves 0 and raises them from the permitted set when it
+ * returns. */
+struct reader_ids {
+        uid_t fsuid;
+        gid_t fsgid;
+};
+
+static struct __user_cap_data_struct broker_caps[2];
+static bool have_broker_caps;
+
+static int caps_get(struct __user_cap_data_struct d[2])
+{
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        return syscall(SYS_capget, &h, d) < 0 ? -errno : 0;
+}
+
+static int reader_enter(uid_t uid, gid_t gid, struct reader_ids *s)
+{
+        if (!have_broker_caps) {
+                int r = caps_get(broker_caps);
+                if (r < 0)
+                        return r;
+                have_broker_caps = true;
+        }
+        /* A switch that did not take leaves the broker's ids: the open of
+         * /proc/TID/mem then fails and the call continues. */
+        s->fsgid = (gid_t)setfsgid(gid);
+        s->fsuid = (uid_t)setfsuid(uid);
+        return 0;
+}
+
+static void reader_leave(const struct reader_ids *s)
+{
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct d[2];
+        setfsuid(s->fsuid);
+        setfsgid(s->fsgid);
+        if ((uid_t)setfsuid((uid_t)-1) != s->fsuid || (gid_t)setfsgid((gid_t)-1) != s->fsgid ||
+            caps_get(d) < 0 ||
+            ((d[0].effective != broker_caps[0].effective ||
+              d[1].effective != broker_caps[1].effective) &&
+             syscall(SYS_capset, &h, broker_caps) < 0)) {
+                log_error("restoring the broker's filesystem ids and capabilities failed");
+                abort();
+        }
+}
+
 /* ---- answers ---- */
 
 static int respond(struct icept *ic, uint64_t id, int err, bool cont)
@@ -378,11 +435,11 @@ static void on_call(struct icept *ic)
                 icept_continue(ic, &c);
                 return;
         }
-        struct fsid_saved saved;
-        r = fsid_enter(c.uid, c.gid, &saved);
+        struct reader_ids saved;
+        r = reader_enter(c.uid, c.gid, &saved);
         if (r == 0) {
                 r = read_args(&c, &n->data);
-                fsid_leave(&saved);
+                reader_leave(&saved);
         }
         /* Everything above came from a process that may be gone and its pid
          * reused: only now, the notification still valid, is it the
