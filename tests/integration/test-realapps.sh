@@ -8,7 +8,8 @@
 # /var/lib/postgresql are fresh root-owned tmpfs (0755 root:root), with
 # private /etc/passwd, /etc/group and /etc/shadow holding www-data and
 # postgres.  The policies are the examples' own (docs/examples/nginx,
-# docs/examples/postgres), read as shipped.
+# docs/examples/postgres), read as shipped; nginx runs under exec mode and
+# under --init.
 #
 # Prints TAP; registered with meson's exitcode protocol so that exit 77
 # (nginx or PostgreSQL not installed) is a skip.
@@ -135,70 +136,83 @@ like "$(grep "^stat:" <<<"$out")" "/var/lib/nginx/body': No such file or directo
         "...and neither left anything behind"
 
 # --- nginx -------------------------------------------------------------------
-# stepdownd exec mode: the policy is docs/examples/nginx/stepdown.conf, the
-# command Debian's nginx with its own configuration, in the foreground.
+# The policy is docs/examples/nginx/stepdown.conf, the command Debian's
+# nginx with its own configuration, in the foreground; under stepdownd's
+# exec mode (nginx keeps stepdownd's pid, the broker is its child) and
+# --init mode (stepdownd stays, serves and forwards signals; nginx is its
+# child, its workers grandchildren).
+nginx_case() { # exec|init
+local mode=$1 flag= M
+[ "$mode" = init ] && flag=--init
+M="nginx ($mode)"
 out=$(realapps '
-SD=$1 T=$2
+SD=$1 T=$2 flag=$4
 '"$PROC_STATUS"'
 '"$ST"'
 '"$STOP"'
 get() { curl -sS -g --noproxy "*" --max-time 5 "$1" 2>&1; }
-"$SD" -c "$T/nginx.conf" -- nginx -g "daemon off;" >"$T/nginx.out" 2>"$T/nginx.err" &
+"$SD" $flag -c "$T/nginx.conf" -- nginx -g "daemon off;" >"$T/nginx.out" 2>"$T/nginx.err" &
 pid=$!
 for _ in $(seq 100); do
         curl -s --noproxy "*" --max-time 1 -o /dev/null http://127.0.0.1:80/ && break
         kill -0 $pid 2>/dev/null || break
         sleep 0.1
 done
+# nginx master: stepdownd itself in exec mode, its child with --init.
+m=$pid
+[ -z "$flag" ] || m=$(pgrep -P $pid -x nginx)
 echo "page4: $(get http://127.0.0.1:80/)"
 echo "page6: $(get "http://[::1]:80/")"
-echo "master: $(status $pid)"
+echo "master: $(status $m)"
 nw=0 nok=0
-for w in $(pgrep -P $pid -x nginx); do
+for w in $(pgrep -P $m -x nginx); do
         echo "worker $w: $(status $w)"
         nw=$((nw + 1))
         status $w | grep -qE "Uid: 33 33 33 33 Gid: 33 33 33 33 Groups: CapPrm: 0+ CapEff: 0+ CapBnd: 0+ CapAmb: 0+ NoNewPrivs: 1 Seccomp: 2 $" && nok=$((nok + 1))
 done
 echo "workers: $nw, www-data without capabilities: $nok"
 echo "nginx processes: $(ps -C nginx -o uid= | wc -l), not www-data: $(ps -C nginx -o uid= | grep -cvx " *33")"
-echo "pidfile: $(cat /run/nginx.pid 2>&1) pid=$pid"
-echo "listeners: $(ss -Hltnp "sport = :80" | grep -c "pid=$pid,")"
+echo "pidfile: $(cat /run/nginx.pid 2>&1) pid=$m"
+echo "listeners: $(ss -Hltnp "sport = :80" | grep -c "pid=$m,")"
 st /run/nginx.pid /var/log/nginx/access.log /var/log/nginx/error.log
 st /var/lib/nginx/body /var/lib/nginx/fastcgi /var/lib/nginx/proxy /var/lib/nginx/scgi /var/lib/nginx/uwsgi
 echo "access.log GETs: $(grep -c "\"GET / HTTP" /var/log/nginx/access.log)"
 stop QUIT $pid
 echo "nginx-rc=$?"
-' 2>&1)
+' "$flag" 2>&1)
 printf '%s\n' "$out" | sed 's/^/# /'
 sed 's/^/# stderr: /' "$T/nginx.err" | grep -v '^# stderr: {' | head -20
-like "$(line "page4:")" "^page4: <p>$TOKEN</p>$" "nginx: serves the page on 127.0.0.1:80"
-like "$(line "page6:")" "page6: <p>$TOKEN</p>$" "nginx: ...and on [::1]:80 (listen [::]:80)"
+like "$(line "page4:")" "^page4: <p>$TOKEN</p>$" "$M: serves the page on 127.0.0.1:80"
+like "$(line "page6:")" "page6: <p>$TOKEN</p>$" "$M: ...and on [::1]:80 (listen [::]:80)"
 like "$(line "master:")" "master: Name: nginx Uid: 33 33 33 33 Gid: 33 33 33 33 Groups: CapPrm: 0+ CapEff: 0+ CapBnd: 0+ CapAmb: 0+ NoNewPrivs: 1 Seccomp: 2$" \
-        "nginx: its master (stepdownd's pid) runs as www-data (no supplementary group, as docker run --user) with no capabilities, under no_new_privs and a seccomp filter"
+        "$M: its master runs as www-data (no supplementary group, as docker run --user) with no capabilities, under no_new_privs and a seccomp filter"
 like "$(line "workers:")" "workers: ([1-9][0-9]*), www-data without capabilities: \1$" \
-        "nginx: its workers too"
-like "$(line "nginx processes:")" "nginx processes: ([2-9]|[1-9][0-9]+), not www-data: 0$" "nginx: no nginx process runs as anyone but www-data"
-like "$(line "pidfile:")" "pidfile: ([0-9]+) pid=\1$" "nginx: wrote its pid file /run/nginx.pid (a root-owned /run) with its own pid"
-like "$(line "listeners:")" "listeners: 2$" "nginx: its own sockets listen on port 80 (0.0.0.0 and ::), in the master"
+        "$M: its workers too"
+like "$(line "nginx processes:")" "nginx processes: ([2-9]|[1-9][0-9]+), not www-data: 0$" "$M: no nginx process runs as anyone but www-data"
+like "$(line "pidfile:")" "pidfile: ([0-9]+) pid=\1$" "$M: wrote its pid file /run/nginx.pid (a root-owned /run) with its own pid"
+like "$(line "listeners:")" "listeners: 2$" "$M: its own sockets listen on port 80 (0.0.0.0 and ::), in the master"
 like "$(grep -E "^/run/nginx.pid |^/var/log/nginx/" <<<"$out")" "^/run/nginx.pid www-data:www-data 644 /var/log/nginx/access.log www-data:www-data 644 /var/log/nginx/error.log www-data:www-data 644$" \
-        "nginx: the pid file and the logs it created are www-data's (0644, born so)"
+        "$M: the pid file and the logs it created are www-data's (0644, born so)"
 like "$(grep "^/var/lib/nginx/" <<<"$out")" "^/var/lib/nginx/body www-data:www-data 700 /var/lib/nginx/fastcgi www-data:www-data 700 /var/lib/nginx/proxy www-data:www-data 700 /var/lib/nginx/scgi www-data:www-data 700 /var/lib/nginx/uwsgi www-data:www-data 700$" \
-        "nginx: the five temp directories it made are www-data's (0700)"
+        "$M: the five temp directories it made are www-data's (0700)"
 # Three requests answered: the wait's first success, page4 and page6.
-like "$(line "access.log GETs:")" "access.log GETs: 3$" "nginx: its workers log through the fd the broker opened (three requests, three lines)"
-like "$(line "nginx-rc=")" "nginx-rc=0$" "nginx: SIGQUIT ends it gracefully with status 0"
+like "$(line "access.log GETs:")" "access.log GETs: 3$" "$M: its workers log through the fd the broker opened (three requests, three lines)"
+like "$(line "nginx-rc=")" "nginx-rc=0$" "$M: SIGQUIT ends it gracefully with status 0"
 grep '^{' "$T/nginx.err" >"$T/nginx-audit.jsonl"
 served() { # OP PATH-OR-PORT
         grep '"via":"syscall"' "$T/nginx-audit.jsonl" | grep '"event":"request"' | grep "\"op\":\"$1\"" |
                 grep -F -- "$2" | grep -c '"result":"OK"'
 }
 is "$(for p in body fastcgi proxy scgi uwsgi; do served mkdir "/var/lib/nginx/$p" | sed 's/^[1-9][0-9]*$/y/'; done)" "y y y y y" \
-        "nginx audit: each temp directory's mkdir is a served call (\"via\":\"syscall\", OK)"
+        "$M audit: each temp directory's mkdir is a served call (\"via\":\"syscall\", OK)"
 is "$(for p in /run/nginx.pid /var/log/nginx/access.log /var/log/nginx/error.log; do served open "$p" | sed 's/^[1-9][0-9]*$/y/'; done)" "y y y" \
-        "nginx audit: the pid file's and the logs' opens are served calls"
-like "$(served bind ':80')" "^[2-9]" "nginx audit: both binds of port 80 are served calls"
+        "$M audit: the pid file's and the logs' opens are served calls"
+like "$(served bind ':80')" "^[2-9]" "$M audit: both binds of port 80 are served calls"
 like "$(grep -c '"via":"syscall"' "$T/nginx-audit.jsonl") $("$STEPDOWN_CLI" audit verify "$T/nginx-audit.jsonl" 2>&1; echo "rc=$?")" \
-        "^[1-9][0-9]* .*rc=[03]$" "nginx audit: the chain verifies"
+        "^[1-9][0-9]* .*rc=[03]$" "$M audit: the chain verifies"
+}
+nginx_case exec
+nginx_case init
 
 # --- PostgreSQL ----------------------------------------------------------------
 # initdb as postgres into the root-owned /var/lib/postgresql (its mkdir of
