@@ -504,8 +504,8 @@ static void flush_continued(struct icept *ic)
                         continue;
                 char msg[160];
                 snprintf(msg, sizeof(msg),
-                         "%" PRIu64 " call%s continued to the kernel (no allow rule matched) in "
-                         "the last %u s or less",
+                         "%" PRIu64 " call%s continued to the kernel (not served under an allow "
+                         "rule) in the last %u s or less",
                          ic->continued[op], ic->continued[op] == 1 ? "" : "s",
                          ICEPT_CONTINUED_INTERVAL);
                 struct audit_event ev = {.event = "continued",
