@@ -45,6 +45,8 @@
 #define SECCOMP_USER_NOTIF_FLAG_CONTINUE (1UL << 0)
 #endif
 
+unsigned icept_test_delay_ms;
+
 /* ---- reading the caller ---- */
 
 /* Uid/Gid (all four equal, else the caller is mid-change: -EAGAIN),
@@ -441,6 +443,8 @@ static void on_call(struct icept *ic)
                 r = read_args(&c, &n->data);
                 reader_leave(&saved);
         }
+        if (icept_test_delay_ms)
+                (void)poll(NULL, 0, (int)icept_test_delay_ms);
         /* Everything above came from a process that may be gone and its pid
          * reused: only now, the notification still valid, is it the
          * caller's. */
