@@ -20,7 +20,7 @@
 
 #include "audit-json.h"
 #include "errnoname.h"
-#include "resolve.h"
+#include "trusted.h"
 #include "util.h"
 
 struct audit {
@@ -50,17 +50,23 @@ struct audit {
         struct jbuf buf;
 };
 
-static void set_err(char *err, size_t errlen, const char *what, const char *arg, int r)
+/* "WHAT ARG: WHY" (why: what is at fault, else the error's name). */
+static void set_err(char *err, size_t errlen, const char *what, const char *arg, const char *why,
+                    int r)
 {
         if (err && errlen)
-                snprintf(err, errlen, "%s %s: %s", what, arg, strerror(-r));
+                snprintf(err, errlen, "%s %s: %s", what, arg, why && why[0] ? why : strerror(-r));
 }
 
-static int hash_file(const char *path, char hex[2 * AUDIT_HASH_BYTES + 1])
+/* The policy file and the signing key are opened as root's own files
+ * (trusted.h): a link in a directory on the way, or a directory someone
+ * else can change, could hand root another file. */
+static int hash_file(const char *path, char hex[2 * AUDIT_HASH_BYTES + 1], char *why, size_t whylen)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
+        _cleanup_close_ int fd = -1;
+        int r = trusted_file_open(path, false, &fd, why, whylen);
+        if (r < 0)
+                return r;
         crypto_generichash_state st;
         crypto_generichash_init(&st, NULL, 0, AUDIT_HASH_BYTES);
         for (;;) {
@@ -81,11 +87,13 @@ static int hash_file(const char *path, char hex[2 * AUDIT_HASH_BYTES + 1])
 }
 
 /* Reads a whole small text file (a key) into buf, NUL-terminated. */
-static int read_small(const char *path, char *buf, size_t size, bool secret)
+static int read_small(const char *path, char *buf, size_t size, bool secret, char *why,
+                      size_t whylen)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
+        _cleanup_close_ int fd = -1;
+        int r = trusted_file_open(path, false, &fd, why, whylen);
+        if (r < 0)
+                return r;
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
@@ -108,12 +116,12 @@ static int read_small(const char *path, char *buf, size_t size, bool secret)
         return (int)len;
 }
 
-static int load_secret_key(struct audit *a, const char *path)
+static int load_secret_key(struct audit *a, const char *path, char *why, size_t whylen)
 {
         char *hex = sodium_malloc(4 * crypto_sign_SECRETKEYBYTES);
         if (!hex)
                 return -ENOMEM;
-        int r = read_small(path, hex, 4 * crypto_sign_SECRETKEYBYTES, true);
+        int r = read_small(path, hex, 4 * crypto_sign_SECRETKEYBYTES, true, why, whylen);
         if (r >= 0) {
                 a->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
                 size_t bin_len = 0;
@@ -175,60 +183,13 @@ static int read_tail(struct audit *a)
  * their own.  On failure a->why says which path and why. */
 static int open_dir(struct audit *a, int *dirfd, const char **name)
 {
-        const char *slash = strrchr(a->path, '/');
-        char dir[PATH_MAX];
-        size_t dlen = slash ? (size_t)(slash - a->path) : 0;
-        *name = slash ? slash + 1 : a->path;
-        if (!**name || strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0) {
-                snprintf(a->why, sizeof(a->why), "audit log %s: names a directory, not a file",
-                         a->path);
-                return -EISDIR;
-        }
-        if (dlen >= sizeof(dir)) {
-                snprintf(a->why, sizeof(a->why), "audit log: the path is longer than PATH_MAX");
-                return -ENAMETOOLONG;
-        }
-        memcpy(dir, a->path, dlen);
-        dir[dlen] = '\0';
-        const char *rel = dir;
-        while (*rel == '/')
-                rel++;
-        _cleanup_close_ int base =
-            open(a->path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (base < 0)
-                return negative_errno();
-        char why[320] = "";
-        int r = resolve_beneath(base, rel, O_PATH | O_DIRECTORY, 0, RESOLVE_F_XDEV, dirfd, why,
-                                sizeof(why));
-        if (r < 0) {
-                snprintf(a->why, sizeof(a->why), "audit log %s: directory %s: %s", a->path,
-                         dlen                ? dir
-                         : a->path[0] == '/' ? "/"
-                                             : ".",
-                         why[0] ? why : strerror(-r));
-                return r;
-        }
-        struct stat st;
-        if (fstat(*dirfd, &st) < 0)
-                return negative_errno();
-        const char *shown = dlen ? dir : a->path[0] == '/' ? "/" : ".";
-        if (st.st_uid != 0 && st.st_uid != geteuid()) {
-                snprintf(a->why, sizeof(a->why),
-                         "audit log %s: its directory %s is owned by uid %u, not %s (its owner "
-                         "could replace the log or point it elsewhere); refusing to write there",
-                         a->path, shown, (unsigned)st.st_uid, geteuid() ? "stepdownd's" : "root");
-                return -EPERM;
-        }
-        if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-                snprintf(a->why, sizeof(a->why),
-                         "audit log %s: its directory %s is writable by %s and not sticky (mode "
-                         "%04o), so others could replace the log; make it writable by its owner "
-                         "only, or sticky (chmod +t)",
-                         a->path, shown, (st.st_mode & 002) ? "others" : "its group",
-                         (unsigned)(st.st_mode & 07777));
-                return -EPERM;
-        }
-        return 0;
+        char why[PATH_MAX + 512] = "";
+        int r = trusted_dir_open(a->path, dirfd, name, why, sizeof(why));
+        if (r < 0)
+                snprintf(a->why, sizeof(a->why), "audit log %s: %s%s", a->path,
+                         why[0] ? why : strerror(-r),
+                         r == -EPERM ? "; refusing to write there" : "");
+        return r;
 }
 
 static int open_sink(struct audit *a)
@@ -324,6 +285,7 @@ int audit_open(struct audit **ret, const struct audit_config *cfg, const char *p
                char *err, size_t errlen)
 {
         int r;
+        char why[PATH_MAX + 512] = "";
         if (sodium_init() < 0)
                 return -EIO;
         struct audit *a = calloc(1, sizeof(*a));
@@ -337,17 +299,19 @@ int audit_open(struct audit **ret, const struct audit_config *cfg, const char *p
         a->no_intent = cfg->no_intent;
         new_log(a);
         if (policy_path) {
-                if ((r = hash_file(policy_path, a->policy_hash)) < 0) {
-                        set_err(err, errlen, "cannot hash policy", policy_path, r);
+                if ((r = hash_file(policy_path, a->policy_hash, why, sizeof(why))) < 0) {
+                        set_err(err, errlen, "cannot hash policy", policy_path, why, r);
                         goto fail;
                 }
                 a->have_policy_hash = true;
         }
-        if (cfg->sign_key_file && (r = load_secret_key(a, cfg->sign_key_file)) < 0) {
+        if (cfg->sign_key_file &&
+            (r = load_secret_key(a, cfg->sign_key_file, why, sizeof(why))) < 0) {
                 set_err(err, errlen,
-                        r == -EPERM ? "signing key (must not be readable by group or others)"
-                                    : "signing key",
-                        cfg->sign_key_file, r);
+                        r == -EPERM && !why[0]
+                            ? "signing key (must not be readable by group or others)"
+                            : "signing key",
+                        cfg->sign_key_file, why, r);
                 goto fail;
         }
         if (cfg->path) {
@@ -361,7 +325,7 @@ int audit_open(struct audit **ret, const struct audit_config *cfg, const char *p
                         if (a->why[0])
                                 snprintf(err, errlen, "%s", a->why);
                         else
-                                set_err(err, errlen, "audit log", cfg->path, r);
+                                set_err(err, errlen, "audit log", cfg->path, NULL, r);
                         goto fail;
                 }
         }

@@ -673,4 +673,34 @@ out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/true 2>&1; echo "rc=$?")
 is "$out" "rc=0" "(j) ... made sticky: accepted"
 is "$(stat -c %U "$VLOG")" "root" "(j) ... the log file is root's"
 
+# --- (m) the provisioned key file, by a path the app could bend ---------------
+# The app owns $T/kvol (a volume) and plants a link in it to a root-only
+# directory holding root's own key, so that the broker would take a secret
+# of root's for the app's key; then puts a key file of its own there.  Both
+# starts must stop before serving, naming the component at fault.
+mkdir -p "$T/kvol" "$T/rootkeys"
+chown 1000:1000 "$T/kvol"
+chmod 700 "$T/rootkeys"
+head -c 32 /dev/urandom >"$T/rootkeys/root.key"
+chmod 400 "$T/rootkeys/root.key"
+kpolicy() { printf 'socket %s/run/sd.sock\nkey %s\nallow app mkdir %s/data/** mode=0700\n' "$T" "$1" "$T" >"$T/m.conf"; chmod 644 "$T/m.conf"; }
+kstart() { rm -rf "$T/run"; timeout 10 "$STEPDOWND" --serve -c "$T/m.conf" 2>&1; echo "rc=$?"; }
+as_app ln -s "$T/rootkeys" "$T/kvol/k"
+kpolicy "$T/kvol/k/root.key"
+like "$(kstart)" "key file $T/kvol/k/root.key: directory $T/kvol/k: \"k\" is a symbolic link.*rc=1$" \
+        "(m) key FILE through a link the app planted in a directory on the way: refused, naming it"
+[ ! -e "$T/run/sd.sock" ] && ok "(m) ... and no broker serves with it" || not_ok "(m) ... and no broker serves with it"
+as_app /bin/sh -c "rm '$T/kvol/k' && head -c 32 /dev/urandom >'$T/kvol/app.key' && chmod 400 '$T/kvol/app.key'"
+kpolicy "$T/kvol/app.key"
+like "$(kstart)" "key file $T/kvol/app.key: its directory $T/kvol is owned by uid 1000, not root .*rc=1$" \
+        "(m) key FILE in a directory the app owns (it could swap the file): refused, naming the directory"
+[ ! -e "$T/run/sd.sock" ] && ok "(m) ... and no broker serves with it" || not_ok "(m) ... and no broker serves with it"
+# The same key in a directory only root can change: served.
+mkdir -m 0755 "$T/kroot" && cp -p "$T/kvol/app.key" "$T/kroot/app.key"
+kpolicy "$T/kroot/app.key"
+start "$T/m.conf" "$T/m.err"
+out=$(setpriv --reuid=1000 --regid=1000 --clear-groups env STEPDOWN_SOCKET="$T/run/sd.sock" STEPDOWN_KEY_FILE="$T/kvol/app.key" "$SD" ping 2>&1; echo "rc=$?")
+like "$out" "rc=0$" "(m) ... the same key file in root's directory: the broker serves the app that holds it"
+stop
+
 done_testing

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -918,6 +919,115 @@ static void test_log_dir(void **state)
         rmdir(victim);
 }
 
+/* Runs `ln -s target link` as uid 1000: the link a non-root user plants
+ * in a directory it owns. */
+static void plant_link_as_user(const char *target, const char *link)
+{
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(setgroups(0, NULL) == 0 && setresgid(1000, 1000, 1000) == 0 &&
+                              setresuid(1000, 1000, 1000) == 0 && symlink(target, link) == 0
+                          ? 0
+                          : 1);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Issue 21, leftover: the policy file audit_open hashes and the signing
+ * key it loads are root's files named by a path: a link a user plants in
+ * a directory on the way, or a parent directory the user owns, must not
+ * hand root another file.  Played for real: uid 1000 owns a directory on
+ * the way and points a component at root's private files; audit_open
+ * refuses, naming the component, and writes nothing. */
+static void test_trusted_files(void **state)
+{
+        (void)state;
+        if (geteuid() != 0) {
+                print_message("not root: skipped\n");
+                skip();
+        }
+        char user[200], secret[200], lpol[300], lkey[300], upol[300], ukey[300], logp[300], pk[300],
+            err[PATH_MAX + 256] = "";
+        assert_int_equal(chmod(dir, 0711), 0);            /* the user may reach its directory */
+        snprintf(user, sizeof(user), "%s/home", dir);     /* the user's own directory */
+        snprintf(secret, sizeof(secret), "%s/root", dir); /* root's private files */
+        assert_int_equal(mkdir(user, 0755), 0);
+        assert_int_equal(chown(user, 1000, 1000), 0);
+        assert_int_equal(mkdir(secret, 0700), 0);
+        char rpol[300], rkey[300];
+        snprintf(rpol, sizeof(rpol), "%s/stepdown.conf", secret);
+        snprintf(rkey, sizeof(rkey), "%s/audit.key", secret);
+        snprintf(pk, sizeof(pk), "%s/audit.pub", secret);
+        write_file(rpol, "user app\n", 9);
+        assert_int_equal(chmod(rpol, 0644), 0);
+        assert_int_equal(audit_keygen(rkey, pk, err, sizeof(err)), 0);
+        snprintf(logp, sizeof(logp), "%s/trusted.jsonl", dir);
+        struct audit_config cfg = {.path = logp};
+        struct audit *a = NULL;
+
+        /* In place (root's directory, root's files): accepted. */
+        cfg.sign_key_file = rkey;
+        assert_int_equal(audit_open(&a, &cfg, rpol, err, sizeof(err)), 0);
+        audit_close(a);
+        assert_int_equal(unlink(logp), 0);
+
+        /* A link to root's directory planted by the user as an
+         * intermediate component: neither file is read through it. */
+        char ulink[260];
+        snprintf(ulink, sizeof(ulink), "%s/etc", user);
+        plant_link_as_user(secret, ulink);
+        snprintf(lpol, sizeof(lpol), "%s/stepdown.conf", ulink);
+        snprintf(lkey, sizeof(lkey), "%s/audit.key", ulink);
+        cfg.sign_key_file = NULL;
+        assert_int_equal(audit_open(&a, &cfg, lpol, err, sizeof(err)), -ELOOP);
+        assert_non_null(strstr(err, "cannot hash policy"));
+        assert_non_null(strstr(err, lpol));
+        assert_non_null(strstr(err, "\"etc\" is a symbolic link"));
+        cfg.sign_key_file = lkey;
+        assert_int_equal(audit_open(&a, &cfg, rpol, err, sizeof(err)), -ELOOP);
+        assert_non_null(strstr(err, "signing key"));
+        assert_non_null(strstr(err, lkey));
+        assert_non_null(strstr(err, "\"etc\" is a symbolic link"));
+        struct stat st;
+        assert_int_equal(lstat(logp, &st), -1); /* nothing was written */
+        assert_int_equal(unlink(ulink), 0);
+
+        /* Root's files in a directory the user owns (it could swap them). */
+        snprintf(upol, sizeof(upol), "%s/stepdown.conf", user);
+        snprintf(ukey, sizeof(ukey), "%s/audit.key", user);
+        assert_int_equal(link(rpol, upol), 0);
+        assert_int_equal(link(rkey, ukey), 0);
+        cfg.sign_key_file = NULL;
+        assert_int_equal(audit_open(&a, &cfg, upol, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, upol));
+        assert_non_null(strstr(err, "its directory"));
+        assert_non_null(strstr(err, "owned by uid 1000, not root"));
+        cfg.sign_key_file = ukey;
+        assert_int_equal(audit_open(&a, &cfg, rpol, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, ukey));
+        assert_non_null(strstr(err, "owned by uid 1000, not root"));
+        assert_int_equal(lstat(logp, &st), -1);
+        /* The file itself not root's: refused too. */
+        assert_int_equal(unlink(upol), 0);
+        char rpol2[300];
+        snprintf(rpol2, sizeof(rpol2), "%s/user.conf", secret);
+        write_file(rpol2, "user app\n", 9);
+        assert_int_equal(chown(rpol2, 1000, 1000), 0);
+        cfg.sign_key_file = NULL;
+        assert_int_equal(audit_open(&a, &cfg, rpol2, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "owned by uid 1000, not root"));
+        unlink(rpol2);
+        unlink(ukey);
+        unlink(rkey);
+        unlink(pk);
+        unlink(rpol);
+        rmdir(secret);
+        rmdir(user);
+        chmod(dir, 0700);
+}
+
 static void test_disk_full(void **state)
 {
         (void)state;
@@ -1405,6 +1515,7 @@ int main(void)
             cmocka_unit_test(test_removed_file),
             cmocka_unit_test(test_log_file_kind),
             cmocka_unit_test(test_log_dir),
+            cmocka_unit_test(test_trusted_files),
             cmocka_unit_test(test_concurrent_appenders),
             cmocka_unit_test(test_disk_full),
             cmocka_unit_test(test_intent_outcome),
