@@ -42,6 +42,8 @@ struct audit {
         uint8_t prev[AUDIT_HASH_BYTES];
         bool have_policy_hash;
         char policy_hash[2 * AUDIT_HASH_BYTES + 1];
+        time_t time_sec;     /* the second time_text was formatted for */
+        char time_text[21];  /* "YYYY-MM-DDTHH:MM:SS." of time_sec, or "" */
         bool need_continues; /* next record starts a new file */
         bool bad_tail;       /* the file ends with an incomplete line */
         uint64_t lost;       /* records not written since the last one that was */
@@ -343,65 +345,128 @@ bool audit_failure_allow(const struct audit *a)
         return a && a->failure_allow;
 }
 
-static void put_time(struct jbuf *b)
+/* Two digits, four digits, six digits: the time without printf. */
+static char *put_digits(char *p, unsigned v, int n)
 {
-        struct timespec ts;
-        struct tm tm;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
-        jbuf_printf(b, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\"", tm.tm_year + 1900,
-                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+        for (int i = n - 1; i >= 0; i--, v /= 10)
+                p[i] = (char)('0' + v % 10);
+        return p + n;
 }
 
+/* {"time":"YYYY-MM-DDTHH:MM:SS.uuuuuuZ": the date and time of day are
+ * formatted once a second (the writer's hot path has no printf). */
+static void put_time(struct audit *a, struct jbuf *b)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (ts.tv_sec != a->time_sec || !a->time_text[0]) {
+                struct tm tm;
+                gmtime_r(&ts.tv_sec, &tm);
+                char *p = a->time_text;
+                p = put_digits(p, (unsigned)(tm.tm_year + 1900) % 10000, 4);
+                *p++ = '-';
+                p = put_digits(p, (unsigned)tm.tm_mon + 1, 2);
+                *p++ = '-';
+                p = put_digits(p, (unsigned)tm.tm_mday, 2);
+                *p++ = 'T';
+                p = put_digits(p, (unsigned)tm.tm_hour, 2);
+                *p++ = ':';
+                p = put_digits(p, (unsigned)tm.tm_min, 2);
+                *p++ = ':';
+                p = put_digits(p, (unsigned)tm.tm_sec, 2);
+                *p++ = '.';
+                *p = '\0';
+                a->time_sec = ts.tv_sec;
+        }
+        char us[8];
+        put_digits(us, (unsigned)(ts.tv_nsec / 1000), 6);
+        us[6] = 'Z';
+        us[7] = '"';
+        jbuf_put(b, "{\"time\":\"", 9);
+        jbuf_put(b, a->time_text, 20);
+        jbuf_put(b, us, 8);
+}
+
+/* ,"name":N or ,"name":null for a negative N. */
 static void put_i64(struct jbuf *b, const char *name, int64_t v)
 {
+        jbuf_put(b, ",\"", 2);
+        jbuf_puts(b, name);
+        jbuf_put(b, "\":", 2);
         if (v < 0)
-                jbuf_printf(b, ",\"%s\":null", name);
+                jbuf_put(b, "null", 4);
         else
-                jbuf_printf(b, ",\"%s\":%" PRId64, name, v);
+                jbuf_put_u64(b, (uint64_t)v);
+}
+
+/* ,"name":N (0 as null when zero_null). */
+static void put_u64(struct jbuf *b, const char *name, uint64_t v, bool zero_null)
+{
+        jbuf_put(b, ",\"", 2);
+        jbuf_puts(b, name);
+        jbuf_put(b, "\":", 2);
+        if (zero_null && v == 0)
+                jbuf_put(b, "null", 4);
+        else
+                jbuf_put_u64(b, v);
 }
 
 static void build_record(struct audit *a, const struct audit_event *ev)
 {
         struct jbuf *b = &a->buf;
-        char prev[2 * AUDIT_HASH_BYTES + 1] = "";
-        if (!a->no_chain)
-                sodium_bin2hex(prev, sizeof(prev), a->prev, sizeof(a->prev));
+        static const char hexd[] = "0123456789abcdef";
+        char prev[2 * AUDIT_HASH_BYTES]; /* not secret: no constant-time hex needed */
+        for (size_t i = 0; i < AUDIT_HASH_BYTES; i++) {
+                prev[2 * i] = hexd[a->prev[i] >> 4];
+                prev[2 * i + 1] = hexd[a->prev[i] & 0xf];
+        }
         jbuf_reset(b);
         if (a->bad_tail)
                 jbuf_puts(b, "\n"); /* end the torn line so this record stands alone */
         size_t start = b->len;
-        put_time(b);
+        put_time(a, b);
+        put_u64(b, "seq", a->seq + 1, false);
+        jbuf_put(b, ",\"log\":\"", 8);
+        jbuf_put(b, a->log_id, AUDIT_LOG_ID_HEX);
         if (a->no_chain)
-                jbuf_printf(b, ",\"seq\":%" PRIu64 ",\"log\":\"%s\",\"prev\":null", a->seq + 1,
-                            a->log_id);
-        else
-                jbuf_printf(b, ",\"seq\":%" PRIu64 ",\"log\":\"%s\",\"prev\":\"%s\"", a->seq + 1,
-                            a->log_id, prev);
+                jbuf_put(b, "\",\"prev\":null", 13);
+        else {
+                jbuf_put(b, "\",\"prev\":\"", 10);
+                jbuf_put(b, prev, 2 * AUDIT_HASH_BYTES);
+                jbuf_put(b, "\"", 1);
+        }
         if (a->seq == 0 || (ev->event && strcmp(ev->event, "start") == 0))
                 json_put_member_string(b, "policy_hash",
                                        a->have_policy_hash ? a->policy_hash : NULL, false);
-        if (a->need_continues && a->seq > 0)
-                jbuf_printf(b, ",\"continues\":{\"log\":\"%s\",\"seq\":%" PRIu64 "}", a->log_id,
-                            a->seq);
+        if (a->need_continues && a->seq > 0) {
+                jbuf_put(b, ",\"continues\":{\"log\":\"", 21);
+                jbuf_put(b, a->log_id, AUDIT_LOG_ID_HEX);
+                jbuf_put(b, "\"", 1);
+                put_u64(b, "seq", a->seq, false);
+                jbuf_put(b, "}", 1);
+        }
         if (a->lost) {
-                jbuf_printf(b, ",\"lost\":{\"records\":%" PRIu64 ",\"intents\":[", a->lost);
-                for (size_t i = 0; i < a->n_lost_intents; i++)
-                        jbuf_printf(b, "%s%" PRIu64, i ? "," : "", a->lost_intents[i]);
+                jbuf_put(b, ",\"lost\":{\"records\":", 19);
+                jbuf_put_u64(b, a->lost);
+                jbuf_puts(b, ",\"intents\":[");
+                for (size_t i = 0; i < a->n_lost_intents; i++) {
+                        if (i)
+                                jbuf_put(b, ",", 1);
+                        jbuf_put_u64(b, a->lost_intents[i]);
+                }
                 jbuf_puts(b, "]}");
         }
         json_put_member_string(b, "event", ev->event, false);
-        if (ev->request_id)
-                jbuf_printf(b, ",\"request_id\":%" PRIu64, ev->request_id);
-        else
-                jbuf_puts(b, ",\"request_id\":null");
+        put_u64(b, "request_id", ev->request_id, true);
         if (ev->intent)
-                jbuf_printf(b, ",\"intent\":%" PRIu64, ev->intent);
+                put_u64(b, "intent", ev->intent, false);
         const struct audit_caller *c = ev->caller;
         if (c) {
-                jbuf_printf(b,
-                            ",\"caller\":{\"uid\":%" PRIu32 ",\"gid\":%" PRIu32 ",\"pid\":%" PRId32,
-                            c->uid, c->gid, c->pid);
+                jbuf_puts(b, ",\"caller\":{\"uid\":");
+                jbuf_put_u64(b, c->uid);
+                put_u64(b, "gid", c->gid, false);
+                jbuf_put(b, ",\"pid\":", 7);
+                jbuf_put_i64(b, c->pid);
                 json_put_member_string(b, "exe", c->exe, false);
                 put_i64(b, "pidfd_ino", c->pidfd_ino ? (int64_t)c->pidfd_ino : -1);
                 jbuf_puts(b, "}");
@@ -412,9 +477,14 @@ static void build_record(struct audit *a, const struct audit_event *ev)
         json_put_member_string(b, "path", ev->path, true);
         put_i64(b, "uid", ev->uid);
         put_i64(b, "gid", ev->gid);
-        if (ev->mode >= 0)
-                jbuf_printf(b, ",\"mode\":\"%04o\"", (unsigned)ev->mode);
-        else
+        if (ev->mode > 07777)
+                jbuf_printf(b, ",\"mode\":\"%o\"", (unsigned)ev->mode);
+        else if (ev->mode >= 0) {
+                char m[14] = ",\"mode\":\"0000\"";
+                for (int i = 3, v = ev->mode; i >= 0; i--, v >>= 3)
+                        m[9 + i] = (char)('0' + (v & 7));
+                jbuf_put(b, m, 14);
+        } else
                 jbuf_puts(b, ",\"mode\":null");
         json_put_member_string(b, "flags", ev->flags, false);
         json_put_member_string(b, "addr", ev->addr, false);
@@ -426,7 +496,7 @@ static void build_record(struct audit *a, const struct audit_event *ev)
                 json_put_member_string(b, "result", name, false);
         else
                 jbuf_printf(b, ",\"result\":\"errno %d\"", ev->error);
-        jbuf_printf(b, ",\"duration_us\":%" PRIu64, ev->duration_us);
+        put_u64(b, "duration_us", ev->duration_us, false);
         put_i64(b, "changed", ev->changed);
         json_put_member_string(b, "message", ev->message, false);
         if (a->sk && !b->err) {
