@@ -119,6 +119,8 @@ struct audit_record {
         uint64_t cont_seq;
         bool has_sig;
         uint8_t sig[AUDIT_SIG_BYTES];
+        bool has_sealed; /* "sealed":N: a seal over N unsigned records before it */
+        uint64_t sealed;
         bool is_intent;  /* "event":"intent" */
         bool is_start;   /* "event":"start" */
         bool is_stop;    /* "event":"stop" */

@@ -30,12 +30,16 @@ struct audit {
         int open_err; /* why fd is -1 */
         bool removed; /* the file was unlinked under us: fail until audit_reopen */
         bool sync_always, failure_allow, syslog;
-        bool no_chain;                /* benchmarks only: "prev":null, nothing hashed */
-        bool no_intent;               /* benchmarks only: intent records not written */
-        int last_err;                 /* of the last audit_log/audit_reopen, 0 = it worked */
-        char why[2 * PATH_MAX + 512]; /* why the file could not be opened, or "" (it may name
-                                       * the log and its directory) */
-        unsigned char *sk;            /* sodium_malloc'd Ed25519 secret key or NULL */
+        bool no_chain;                  /* benchmarks only: "prev":null, nothing hashed */
+        bool no_intent;                 /* benchmarks only: intent records not written */
+        int last_err;                   /* of the last audit_log/audit_reopen, 0 = it worked */
+        char why[2 * PATH_MAX + 512];   /* why the file could not be opened, or "" (it may name
+                                         * the log and its directory) */
+        unsigned char *sk;              /* sodium_malloc'd Ed25519 secret key or NULL */
+        unsigned seal_records, seal_ms; /* seal bounds (audit_config) */
+        uint64_t unsealed;              /* records written since the last seal */
+        uint64_t unsealed_since;        /* mono_ms() of the first of them */
+        bool buf_seal;                  /* the record in buf is a seal */
 
         char log_id[AUDIT_LOG_ID_HEX + 1];
         uint64_t seq; /* of the last record written, 0 = none yet */
@@ -299,6 +303,8 @@ int audit_open(struct audit **ret, const struct audit_config *cfg, const char *p
         a->syslog = cfg->syslog;
         a->no_chain = cfg->no_chain;
         a->no_intent = cfg->no_intent;
+        a->seal_records = cfg->seal_records ? cfg->seal_records : AUDIT_SEAL_RECORDS;
+        a->seal_ms = cfg->seal_ms ? cfg->seal_ms : AUDIT_SEAL_MS;
         new_log(a);
         if (policy_path) {
                 if ((r = hash_file(policy_path, a->policy_hash, why, sizeof(why))) < 0) {
@@ -411,6 +417,27 @@ static void put_u64(struct jbuf *b, const char *name, uint64_t v, bool zero_null
                 jbuf_put_u64(b, v);
 }
 
+static uint64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static bool event_is(const struct audit_event *ev, const char *name)
+{
+        return ev->event && strcmp(ev->event, name) == 0;
+}
+
+/* Whether the record being built seals the chain (docs/AUDIT.md, "Seals"):
+ * a log's first record and each file's first, start, stop and seal
+ * records, and the seal_records-th record since the last seal. */
+static bool seal_now(const struct audit *a, const struct audit_event *ev)
+{
+        return a->seq == 0 || a->need_continues || a->unsealed + 1 >= a->seal_records ||
+               event_is(ev, "start") || event_is(ev, "stop") || event_is(ev, "seal");
+}
+
 static void build_record(struct audit *a, const struct audit_event *ev)
 {
         struct jbuf *b = &a->buf;
@@ -499,8 +526,13 @@ static void build_record(struct audit *a, const struct audit_event *ev)
         put_u64(b, "duration_us", ev->duration_us, false);
         put_i64(b, "changed", ev->changed);
         json_put_member_string(b, "message", ev->message, false);
-        if (a->sk && !b->err) {
-                /* Signed bytes: the record with the sig member left out. */
+        a->buf_seal = a->sk && !b->err && seal_now(a, ev);
+        if (a->buf_seal) {
+                /* A seal: this record signed, with the number of unsigned
+                 * records before it since the last seal; its "prev" chains
+                 * to them, so the signature proves them all.  Signed bytes:
+                 * the record with the sig member left out. */
+                put_u64(b, "sealed", a->unsealed, false);
                 uint8_t sig[AUDIT_SIG_BYTES];
                 char hex[2 * AUDIT_SIG_BYTES + 1];
                 jbuf_puts(b, "}");
@@ -605,6 +637,10 @@ int audit_log(struct audit *a, const struct audit_event *ev)
                 crypto_generichash(a->prev, sizeof(a->prev), (const unsigned char *)line, line_len,
                                    NULL, 0);
         a->seq++;
+        if (a->buf_seal)
+                a->unsealed = 0;
+        else if (a->sk && a->unsealed++ == 0)
+                a->unsealed_since = mono_ms();
         a->need_continues = false;
         a->bad_tail = false;
         a->lost = 0;
@@ -612,6 +648,19 @@ int audit_log(struct audit *a, const struct audit_event *ev)
         /* An fsync failure still refuses the operation; the record stays in
          * the chain because its bytes are in the file. */
         return a->last_err = sync_err;
+}
+
+bool audit_seal_due(const struct audit *a, uint64_t now_ms)
+{
+        return a && a->sk && a->unsealed > 0 && now_ms - a->unsealed_since >= a->seal_ms;
+}
+
+int audit_seal(struct audit *a)
+{
+        if (!a || !a->sk || a->unsealed == 0)
+                return 0;
+        struct audit_event ev = {.event = "seal", .uid = -1, .gid = -1, .mode = -1, .changed = -1};
+        return audit_log(a, &ev);
 }
 
 uint64_t audit_seq(const struct audit *a)
@@ -670,6 +719,7 @@ int audit_reopen(struct audit *a)
 {
         if (!a || !a->path || a->is_stderr)
                 return 0;
+        (void)audit_seal(a); /* the old file ends sealed (a lost seal is counted) */
         a->fd = safe_close(a->fd);
         a->removed = false;
         /* On failure audit_log retries the open on every record. */

@@ -21,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -556,6 +557,48 @@ static void make_log(int n, const char *key)
         audit_close(a);
 }
 
+/* A log as the broker signed it before seals came in batches: every
+ * record signed, no "sealed" member (new verify still reads those).
+ * Written sealing every record, then each line rewritten without
+ * "sealed":0, relinked and signed again with the secret key. */
+static void make_old_signed_log(int n, const char *key)
+{
+        unlink(log_path);
+        struct audit_config cfg = {.path = log_path, .sign_key_file = key, .seal_records = 1};
+        struct audit *a = NULL;
+        char err[256] = "";
+        if (audit_open(&a, &cfg, policy_path, err, sizeof(err)) < 0)
+                fail_msg("audit_open: %s", err);
+        log_n(a, n);
+        audit_close(a);
+        char *hex = read_file(key, NULL);
+        uint8_t sk[64], h[32], sig[64];
+        assert_int_equal(sodium_hex2bin(sk, 64, hex, 128, NULL, NULL, NULL), 0);
+        free(hex);
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), (size_t)n);
+        for (int i = 0; i < n; i++) {
+                char *at = strstr(l[i], ",\"sealed\":0,\"sig\":\"");
+                assert_non_null(at);
+                memmove(at, at + 11, strlen(at + 11) + 1);
+                if (i > 0) {
+                        crypto_generichash(h, 32, (unsigned char *)l[i - 1], strlen(l[i - 1]), NULL,
+                                           0);
+                        sodium_bin2hex(strstr(l[i], "\"prev\":\"") + 8, 65, h, 32);
+                        strstr(l[i], "\"prev\":\"")[8 + 64] = '"';
+                }
+                size_t mlen = strlen(l[i]) - AUDIT_SIG_SUFFIX_LEN;
+                char *m = strndup(l[i], mlen + 1);
+                m[mlen] = '}';
+                crypto_sign_detached(sig, NULL, (unsigned char *)m, mlen + 1, sk);
+                free(m);
+                sodium_bin2hex(l[i] + mlen + 8, 129, sig, 64);
+                l[i][mlen + 8 + 128] = '"';
+        }
+        write_lines(log_path, l, (size_t)n);
+        free_lines(l, (size_t)n);
+}
+
 static void test_verify_tamper(void **state)
 {
         (void)state;
@@ -657,7 +700,7 @@ static void test_signing(void **state)
         assert_int_equal(st.st_mode & 07777, 0400);
 
         char *files[] = {log_path};
-        make_log(5, sk);
+        make_old_signed_log(5, sk);
         expect_intact(files, 1, pk);
         expect_intact(files, 1, NULL);
         char want[256];
@@ -684,7 +727,7 @@ static void test_signing(void **state)
         expect_broken(log_path, pk, want);
 
         /* An edited value in a signed record. */
-        make_log(5, sk);
+        make_old_signed_log(5, sk);
         free_lines(l, 5);
         assert_int_equal(read_lines(log_path, &l), 5);
         strstr(l[1], "record 1")[7] = '7';
@@ -770,7 +813,7 @@ static void test_cli_keygen_signed(void **state)
         char *kg[] = {"audit", "keygen", sk, pk, NULL};
         assert_int_equal(cmd_audit(4, kg), 0);
         assert_int_equal(cmd_audit(4, kg), 1); /* refuses to overwrite */
-        make_log(3, sk);
+        make_old_signed_log(3, sk);
         char *v[] = {"audit", "verify", "--pubkey", pk, log_path, NULL};
         assert_int_equal(cmd_audit(5, v), 0);
         char *v2[] = {"audit", "verify", "--pubkey", log_path, log_path, NULL};
@@ -1026,6 +1069,162 @@ static void test_trusted_files(void **state)
         rmdir(secret);
         rmdir(user);
         chmod(dir, 0700);
+}
+
+static uint64_t mono_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Relinks lines [from, n) after lines[from - 1] changed (a forger without
+ * the key: the chain is keyless). */
+static void relink(char **l, size_t from, size_t n)
+{
+        for (size_t i = from; i < n; i++) {
+                uint8_t h[32];
+                crypto_generichash(h, 32, (unsigned char *)l[i - 1], strlen(l[i - 1]), NULL, 0);
+                char *p = strstr(l[i], "\"prev\":\"") + 8;
+                sodium_bin2hex(p, 65, h, 32);
+                p[64] = '"';
+        }
+}
+
+/* Issue 21 item 2: the chain is sealed in batches.  A record is signed
+ * (a seal, "sealed":N) as the log's first record, at start and stop,
+ * every seal_records records, and when audit_seal_due says the oldest
+ * unsealed one is seal_ms old; verify --pubkey proves every record up
+ * to the last seal and names the tail after it (exit 5). */
+static void test_seals(void **state)
+{
+        (void)state;
+        char sk[128], pk[128], err[256], *report = NULL, want[512];
+        snprintf(sk, sizeof(sk), "%s/seal.key", dir);
+        snprintf(pk, sizeof(pk), "%s/seal.pub", dir);
+        assert_int_equal(audit_keygen(sk, pk, err, sizeof(err)), 0);
+        char *files[] = {log_path};
+        unlink(log_path);
+        struct audit_config cfg = {
+            .path = log_path, .sign_key_file = sk, .seal_records = 4, .seal_ms = 50};
+        struct audit *a = NULL;
+        assert_int_equal(audit_open(&a, &cfg, policy_path, err, sizeof(err)), 0);
+        struct audit_event start = {.event = "start",
+                                    .uid = -1,
+                                    .gid = -1,
+                                    .mode = -1,
+                                    .changed = -1,
+                                    .message = "stepdownd"};
+        assert_int_equal(audit_log(a, &start), 0); /* seq 1: a seal */
+        log_n(a, 9);                               /* seq 2-10: seals at 5 and 9 */
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), 10);
+        for (int i = 0; i < 10; i++) {
+                bool seal = i == 0 || i == 4 || i == 8;
+                assert_int_equal(strstr(l[i], ",\"sig\":\"") != NULL, seal);
+                if (seal)
+                        assert_non_null(strstr(l[i], i ? ",\"sealed\":3," : ",\"sealed\":0,"));
+        }
+        free_lines(l, 10);
+        /* Seq 10 is after the last seal: named, exit 5; the chain alone is
+         * intact so far (no stop yet: open). */
+        assert_int_equal(verify(files, 1, NULL, &report), AUDIT_VERIFY_OPEN);
+        free(report);
+        assert_int_equal(verify(files, 1, pk, &report), AUDIT_VERIFY_UNSEALED);
+        snprintf(want, sizeof(want),
+                 "%s:10: unsealed: 1 record after the last seal (%s:9) is chained but not signed",
+                 log_path, log_path);
+        assert_non_null(strstr(report, want));
+        assert_non_null(strstr(report, "sealed part intact: 10 records"));
+        free(report);
+        /* The time bound: not due at once, due seal_ms after seq 10. */
+        uint64_t now = mono_now_ms();
+        assert_false(audit_seal_due(a, now));
+        assert_true(audit_seal_due(a, now + 60));
+        usleep(60 * 1000);
+        assert_true(audit_seal_due(a, mono_now_ms()));
+        assert_int_equal(audit_seal(a), 0); /* seq 11: a "seal" record */
+        assert_false(audit_seal_due(a, mono_now_ms() + 1000));
+        assert_int_equal(audit_seal(a), 0); /* nothing to seal: nothing written */
+        assert_int_equal(audit_seq(a), 11);
+        struct audit_event stop = start;
+        stop.event = "stop";
+        log_n(a, 2);                              /* seq 12-13 */
+        assert_int_equal(audit_log(a, &stop), 0); /* seq 14: the stop record is a seal */
+        audit_close(a);
+        assert_int_equal(read_lines(log_path, &l), 14);
+        assert_non_null(strstr(l[10], "\"event\":\"seal\""));
+        assert_non_null(strstr(l[10], ",\"sealed\":1,\"sig\":\""));
+        assert_non_null(strstr(l[13], ",\"sealed\":2,\"sig\":\""));
+        assert_int_equal(verify(files, 1, pk, &report), AUDIT_VERIFY_INTACT);
+        assert_non_null(
+            strstr(report, "intact: 14 records in 1 file, 1 log, all signatures valid"));
+        free(report);
+
+        /* A forged record before the last seal (seq 7, unsigned), the
+         * chain relinked: the chain alone is fooled, the seal is not. */
+        char *orig7 = strdup(l[6]);
+        strstr(l[6], "record 5")[7] = '6';
+        relink(l, 7, 14);
+        write_lines(log_path, l, 14);
+        expect_intact(files, 1, NULL);
+        snprintf(want, sizeof(want), "%s:9: bad signature (a seal:", log_path);
+        expect_broken(log_path, pk, want);
+        /* ... and another key's public half rejects the first seal. */
+        free(l[6]);
+        l[6] = orig7;
+        relink(l, 7, 14);
+        write_lines(log_path, l, 14);
+        assert_int_equal(verify(files, 1, pk, &report), AUDIT_VERIFY_INTACT);
+        free(report);
+
+        /* Records appended after the last seal by someone without the key:
+         * named as the unsealed tail. */
+        l = realloc(l, 15 * sizeof(*l));
+        l[14] = strdup(l[12]);
+        char *seq = strstr(l[14], "\"seq\":13");
+        memcpy(seq, "\"seq\":15", 8);
+        relink(l, 14, 15);
+        write_lines(log_path, l, 15);
+        assert_int_equal(verify(files, 1, pk, &report), AUDIT_VERIFY_UNSEALED);
+        snprintf(want, sizeof(want), "%s:15: unsealed: 1 record after the last seal (%s:14)",
+                 log_path, log_path);
+        assert_non_null(strstr(report, want));
+        free(report);
+
+        /* Cut right after a seal (the stop lost): open, as without seals. */
+        write_lines(log_path, l, 9);
+        assert_int_equal(verify(files, 1, pk, &report), AUDIT_VERIFY_OPEN);
+        assert_non_null(strstr(report, "without a stop record"));
+        assert_null(strstr(report, "unsealed"));
+        free(report);
+        free_lines(l, 15);
+
+        /* SIGHUP: the old file ends with a seal, the new one starts with one. */
+        unlink(log_path);
+        char old[160];
+        snprintf(old, sizeof(old), "%s.1", log_path);
+        assert_int_equal(audit_open(&a, &cfg, policy_path, err, sizeof(err)), 0);
+        log_n(a, 3); /* seq 1 sealed, 2-3 not */
+        assert_int_equal(rename(log_path, old), 0);
+        assert_int_equal(audit_reopen(a), 0);
+        log_n(a, 1);
+        audit_close(a);
+        assert_int_equal(read_lines(old, &l), 4);
+        assert_non_null(strstr(l[3], "\"event\":\"seal\""));
+        assert_non_null(strstr(l[3], ",\"sealed\":2,\"sig\":\""));
+        free_lines(l, 4);
+        assert_int_equal(read_lines(log_path, &l), 1);
+        assert_non_null(strstr(l[0], "\"continues\""));
+        assert_non_null(strstr(l[0], ",\"sealed\":0,\"sig\":\""));
+        free_lines(l, 1);
+        char *both[] = {old, log_path};
+        assert_int_equal(verify(both, 2, pk, &report), AUDIT_VERIFY_INTACT);
+        free(report);
+        unlink(old);
+        unlink(log_path);
+        unlink(sk);
+        unlink(pk);
 }
 
 static void test_disk_full(void **state)
@@ -1453,7 +1652,7 @@ static void test_signed_stream(void **state)
         snprintf(pk, sizeof(pk), "%s/s.pub", dir);
         char err[256];
         assert_int_equal(audit_keygen(sk, pk, err, sizeof(err)), 0);
-        make_log(3, sk);
+        make_old_signed_log(3, sk);
         char **sl, **ul;
         assert_int_equal(read_lines(log_path, &sl), 3);
         make_log(2, NULL);
@@ -1522,6 +1721,7 @@ int main(void)
             cmocka_unit_test(test_verify_empty_and_open),
             cmocka_unit_test(test_mixed_stream),
             cmocka_unit_test(test_signed_stream),
+            cmocka_unit_test(test_seals),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
