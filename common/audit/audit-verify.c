@@ -461,15 +461,19 @@ static int check_link(struct verifier *v, const char *file, size_t lineno, bool 
 static bool check_signed(struct verifier *v, const char *file, size_t lineno, const char *rec,
                          size_t len, const struct audit_record *r)
 {
+        struct logstate *l = find_log(v, r->log);
         if (v->pk && r->has_sig && !check_sig(v, rec, len, r)) {
-                problem(v, file, lineno, "bad signature%s",
-                        r->has_sealed && r->sealed
-                            ? " (a seal: it and the unsigned records it seals are not proven; one "
-                              "of them was changed, forged, or the key is not the broker's)"
-                            : "");
+                if (l && l->unsealed)
+                        problem(v, file, lineno,
+                                "bad signature (a seal over the %zu unsigned record%s since "
+                                "%s:%zu: it or one of them was changed or forged, or the key is "
+                                "not the broker's)",
+                                l->unsealed, l->unsealed == 1 ? "" : "s", l->unsealed_file,
+                                l->unsealed_line);
+                else
+                        problem(v, file, lineno, "bad signature");
                 return false;
         }
-        struct logstate *l = find_log(v, r->log);
         if (!r->has_sig && l && l->is_signed && !l->sealed_batch) {
                 if (v->pk)
                         problem(v, file, lineno, "bad signature (record is not signed)");

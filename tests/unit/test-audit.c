@@ -1168,7 +1168,10 @@ static void test_seals(void **state)
         relink(l, 7, 14);
         write_lines(log_path, l, 14);
         expect_intact(files, 1, NULL);
-        snprintf(want, sizeof(want), "%s:9: bad signature (a seal:", log_path);
+        snprintf(want, sizeof(want),
+                 "%s:9: bad signature (a seal over the 3 unsigned records since %s:6: it or one "
+                 "of them was changed or forged",
+                 log_path, log_path);
         expect_broken(log_path, pk, want);
         /* ... and another key's public half rejects the first seal. */
         free(l[6]);
