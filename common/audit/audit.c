@@ -29,6 +29,10 @@ struct audit {
         int fd;       /* -1 while the file could not be (re)opened */
         int open_err; /* why fd is -1 */
         bool removed; /* the file was unlinked under us: fail until audit_reopen */
+        /* mono_us() of audit_ready's last look that found the file linked
+         * and AUDIT_ROOM_AMPLE free (0: none): for AUDIT_RECHECK_US after
+         * it, neither audit_ready nor write_record asks again. */
+        uint64_t checked_us;
         bool sync_always, failure_allow, syslog;
         bool no_chain;                  /* benchmarks only: "prev":null, nothing hashed */
         bool no_intent;                 /* benchmarks only: intent records not written */
@@ -417,11 +421,24 @@ static void put_u64(struct jbuf *b, const char *name, uint64_t v, bool zero_null
                 jbuf_put_u64(b, v);
 }
 
-static uint64_t mono_ms(void)
+static uint64_t mono_us(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t mono_ms(void)
+{
+        return mono_us() / 1000u;
+}
+
+/* Whether audit_ready looked less than AUDIT_RECHECK_US ago and found the
+ * file linked with ample room: then a record need not fstat again (a
+ * syscall costs microseconds, the record itself less). */
+static bool recently_checked(const struct audit *a)
+{
+        return a->checked_us && mono_us() - a->checked_us < AUDIT_RECHECK_US;
 }
 
 static bool event_is(const struct audit_event *ev, const char *name)
@@ -568,8 +585,8 @@ static int write_record(struct audit *a, const struct audit_event *ev, int *sync
                 if (a->buf.err)
                         return a->buf.err;
         }
-        struct stat st;
-        if (!a->is_stderr) {
+        struct stat st = {0};
+        if (!a->is_stderr && (a->bad_tail || !recently_checked(a))) {
                 if (fstat(a->fd, &st) < 0)
                         return negative_errno();
                 if (S_ISREG(st.st_mode) && st.st_nlink == 0) {
@@ -625,6 +642,7 @@ int audit_log(struct audit *a, const struct audit_event *ev)
                 return a->buf.err; /* this record only: the sink is fine */
         }
         if (a->path && (r = write_record(a, ev, &sync_err)) < 0) {
+                a->checked_us = 0;
                 count_lost(a, ev);
                 return a->last_err = r; /* not written: the chain does not advance */
         }
@@ -696,6 +714,9 @@ int audit_ready(struct audit *a)
                 return a->last_err < 0 ? a->last_err : -EBADF;
         if (a->is_stderr)
                 return a->last_err;
+        if (a->last_err == 0 && recently_checked(a))
+                return 0;
+        a->checked_us = 0;
         struct stat st;
         struct statvfs sv;
         if (fstat(a->fd, &st) < 0)
@@ -708,8 +729,11 @@ int audit_ready(struct audit *a)
         }
         if (fstatvfs(a->fd, &sv) < 0)
                 return negative_errno();
-        if ((uint64_t)sv.f_bavail * sv.f_frsize < AUDIT_ROOM)
+        uint64_t room = (uint64_t)sv.f_bavail * sv.f_frsize;
+        if (room < AUDIT_ROOM)
                 return -ENOSPC;
+        if (room >= AUDIT_ROOM_AMPLE && a->last_err == 0)
+                a->checked_us = mono_us();
         /* Space came back: a record that failed for want of it is no reason
          * to refuse; any other failure is, until a record is written. */
         return a->last_err == -ENOSPC ? 0 : a->last_err;
@@ -722,6 +746,7 @@ int audit_reopen(struct audit *a)
         (void)audit_seal(a); /* the old file ends sealed (a lost seal is counted) */
         a->fd = safe_close(a->fd);
         a->removed = false;
+        a->checked_us = 0;
         /* On failure audit_log retries the open on every record. */
         return a->last_err = attach_file(a);
 }

@@ -128,8 +128,15 @@ bool audit_failure_allow(const struct audit *a);
  * (the open error), its filesystem has less than AUDIT_ROOM bytes free for
  * unprivileged users (-ENOSPC), or the last record failed for a reason
  * that free space does not explain (that error, until a record is written
- * again).  One fstat and one fstatvfs per call. */
+ * again).  One fstat and one fstatvfs per call, but for AUDIT_RECHECK_US
+ * after a look that found AUDIT_ROOM_AMPLE free: then neither this call
+ * nor the records that follow ask again: a full disk is seen up to 1 ms
+ * late (a record that does not fit is still counted as lost), a deleted
+ * file too (a record written in that millisecond goes with the file, as
+ * one written just before the rm would). */
 int audit_ready(struct audit *a);
+#define AUDIT_RECHECK_US 1000
+#define AUDIT_ROOM_AMPLE (16 * AUDIT_ROOM)
 
 /* SIGHUP/logrotate: reopens the path.  If the new file is empty its first
  * record carries a "continues" marker and the previous record's hash. */

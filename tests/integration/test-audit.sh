@@ -55,6 +55,22 @@ stop() { kill -TERM "$BROKER" && wait "$BROKER"; }
 as_app() { setpriv --reuid=1000 --regid=1000 --clear-groups env STEPDOWN_SOCKET="$T/run/sd.sock" STEPDOWN_KEY_FILE="$T/keys/app.key" "$@"; }
 r() { as_app "$SD" "$@" 2>&1; echo "rc=$?"; }
 verify() { "$SD" audit verify "$@" 2>&1; echo "rc=$?"; }
+# forge IN OUT LINE OLD NEW: OUT is IN with OLD replaced by NEW in line LINE
+# and the chain relinked after it (what anyone without the key can do).
+forge() {
+        python3 - "$@" <<'PY'
+import hashlib, sys
+lines = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
+n = int(sys.argv[3]) - 1
+assert sys.argv[4].encode() in lines[n]
+lines[n] = lines[n].replace(sys.argv[4].encode(), sys.argv[5].encode())
+for i in range(n + 1, len(lines)):
+    prev = hashlib.blake2b(lines[i - 1], digest_size=32).hexdigest().encode()
+    j = lines[i].index(b'"prev":"') + 8
+    lines[i] = lines[i][:j] + prev + lines[i][j + 64:]
+open(sys.argv[2], "wb").write(b"".join(l + b"\n" for l in lines))
+PY
+}
 # json SCRIPT FILE...: runs a python snippet over the files' records (list
 # `recs`, one dict per line; a line that is not JSON fails); prints what
 # the snippet prints.
@@ -254,17 +270,8 @@ like "$(verify --pubkey "$T/keys/other.pub" "$T/signed.jsonl")" "signed.jsonl:1:
         "(e) ... another key's public half rejects it at line 1"
 # Forge: change the mode of the last request and recompute its hash link, so
 # the chain holds and only the signature can tell.
-python3 - "$T/signed.jsonl" "$T/forged.jsonl" <<'PY'
-import hashlib, sys
-lines = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
-n = max(i for i, l in enumerate(lines) if b'"mode":"0600"' in l)
-lines[n] = lines[n].replace(b'"mode":"0600"', b'"mode":"0666"')
-for i in range(n + 1, len(lines)):
-    prev = hashlib.blake2b(lines[i - 1], digest_size=32).hexdigest().encode()
-    j = lines[i].index(b'"prev":"') + 8
-    lines[i] = lines[i][:j] + prev + lines[i][j + 64:]
-open(sys.argv[2], "wb").write(b"".join(l + b"\n" for l in lines))
-PY
+forge "$T/signed.jsonl" "$T/forged.jsonl" "$(grep -n '"mode":"0600"' "$T/signed.jsonl" | tail -n 1 | cut -d: -f1)" \
+        '"mode":"0600"' '"mode":"0666"'
 fl=$(grep -n '"mode":"0666"' "$T/forged.jsonl" | cut -d: -f1)
 like "$(verify "$T/forged.jsonl")" "intact: .*rc=0$" "(e) forged record with a recomputed chain: the chain alone is fooled"
 like "$(verify --pubkey "$T/keys/audit.pub" "$T/forged.jsonl")" "forged.jsonl:$(grep -c . "$T/forged.jsonl"): bad signature \(a seal over the [0-9]+ unsigned records since $T/forged.jsonl:2: it or one of them was changed or forged.*rc=1$" \
@@ -697,18 +704,8 @@ out=$(verify --pubkey "$T/keys/audit.pub" "$T/sealed-cut.jsonl")
 like "$out" "open: log [0-9a-f]{32} ends at seq $n_seal without a stop record.*open \(intact so far\): $n_seal records in 1 file, 1 log, all signatures valid; 1 log without a stop record \(above\) rc=3$" \
         "(n) cut after a seal: open (exit 3), every record signed for"
 # A record before the seal forged, the chain relinked: the seal rejects it.
-python3 - "$T/sealed.jsonl" "$T/sealed-forged.jsonl" "$n_seal" <<'PY'
-import hashlib, sys
-lines = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
-n = int(sys.argv[3]) - 2  # the record just before the seal (0-based)
-assert b'"sig"' not in lines[n]
-lines[n] = lines[n].replace(b'"result":"OK"', b'"result":"EPERM"')
-for i in range(n + 1, len(lines)):
-    prev = hashlib.blake2b(lines[i - 1], digest_size=32).hexdigest().encode()
-    j = lines[i].index(b'"prev":"') + 8
-    lines[i] = lines[i][:j] + prev + lines[i][j + 64:]
-open(sys.argv[2], "wb").write(b"".join(l + b"\n" for l in lines))
-PY
+forge "$T/sealed.jsonl" "$T/sealed-forged.jsonl" $((n_seal - 1)) '"result":"OK"' '"result":"EPERM"'
+grep -q '"sig"' <(sed -n "$((n_seal - 1))p" "$T/sealed-forged.jsonl") && not_ok "(n) the forged record is not a seal"
 like "$(verify "$T/sealed-forged.jsonl")" "open \(intact so far\).*rc=3$" "(n) a forged record before the seal, chain relinked: the chain alone is fooled"
 like "$(verify --pubkey "$T/keys/audit.pub" "$T/sealed-forged.jsonl")" "sealed-forged.jsonl:$n_seal: bad signature \(a seal over the [0-9]+ unsigned records? since .*NOT intact.*rc=1$" \
         "(n) ... verify --pubkey rejects the seal over it (exit 1)"
