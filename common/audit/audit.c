@@ -743,7 +743,8 @@ int audit_reopen(struct audit *a)
 {
         if (!a || !a->path || a->is_stderr)
                 return 0;
-        (void)audit_seal(a); /* the old file ends sealed (a lost seal is counted) */
+        if (a->fd >= 0 && !a->removed)
+                (void)audit_seal(a); /* the old file ends sealed */
         a->fd = safe_close(a->fd);
         a->removed = false;
         a->checked_us = 0;
