@@ -83,6 +83,8 @@ int trusted_file_open(const char *path, bool any_owner, int *ret, char *why, siz
         _cleanup_close_ int dirfd = -1;
         const char *name;
         int r = trusted_dir_open(path, &dirfd, &name, why, whylen);
+        if (r == -ENOENT && whylen)
+                why[0] = '\0'; /* "PATH: No such file or directory" says it all */
         if (r < 0)
                 return r;
         /* O_NONBLOCK: a fifo put there must not block the open. */

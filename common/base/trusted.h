@@ -20,6 +20,7 @@ int trusted_dir_open(const char *path, int *dirfd, const char **name, char *why,
  * trusted_dir_open, the file itself a regular file that group and others
  * cannot write, owned by root (or this process's uid) unless any_owner,
  * opened without following a link; the fd opened is the one checked.
+ * A missing file or directory leaves why empty (the errno says it).
  * any_owner is for a file root shares with its owner (the provisioned
  * `key FILE` the app reads too): its owner may change it, nobody may
  * swap it or a directory on the way. */
