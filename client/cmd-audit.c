@@ -30,12 +30,18 @@ static const char usage_text[] =
     "verify checks the hash chain of audit logs given oldest first\n"
     "(rotated files, then the current one; - is standard input); lines\n"
     "that are not audit records (a docker logs capture) are named and\n"
-    "skipped.  With --pubkey every record must carry a valid Ed25519\n"
-    "signature by that key.  Without one, a rewritten log or a cut tail\n"
-    "cannot be detected: sign ('audit-sign') and verify with --pubkey.\n"
+    "skipped.  With --pubkey every seal (a signed record: the broker seals\n"
+    "the chain every 256 records, within 1 s, and at start, stop and\n"
+    "SIGHUP) must carry a valid Ed25519 signature by that key, and proves\n"
+    "every record before it; records after a log's last seal are named.\n"
+    "Without a key, a rewritten log or a cut tail cannot be detected:\n"
+    "sign ('audit-sign') and verify with --pubkey.\n"
     "Exit status: 0 intact; 1 not intact; 2 usage error or unreadable\n"
     "input; 3 intact so far, but a log's last start has no stop record\n"
-    "(cut, or the broker still runs); 4 no audit records at all.\n"
+    "(cut, or the broker still runs); 4 no audit records at all; 5 (with\n"
+    "--pubkey) intact and every seal valid, but records after a log's\n"
+    "last seal are chained and not signed (a broker killed or still\n"
+    "running, or records added by someone without the key).\n"
     "show prints the records of FILEs (standard input without FILE) as a\n"
     "table, every field escaped for the terminal, or with --json as they\n"
     "are; filters: --deny (refusals), --op OP (operation or event), --uid\n"
@@ -76,7 +82,7 @@ static int verify(int argc, char **argv)
         }
         int r = audit_verify(argv + optind, (size_t)(argc - optind), pubkey, stdout);
         fflush(stdout);
-        return r < 0 ? 2 : r; /* AUDIT_VERIFY_*: 0 intact, 1 broken, 3 open, 4 empty */
+        return r < 0 ? 2 : r; /* AUDIT_VERIFY_*: 0 intact, 1 broken, 3 open, 4 empty, 5 unsealed */
 }
 
 /* ---- show ------------------------------------------------------------- */
@@ -106,7 +112,7 @@ static const char *const known_ops[] = {
 /* The members of a record show prints, raw (JSON tokens in the line). */
 struct view {
         struct json_value time, seq, event, caller, op, args, decision, rule, result, message,
-            intent, lost, changed;
+            intent, lost, changed, sealed;
         struct json_value c_uid, c_pid, a_path, a_addr, a_uid, a_gid, a_mode, a_flags;
 };
 
@@ -163,6 +169,7 @@ static int view_member(const char *name, size_t len, const struct json_value *v,
             {"intent", offsetof(struct view, intent)},
             {"lost", offsetof(struct view, lost)},
             {"changed", offsetof(struct view, changed)},
+            {"sealed", offsetof(struct view, sealed)},
         };
         for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
                 if (is_name(name, len, m[i].name)) {
@@ -315,6 +322,13 @@ static void print_row(const struct view *w, enum audit_row mark)
         if (!*obj)
                 obj = str(&w->a_addr, &b);
         bool msg_shown = false;
+        char seal[64];
+        if (!*obj && str_is(&w->event, "seal") && w->sealed.type == JSON_NUMBER) {
+                /* a seal by time: what it signs */
+                snprintf(seal, sizeof(seal), "seals the %.*s records before it",
+                         (int)(w->sealed.len < 20 ? w->sealed.len : 20), w->sealed.start);
+                obj = seal;
+        }
         if (!*obj && w->op.type != JSON_STRING) {
                 obj = str(&w->message, &b); /* start, harden, serve, stop */
                 msg_shown = true;

@@ -48,7 +48,7 @@ static bool jbuf_reserve(struct jbuf *b, size_t n)
         return true;
 }
 
-void jbuf_put(struct jbuf *b, const void *p, size_t n)
+void jbuf_put_slow(struct jbuf *b, const void *p, size_t n)
 {
         if (!jbuf_reserve(b, n))
                 return;
@@ -85,6 +85,25 @@ void jbuf_printf(struct jbuf *b, const char *fmt, ...)
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
         va_end(ap);
         b->len += (size_t)n;
+}
+
+void jbuf_put_u64(struct jbuf *b, uint64_t v)
+{
+        char d[20];
+        size_t n = sizeof(d);
+        do
+                d[--n] = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        jbuf_put(b, d + n, sizeof(d) - n);
+}
+
+void jbuf_put_i64(struct jbuf *b, int64_t v)
+{
+        if (v < 0) {
+                jbuf_put(b, "-", 1);
+                jbuf_put_u64(b, -(uint64_t)v);
+        } else
+                jbuf_put_u64(b, (uint64_t)v);
 }
 
 /* ---- encoder ---------------------------------------------------------- */
@@ -137,6 +156,12 @@ bool utf8_valid(const char *s, size_t len)
 
 void json_put_string(struct jbuf *b, const char *s, size_t len)
 {
+        (void)json_put_string_valid(b, s, len);
+}
+
+bool json_put_string_valid(struct jbuf *b, const char *s, size_t len)
+{
+        bool valid = true;
         static const char hex[] = "0123456789abcdef";
         const unsigned char *p = (const unsigned char *)s;
         jbuf_put(b, "\"", 1);
@@ -164,6 +189,7 @@ void json_put_string(struct jbuf *b, const char *s, size_t len)
                         size_t n = utf8_sequence(p + i, len - i);
                         if (n == 0) {
                                 jbuf_puts(b, "\\ufffd");
+                                valid = false;
                                 i++;
                         } else if (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) {
                                 /* C1 controls (U+0080-U+009F; U+009B is CSI):
@@ -184,18 +210,21 @@ void json_put_string(struct jbuf *b, const char *s, size_t len)
                 }
         }
         jbuf_put(b, "\"", 1);
+        return valid;
 }
 
 void json_put_member_string(struct jbuf *b, const char *name, const char *s, bool first)
 {
-        jbuf_printf(b, "%s\"%s\":", first ? "" : ",", name);
+        /* No printf: records are built on the broker's hot path. */
+        jbuf_put(b, ",\"" + first, first ? 1 : 2);
+        jbuf_puts(b, name);
+        jbuf_put(b, "\":", 2);
         if (!s) {
                 jbuf_puts(b, "null");
                 return;
         }
         size_t len = strlen(s);
-        json_put_string(b, s, len);
-        if (utf8_valid(s, len))
+        if (json_put_string_valid(b, s, len))
                 return;
         jbuf_printf(b, ",\"%s_b64\":\"", name);
         size_t b64len = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- output buffer ---------------------------------------------------- */
 
@@ -19,9 +20,23 @@ struct jbuf {
 
 void jbuf_reset(struct jbuf *b);
 void jbuf_free(struct jbuf *b);
-void jbuf_put(struct jbuf *b, const void *p, size_t n);
+void jbuf_put_slow(struct jbuf *b, const void *p, size_t n);
+/* Appends n bytes (kept NUL-terminated); inline: the writer calls it some
+ * sixty times a record. */
+static inline void jbuf_put(struct jbuf *b, const void *p, size_t n)
+{
+        if (!b->err && n < b->cap && b->len + n + 1 <= b->cap) {
+                memcpy(b->data + b->len, p, n);
+                b->len += n;
+                b->data[b->len] = '\0';
+        } else
+                jbuf_put_slow(b, p, n);
+}
 void jbuf_puts(struct jbuf *b, const char *s);
 void jbuf_printf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Decimal, without printf (the writer's hot path). */
+void jbuf_put_u64(struct jbuf *b, uint64_t v);
+void jbuf_put_i64(struct jbuf *b, int64_t v);
 
 /* ---- encoder ---------------------------------------------------------- */
 
@@ -37,6 +52,8 @@ bool utf8_valid(const char *s, size_t len);
  * well-formed UTF-8 as is, and every byte that is not part of well-formed
  * UTF-8 as \ufffd (lossy: see json_put_member_string). */
 void json_put_string(struct jbuf *b, const char *s, size_t len);
+/* The same; returns whether s[0..len) was well-formed UTF-8. */
+bool json_put_string_valid(struct jbuf *b, const char *s, size_t len);
 
 /* Appends ,"name":"value" (null when s is NULL).  When s is not valid
  * UTF-8 it also appends ,"name_b64":"<base64 of the exact bytes>", so the
@@ -102,6 +119,8 @@ struct audit_record {
         uint64_t cont_seq;
         bool has_sig;
         uint8_t sig[AUDIT_SIG_BYTES];
+        bool has_sealed; /* "sealed":N: a seal over N unsigned records before it */
+        uint64_t sealed;
         bool is_intent;  /* "event":"intent" */
         bool is_start;   /* "event":"start" */
         bool is_stop;    /* "event":"stop" */

@@ -33,6 +33,7 @@ enum {
         F_LOST = 1 << 10,
         F_LOST_RECORDS = 1 << 11,
         F_LOST_INTENTS = 1 << 12,
+        F_SEALED = 1 << 13,
 };
 
 struct parse_ctx {
@@ -151,6 +152,10 @@ static int record_member(const char *name, size_t len, const struct json_value *
         }
         if (name_is(name, len, "seq"))
                 return mark(c, F_SEQ) ?: json_u64(v, &r->seq);
+        if (name_is(name, len, "sealed")) {
+                r->has_sealed = true;
+                return mark(c, F_SEALED) ?: json_u64(v, &r->sealed);
+        }
         if (name_is(name, len, "log"))
                 return mark(c, F_LOG) ?: get_log_id(v, r->log);
         if (name_is(name, len, "prev"))
@@ -194,6 +199,8 @@ int audit_record_parse(const char *line, size_t len, struct audit_record *r)
                 return -EBADMSG;
         if (r->has_sig && line[len - 1] != '}')
                 return -EBADMSG;
+        if (r->has_sealed && !r->has_sig)
+                return -EBADMSG; /* a seal without its signature */
         return 0;
 }
 
@@ -219,8 +226,20 @@ struct logstate {
         size_t records;
         uint64_t first_seq; /* of its first record in this input */
         bool is_signed;     /* a signed record was seen */
+        bool sealed_batch;  /* ... one with "sealed": seals in batches, not every record */
         const char *sig_file;
         size_t sig_line;
+        /* With a key: records since its last valid seal, chained but not
+         * yet proven (the first few named, for a log with no seal at all). */
+        size_t unsealed;
+        uint64_t unsealed_seq;
+        const char *unsealed_file;
+        size_t unsealed_line;
+        const char *seal_file; /* its last valid seal */
+        size_t seal_line;
+        size_t n_unsigned_lines;
+        const char *unsigned_file[VERIFY_LIST_LINES];
+        size_t unsigned_line[VERIFY_LIST_LINES];
         const char *rejected_file; /* a record rejected since the last good one */
         size_t rejected_line;
         struct open_intent intents[VERIFY_MAX_INTENTS];
@@ -240,7 +259,8 @@ struct verifier {
         struct logstate *logs;
         size_t n_logs;
         size_t records, problems, foreign, torn;
-        size_t open; /* logs whose last start has no stop record */
+        size_t open;     /* logs whose last start has no stop record */
+        size_t unsealed; /* records after the last seal of their log (with a key) */
 };
 
 static void say(struct verifier *v, const char *file, size_t line, const char *fmt, va_list ap)
@@ -431,29 +451,69 @@ static int check_link(struct verifier *v, const char *file, size_t lineno, bool 
         return 0;
 }
 
-/* Signatures: every record with --pubkey; without one, a signed log must
- * stay signed (an unsigned record among signed ones was not written by the
- * broker that signs).  Returns false when the record is rejected. */
+/* Signatures.  A signed record is a seal: with --pubkey its signature must
+ * be valid, and it proves every record before it in its chain.  A log
+ * sealed in batches ("sealed":N on its seals) has unsigned records between
+ * seals, counted until the next seal (finish() names those after the
+ * last one); in a log whose every record is signed (before batches), an
+ * unsigned record was not written by the broker that signs, with or
+ * without the key.  Returns false when the record is rejected. */
 static bool check_signed(struct verifier *v, const char *file, size_t lineno, const char *rec,
                          size_t len, const struct audit_record *r)
 {
-        if (v->pk && !r->has_sig) {
-                problem(v, file, lineno, "bad signature (record is not signed)");
-                return false;
-        }
-        if (v->pk && !check_sig(v, rec, len, r)) {
-                problem(v, file, lineno, "bad signature");
-                return false;
-        }
         struct logstate *l = find_log(v, r->log);
-        if (!r->has_sig && l && l->is_signed) {
-                problem(v, file, lineno,
-                        "unsigned record in a signed log (log %s is signed since %s:%zu): "
-                        "not written by the broker that signs it",
-                        r->log, l->sig_file, l->sig_line);
+        if (v->pk && r->has_sig && !check_sig(v, rec, len, r)) {
+                if (l && l->unsealed)
+                        problem(v, file, lineno,
+                                "bad signature (a seal over the %zu unsigned record%s since "
+                                "%s:%zu: it or one of them was changed or forged, or the key is "
+                                "not the broker's)",
+                                l->unsealed, l->unsealed == 1 ? "" : "s", l->unsealed_file,
+                                l->unsealed_line);
+                else
+                        problem(v, file, lineno, "bad signature");
+                return false;
+        }
+        if (!r->has_sig && l && l->is_signed && !l->sealed_batch) {
+                if (v->pk)
+                        problem(v, file, lineno, "bad signature (record is not signed)");
+                else
+                        problem(v, file, lineno,
+                                "unsigned record in a signed log (log %s is signed since %s:%zu): "
+                                "not written by the broker that signs it",
+                                r->log, l->sig_file, l->sig_line);
                 return false;
         }
         return true;
+}
+
+/* After a record was linked into l: seals and the unsigned records since. */
+static void note_seal(struct verifier *v, struct logstate *l, const char *file, size_t lineno,
+                      const struct audit_record *r)
+{
+        if (r->has_sig) {
+                if (!l->is_signed) {
+                        l->is_signed = true;
+                        l->sig_file = file;
+                        l->sig_line = lineno;
+                }
+                l->sealed_batch |= r->has_sealed;
+                l->unsealed = 0;
+                l->seal_file = file;
+                l->seal_line = lineno;
+                return;
+        }
+        if (!v->pk)
+                return;
+        if (l->unsealed++ == 0) {
+                l->unsealed_seq = r->seq;
+                l->unsealed_file = file;
+                l->unsealed_line = lineno;
+        }
+        if (!l->is_signed && l->n_unsigned_lines < VERIFY_LIST_LINES) {
+                l->unsigned_file[l->n_unsigned_lines] = file;
+                l->unsigned_line[l->n_unsigned_lines++] = lineno;
+        }
 }
 
 /* Intent and outcome records: every intent must be followed by its
@@ -621,11 +681,7 @@ static int verify_file(struct verifier *v, char **files, size_t n, size_t idx)
                         l->stopped = true;
                 l->rejected_file = NULL;
                 l->records++;
-                if (r.has_sig && !l->is_signed) {
-                        l->is_signed = true;
-                        l->sig_file = file;
-                        l->sig_line = lineno;
-                }
+                note_seal(v, l, file, lineno, &r);
                 v->records++;
         }
         if (ret == 0 && ferror(f))
@@ -655,7 +711,29 @@ static void finish(struct verifier *v)
                                 "operation may have been performed unrecorded, or is still "
                                 "running)",
                                 l->intents[k].seq, l->id);
-                if (any_signed && !l->is_signed)
+                if (v->pk && !l->is_signed) {
+                        /* Not one seal: none of it was written by the broker
+                         * that signs (its first record is always a seal). */
+                        for (size_t k = 0; k < l->n_unsigned_lines; k++)
+                                problem(v, l->unsigned_file[k], l->unsigned_line[k],
+                                        "bad signature (record is not signed)");
+                        if (l->records > l->n_unsigned_lines)
+                                problem(v, l->file, l->line,
+                                        "... and %zu more unsigned records of log %s (not one "
+                                        "seal)",
+                                        l->records - l->n_unsigned_lines, l->id);
+                } else if (v->pk && l->unsealed) {
+                        fprintf(v->report,
+                                "%s:%zu: unsealed: %zu record%s after the last seal (%s:%zu) %s "
+                                "chained but not signed (log %s, seq %" PRIu64 "-%" PRIu64
+                                "): the broker had not sealed them yet (killed, or still "
+                                "running), or they were added\n",
+                                l->unsealed_file, l->unsealed_line, l->unsealed,
+                                l->unsealed == 1 ? "" : "s", l->seal_file, l->seal_line,
+                                l->unsealed == 1 ? "is" : "are", l->id, l->unsealed_seq, l->seq);
+                        v->unsealed += l->unsealed;
+                }
+                if (any_signed && !l->is_signed && !v->pk)
                         problem(v, l->file, l->line,
                                 "log %s is not signed, but other logs in this input are: its %zu "
                                 "record%s (the last one here) were not written by the broker that "
@@ -727,9 +805,11 @@ int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report)
                 return AUDIT_VERIFY_EMPTY;
         }
         fprintf(report, "%s: %zu record%s in %zu file%s, %zu log%s, %s",
-                v.open ? "open (intact so far)" : "intact", v.records, v.records == 1 ? "" : "s", n,
-                n == 1 ? "" : "s", v.n_logs, v.n_logs == 1 ? "" : "s",
-                v.pk ? "all signatures valid" : "signatures not checked");
+                v.unsealed ? "sealed part intact"
+                : v.open   ? "open (intact so far)"
+                           : "intact",
+                v.records, v.records == 1 ? "" : "s", n, n == 1 ? "" : "s", v.n_logs,
+                v.n_logs == 1 ? "" : "s", v.pk ? "all signatures valid" : "signatures not checked");
         if (v.foreign)
                 fprintf(report, "; %zu foreign line%s ignored", v.foreign,
                         v.foreign == 1 ? "" : "s");
@@ -739,8 +819,14 @@ int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report)
         if (v.open)
                 fprintf(report, "; %zu log%s without a stop record (above)", v.open,
                         v.open == 1 ? "" : "s");
+        if (v.unsealed)
+                fprintf(report,
+                        "; %zu record%s after the last seal %s chained but not signed (above)",
+                        v.unsealed, v.unsealed == 1 ? "" : "s", v.unsealed == 1 ? "is" : "are");
         fputc('\n', report);
-        return v.open ? AUDIT_VERIFY_OPEN : AUDIT_VERIFY_INTACT;
+        return v.unsealed ? AUDIT_VERIFY_UNSEALED
+               : v.open   ? AUDIT_VERIFY_OPEN
+                          : AUDIT_VERIFY_INTACT;
 }
 
 /* ---- row by row, for show --------------------------------------------- */
@@ -751,6 +837,7 @@ struct chain_log {
         uint8_t hash[AUDIT_HASH_BYTES];
         bool partial; /* first seen after its seq 1, or with a bad seq 1 */
         bool is_signed;
+        bool sealed_batch; /* signed in batches: unsigned records between seals */
 };
 
 struct audit_chain {
@@ -795,13 +882,14 @@ enum audit_row audit_chain_check(struct audit_chain *c, const char *rec, size_t 
                 *l = (struct chain_log){.partial = !first_ok};
                 memcpy(l->id, r->log, sizeof(l->id));
                 row = first_ok ? AUDIT_ROW_OK : r->seq == 1 ? AUDIT_ROW_BAD : AUDIT_ROW_UNCHECKED;
-        } else if ((l->is_signed && !r->has_sig) || r->seq != l->seq + 1 ||
+        } else if ((l->is_signed && !l->sealed_batch && !r->has_sig) || r->seq != l->seq + 1 ||
                    memcmp(r->prev, l->hash, sizeof(l->hash)) != 0) {
                 return AUDIT_ROW_BAD;
         } else
                 row = l->partial ? AUDIT_ROW_UNCHECKED : AUDIT_ROW_OK;
         l->seq = r->seq;
         l->is_signed |= r->has_sig;
+        l->sealed_batch |= r->has_sealed;
         crypto_generichash(l->hash, sizeof(l->hash), (const unsigned char *)rec, len, NULL, 0);
         return row;
 }

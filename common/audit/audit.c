@@ -20,7 +20,7 @@
 
 #include "audit-json.h"
 #include "errnoname.h"
-#include "resolve.h"
+#include "trusted.h"
 #include "util.h"
 
 struct audit {
@@ -29,19 +29,29 @@ struct audit {
         int fd;       /* -1 while the file could not be (re)opened */
         int open_err; /* why fd is -1 */
         bool removed; /* the file was unlinked under us: fail until audit_reopen */
+        /* mono_us() of audit_ready's last look that found the file linked
+         * and AUDIT_ROOM_AMPLE free (0: none): for AUDIT_RECHECK_US after
+         * it, neither audit_ready nor write_record asks again. */
+        uint64_t checked_us;
         bool sync_always, failure_allow, syslog;
-        bool no_chain;                /* benchmarks only: "prev":null, nothing hashed */
-        bool no_intent;               /* benchmarks only: intent records not written */
-        int last_err;                 /* of the last audit_log/audit_reopen, 0 = it worked */
-        char why[2 * PATH_MAX + 512]; /* why the file could not be opened, or "" (it may name
-                                       * the log and its directory) */
-        unsigned char *sk;            /* sodium_malloc'd Ed25519 secret key or NULL */
+        bool no_chain;                  /* benchmarks only: "prev":null, nothing hashed */
+        bool no_intent;                 /* benchmarks only: intent records not written */
+        int last_err;                   /* of the last audit_log/audit_reopen, 0 = it worked */
+        char why[2 * PATH_MAX + 512];   /* why the file could not be opened, or "" (it may name
+                                         * the log and its directory) */
+        unsigned char *sk;              /* sodium_malloc'd Ed25519 secret key or NULL */
+        unsigned seal_records, seal_ms; /* seal bounds (audit_config) */
+        uint64_t unsealed;              /* records written since the last seal */
+        uint64_t unsealed_since;        /* mono_ms() of the first of them */
+        bool buf_seal;                  /* the record in buf is a seal */
 
         char log_id[AUDIT_LOG_ID_HEX + 1];
         uint64_t seq; /* of the last record written, 0 = none yet */
         uint8_t prev[AUDIT_HASH_BYTES];
         bool have_policy_hash;
         char policy_hash[2 * AUDIT_HASH_BYTES + 1];
+        time_t time_sec;     /* the second time_text was formatted for */
+        char time_text[21];  /* "YYYY-MM-DDTHH:MM:SS." of time_sec, or "" */
         bool need_continues; /* next record starts a new file */
         bool bad_tail;       /* the file ends with an incomplete line */
         uint64_t lost;       /* records not written since the last one that was */
@@ -50,17 +60,23 @@ struct audit {
         struct jbuf buf;
 };
 
-static void set_err(char *err, size_t errlen, const char *what, const char *arg, int r)
+/* "WHAT ARG: WHY" (why: what is at fault, else the error's name). */
+static void set_err(char *err, size_t errlen, const char *what, const char *arg, const char *why,
+                    int r)
 {
         if (err && errlen)
-                snprintf(err, errlen, "%s %s: %s", what, arg, strerror(-r));
+                snprintf(err, errlen, "%s %s: %s", what, arg, why && why[0] ? why : strerror(-r));
 }
 
-static int hash_file(const char *path, char hex[2 * AUDIT_HASH_BYTES + 1])
+/* The policy file and the signing key are opened as root's own files
+ * (trusted.h): a link in a directory on the way, or a directory someone
+ * else can change, could hand root another file. */
+static int hash_file(const char *path, char hex[2 * AUDIT_HASH_BYTES + 1], char *why, size_t whylen)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
+        _cleanup_close_ int fd = -1;
+        int r = trusted_file_open(path, false, &fd, why, whylen);
+        if (r < 0)
+                return r;
         crypto_generichash_state st;
         crypto_generichash_init(&st, NULL, 0, AUDIT_HASH_BYTES);
         for (;;) {
@@ -81,11 +97,13 @@ static int hash_file(const char *path, char hex[2 * AUDIT_HASH_BYTES + 1])
 }
 
 /* Reads a whole small text file (a key) into buf, NUL-terminated. */
-static int read_small(const char *path, char *buf, size_t size, bool secret)
+static int read_small(const char *path, char *buf, size_t size, bool secret, char *why,
+                      size_t whylen)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
+        _cleanup_close_ int fd = -1;
+        int r = trusted_file_open(path, false, &fd, why, whylen);
+        if (r < 0)
+                return r;
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
@@ -108,12 +126,12 @@ static int read_small(const char *path, char *buf, size_t size, bool secret)
         return (int)len;
 }
 
-static int load_secret_key(struct audit *a, const char *path)
+static int load_secret_key(struct audit *a, const char *path, char *why, size_t whylen)
 {
         char *hex = sodium_malloc(4 * crypto_sign_SECRETKEYBYTES);
         if (!hex)
                 return -ENOMEM;
-        int r = read_small(path, hex, 4 * crypto_sign_SECRETKEYBYTES, true);
+        int r = read_small(path, hex, 4 * crypto_sign_SECRETKEYBYTES, true, why, whylen);
         if (r >= 0) {
                 a->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
                 size_t bin_len = 0;
@@ -175,60 +193,13 @@ static int read_tail(struct audit *a)
  * their own.  On failure a->why says which path and why. */
 static int open_dir(struct audit *a, int *dirfd, const char **name)
 {
-        const char *slash = strrchr(a->path, '/');
-        char dir[PATH_MAX];
-        size_t dlen = slash ? (size_t)(slash - a->path) : 0;
-        *name = slash ? slash + 1 : a->path;
-        if (!**name || strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0) {
-                snprintf(a->why, sizeof(a->why), "audit log %s: names a directory, not a file",
-                         a->path);
-                return -EISDIR;
-        }
-        if (dlen >= sizeof(dir)) {
-                snprintf(a->why, sizeof(a->why), "audit log: the path is longer than PATH_MAX");
-                return -ENAMETOOLONG;
-        }
-        memcpy(dir, a->path, dlen);
-        dir[dlen] = '\0';
-        const char *rel = dir;
-        while (*rel == '/')
-                rel++;
-        _cleanup_close_ int base =
-            open(a->path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (base < 0)
-                return negative_errno();
-        char why[320] = "";
-        int r = resolve_beneath(base, rel, O_PATH | O_DIRECTORY, 0, RESOLVE_F_XDEV, dirfd, why,
-                                sizeof(why));
-        if (r < 0) {
-                snprintf(a->why, sizeof(a->why), "audit log %s: directory %s: %s", a->path,
-                         dlen                ? dir
-                         : a->path[0] == '/' ? "/"
-                                             : ".",
-                         why[0] ? why : strerror(-r));
-                return r;
-        }
-        struct stat st;
-        if (fstat(*dirfd, &st) < 0)
-                return negative_errno();
-        const char *shown = dlen ? dir : a->path[0] == '/' ? "/" : ".";
-        if (st.st_uid != 0 && st.st_uid != geteuid()) {
-                snprintf(a->why, sizeof(a->why),
-                         "audit log %s: its directory %s is owned by uid %u, not %s (its owner "
-                         "could replace the log or point it elsewhere); refusing to write there",
-                         a->path, shown, (unsigned)st.st_uid, geteuid() ? "stepdownd's" : "root");
-                return -EPERM;
-        }
-        if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-                snprintf(a->why, sizeof(a->why),
-                         "audit log %s: its directory %s is writable by %s and not sticky (mode "
-                         "%04o), so others could replace the log; make it writable by its owner "
-                         "only, or sticky (chmod +t)",
-                         a->path, shown, (st.st_mode & 002) ? "others" : "its group",
-                         (unsigned)(st.st_mode & 07777));
-                return -EPERM;
-        }
-        return 0;
+        char why[PATH_MAX + 512] = "";
+        int r = trusted_dir_open(a->path, dirfd, name, why, sizeof(why));
+        if (r < 0)
+                snprintf(a->why, sizeof(a->why), "audit log %s: %s%s", a->path,
+                         why[0] ? why : strerror(-r),
+                         r == -EPERM ? "; refusing to write there" : "");
+        return r;
 }
 
 static int open_sink(struct audit *a)
@@ -324,6 +295,7 @@ int audit_open(struct audit **ret, const struct audit_config *cfg, const char *p
                char *err, size_t errlen)
 {
         int r;
+        char why[PATH_MAX + 512] = "";
         if (sodium_init() < 0)
                 return -EIO;
         struct audit *a = calloc(1, sizeof(*a));
@@ -335,19 +307,23 @@ int audit_open(struct audit **ret, const struct audit_config *cfg, const char *p
         a->syslog = cfg->syslog;
         a->no_chain = cfg->no_chain;
         a->no_intent = cfg->no_intent;
+        a->seal_records = cfg->seal_records ? cfg->seal_records : AUDIT_SEAL_RECORDS;
+        a->seal_ms = cfg->seal_ms ? cfg->seal_ms : AUDIT_SEAL_MS;
         new_log(a);
         if (policy_path) {
-                if ((r = hash_file(policy_path, a->policy_hash)) < 0) {
-                        set_err(err, errlen, "cannot hash policy", policy_path, r);
+                if ((r = hash_file(policy_path, a->policy_hash, why, sizeof(why))) < 0) {
+                        set_err(err, errlen, "cannot hash policy", policy_path, why, r);
                         goto fail;
                 }
                 a->have_policy_hash = true;
         }
-        if (cfg->sign_key_file && (r = load_secret_key(a, cfg->sign_key_file)) < 0) {
+        if (cfg->sign_key_file &&
+            (r = load_secret_key(a, cfg->sign_key_file, why, sizeof(why))) < 0) {
                 set_err(err, errlen,
-                        r == -EPERM ? "signing key (must not be readable by group or others)"
-                                    : "signing key",
-                        cfg->sign_key_file, r);
+                        r == -EPERM && !why[0]
+                            ? "signing key (must not be readable by group or others)"
+                            : "signing key",
+                        cfg->sign_key_file, why, r);
                 goto fail;
         }
         if (cfg->path) {
@@ -361,7 +337,7 @@ int audit_open(struct audit **ret, const struct audit_config *cfg, const char *p
                         if (a->why[0])
                                 snprintf(err, errlen, "%s", a->why);
                         else
-                                set_err(err, errlen, "audit log", cfg->path, r);
+                                set_err(err, errlen, "audit log", cfg->path, NULL, r);
                         goto fail;
                 }
         }
@@ -379,65 +355,162 @@ bool audit_failure_allow(const struct audit *a)
         return a && a->failure_allow;
 }
 
-static void put_time(struct jbuf *b)
+/* Two digits, four digits, six digits: the time without printf. */
+static char *put_digits(char *p, unsigned v, int n)
 {
-        struct timespec ts;
-        struct tm tm;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
-        jbuf_printf(b, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\"", tm.tm_year + 1900,
-                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+        for (int i = n - 1; i >= 0; i--, v /= 10)
+                p[i] = (char)('0' + v % 10);
+        return p + n;
 }
 
+/* {"time":"YYYY-MM-DDTHH:MM:SS.uuuuuuZ": the date and time of day are
+ * formatted once a second (the writer's hot path has no printf). */
+static void put_time(struct audit *a, struct jbuf *b)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        if (ts.tv_sec != a->time_sec || !a->time_text[0]) {
+                struct tm tm;
+                gmtime_r(&ts.tv_sec, &tm);
+                char *p = a->time_text;
+                p = put_digits(p, (unsigned)(tm.tm_year + 1900) % 10000, 4);
+                *p++ = '-';
+                p = put_digits(p, (unsigned)tm.tm_mon + 1, 2);
+                *p++ = '-';
+                p = put_digits(p, (unsigned)tm.tm_mday, 2);
+                *p++ = 'T';
+                p = put_digits(p, (unsigned)tm.tm_hour, 2);
+                *p++ = ':';
+                p = put_digits(p, (unsigned)tm.tm_min, 2);
+                *p++ = ':';
+                p = put_digits(p, (unsigned)tm.tm_sec, 2);
+                *p++ = '.';
+                *p = '\0';
+                a->time_sec = ts.tv_sec;
+        }
+        char us[8];
+        put_digits(us, (unsigned)(ts.tv_nsec / 1000), 6);
+        us[6] = 'Z';
+        us[7] = '"';
+        jbuf_put(b, "{\"time\":\"", 9);
+        jbuf_put(b, a->time_text, 20);
+        jbuf_put(b, us, 8);
+}
+
+/* ,"name":N or ,"name":null for a negative N. */
 static void put_i64(struct jbuf *b, const char *name, int64_t v)
 {
+        jbuf_put(b, ",\"", 2);
+        jbuf_puts(b, name);
+        jbuf_put(b, "\":", 2);
         if (v < 0)
-                jbuf_printf(b, ",\"%s\":null", name);
+                jbuf_put(b, "null", 4);
         else
-                jbuf_printf(b, ",\"%s\":%" PRId64, name, v);
+                jbuf_put_u64(b, (uint64_t)v);
+}
+
+/* ,"name":N (0 as null when zero_null). */
+static void put_u64(struct jbuf *b, const char *name, uint64_t v, bool zero_null)
+{
+        jbuf_put(b, ",\"", 2);
+        jbuf_puts(b, name);
+        jbuf_put(b, "\":", 2);
+        if (zero_null && v == 0)
+                jbuf_put(b, "null", 4);
+        else
+                jbuf_put_u64(b, v);
+}
+
+static uint64_t mono_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t mono_ms(void)
+{
+        return mono_us() / 1000u;
+}
+
+/* Whether audit_ready looked less than AUDIT_RECHECK_US ago and found the
+ * file linked with ample room: then a record need not fstat again (a
+ * syscall costs microseconds, the record itself less). */
+static bool recently_checked(const struct audit *a)
+{
+        return a->checked_us && mono_us() - a->checked_us < AUDIT_RECHECK_US;
+}
+
+static bool event_is(const struct audit_event *ev, const char *name)
+{
+        return ev->event && strcmp(ev->event, name) == 0;
+}
+
+/* Whether the record being built seals the chain (docs/AUDIT.md, "Seals"):
+ * a log's first record and each file's first, start, stop and seal
+ * records, and the seal_records-th record since the last seal. */
+static bool seal_now(const struct audit *a, const struct audit_event *ev)
+{
+        return a->seq == 0 || a->need_continues || a->unsealed + 1 >= a->seal_records ||
+               event_is(ev, "start") || event_is(ev, "stop") || event_is(ev, "seal");
 }
 
 static void build_record(struct audit *a, const struct audit_event *ev)
 {
         struct jbuf *b = &a->buf;
-        char prev[2 * AUDIT_HASH_BYTES + 1] = "";
-        if (!a->no_chain)
-                sodium_bin2hex(prev, sizeof(prev), a->prev, sizeof(a->prev));
+        static const char hexd[] = "0123456789abcdef";
+        char prev[2 * AUDIT_HASH_BYTES]; /* not secret: no constant-time hex needed */
+        for (size_t i = 0; i < AUDIT_HASH_BYTES; i++) {
+                prev[2 * i] = hexd[a->prev[i] >> 4];
+                prev[2 * i + 1] = hexd[a->prev[i] & 0xf];
+        }
         jbuf_reset(b);
         if (a->bad_tail)
                 jbuf_puts(b, "\n"); /* end the torn line so this record stands alone */
         size_t start = b->len;
-        put_time(b);
+        put_time(a, b);
+        put_u64(b, "seq", a->seq + 1, false);
+        jbuf_put(b, ",\"log\":\"", 8);
+        jbuf_put(b, a->log_id, AUDIT_LOG_ID_HEX);
         if (a->no_chain)
-                jbuf_printf(b, ",\"seq\":%" PRIu64 ",\"log\":\"%s\",\"prev\":null", a->seq + 1,
-                            a->log_id);
-        else
-                jbuf_printf(b, ",\"seq\":%" PRIu64 ",\"log\":\"%s\",\"prev\":\"%s\"", a->seq + 1,
-                            a->log_id, prev);
+                jbuf_put(b, "\",\"prev\":null", 13);
+        else {
+                jbuf_put(b, "\",\"prev\":\"", 10);
+                jbuf_put(b, prev, 2 * AUDIT_HASH_BYTES);
+                jbuf_put(b, "\"", 1);
+        }
         if (a->seq == 0 || (ev->event && strcmp(ev->event, "start") == 0))
                 json_put_member_string(b, "policy_hash",
                                        a->have_policy_hash ? a->policy_hash : NULL, false);
-        if (a->need_continues && a->seq > 0)
-                jbuf_printf(b, ",\"continues\":{\"log\":\"%s\",\"seq\":%" PRIu64 "}", a->log_id,
-                            a->seq);
+        if (a->need_continues && a->seq > 0) {
+                jbuf_put(b, ",\"continues\":{\"log\":\"", 21);
+                jbuf_put(b, a->log_id, AUDIT_LOG_ID_HEX);
+                jbuf_put(b, "\"", 1);
+                put_u64(b, "seq", a->seq, false);
+                jbuf_put(b, "}", 1);
+        }
         if (a->lost) {
-                jbuf_printf(b, ",\"lost\":{\"records\":%" PRIu64 ",\"intents\":[", a->lost);
-                for (size_t i = 0; i < a->n_lost_intents; i++)
-                        jbuf_printf(b, "%s%" PRIu64, i ? "," : "", a->lost_intents[i]);
+                jbuf_put(b, ",\"lost\":{\"records\":", 19);
+                jbuf_put_u64(b, a->lost);
+                jbuf_puts(b, ",\"intents\":[");
+                for (size_t i = 0; i < a->n_lost_intents; i++) {
+                        if (i)
+                                jbuf_put(b, ",", 1);
+                        jbuf_put_u64(b, a->lost_intents[i]);
+                }
                 jbuf_puts(b, "]}");
         }
         json_put_member_string(b, "event", ev->event, false);
-        if (ev->request_id)
-                jbuf_printf(b, ",\"request_id\":%" PRIu64, ev->request_id);
-        else
-                jbuf_puts(b, ",\"request_id\":null");
+        put_u64(b, "request_id", ev->request_id, true);
         if (ev->intent)
-                jbuf_printf(b, ",\"intent\":%" PRIu64, ev->intent);
+                put_u64(b, "intent", ev->intent, false);
         const struct audit_caller *c = ev->caller;
         if (c) {
-                jbuf_printf(b,
-                            ",\"caller\":{\"uid\":%" PRIu32 ",\"gid\":%" PRIu32 ",\"pid\":%" PRId32,
-                            c->uid, c->gid, c->pid);
+                jbuf_puts(b, ",\"caller\":{\"uid\":");
+                jbuf_put_u64(b, c->uid);
+                put_u64(b, "gid", c->gid, false);
+                jbuf_put(b, ",\"pid\":", 7);
+                jbuf_put_i64(b, c->pid);
                 json_put_member_string(b, "exe", c->exe, false);
                 put_i64(b, "pidfd_ino", c->pidfd_ino ? (int64_t)c->pidfd_ino : -1);
                 if (ev->tid)
@@ -454,9 +527,14 @@ static void build_record(struct audit *a, const struct audit_event *ev)
         json_put_member_string(b, "path", ev->path, true);
         put_i64(b, "uid", ev->uid);
         put_i64(b, "gid", ev->gid);
-        if (ev->mode >= 0)
-                jbuf_printf(b, ",\"mode\":\"%04o\"", (unsigned)ev->mode);
-        else
+        if (ev->mode > 07777)
+                jbuf_printf(b, ",\"mode\":\"%o\"", (unsigned)ev->mode);
+        else if (ev->mode >= 0) {
+                char m[14] = ",\"mode\":\"0000\"";
+                for (int i = 3, v = ev->mode; i >= 0; i--, v >>= 3)
+                        m[9 + i] = (char)('0' + (v & 7));
+                jbuf_put(b, m, 14);
+        } else
                 jbuf_puts(b, ",\"mode\":null");
         json_put_member_string(b, "flags", ev->flags, false);
         json_put_member_string(b, "addr", ev->addr, false);
@@ -468,11 +546,16 @@ static void build_record(struct audit *a, const struct audit_event *ev)
                 json_put_member_string(b, "result", name, false);
         else
                 jbuf_printf(b, ",\"result\":\"errno %d\"", ev->error);
-        jbuf_printf(b, ",\"duration_us\":%" PRIu64, ev->duration_us);
+        put_u64(b, "duration_us", ev->duration_us, false);
         put_i64(b, "changed", ev->changed);
         json_put_member_string(b, "message", ev->message, false);
-        if (a->sk && !b->err) {
-                /* Signed bytes: the record with the sig member left out. */
+        a->buf_seal = a->sk && !b->err && seal_now(a, ev);
+        if (a->buf_seal) {
+                /* A seal: this record signed, with the number of unsigned
+                 * records before it since the last seal; its "prev" chains
+                 * to them, so the signature proves them all.  Signed bytes:
+                 * the record with the sig member left out. */
+                put_u64(b, "sealed", a->unsealed, false);
                 uint8_t sig[AUDIT_SIG_BYTES];
                 char hex[2 * AUDIT_SIG_BYTES + 1];
                 jbuf_puts(b, "}");
@@ -508,8 +591,8 @@ static int write_record(struct audit *a, const struct audit_event *ev, int *sync
                 if (a->buf.err)
                         return a->buf.err;
         }
-        struct stat st;
-        if (!a->is_stderr) {
+        struct stat st = {0};
+        if (!a->is_stderr && (a->bad_tail || !recently_checked(a))) {
                 if (fstat(a->fd, &st) < 0)
                         return negative_errno();
                 if (S_ISREG(st.st_mode) && st.st_nlink == 0) {
@@ -565,6 +648,7 @@ int audit_log(struct audit *a, const struct audit_event *ev)
                 return a->buf.err; /* this record only: the sink is fine */
         }
         if (a->path && (r = write_record(a, ev, &sync_err)) < 0) {
+                a->checked_us = 0;
                 count_lost(a, ev);
                 return a->last_err = r; /* not written: the chain does not advance */
         }
@@ -577,6 +661,10 @@ int audit_log(struct audit *a, const struct audit_event *ev)
                 crypto_generichash(a->prev, sizeof(a->prev), (const unsigned char *)line, line_len,
                                    NULL, 0);
         a->seq++;
+        if (a->buf_seal)
+                a->unsealed = 0;
+        else if (a->sk && a->unsealed++ == 0)
+                a->unsealed_since = mono_ms();
         a->need_continues = false;
         a->bad_tail = false;
         a->lost = 0;
@@ -584,6 +672,19 @@ int audit_log(struct audit *a, const struct audit_event *ev)
         /* An fsync failure still refuses the operation; the record stays in
          * the chain because its bytes are in the file. */
         return a->last_err = sync_err;
+}
+
+bool audit_seal_due(const struct audit *a, uint64_t now_ms)
+{
+        return a && a->sk && a->unsealed > 0 && now_ms - a->unsealed_since >= a->seal_ms;
+}
+
+int audit_seal(struct audit *a)
+{
+        if (!a || !a->sk || a->unsealed == 0)
+                return 0;
+        struct audit_event ev = {.event = "seal", .uid = -1, .gid = -1, .mode = -1, .changed = -1};
+        return audit_log(a, &ev);
 }
 
 uint64_t audit_seq(const struct audit *a)
@@ -619,6 +720,9 @@ int audit_ready(struct audit *a)
                 return a->last_err < 0 ? a->last_err : -EBADF;
         if (a->is_stderr)
                 return a->last_err;
+        if (a->last_err == 0 && recently_checked(a))
+                return 0;
+        a->checked_us = 0;
         struct stat st;
         struct statvfs sv;
         if (fstat(a->fd, &st) < 0)
@@ -631,8 +735,11 @@ int audit_ready(struct audit *a)
         }
         if (fstatvfs(a->fd, &sv) < 0)
                 return negative_errno();
-        if ((uint64_t)sv.f_bavail * sv.f_frsize < AUDIT_ROOM)
+        uint64_t room = (uint64_t)sv.f_bavail * sv.f_frsize;
+        if (room < AUDIT_ROOM)
                 return -ENOSPC;
+        if (room >= AUDIT_ROOM_AMPLE && a->last_err == 0)
+                a->checked_us = mono_us();
         /* Space came back: a record that failed for want of it is no reason
          * to refuse; any other failure is, until a record is written. */
         return a->last_err == -ENOSPC ? 0 : a->last_err;
@@ -642,8 +749,11 @@ int audit_reopen(struct audit *a)
 {
         if (!a || !a->path || a->is_stderr)
                 return 0;
+        if (a->fd >= 0 && !a->removed)
+                (void)audit_seal(a); /* the old file ends sealed */
         a->fd = safe_close(a->fd);
         a->removed = false;
+        a->checked_us = 0;
         /* On failure audit_log retries the open on every record. */
         return a->last_err = attach_file(a);
 }

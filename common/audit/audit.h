@@ -30,7 +30,19 @@ struct audit_config {
          * (audit_log returns 0 for them), to measure what they cost
          * against one record per request.  Such a log hides operations. */
         bool no_intent;
+        /* Signing (sign_key_file): the chain is sealed, a record signed,
+         * at most every seal_records records and seal_ms milliseconds
+         * after the first unsealed record (0: the defaults below); see
+         * audit_seal_due.  Tests and benchmarks set them. */
+        unsigned seal_records, seal_ms;
 };
+
+/* The seal bounds' defaults (docs/AUDIT.md, "Seals").  A broker checks
+ * audit_seal_due every AUDIT_SEAL_TICK_MS, so no record stays unsealed
+ * longer than AUDIT_SEAL_MS + AUDIT_SEAL_TICK_MS (1 s). */
+#define AUDIT_SEAL_RECORDS 256
+#define AUDIT_SEAL_MS      900
+#define AUDIT_SEAL_TICK_MS 100
 
 struct audit_caller {
         uint32_t uid, gid;
@@ -87,6 +99,15 @@ int audit_open(struct audit **a, const struct audit_config *cfg, const char *pol
  * is never silent. */
 int audit_log(struct audit *a, const struct audit_event *ev);
 
+/* Seals (signing only): a record is signed, and with it every record
+ * before it in the chain, as a log's and each file's first record, at
+ * start, stop and audit_reopen, and every seal_records records.  Between
+ * them, audit_seal_due says whether the oldest unsealed record is
+ * seal_ms old (now_ms: CLOCK_MONOTONIC milliseconds); audit_seal then
+ * writes a "seal" record (0 when there is nothing to seal or no key). */
+bool audit_seal_due(const struct audit *a, uint64_t now_ms);
+int audit_seal(struct audit *a);
+
 /* Seq of the last record written (0: none yet): after an "intent" record,
  * the number its outcome record names in audit_event.intent. */
 uint64_t audit_seq(const struct audit *a);
@@ -113,8 +134,15 @@ bool audit_failure_allow(const struct audit *a);
  * (the open error), its filesystem has less than AUDIT_ROOM bytes free for
  * unprivileged users (-ENOSPC), or the last record failed for a reason
  * that free space does not explain (that error, until a record is written
- * again).  One fstat and one fstatvfs per call. */
+ * again).  One fstat and one fstatvfs per call, but for AUDIT_RECHECK_US
+ * after a look that found AUDIT_ROOM_AMPLE free: then neither this call
+ * nor the records that follow ask again: a full disk is seen up to 1 ms
+ * late (a record that does not fit is still counted as lost), a deleted
+ * file too (a record written in that millisecond goes with the file, as
+ * one written just before the rm would). */
 int audit_ready(struct audit *a);
+#define AUDIT_RECHECK_US 1000
+#define AUDIT_ROOM_AMPLE (16 * AUDIT_ROOM)
 
 /* SIGHUP/logrotate: reopens the path.  If the new file is empty its first
  * record carries a "continues" marker and the previous record's hash. */
@@ -127,8 +155,10 @@ void audit_close(struct audit *a); /* NULL-safe */
  * counted and named, not checked; a line that looks like a record but does
  * not parse is an error.  Findings go to report ("FILE:LINE: edited|
  * deleted|reordered|truncated|torn|bad signature|unsigned|no outcome|lost
- * ..." lines), then one summary line.  With pubkey_file every record must
- * carry a valid signature.  Returns one of these, or -errno on I/O errors: */
+ * ..." lines), then one summary line.  With pubkey_file every seal (signed
+ * record) must be valid, and proves the records before it; records after
+ * a log's last seal are named ("unsealed: N records after the last
+ * seal ...").  Returns one of these, or -errno on I/O errors: */
 enum {                          /* the values are `stepdown audit verify`'s exit statuses */
        AUDIT_VERIFY_INTACT = 0, /* every chain intact, every start has its stop */
        AUDIT_VERIFY_BROKEN = 1, /* a problem was found */
@@ -137,6 +167,11 @@ enum {                          /* the values are `stepdown audit verify`'s exit
         * being written. */
        AUDIT_VERIFY_OPEN = 3,
        AUDIT_VERIFY_EMPTY = 4, /* no audit record at all: nothing was verified */
+       /* With a key: every seal valid and every chain intact, but the
+        * last records of a log come after its last seal, so no signature
+        * proves them (a broker killed or still running, or records
+        * appended by someone without the key); named in the report. */
+       AUDIT_VERIFY_UNSEALED = 5,
 };
 int audit_verify(char **files, size_t n, const char *pubkey_file, FILE *report);
 

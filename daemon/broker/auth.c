@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "trusted.h"
 #include "util.h"
 
 #ifndef SO_PEERPIDFD
@@ -98,10 +99,14 @@ int auth_key_load(const char *path, uint8_t key[PROTO_KEY_BYTES], char *err, siz
         ssize_t n;
         size_t bin_len = 0;
 
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0) {
-                snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
-                return -errno;
+        /* Root's own file, by a path nobody else can bend (trusted.h): no
+         * link in any component, a directory only root can change. */
+        char why[PATH_MAX + 512] = "";
+        _cleanup_close_ int fd = -1;
+        int r = trusted_file_open(path, true, &fd, why, sizeof(why));
+        if (r < 0) {
+                snprintf(err, errlen, "key file %s: %s", path, why[0] ? why : strerror(-r));
+                return r;
         }
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 snprintf(err, errlen, "key file %s: not a regular file", path);

@@ -89,6 +89,7 @@ struct broker {
         unsigned long refused_other[REFUSE_N]; /* refused from uids beyond the table */
         time_t refused_other_since;
         struct event *ev_refused;
+        struct event *ev_seal; /* audit seals by time (audit_seal_due) */
         unsigned long serial;
         uint32_t listen_uid;    /* the listening socket's uid, as clients see it */
         struct request_ctx req; /* what the request pipeline keeps between requests */
@@ -949,6 +950,15 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         }
 }
 
+static void on_seal_tick(evutil_socket_t fd, short what, void *arg)
+{
+        struct broker *b = arg;
+        (void)fd;
+        (void)what;
+        if (audit_seal_due(b->cfg.audit, now_ms()))
+                (void)audit_seal(b->cfg.audit); /* a lost seal is counted; the next one covers it */
+}
+
 int broker_new(struct event_base *base, int listen_fd, const struct broker_config *cfg,
                struct broker **out)
 {
@@ -986,7 +996,11 @@ int broker_new(struct event_base *base, int listen_fd, const struct broker_confi
         b->ev_accept = event_new(base, listen_fd, EV_READ | EV_PERSIST, on_accept, b);
         b->ev_resume = event_new(base, -1, 0, on_resume, b);
         b->ev_refused = event_new(base, -1, 0, on_refused_tick, b);
-        if (!b->ev_accept || !b->ev_resume || !b->ev_refused || event_add(b->ev_accept, NULL) < 0) {
+        b->ev_seal = event_new(base, -1, EV_PERSIST, on_seal_tick, b);
+        struct timeval tick = {0, AUDIT_SEAL_TICK_MS * 1000};
+        if (!b->ev_accept || !b->ev_resume || !b->ev_refused || !b->ev_seal ||
+            event_add(b->ev_accept, NULL) < 0 ||
+            (b->cfg.audit && event_add(b->ev_seal, &tick) < 0)) {
                 broker_free(b);
                 return -ENOMEM;
         }
@@ -1005,6 +1019,7 @@ void broker_free(struct broker *b)
         event_freep(&b->ev_accept);
         event_freep(&b->ev_resume);
         event_freep(&b->ev_refused);
+        event_freep(&b->ev_seal);
         free(b);
 }
 

@@ -55,6 +55,22 @@ stop() { kill -TERM "$BROKER" && wait "$BROKER"; }
 as_app() { setpriv --reuid=1000 --regid=1000 --clear-groups env STEPDOWN_SOCKET="$T/run/sd.sock" STEPDOWN_KEY_FILE="$T/keys/app.key" "$@"; }
 r() { as_app "$SD" "$@" 2>&1; echo "rc=$?"; }
 verify() { "$SD" audit verify "$@" 2>&1; echo "rc=$?"; }
+# forge IN OUT LINE OLD NEW: OUT is IN with OLD replaced by NEW in line LINE
+# and the chain relinked after it (what anyone without the key can do).
+forge() {
+        python3 - "$@" <<'PY'
+import hashlib, sys
+lines = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
+n = int(sys.argv[3]) - 1
+assert sys.argv[4].encode() in lines[n]
+lines[n] = lines[n].replace(sys.argv[4].encode(), sys.argv[5].encode())
+for i in range(n + 1, len(lines)):
+    prev = hashlib.blake2b(lines[i - 1], digest_size=32).hexdigest().encode()
+    j = lines[i].index(b'"prev":"') + 8
+    lines[i] = lines[i][:j] + prev + lines[i][j + 64:]
+open(sys.argv[2], "wb").write(b"".join(l + b"\n" for l in lines))
+PY
+}
 # json SCRIPT FILE...: runs a python snippet over the files' records (list
 # `recs`, one dict per line; a line that is not JSON fails); prints what
 # the snippet prints.
@@ -245,28 +261,21 @@ start "$T/pol-sign.conf"
 like "$(r mkdir "$T/data/s1"; r chmod 0644 "$T/data/s1"; r chmod 0600 "$T/data/a/f1")" "^rc=0 .* rc=4 rc=0$" \
         "(e) audit-sign: requests served"
 stop
-like "$(json 'print(all(re.fullmatch(r"[0-9a-f]{128}", r.get("sig", "")) for r in recs), len(recs))' "$T/signed.jsonl")" \
-        "^True (8|9)$" "(e) every record carries a signature"
+# Sealed in batches (docs/AUDIT.md, "Seals"): the first record and the stop
+# record are seals; each seal says how many unsigned records it seals.
+like "$(json 'print(all(re.fullmatch(r"[0-9a-f]{128}", r.get("sig", "")) for r in (recs[0], recs[-1])), recs[-1]["event"], all(("sig" in r) == ("sealed" in r) for r in recs), sum(r.get("sealed", 0) + ("sig" in r) for r in recs) == len(recs), len(recs))' "$T/signed.jsonl")" \
+        "^True stop True True (8|9)$" "(e) the first and the stop record are seals, and the seals cover every record"
 like "$(verify --pubkey "$T/keys/audit.pub" "$T/signed.jsonl")" "intact: .*rc=0$" "(e) verify --pubkey accepts the signed log"
 like "$(verify --pubkey "$T/keys/other.pub" "$T/signed.jsonl")" "signed.jsonl:1: bad signature.*rc=1$" \
         "(e) ... another key's public half rejects it at line 1"
 # Forge: change the mode of the last request and recompute its hash link, so
 # the chain holds and only the signature can tell.
-python3 - "$T/signed.jsonl" "$T/forged.jsonl" <<'PY'
-import hashlib, sys
-lines = open(sys.argv[1], "rb").read().split(b"\n")[:-1]
-n = max(i for i, l in enumerate(lines) if b'"mode":"0600"' in l)
-lines[n] = lines[n].replace(b'"mode":"0600"', b'"mode":"0666"')
-for i in range(n + 1, len(lines)):
-    prev = hashlib.blake2b(lines[i - 1], digest_size=32).hexdigest().encode()
-    j = lines[i].index(b'"prev":"') + 8
-    lines[i] = lines[i][:j] + prev + lines[i][j + 64:]
-open(sys.argv[2], "wb").write(b"".join(l + b"\n" for l in lines))
-PY
+forge "$T/signed.jsonl" "$T/forged.jsonl" "$(grep -n '"mode":"0600"' "$T/signed.jsonl" | tail -n 1 | cut -d: -f1)" \
+        '"mode":"0600"' '"mode":"0666"'
 fl=$(grep -n '"mode":"0666"' "$T/forged.jsonl" | cut -d: -f1)
 like "$(verify "$T/forged.jsonl")" "intact: .*rc=0$" "(e) forged record with a recomputed chain: the chain alone is fooled"
-like "$(verify --pubkey "$T/keys/audit.pub" "$T/forged.jsonl")" "forged.jsonl:$fl: bad signature.*rc=1$" \
-        "(e) ... verify --pubkey rejects it, naming line $fl"
+like "$(verify --pubkey "$T/keys/audit.pub" "$T/forged.jsonl")" "forged.jsonl:$(grep -c . "$T/forged.jsonl"): bad signature \(a seal over the [0-9]+ unsigned records since $T/forged.jsonl:2: it or one of them was changed or forged.*rc=1$" \
+        "(e) ... verify --pubkey rejects the seal after it (the stop record), naming the records it covers (line $fl among them)"
 sed '2s/"seq":2/"seq":7/' "$T/signed.jsonl" >"$T/edited.jsonl"
 like "$(verify --pubkey "$T/keys/audit.pub" "$T/edited.jsonl")" "edited.jsonl:[23]: .*rc=1$" \
         "(e) an edited byte: rejected (exit 1, line named)"
@@ -466,8 +475,8 @@ like "$out" "$H:$f1: bad signature \(record is not signed\) $H:$f2: bad signatur
         "(h) with --pubkey: exactly the two forged lines ($f1, $f2) are rejected"
 genuine=$(sed -n "${torn1}p" "$H" | grep -o '"log":"[0-9a-f]*"')
 like "$(grep -F "$genuine" "$H" | "$SD" audit verify --pubkey "$T/keys/audit.pub" - 2>&1; echo "rc=$?")" \
-        "(intact: 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line rc=0|open \(intact so far\): 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line; 1 log without a stop record \(above\) rc=3)$" \
-        "(h) the broker's own records (verify - on stdin) are intact and all signed"
+        "(intact: 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line rc=0|-:2: unsealed: [0-9]+ records after the last seal \(-:1\) are chained but not signed .*sealed part intact: 1[01] records in 1 file, 1 log, all signatures valid; 2 records with foreign bytes before it on its line; 1 log without a stop record \(above\); [0-9]+ records after the last seal are chained but not signed \(above\) rc=5)$" \
+        "(h) the broker's own records (verify - on stdin) are intact and sealed (stop missing: the tail after the last seal named, exit 5)"
 echo "# (h) unsigned: verify said: $(flat "$(verify "$T/h-no.out")")"
 like "$(verify "$T/h-no.out")" ":$(grep -n 'etc/shadow' "$T/h-no.out" | cut -d: -f1): open: log [0-9a-f]{32} ends at seq 2 without a stop record .* open \(intact so far\): 1[234] records in 1 file, 2 logs.*rc=3$" \
         "(h) unsigned audit -: the forged chain is a second, self-consistent log; verify can only count it (signing is the guarantee)"
@@ -672,5 +681,68 @@ chmod 1770 "$T/vol/log"
 out=$(in_container "$STEPDOWND" -c "$T/j.conf" -- /bin/true 2>&1; echo "rc=$?")
 is "$out" "rc=0" "(j) ... made sticky: accepted"
 is "$(stat -c %U "$VLOG")" "root" "(j) ... the log file is root's"
+
+# --- (n) seals in batches: by time, the unsealed tail, forgery before a seal, a cut
+policy "$T/pol-seal.conf" "audit $T/sealed.jsonl" "audit-sign $T/keys/audit.key"
+start "$T/pol-seal.conf"
+like "$(r mkdir "$T/data/n1"; r chmod 0640 "$T/data/n1")" "^rc=0 rc=0$" "(n) requests served"
+# The seal timer: within 1 s of the first unsealed record (waited for up to
+# 5 s: a loaded machine may run the broker late).
+for _ in $(seq 50); do tail -n 1 "$T/sealed.jsonl" | grep -q '"event":"seal"' && break; sleep 0.1; done
+n_seal=$(grep -c . "$T/sealed.jsonl")
+like "$(tail -n 1 "$T/sealed.jsonl")" '"event":"seal",.*,"sealed":[0-9]+,"sig":"[0-9a-f]{128}"}$' \
+        "(n) idle for a second: the broker sealed the chain by itself (a seal record, signed)"
+like "$(r chmod 0600 "$T/data/n1")" "^rc=0$" "(n) one more request after the seal"
+kill -KILL "$BROKER"
+wait "$BROKER" 2>/dev/null
+n_all=$(grep -c . "$T/sealed.jsonl")
+out=$(verify --pubkey "$T/keys/audit.pub" "$T/sealed.jsonl")
+like "$out" "sealed.jsonl:$((n_seal + 1)): unsealed: $((n_all - n_seal)) records after the last seal \($T/sealed.jsonl:$n_seal\) are chained but not signed .*sealed part intact: $n_all records.*rc=5$" \
+        "(n) killed: verify --pubkey proves everything up to the last seal and names the unsealed tail (exit 5)"
+like "$(verify "$T/sealed.jsonl")" "open \(intact so far\).*rc=3$" "(n) ... without the key: open, as before"
+out=$("$SD" audit show "$T/sealed.jsonl" 2>&1)
+like "$(flat "$out")" " seal .*seals the [0-9]+ records before it" "(n) audit show: the seal record says what it seals"
+is "$(echo "$out" | awk '/^[0-9]/ {print $2}' | sort -u | tr '\n' ' ')" "ok " "(n) ... and every row, sealed or not yet, is ok in the CHAIN column"
+# Cut right after the seal: what remains is proven, the cut seen as today (no stop).
+head -n "$n_seal" "$T/sealed.jsonl" >"$T/sealed-cut.jsonl"
+out=$(verify --pubkey "$T/keys/audit.pub" "$T/sealed-cut.jsonl")
+like "$out" "open: log [0-9a-f]{32} ends at seq $n_seal without a stop record.*open \(intact so far\): $n_seal records in 1 file, 1 log, all signatures valid; 1 log without a stop record \(above\) rc=3$" \
+        "(n) cut after a seal: open (exit 3), every record signed for"
+# A record before the seal forged, the chain relinked: the seal rejects it.
+forge "$T/sealed.jsonl" "$T/sealed-forged.jsonl" $((n_seal - 1)) '"result":"OK"' '"result":"EPERM"'
+grep -q '"sig"' <(sed -n "$((n_seal - 1))p" "$T/sealed-forged.jsonl") && not_ok "(n) the forged record is not a seal"
+like "$(verify "$T/sealed-forged.jsonl")" "open \(intact so far\).*rc=3$" "(n) a forged record before the seal, chain relinked: the chain alone is fooled"
+like "$(verify --pubkey "$T/keys/audit.pub" "$T/sealed-forged.jsonl")" "sealed-forged.jsonl:$n_seal: bad signature \(a seal over the [0-9]+ unsigned records? since .*NOT intact.*rc=1$" \
+        "(n) ... verify --pubkey rejects the seal over it (exit 1)"
+
+# --- (m) the provisioned key file, by a path the app could bend ---------------
+# The app owns $T/kvol (a volume) and plants a link in it to a root-only
+# directory holding root's own key, so that the broker would take a secret
+# of root's for the app's key; then puts a key file of its own there.  Both
+# starts must stop before serving, naming the component at fault.
+mkdir -p "$T/kvol" "$T/rootkeys"
+chown 1000:1000 "$T/kvol"
+chmod 700 "$T/rootkeys"
+head -c 32 /dev/urandom >"$T/rootkeys/root.key"
+chmod 400 "$T/rootkeys/root.key"
+kpolicy() { printf 'socket %s/run/sd.sock\nkey %s\nallow app mkdir %s/data/** mode=0700\n' "$T" "$1" "$T" >"$T/m.conf"; chmod 644 "$T/m.conf"; }
+kstart() { rm -rf "$T/run"; timeout 10 "$STEPDOWND" --serve -c "$T/m.conf" 2>&1; echo "rc=$?"; }
+as_app ln -s "$T/rootkeys" "$T/kvol/k"
+kpolicy "$T/kvol/k/root.key"
+like "$(kstart)" "key file $T/kvol/k/root.key: directory $T/kvol/k: \"k\" is a symbolic link.*rc=1$" \
+        "(m) key FILE through a link the app planted in a directory on the way: refused, naming it"
+[ ! -e "$T/run/sd.sock" ] && ok "(m) ... and no broker serves with it" || not_ok "(m) ... and no broker serves with it"
+as_app /bin/sh -c "rm '$T/kvol/k' && head -c 32 /dev/urandom >'$T/kvol/app.key' && chmod 400 '$T/kvol/app.key'"
+kpolicy "$T/kvol/app.key"
+like "$(kstart)" "key file $T/kvol/app.key: its directory $T/kvol is owned by uid 1000, not root .*rc=1$" \
+        "(m) key FILE in a directory the app owns (it could swap the file): refused, naming the directory"
+[ ! -e "$T/run/sd.sock" ] && ok "(m) ... and no broker serves with it" || not_ok "(m) ... and no broker serves with it"
+# The same key in a directory only root can change: served.
+mkdir -m 0755 "$T/kroot" && cp -p "$T/kvol/app.key" "$T/kroot/app.key"
+kpolicy "$T/kroot/app.key"
+start "$T/m.conf" "$T/m.err"
+out=$(setpriv --reuid=1000 --regid=1000 --clear-groups env STEPDOWN_SOCKET="$T/run/sd.sock" STEPDOWN_KEY_FILE="$T/kvol/app.key" "$SD" ping 2>&1; echo "rc=$?")
+like "$out" "rc=0$" "(m) ... the same key file in root's directory: the broker serves the app that holds it"
+stop
 
 done_testing

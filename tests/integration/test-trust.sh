@@ -142,8 +142,11 @@ wait "$bpid"
 # --- 4. the key file -----------------------------------------------------------
 head -c 32 /dev/urandom >"$T/keys/app.key"
 chown 1000:1000 "$T/keys/app.key" && chmod 0400 "$T/keys/app.key"
+# The broker's copy lives in a directory only root can change (it refuses
+# a key file whose directory the app owns: test-audit.sh plays that).
+mkdir -m 0755 "$T/bkeys" && cp -p "$T/keys/app.key" "$T/bkeys/app.key"
 mkdir -m 0755 "$T/run4"
-policy "$T/p4.conf" "$T/run4/sd.sock" "key $T/keys/app.key"
+policy "$T/p4.conf" "$T/run4/sd.sock" "key $T/bkeys/app.key"
 bg_ns "$STEPDOWND" --serve -c "$T/p4.conf" >"$T/p4.err" 2>&1 &
 bpid=$!
 wait_sock "$T/run4/sd.sock"

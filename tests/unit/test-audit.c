@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -555,6 +557,48 @@ static void make_log(int n, const char *key)
         audit_close(a);
 }
 
+/* A log as the broker signed it before seals came in batches: every
+ * record signed, no "sealed" member (new verify still reads those).
+ * Written sealing every record, then each line rewritten without
+ * "sealed":0, relinked and signed again with the secret key. */
+static void make_old_signed_log(int n, const char *key)
+{
+        unlink(log_path);
+        struct audit_config cfg = {.path = log_path, .sign_key_file = key, .seal_records = 1};
+        struct audit *a = NULL;
+        char err[256] = "";
+        if (audit_open(&a, &cfg, policy_path, err, sizeof(err)) < 0)
+                fail_msg("audit_open: %s", err);
+        log_n(a, n);
+        audit_close(a);
+        char *hex = read_file(key, NULL);
+        uint8_t sk[64], h[32], sig[64];
+        assert_int_equal(sodium_hex2bin(sk, 64, hex, 128, NULL, NULL, NULL), 0);
+        free(hex);
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), (size_t)n);
+        for (int i = 0; i < n; i++) {
+                char *at = strstr(l[i], ",\"sealed\":0,\"sig\":\"");
+                assert_non_null(at);
+                memmove(at, at + 11, strlen(at + 11) + 1);
+                if (i > 0) {
+                        crypto_generichash(h, 32, (unsigned char *)l[i - 1], strlen(l[i - 1]), NULL,
+                                           0);
+                        sodium_bin2hex(strstr(l[i], "\"prev\":\"") + 8, 65, h, 32);
+                        strstr(l[i], "\"prev\":\"")[8 + 64] = '"';
+                }
+                size_t mlen = strlen(l[i]) - AUDIT_SIG_SUFFIX_LEN;
+                char *m = strndup(l[i], mlen + 1);
+                m[mlen] = '}';
+                crypto_sign_detached(sig, NULL, (unsigned char *)m, mlen + 1, sk);
+                free(m);
+                sodium_bin2hex(l[i] + mlen + 8, 129, sig, 64);
+                l[i][mlen + 8 + 128] = '"';
+        }
+        write_lines(log_path, l, (size_t)n);
+        free_lines(l, (size_t)n);
+}
+
 static void test_verify_tamper(void **state)
 {
         (void)state;
@@ -656,7 +700,7 @@ static void test_signing(void **state)
         assert_int_equal(st.st_mode & 07777, 0400);
 
         char *files[] = {log_path};
-        make_log(5, sk);
+        make_old_signed_log(5, sk);
         expect_intact(files, 1, pk);
         expect_intact(files, 1, NULL);
         char want[256];
@@ -683,7 +727,7 @@ static void test_signing(void **state)
         expect_broken(log_path, pk, want);
 
         /* An edited value in a signed record. */
-        make_log(5, sk);
+        make_old_signed_log(5, sk);
         free_lines(l, 5);
         assert_int_equal(read_lines(log_path, &l), 5);
         strstr(l[1], "record 1")[7] = '7';
@@ -769,7 +813,7 @@ static void test_cli_keygen_signed(void **state)
         char *kg[] = {"audit", "keygen", sk, pk, NULL};
         assert_int_equal(cmd_audit(4, kg), 0);
         assert_int_equal(cmd_audit(4, kg), 1); /* refuses to overwrite */
-        make_log(3, sk);
+        make_old_signed_log(3, sk);
         char *v[] = {"audit", "verify", "--pubkey", pk, log_path, NULL};
         assert_int_equal(cmd_audit(5, v), 0);
         char *v2[] = {"audit", "verify", "--pubkey", log_path, log_path, NULL};
@@ -916,6 +960,274 @@ static void test_log_dir(void **state)
         unlink(path);
         rmdir(link_dir);
         rmdir(victim);
+}
+
+/* Runs `ln -s target link` as uid 1000: the link a non-root user plants
+ * in a directory it owns. */
+static void plant_link_as_user(const char *target, const char *link)
+{
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(setgroups(0, NULL) == 0 && setresgid(1000, 1000, 1000) == 0 &&
+                              setresuid(1000, 1000, 1000) == 0 && symlink(target, link) == 0
+                          ? 0
+                          : 1);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Issue 21, leftover: the policy file audit_open hashes and the signing
+ * key it loads are root's files named by a path: a link a user plants in
+ * a directory on the way, or a parent directory the user owns, must not
+ * hand root another file.  Played for real: uid 1000 owns a directory on
+ * the way and points a component at root's private files; audit_open
+ * refuses, naming the component, and writes nothing. */
+static void test_trusted_files(void **state)
+{
+        (void)state;
+        if (geteuid() != 0) {
+                print_message("not root: skipped\n");
+                skip();
+        }
+        char user[200], secret[200], lpol[300], lkey[300], upol[300], ukey[300], logp[300], pk[300],
+            err[PATH_MAX + 256] = "";
+        assert_int_equal(chmod(dir, 0711), 0);            /* the user may reach its directory */
+        snprintf(user, sizeof(user), "%s/home", dir);     /* the user's own directory */
+        snprintf(secret, sizeof(secret), "%s/root", dir); /* root's private files */
+        assert_int_equal(mkdir(user, 0755), 0);
+        assert_int_equal(chown(user, 1000, 1000), 0);
+        assert_int_equal(mkdir(secret, 0700), 0);
+        char rpol[300], rkey[300];
+        snprintf(rpol, sizeof(rpol), "%s/stepdown.conf", secret);
+        snprintf(rkey, sizeof(rkey), "%s/audit.key", secret);
+        snprintf(pk, sizeof(pk), "%s/audit.pub", secret);
+        write_file(rpol, "user app\n", 9);
+        assert_int_equal(chmod(rpol, 0644), 0);
+        assert_int_equal(audit_keygen(rkey, pk, err, sizeof(err)), 0);
+        snprintf(logp, sizeof(logp), "%s/trusted.jsonl", dir);
+        struct audit_config cfg = {.path = logp};
+        struct audit *a = NULL;
+
+        /* In place (root's directory, root's files): accepted. */
+        cfg.sign_key_file = rkey;
+        assert_int_equal(audit_open(&a, &cfg, rpol, err, sizeof(err)), 0);
+        audit_close(a);
+        assert_int_equal(unlink(logp), 0);
+
+        /* A link to root's directory planted by the user as an
+         * intermediate component: neither file is read through it. */
+        char ulink[260];
+        snprintf(ulink, sizeof(ulink), "%s/etc", user);
+        plant_link_as_user(secret, ulink);
+        snprintf(lpol, sizeof(lpol), "%s/stepdown.conf", ulink);
+        snprintf(lkey, sizeof(lkey), "%s/audit.key", ulink);
+        cfg.sign_key_file = NULL;
+        assert_int_equal(audit_open(&a, &cfg, lpol, err, sizeof(err)), -ELOOP);
+        assert_non_null(strstr(err, "cannot hash policy"));
+        assert_non_null(strstr(err, lpol));
+        assert_non_null(strstr(err, "\"etc\" is a symbolic link"));
+        cfg.sign_key_file = lkey;
+        assert_int_equal(audit_open(&a, &cfg, rpol, err, sizeof(err)), -ELOOP);
+        assert_non_null(strstr(err, "signing key"));
+        assert_non_null(strstr(err, lkey));
+        assert_non_null(strstr(err, "\"etc\" is a symbolic link"));
+        struct stat st;
+        assert_int_equal(lstat(logp, &st), -1); /* nothing was written */
+        assert_int_equal(unlink(ulink), 0);
+
+        /* Root's files in a directory the user owns (it could swap them). */
+        snprintf(upol, sizeof(upol), "%s/stepdown.conf", user);
+        snprintf(ukey, sizeof(ukey), "%s/audit.key", user);
+        assert_int_equal(link(rpol, upol), 0);
+        assert_int_equal(link(rkey, ukey), 0);
+        cfg.sign_key_file = NULL;
+        assert_int_equal(audit_open(&a, &cfg, upol, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, upol));
+        assert_non_null(strstr(err, "its directory"));
+        assert_non_null(strstr(err, "owned by uid 1000, not root"));
+        cfg.sign_key_file = ukey;
+        assert_int_equal(audit_open(&a, &cfg, rpol, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, ukey));
+        assert_non_null(strstr(err, "owned by uid 1000, not root"));
+        assert_int_equal(lstat(logp, &st), -1);
+        /* The file itself not root's: refused too. */
+        assert_int_equal(unlink(upol), 0);
+        char rpol2[300];
+        snprintf(rpol2, sizeof(rpol2), "%s/user.conf", secret);
+        write_file(rpol2, "user app\n", 9);
+        assert_int_equal(chown(rpol2, 1000, 1000), 0);
+        cfg.sign_key_file = NULL;
+        assert_int_equal(audit_open(&a, &cfg, rpol2, err, sizeof(err)), -EPERM);
+        assert_non_null(strstr(err, "owned by uid 1000, not root"));
+        unlink(rpol2);
+        unlink(ukey);
+        unlink(rkey);
+        unlink(pk);
+        unlink(rpol);
+        rmdir(secret);
+        rmdir(user);
+        chmod(dir, 0700);
+}
+
+static uint64_t mono_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Relinks lines [from, n) after lines[from - 1] changed (a forger without
+ * the key: the chain is keyless). */
+static void relink(char **l, size_t from, size_t n)
+{
+        for (size_t i = from; i < n; i++) {
+                uint8_t h[32];
+                crypto_generichash(h, 32, (unsigned char *)l[i - 1], strlen(l[i - 1]), NULL, 0);
+                char *p = strstr(l[i], "\"prev\":\"") + 8;
+                sodium_bin2hex(p, 65, h, 32);
+                p[64] = '"';
+        }
+}
+
+/* Issue 21 item 2: the chain is sealed in batches.  A record is signed
+ * (a seal, "sealed":N) as the log's first record, at start and stop,
+ * every seal_records records, and when audit_seal_due says the oldest
+ * unsealed one is seal_ms old; verify --pubkey proves every record up
+ * to the last seal and names the tail after it (exit 5). */
+static void test_seals(void **state)
+{
+        (void)state;
+        char sk[128], pk[128], err[256], *report = NULL, want[512];
+        snprintf(sk, sizeof(sk), "%s/seal.key", dir);
+        snprintf(pk, sizeof(pk), "%s/seal.pub", dir);
+        assert_int_equal(audit_keygen(sk, pk, err, sizeof(err)), 0);
+        char *files[] = {log_path};
+        unlink(log_path);
+        struct audit_config cfg = {
+            .path = log_path, .sign_key_file = sk, .seal_records = 4, .seal_ms = 50};
+        struct audit *a = NULL;
+        assert_int_equal(audit_open(&a, &cfg, policy_path, err, sizeof(err)), 0);
+        struct audit_event start = {.event = "start",
+                                    .uid = -1,
+                                    .gid = -1,
+                                    .mode = -1,
+                                    .changed = -1,
+                                    .message = "stepdownd"};
+        assert_int_equal(audit_log(a, &start), 0); /* seq 1: a seal */
+        log_n(a, 9);                               /* seq 2-10: seals at 5 and 9 */
+        char **l;
+        assert_int_equal(read_lines(log_path, &l), 10);
+        for (int i = 0; i < 10; i++) {
+                bool seal = i == 0 || i == 4 || i == 8;
+                assert_int_equal(strstr(l[i], ",\"sig\":\"") != NULL, seal);
+                if (seal)
+                        assert_non_null(strstr(l[i], i ? ",\"sealed\":3," : ",\"sealed\":0,"));
+        }
+        free_lines(l, 10);
+        /* Seq 10 is after the last seal: named, exit 5; the chain alone is
+         * intact so far (no stop yet: open). */
+        assert_int_equal(verify(files, 1, NULL, &report), AUDIT_VERIFY_OPEN);
+        free(report);
+        assert_int_equal(verify(files, 1, pk, &report), AUDIT_VERIFY_UNSEALED);
+        snprintf(want, sizeof(want),
+                 "%s:10: unsealed: 1 record after the last seal (%s:9) is chained but not signed",
+                 log_path, log_path);
+        assert_non_null(strstr(report, want));
+        assert_non_null(strstr(report, "sealed part intact: 10 records"));
+        free(report);
+        /* The time bound: not due at once, due seal_ms after seq 10. */
+        uint64_t now = mono_now_ms();
+        assert_false(audit_seal_due(a, now));
+        assert_true(audit_seal_due(a, now + 60));
+        usleep(60 * 1000);
+        assert_true(audit_seal_due(a, mono_now_ms()));
+        assert_int_equal(audit_seal(a), 0); /* seq 11: a "seal" record */
+        assert_false(audit_seal_due(a, mono_now_ms() + 1000));
+        assert_int_equal(audit_seal(a), 0); /* nothing to seal: nothing written */
+        assert_int_equal(audit_seq(a), 11);
+        struct audit_event stop = start;
+        stop.event = "stop";
+        log_n(a, 2);                              /* seq 12-13 */
+        assert_int_equal(audit_log(a, &stop), 0); /* seq 14: the stop record is a seal */
+        audit_close(a);
+        assert_int_equal(read_lines(log_path, &l), 14);
+        assert_non_null(strstr(l[10], "\"event\":\"seal\""));
+        assert_non_null(strstr(l[10], ",\"sealed\":1,\"sig\":\""));
+        assert_non_null(strstr(l[13], ",\"sealed\":2,\"sig\":\""));
+        assert_int_equal(verify(files, 1, pk, &report), AUDIT_VERIFY_INTACT);
+        assert_non_null(
+            strstr(report, "intact: 14 records in 1 file, 1 log, all signatures valid"));
+        free(report);
+
+        /* A forged record before the last seal (seq 7, unsigned), the
+         * chain relinked: the chain alone is fooled, the seal is not. */
+        char *orig7 = strdup(l[6]);
+        strstr(l[6], "record 5")[7] = '6';
+        relink(l, 7, 14);
+        write_lines(log_path, l, 14);
+        expect_intact(files, 1, NULL);
+        snprintf(want, sizeof(want),
+                 "%s:9: bad signature (a seal over the 3 unsigned records since %s:6: it or one "
+                 "of them was changed or forged",
+                 log_path, log_path);
+        expect_broken(log_path, pk, want);
+        /* ... and another key's public half rejects the first seal. */
+        free(l[6]);
+        l[6] = orig7;
+        relink(l, 7, 14);
+        write_lines(log_path, l, 14);
+        assert_int_equal(verify(files, 1, pk, &report), AUDIT_VERIFY_INTACT);
+        free(report);
+
+        /* Records appended after the last seal by someone without the key:
+         * named as the unsealed tail. */
+        l = realloc(l, 15 * sizeof(*l));
+        l[14] = strdup(l[12]);
+        char *seq = strstr(l[14], "\"seq\":13");
+        memcpy(seq, "\"seq\":15", 8);
+        relink(l, 14, 15);
+        write_lines(log_path, l, 15);
+        assert_int_equal(verify(files, 1, pk, &report), AUDIT_VERIFY_UNSEALED);
+        snprintf(want, sizeof(want), "%s:15: unsealed: 1 record after the last seal (%s:14)",
+                 log_path, log_path);
+        assert_non_null(strstr(report, want));
+        free(report);
+
+        /* Cut right after a seal (the stop lost): open, as without seals. */
+        write_lines(log_path, l, 9);
+        assert_int_equal(verify(files, 1, pk, &report), AUDIT_VERIFY_OPEN);
+        assert_non_null(strstr(report, "without a stop record"));
+        assert_null(strstr(report, "unsealed"));
+        free(report);
+        free_lines(l, 15);
+
+        /* SIGHUP: the old file ends with a seal, the new one starts with one. */
+        unlink(log_path);
+        char old[160];
+        snprintf(old, sizeof(old), "%s.1", log_path);
+        assert_int_equal(audit_open(&a, &cfg, policy_path, err, sizeof(err)), 0);
+        log_n(a, 3); /* seq 1 sealed, 2-3 not */
+        assert_int_equal(rename(log_path, old), 0);
+        assert_int_equal(audit_reopen(a), 0);
+        log_n(a, 1);
+        audit_close(a);
+        assert_int_equal(read_lines(old, &l), 4);
+        assert_non_null(strstr(l[3], "\"event\":\"seal\""));
+        assert_non_null(strstr(l[3], ",\"sealed\":2,\"sig\":\""));
+        free_lines(l, 4);
+        assert_int_equal(read_lines(log_path, &l), 1);
+        assert_non_null(strstr(l[0], "\"continues\""));
+        assert_non_null(strstr(l[0], ",\"sealed\":0,\"sig\":\""));
+        free_lines(l, 1);
+        char *both[] = {old, log_path};
+        assert_int_equal(verify(both, 2, pk, &report), AUDIT_VERIFY_INTACT);
+        free(report);
+        unlink(old);
+        unlink(log_path);
+        unlink(sk);
+        unlink(pk);
 }
 
 static void test_disk_full(void **state)
@@ -1343,7 +1655,7 @@ static void test_signed_stream(void **state)
         snprintf(pk, sizeof(pk), "%s/s.pub", dir);
         char err[256];
         assert_int_equal(audit_keygen(sk, pk, err, sizeof(err)), 0);
-        make_log(3, sk);
+        make_old_signed_log(3, sk);
         char **sl, **ul;
         assert_int_equal(read_lines(log_path, &sl), 3);
         make_log(2, NULL);
@@ -1405,12 +1717,14 @@ int main(void)
             cmocka_unit_test(test_removed_file),
             cmocka_unit_test(test_log_file_kind),
             cmocka_unit_test(test_log_dir),
+            cmocka_unit_test(test_trusted_files),
             cmocka_unit_test(test_concurrent_appenders),
             cmocka_unit_test(test_disk_full),
             cmocka_unit_test(test_intent_outcome),
             cmocka_unit_test(test_verify_empty_and_open),
             cmocka_unit_test(test_mixed_stream),
             cmocka_unit_test(test_signed_stream),
+            cmocka_unit_test(test_seals),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
