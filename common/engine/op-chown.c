@@ -50,6 +50,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "op-util.h"
 #include "ops.h"
 #include "resolve.h"
@@ -790,8 +791,11 @@ unsigned op_chown_threads(void)
                 char *end;
                 errno = 0;
                 unsigned long n = strtoul(e, &end, 10);
-                if (!*end && !errno && n >= 1)
-                        return n > OP_CHOWN_MAX_THREADS ? OP_CHOWN_MAX_THREADS : (unsigned)n;
+                if (!*end && !errno && n >= 1 && n <= OP_CHOWN_MAX_THREADS)
+                        return (unsigned)n;
+                log_warn("STEPDOWN_CHOWN_THREADS=%s is not a number from 1 to %u; using the "
+                         "online CPUs up to %u",
+                         e, OP_CHOWN_MAX_THREADS, OP_CHOWN_DEFAULT_THREADS);
         }
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         if (n < 1)
