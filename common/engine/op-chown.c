@@ -88,6 +88,7 @@ struct walk {
         struct frame *stack;
         size_t depth, cap;
         size_t low; /* frames 1..low-1 are let go; low..depth-1 hold fds */
+        size_t at;  /* messages name entries of frame at - 1 (0: the top one) */
         char *buf;
         char *err;
         size_t errlen;
@@ -108,6 +109,7 @@ struct pool {
         struct job *q; /* at most threads jobs */
         size_t qlen;
         unsigned threads, idle; /* walkers, those waiting for a job */
+        unsigned reserved;      /* jobs being prepared for them */
         bool done, stop;
         int r; /* the first error; its message is in err */
         char *err;
@@ -168,7 +170,7 @@ static const char *entry_path(struct walk *w, const char *name, char *buf, size_
 {
         if (w->depth == 0)
                 return op_join(buf, len, w->path, "");
-        return frame_path(w, w->depth - 1, name, buf, len);
+        return frame_path(w, w->at ? w->at - 1 : w->depth - 1, name, buf, len);
 }
 
 static int walk_fail(struct walk *w, const char *name, int r, const char *why, int cap)
@@ -518,7 +520,8 @@ static bool wanted(const struct walk *w)
 {
         const struct pool *p = w->pool;
         return p && __atomic_load_n(&p->idle, __ATOMIC_RELAXED) >
-                        __atomic_load_n(&p->qlen, __ATOMIC_RELAXED);
+                        __atomic_load_n(&p->qlen, __ATOMIC_RELAXED) +
+                            __atomic_load_n(&p->reserved, __ATOMIC_RELAXED);
 }
 
 /* Hands the directory fd (checked and changed, name in the top frame) to
@@ -532,7 +535,7 @@ static bool give(struct walk *w, int fd, const char *name, const struct statx *s
         if (!copy)
                 return false;
         pthread_mutex_lock(&p->mu);
-        bool ok = p->idle > p->qlen && !p->stop;
+        bool ok = p->idle > p->qlen + p->reserved && !p->stop;
         if (ok) {
                 p->q[p->qlen] = (struct job){
                     .fd = fd,
@@ -549,19 +552,22 @@ static bool give(struct walk *w, int fd, const char *name, const struct statx *s
         return ok;
 }
 
-/* Opens subdirectory name of the top frame, changes it and pushes it (or
- * hands it to a waiting walker). */
-static int enter_dir(struct walk *w, const char *name)
+/* Opens subdirectory name of frame level (messages name it through
+ * w->at), checks it and changes it: 1 with *fd and *sx, 0 when it is gone,
+ * on another mount or no longer a directory (then handled as what it is),
+ * or -errno.  let_go: on EMFILE let go of ancestors and try again. */
+static int open_dir(struct walk *w, size_t level, const char *name, bool let_go_ok, int *fdp,
+                    struct statx *sx)
 {
         if (w->pool && __atomic_load_n(&w->pool->stop, __ATOMIC_RELAXED))
                 return -ECANCELED;
-        int dirfd = w->stack[w->depth - 1].fd;
+        int dirfd = w->stack[level].fd;
         int fd;
         for (;;) {
                 fd = openat(dirfd, name,
                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
                 /* out of fds: let go of one more ancestor and try again */
-                if (fd >= 0 || errno != EMFILE || w->low + 1 >= w->depth)
+                if (fd >= 0 || errno != EMFILE || !let_go_ok || w->low + 1 >= w->depth)
                         break;
                 let_go(w, w->low++);
         }
@@ -575,29 +581,90 @@ static int enter_dir(struct walk *w, const char *name)
                         return walk_fail(w, name, r, NULL, -1);
                 /* Replaced by a non-directory since it was read: handle
                  * it as what it is now, through an fd, never followed. */
-                return visit_file(w, &w->stack[w->depth - 1], name, true, NULL);
+                return visit_file(w, &w->stack[level], name, true, NULL);
         }
-        struct statx sx;
         struct stat st;
-        if (statx(fd, "", AT_EMPTY_PATH, STATX_WANT, &sx) < 0) {
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_WANT, sx) < 0) {
                 int r = negative_errno();
                 safe_close(fd);
                 return walk_fail(w, name, r, NULL, -1);
         }
-        if (!same_mount(w, &sx)) {
+        if (!same_mount(w, sx)) {
                 safe_close(fd);
                 return 0;
         }
-        statx_to_stat(&sx, &st);
+        statx_to_stat(sx, &st);
         int r = chown_fd(w, dirfd, name, fd, &st);
         if (r < 0) {
                 safe_close(fd);
                 return r;
         }
+        *fdp = fd;
+        return 1;
+}
+
+/* Opens subdirectory name of the top frame, changes it and pushes it (or
+ * hands it to a waiting walker). */
+static int enter_dir(struct walk *w, const char *name)
+{
+        int fd;
+        struct statx sx;
+        int r = open_dir(w, w->depth - 1, name, true, &fd, &sx);
+        if (r <= 0)
+                return r;
         if (wanted(w) && give(w, fd, name, &sx))
                 return 0;
         r = push(w, fd, name, makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino);
         return r < 0 ? r : read_dir(w);
+}
+
+/* A walker waits: hand it the pending subdirectory nearest the root (the
+ * largest share of the work there is, so walkers seldom hand over).  1 if
+ * one was taken from its frame, 0 if none was, or -errno. */
+static int share(struct walk *w)
+{
+        struct pool *p = w->pool;
+        size_t i = 0;
+        while (i + 1 < w->depth && (w->stack[i].fd < 0 || w->stack[i].pos >= w->stack[i].len))
+                i++;
+        if (i + 1 >= w->depth) /* only the top frame: enter_dir hands over */
+                return 0;
+        pthread_mutex_lock(&p->mu);
+        bool ok = !p->stop && p->idle > p->qlen + p->reserved;
+        if (ok)
+                __atomic_store_n(&p->reserved, p->reserved + 1, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&p->mu);
+        if (!ok)
+                return 0;
+        struct frame *f = &w->stack[i];
+        const char *name = f->names + f->pos;
+        f->pos += strlen(name) + 1;
+        int fd;
+        struct statx sx;
+        w->at = i + 1;
+        int r = open_dir(w, i, name, false, &fd, &sx);
+        w->at = 0;
+        char path[PATH_MAX + NAME_MAX + 2];
+        char *copy = r > 0 ? strdup(frame_path(w, i, name, path, sizeof(path))) : NULL;
+        if (r > 0 && !copy) {
+                safe_close(fd);
+                r = op_fail(w->err, w->errlen, "chown", path, -ENOMEM, NULL, -1);
+        }
+        pthread_mutex_lock(&p->mu);
+        __atomic_store_n(&p->reserved, p->reserved - 1, __ATOMIC_RELAXED);
+        if (r > 0) {
+                /* qlen + reserved stayed below idle: the slot is there */
+                p->q[p->qlen] = (struct job){
+                    .fd = fd,
+                    .dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
+                    .ino = sx.stx_ino,
+                    .path = copy,
+                };
+                __atomic_store_n(&p->qlen, p->qlen + 1, __ATOMIC_RELAXED);
+                pthread_cond_signal(&p->cv);
+        }
+        pthread_mutex_unlock(&p->mu);
+        return r < 0 ? r : 1;
 }
 
 /* Walks the directory behind rootfd (already changed), which is w->path;
@@ -619,6 +686,8 @@ static int walk_tree(struct walk *w, int rootfd, dev_t dev, ino_t ino)
                         r = reopen_top(w);
                         continue;
                 }
+                if (wanted(w) && (r = share(w)) != 0)
+                        continue;
                 const char *name = f->names + f->pos;
                 f->pos += strlen(name) + 1;
                 r = enter_dir(w, name);
