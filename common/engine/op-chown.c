@@ -710,7 +710,7 @@ static void walker(struct pool *p, struct walk *w, struct job *first)
                         int r = walk_tree(w, j.fd, j.dev, j.ino);
                         pthread_mutex_lock(&p->mu);
                         if (r < 0 && r != -ECANCELED && !p->stop) {
-                                p->stop = true;
+                                __atomic_store_n(&p->stop, true, __ATOMIC_RELAXED);
                                 p->r = r;
                                 snprintf(p->err, p->errlen, "%s", w->err);
                                 pthread_cond_broadcast(&p->cv);
