@@ -40,11 +40,13 @@ struct op_stats {
         void (*progress)(void *arg, const struct op_stats *st);
         void *arg;
         /* In: how many threads walk a recursive chown (0 or 1: the calling
-         * thread alone; at most OP_CHOWN_MAX_THREADS).  The counts above,
-         * max_visited and the first error are the same whatever the
-         * number; report and progress are called one at a time, from any
-         * of the threads.  Only before the seccomp filter (it has no
-         * clone): setup steps, not the broker's requests. */
+         * thread alone; at most OP_CHOWN_MAX_THREADS; one under an fd limit
+         * too low for each to hold its share of directories).  The counts
+         * above and max_visited are the same whatever the number; the
+         * first error met stops every thread and is the one returned;
+         * report and progress are called one at a time, from any of the
+         * threads.  Only before the seccomp filter (it has no clone):
+         * setup steps, not the broker's requests. */
         unsigned threads;
 };
 
@@ -52,7 +54,7 @@ struct op_stats {
 
 /* Threads for a recursive chown: $STEPDOWN_CHOWN_THREADS (1 to
  * OP_CHOWN_MAX_THREADS) if set, else the online CPUs up to
- * OP_CHOWN_DEFAULT_THREADS. */
+ * OP_CHOWN_DEFAULT_THREADS (another value is warned about and ignored). */
 #define OP_CHOWN_DEFAULT_THREADS 8
 #define OP_CHOWN_MAX_THREADS     64
 unsigned op_chown_threads(void);

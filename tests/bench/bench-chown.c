@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,12 +51,30 @@ static const char *const kind_name[KINDS] = {"engine, 1 thread", "engine, N thre
 
 static unsigned threads;
 
+/* CPU time (user + system) each kind took, summed like the wall times:
+ * on a loaded machine the wall times say more about the load. */
+static double cpu_fresh[KINDS], cpu_right[KINDS], *cpu_now;
+
+static double cpu_of(const struct rusage *ru)
+{
+        return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+               (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+}
+
+static double cpu_self(void)
+{
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        return cpu_of(&ru);
+}
+
 /* One run of kind on dir, giving it owner id; expect entries changed (or
  * -1: coreutils, checked on the top). */
 static double run(int kind, const char *dir, unsigned id, long expect)
 {
         char err[1024];
         struct op_stats st = {.threads = kind == NEWN ? threads : 1};
+        double c0 = cpu_self();
         double t = now();
         if (kind == COREUTILS) {
                 char owner[32];
@@ -69,9 +88,11 @@ static double run(int kind, const char *dir, unsigned id, long expect)
                         _exit(127);
                 }
                 int status;
-                if (waitpid(pid, &status, 0) < 0)
-                        die("waitpid");
+                struct rusage ru;
+                if (wait4(pid, &status, 0, &ru) < 0)
+                        die("wait4");
                 t = now() - t;
+                cpu_now[kind] += cpu_of(&ru);
                 struct stat sb;
                 if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || lstat(dir, &sb) < 0 ||
                     sb.st_uid != id) {
@@ -84,6 +105,7 @@ static double run(int kind, const char *dir, unsigned id, long expect)
                     ? before_op_chown(dir, "", id, id, true, false, false, &st, err, sizeof(err))
                     : op_chown(dir, "", id, id, true, false, false, &st, err, sizeof(err));
         t = now() - t;
+        cpu_now[kind] += cpu_self() - c0;
         if (r < 0) {
                 fprintf(stderr, "bench-chown: %s: %s\n", kind_name[kind], err);
                 exit(1);
@@ -94,6 +116,19 @@ static double run(int kind, const char *dir, unsigned id, long expect)
                 exit(1);
         }
         return t;
+}
+
+/* The 1-minute load average (other work on the machine). */
+static double load(void)
+{
+        double l = 0;
+        FILE *f = fopen("/proc/loadavg", "r");
+        if (f) {
+                if (fscanf(f, "%lf", &l) != 1)
+                        l = 0;
+                fclose(f);
+        }
+        return l;
 }
 
 static bool target(const char *what, double ratio, double goal, bool applies)
@@ -133,6 +168,7 @@ int main(int argc, char **argv)
         /* fresh: every run gives every entry a new owner */
         double fresh[KINDS] = {0}, right[KINDS] = {0};
         unsigned id = 20000;
+        cpu_now = cpu_fresh;
         for (int r = 0; r < rounds; r++) {
                 printf("round %d:", r + 1);
                 for (int k = 0; k < KINDS; k++) {
@@ -144,6 +180,7 @@ int main(int argc, char **argv)
                 printf("\n");
         }
         /* already right: each kind again with the owner the tree has */
+        cpu_now = cpu_right;
         for (int r = 0; r < rounds; r++) {
                 printf("already right, round %d:", r + 1);
                 for (int k = 0; k < KINDS; k++) {
@@ -169,6 +206,11 @@ int main(int argc, char **argv)
         ok &= target(what, right[NEWN] / cr, 0.5, true);
         printf("  %-58s %.3f  (before issue 21)\n", "already right, engine before / coreutils",
                right[BEFORE] / cr);
+        printf("CPU time (user + system) / coreutils' (load: %.1f):\n", load());
+        for (int k = 0; k < COREUTILS; k++)
+                printf("  %-20s fresh %.3f (%.2fs)  already right %.3f (%.2fs)\n", kind_name[k],
+                       cpu_fresh[k] / cpu_fresh[COREUTILS], cpu_fresh[k],
+                       cpu_right[k] / cpu_right[COREUTILS], cpu_right[k]);
         printf("bench-chown: %s\n", ok ? "every target met" : "some target NOT met");
 
         umount2(top, MNT_DETACH);

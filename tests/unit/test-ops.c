@@ -1171,6 +1171,27 @@ static void test_parallel_walk(void **state)
         }
 }
 
+/* STEPDOWN_CHOWN_THREADS sets the default thread count; a bad value is
+ * ignored (the online CPUs up to 8). */
+static void test_chown_threads_env(void **state)
+{
+        (void)state;
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        unsigned def = cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
+        unsetenv("STEPDOWN_CHOWN_THREADS");
+        assert_int_equal(op_chown_threads(), def);
+        setenv("STEPDOWN_CHOWN_THREADS", "3", 1);
+        assert_int_equal(op_chown_threads(), 3);
+        setenv("STEPDOWN_CHOWN_THREADS", "64", 1);
+        assert_int_equal(op_chown_threads(), 64);
+        static const char *bad[] = {"0", "65", "2x", "-1", "many"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                setenv("STEPDOWN_CHOWN_THREADS", bad[i], 1);
+                assert_int_equal(op_chown_threads(), def);
+        }
+        unsetenv("STEPDOWN_CHOWN_THREADS");
+}
+
 static int use_openat2(void **state)
 {
         (void)state;
@@ -1234,6 +1255,7 @@ int main(void)
             CASE(test_race_mkdir_exchange),
             CASE(test_race_chown_hardlink),
             CASE(test_parallel_walk),
+            CASE(test_chown_threads_env),
         };
         /* every chown test, each recursive walk by 4 threads (not
          * test_deep_moved: which level a walker lets go of, the one that
