@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -60,6 +61,8 @@ static void fail(const char *what)
         exit(1);
 }
 
+static double child_cpu; /* CPU time (user + system) of the last run */
+
 static int run_argv(char *const argv[], bool quiet)
 {
         pid_t pid = fork();
@@ -75,8 +78,11 @@ static int run_argv(char *const argv[], bool quiet)
                 _exit(127);
         }
         int st;
-        if (waitpid(pid, &st, 0) != pid)
-                fail("waitpid");
+        struct rusage ru;
+        if (wait4(pid, &st, 0, &ru) != pid)
+                fail("wait4");
+        child_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
         return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
@@ -179,7 +185,7 @@ int main(int argc, char **argv)
                                                 : "(unset: online CPUs)",
                rounds);
 
-        double tot[2][KINDS] = {{0}};
+        double tot[2][KINDS] = {{0}}, cpu[2][KINDS] = {{0}};
         unsigned id = 30000;
         int kinds = sd[1] ? KINDS : 1;
         for (int r = 0; r < rounds; r++) {
@@ -192,6 +198,7 @@ int main(int argc, char **argv)
                                         continue;
                                 double e = run(kind, ++id, cold);
                                 tot[cold][kind] += e;
+                                cpu[cold][kind] += child_cpu;
                                 printf("  %s %.3fs", kind_name[kind], e);
                         }
                         printf("\n");
@@ -206,6 +213,11 @@ int main(int argc, char **argv)
                 printf("  %-44s %.3f  (before issue 21)\n", "warm: stepdownd before / chown -R",
                        tot[0][OLD] / tot[0][COREUTILS]);
         }
+        printf("CPU time (user + system) / chown -R's:\n");
+        for (int k = 0; k < COREUTILS; k++)
+                if (k != OLD || sd[1])
+                        printf("  %-17s cold %.3f  warm %.3f\n", kind_name[k],
+                               cpu[1][k] / cpu[1][COREUTILS], cpu[0][k] / cpu[0][COREUTILS]);
         printf("bench-chown-ext4: %s\n", ok ? "every target met" : "some target NOT met");
         cleanup();
         return 0;
