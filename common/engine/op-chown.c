@@ -87,8 +87,9 @@ struct walk {
         const char *path;
         struct frame *stack;
         size_t depth, cap;
-        size_t low; /* frames 1..low-1 are let go; low..depth-1 hold fds */
-        size_t at;  /* messages name entries of frame at - 1 (0: the top one) */
+        size_t low;          /* frames 1..low-1 are let go; low..depth-1 hold fds */
+        size_t at;           /* messages name entries of frame at - 1 (0: the top one) */
+        int pend[64], npend; /* O_PATH fds still to close (CLOSE_RUN at most) */
         char *buf;
         char *err;
         size_t errlen;
@@ -299,11 +300,9 @@ static int remember_dir(struct frame *f, const char *name)
  * O_PATH|O_NOFOLLOW, checked and changed through that fd.  *direct (may be
  * NULL) says whether it needed a change, so the next entry skips the
  * filter. */
-static int visit_file(struct walk *w, struct frame *f, const char *name, bool again, bool *direct)
+static int check_file(struct walk *w, struct frame *f, const char *name, int fd, bool again,
+                      bool *direct)
 {
-        _cleanup_close_ int fd = openat(f->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : walk_fail(w, name, negative_errno(), NULL, -1);
         struct statx sx;
         if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_WANT, &sx) <
             0)
@@ -323,6 +322,52 @@ static int visit_file(struct walk *w, struct frame *f, const char *name, bool ag
         struct stat st;
         statx_to_stat(&sx, &st);
         return chown_fd(w, f->fd, name, fd, &st);
+}
+
+/* The O_PATH fds of the entries are closed in batches: the fds this
+ * walker opened (only those, whatever other threads open), sorted, each
+ * run of consecutive numbers closed by one close_range() (one system call
+ * for many entries instead of one each). */
+#define CLOSE_RUN 64
+
+static int cmp_fd(const void *a, const void *b)
+{
+        return *(const int *)a - *(const int *)b;
+}
+
+static void close_run(struct walk *w)
+{
+        qsort(w->pend, w->npend, sizeof(w->pend[0]), cmp_fd);
+        for (int i = 0, j; i < w->npend; i = j) {
+                for (j = i + 1; j < w->npend && w->pend[j] == w->pend[j - 1] + 1;)
+                        j++;
+                if (j - i == 1 ||
+                    close_range((unsigned)w->pend[i], (unsigned)w->pend[j - 1], 0) < 0)
+                        for (int k = i; k < j; k++)
+                                close(w->pend[k]);
+        }
+        w->npend = 0;
+}
+
+static void close_later(struct walk *w, int fd)
+{
+        w->pend[w->npend++] = fd;
+        if (w->npend == CLOSE_RUN)
+                close_run(w);
+}
+
+static int visit_file(struct walk *w, struct frame *f, const char *name, bool again, bool *direct)
+{
+        int fd = openat(f->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == EMFILE && w->npend > 0) { /* give back the batch's fds */
+                close_run(w);
+                fd = openat(f->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (fd < 0)
+                return errno == ENOENT ? 0 : walk_fail(w, name, negative_errno(), NULL, -1);
+        int r = check_file(w, f, name, fd, again, direct);
+        close_later(w, fd);
+        return r;
 }
 
 /* Counts one more entry visited: 0, or -E2BIG past max_visited (exact
@@ -369,9 +414,18 @@ static int visit(struct walk *w)
         return 0;
 }
 
+static int read_entries(struct walk *w);
+
 /* Reads the top frame's directory: files are handled now, subdirectories
  * remembered for later so only one getdents buffer is needed. */
 static int read_dir(struct walk *w)
+{
+        int r = read_entries(w);
+        close_run(w);
+        return r;
+}
+
+static int read_entries(struct walk *w)
 {
         struct frame *f = &w->stack[w->depth - 1];
         bool direct = false;
@@ -581,7 +635,9 @@ static int open_dir(struct walk *w, size_t level, const char *name, bool let_go_
                         return walk_fail(w, name, r, NULL, -1);
                 /* Replaced by a non-directory since it was read: handle
                  * it as what it is now, through an fd, never followed. */
-                return visit_file(w, &w->stack[level], name, true, NULL);
+                r = visit_file(w, &w->stack[level], name, true, NULL);
+                close_run(w);
+                return r;
         }
         struct stat st;
         if (statx(fd, "", AT_EMPTY_PATH, STATX_WANT, sx) < 0) {
@@ -937,8 +993,9 @@ int op_chown_from(const char *anchor, const char *rest, uid_t uid, gid_t gid,
         /* Under a low fd limit one walker, which lets go of ancestors as
          * it needs: several could starve each other of fds. */
         struct rlimit rl;
-        if (threads > 1 && (getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
-                            rl.rlim_cur < (rlim_t)threads * (held_fds(threads) + 8) + 64))
+        if (threads > 1 &&
+            (getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+             rl.rlim_cur < (rlim_t)threads * (held_fds(threads) + 8 + CLOSE_RUN) + 64))
                 threads = 1;
         if (threads > 1)
                 r = walk_parallel(&w, threads, rootfd, dev, rsx.stx_ino);
