@@ -151,7 +151,7 @@ unsigned check_policy_files(const struct policy *p)
                 const struct policy_rule *x = &p->rules[i];
                 if (!x->anchor)
                         continue;
-                /* An exact path is opened itself (dispatch.c: handler_anchor);
+                /* An exact path is opened itself (act.c: rule_anchor);
                  * a unix socket and a wildcard rule, at their anchor. */
                 bool exact = x->kind == PATTERN_EXACT && x->op != SD_OP_BIND;
                 snprintf(what, sizeof(what), "allow %s %s %s", x->caller.text, sd_op_name(x->op),
