@@ -141,14 +141,18 @@ static int existing(int dirfd, const char *name, const char *path, enum exist ho
 }
 
 #define STAGE_PREFIX ".stepdown-mkdir."
+/* A kept one's (op_mkdir_keep_stages): the sweep removes those without a
+ * word, as a broker killed at the end of its container (exec mode: the
+ * app is the namespace's init) always leaves its kept ones. */
+#define KEPT_PREFIX STAGE_PREFIX "kept."
 
-static void stage_name(char *buf, size_t len)
+static void stage_name(char *buf, size_t len, bool kept)
 {
         static unsigned counter;
         uint64_t rnd = 0;
         if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
                 rnd = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ ++counter;
-        snprintf(buf, len, STAGE_PREFIX "%016llx", (unsigned long long)rnd);
+        snprintf(buf, len, "%s%016llx", kept ? KEPT_PREFIX : STAGE_PREFIX, (unsigned long long)rnd);
 }
 
 /* Owner and mode of a staging directory: ours, 0700 (plus the set-gid bit
@@ -266,10 +270,12 @@ static bool dir_empty(int fd)
         return empty;
 }
 
+/* arg: true for kept ones, false for the others */
 static bool stale_stage(const char *name, const struct stat *st, const void *arg)
 {
-        (void)arg;
-        return strncmp(name, STAGE_PREFIX, strlen(STAGE_PREFIX)) == 0 && stage_like(st);
+        bool kept = *(const bool *)arg;
+        return strncmp(name, STAGE_PREFIX, strlen(STAGE_PREFIX)) == 0 &&
+               (strncmp(name, KEPT_PREFIX, strlen(KEPT_PREFIX)) == 0) == kept && stage_like(st);
 }
 
 int op_mkdir_sweep(const char *dir, unsigned *removed, char *err, size_t errlen)
@@ -280,19 +286,24 @@ int op_mkdir_sweep(const char *dir, unsigned *removed, char *err, size_t errlen)
         int r = resolve_anchor(dir, &fd, why, sizeof(why));
         if (r < 0)
                 return op_fail(err, errlen, "sweep", dir, r, why, -1);
-        r = stage_scan(fd, stale_stage, NULL, removed);
+        unsigned kept = 0;
+        r = stage_scan(fd, stale_stage, &(bool){false}, removed);
+        if (r >= 0)
+                r = stage_scan(fd, stale_stage, &(bool){true}, &kept);
         return r < 0 ? op_fail(err, errlen, "sweep", dir, r, NULL, -1) : 0;
 }
 
-/* Step 1: a fresh private staging directory in dirfd, its name in stage
- * (64 bytes), its fd in *out.  On failure nothing of ours stays. */
-static int stage_make(int dirfd, const char *path, char *stage, int *out, char *err, size_t errlen)
+/* Step 1: a fresh private staging directory in dirfd (kept: to be kept),
+ * its name in stage (64 bytes), its fd in *out.  On failure nothing of
+ * ours stays. */
+static int stage_make(int dirfd, const char *path, bool kept, char *stage, int *out, char *err,
+                      size_t errlen)
 {
         int r = -EEXIST;
         struct orphan o = {.not = {.st_ino = 0}};
         clock_gettime(CLOCK_REALTIME_COARSE, &o.since);
         for (int tries = 0; tries < 16 && r == -EEXIST; tries++) {
-                stage_name(stage, 64);
+                stage_name(stage, 64, kept);
                 r = mkdirat(dirfd, stage, 0700) < 0 ? negative_errno() : 0;
         }
         if (r < 0)
@@ -469,7 +480,7 @@ static struct kept_stage *kept_get(int dirfd, const char *path, char *err, size_
         kept_drop(k);
         _cleanup_close_ int pfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_close_ int sfd = -1;
-        if (pfd < 0 || stage_make(dirfd, path, k->name, &sfd, err, errlen) < 0)
+        if (pfd < 0 || stage_make(dirfd, path, true, k->name, &sfd, err, errlen) < 0)
                 return NULL;
         k->acl_len = default_acl(sfd, k->acl, sizeof(k->acl));
         if ((k->acl_len < 0 && k->acl_len != -ENODATA) || fstat(sfd, &s) < 0) {
@@ -516,7 +527,7 @@ static int create_dir(int dirfd, const char *name, const char *path, mode_t mode
         }
         char stage[64];
         _cleanup_close_ int sfd = -1;
-        int r = stage_make(dirfd, path, stage, &sfd, err, errlen);
+        int r = stage_make(dirfd, path, false, stage, &sfd, err, errlen);
         if (r < 0)
                 return r;
         r = build_in(sfd, dirfd, name, path, mode, uid, gid, out, err, errlen);

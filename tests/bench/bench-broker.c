@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-client.h"
 #include "ops.h"
 #include "proto.h"
 
@@ -43,9 +44,7 @@ static size_t req_len, rep_len; /* sizes of a chmod request and its reply */
 
 static double now_us(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+        return bench_now_us();
 }
 
 static void die(const char *what)
@@ -140,31 +139,7 @@ static struct stats pingpong(int pairs, size_t n, double *lat)
 
 static int broker_connect_to(const char *sock)
 {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        uint8_t buf[PROTO_MAX_MSG], mac[PROTO_MAC_BYTES];
-        struct proto_msg m;
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-                die("connect");
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
-        if (n <= 0 || proto_decode(buf, (size_t)n, &m) < 0 || m.type != PROTO_HELLO)
-                die("hello");
-        struct proto_auth_peers peers;
-        if (proto_auth_peers_client(fd, &peers) < 0)
-                die("SO_PEERCRED");
-        proto_auth_mac(key, m.nonce, &peers, mac);
-        /* What libstepdown does: a fresh nonce of its own, the server's
-         * proof checked (protocol 3). */
-        uint8_t cnonce[PROTO_NONCE_BYTES];
-        randombytes_buf(cnonce, sizeof(cnonce));
-        n = proto_encode_auth(buf, sizeof(buf), 1, mac, cnonce);
-        if (send(fd, buf, (size_t)n, 0) < 0 || (n = recv(fd, buf, sizeof(buf), 0)) <= 0 ||
-            proto_decode(buf, (size_t)n, &m) < 0 || m.type != PROTO_AUTH_OK ||
-            proto_auth_server_verify(key, cnonce, &peers, m.mac) < 0)
-                die("auth");
-        return fd;
+        return bench_connect(sock, key);
 }
 
 static int broker_connect(void)
@@ -174,15 +149,9 @@ static int broker_connect(void)
 
 static void request(int fd, const uint8_t *req, size_t len)
 {
-        uint8_t buf[PROTO_MAX_MSG];
-        struct proto_msg m;
-        ssize_t n;
-        if (send(fd, req, len, 0) < 0 || (n = recv(fd, buf, sizeof(buf), 0)) <= 0 ||
-            proto_decode(buf, (size_t)n, &m) < 0)
-                die("request");
-        if (m.type != PROTO_OK) {
-                fprintf(stderr, "bench-broker: the broker said: %.*s\n", (int)m.message_len,
-                        m.message);
+        char msg[512];
+        if (bench_request(fd, req, len, msg, sizeof(msg)) != 0) {
+                fprintf(stderr, "bench-broker: the broker said: %s\n", msg);
                 exit(1);
         }
 }

@@ -1017,7 +1017,9 @@ static void test_mkdir_kept_stage(void **state)
         assert_int_equal(count_stages(NULL, NULL), 0);
         assert_int_equal(access(P("anchor/moved"), F_OK), -1);
 
-        /* killed while keeping one: the sweep at the next start finds it */
+        /* killed while keeping one: the sweep at the next start removes it
+         * (without counting it: a broker killed at the end of its
+         * container always leaves its kept ones) */
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -1028,9 +1030,9 @@ static void test_mkdir_kept_stage(void **state)
         assert_int_equal(waitpid(pid, &wst, 0), pid);
         assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
         assert_int_equal(count_stages(NULL, NULL), 1);
-        unsigned removed = 0;
+        unsigned removed = 99;
         assert_int_equal(op_mkdir_sweep(anchor, &removed, err, sizeof(err)), 0);
-        assert_int_equal(removed, 1);
+        assert_int_equal(removed, 0);
         assert_int_equal(count_stages(NULL, NULL), 0);
 }
 
