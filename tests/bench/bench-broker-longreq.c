@@ -6,11 +6,10 @@
  * A flips the tree between two owners, request after request, so every
  * walk changes every entry.  B sends chmods (two modes in turn) of a file
  * outside the tree for as long as A has finished fewer than WALKS walks
- * since B began, or MIN_SAMPLES of them on an idle broker.  Given OLD_STEPDOWND (e.g. built from main), both brokers run
- * side by side on their own sockets and the rounds alternate (new idle,
- * new busy, old idle, old busy, ROUNDS times), so that the figures of the
- * code before are taken in the same run.  Everything is on a tmpfs in a
- * private mount namespace.
+ * since B began, or MIN_SAMPLES of them on an idle broker.  Given OLD_STEPDOWND (e.g. built from
+ * main), both brokers run side by side on their own sockets and the rounds alternate (new idle, new
+ * busy, old idle, old busy, ROUNDS times), so that the figures of the code before are taken in the
+ * same run.  Everything is on a tmpfs in a private mount namespace.
  *
  * usage: bench-broker-longreq STEPDOWND [OLD_STEPDOWND [ENTRIES]]
  * (root; ENTRIES default 100000) */
