@@ -40,6 +40,14 @@
  *      start (op_mkdir_sweep(), from setup: the mkdir rules' anchors and
  *      the mkdir steps' directories), or by the app itself.
  *
+ * A long-running broker (op_mkdir_keep_stages()) skips steps 1 and 4 for
+ * a directory made directly in an anchor: the staging directory made there
+ * by step 1 is kept and reused by the next requests (see kept_get(): its
+ * privacy and what it passes on are re-checked on fds each time) and
+ * removed when keeping is turned off at stop, or by the start-time sweep
+ * after a broker that was killed.  That takes a mkdir, an open, a
+ * directory read and an rmdir of the app's directory off every request.
+ *
  * Why not fsuid/fsgid around mkdirat (create the inode owned by the
  * caller): setfsuid needs CAP_SETUID, which the hardened broker does not
  * keep (and should not: it is the capability to become anyone); a
@@ -59,6 +67,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,14 +141,18 @@ static int existing(int dirfd, const char *name, const char *path, enum exist ho
 }
 
 #define STAGE_PREFIX ".stepdown-mkdir."
+/* A kept one's (op_mkdir_keep_stages): the sweep removes those without a
+ * word, as a broker killed at the end of its container (exec mode: the
+ * app is the namespace's init) always leaves its kept ones. */
+#define KEPT_PREFIX STAGE_PREFIX "kept."
 
-static void stage_name(char *buf, size_t len)
+static void stage_name(char *buf, size_t len, bool kept)
 {
         static unsigned counter;
         uint64_t rnd = 0;
         if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
                 rnd = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ ++counter;
-        snprintf(buf, len, STAGE_PREFIX "%016llx", (unsigned long long)rnd);
+        snprintf(buf, len, "%s%016llx", kept ? KEPT_PREFIX : STAGE_PREFIX, (unsigned long long)rnd);
 }
 
 /* Owner and mode of a staging directory: ours, 0700 (plus the set-gid bit
@@ -257,10 +270,12 @@ static bool dir_empty(int fd)
         return empty;
 }
 
+/* arg: true for kept ones, false for the others */
 static bool stale_stage(const char *name, const struct stat *st, const void *arg)
 {
-        (void)arg;
-        return strncmp(name, STAGE_PREFIX, strlen(STAGE_PREFIX)) == 0 && stage_like(st);
+        bool kept = *(const bool *)arg;
+        return strncmp(name, STAGE_PREFIX, strlen(STAGE_PREFIX)) == 0 &&
+               (strncmp(name, KEPT_PREFIX, strlen(KEPT_PREFIX)) == 0) == kept && stage_like(st);
 }
 
 int op_mkdir_sweep(const char *dir, unsigned *removed, char *err, size_t errlen)
@@ -271,20 +286,24 @@ int op_mkdir_sweep(const char *dir, unsigned *removed, char *err, size_t errlen)
         int r = resolve_anchor(dir, &fd, why, sizeof(why));
         if (r < 0)
                 return op_fail(err, errlen, "sweep", dir, r, why, -1);
-        r = stage_scan(fd, stale_stage, NULL, removed);
+        unsigned kept = 0;
+        r = stage_scan(fd, stale_stage, &(bool){false}, removed);
+        if (r >= 0)
+                r = stage_scan(fd, stale_stage, &(bool){true}, &kept);
         return r < 0 ? op_fail(err, errlen, "sweep", dir, r, NULL, -1) : 0;
 }
 
-/* Steps 1-4 above.  -EEXIST (no message) if name appeared meanwhile. */
-static int create_dir(int dirfd, const char *name, const char *path, mode_t mode, uid_t uid,
-                      gid_t gid, int *out, char *err, size_t errlen)
+/* Step 1: a fresh private staging directory in dirfd (kept: to be kept),
+ * its name in stage (64 bytes), its fd in *out.  On failure nothing of
+ * ours stays. */
+static int stage_make(int dirfd, const char *path, bool kept, char *stage, int *out, char *err,
+                      size_t errlen)
 {
-        char stage[64];
         int r = -EEXIST;
         struct orphan o = {.not = {.st_ino = 0}};
         clock_gettime(CLOCK_REALTIME_COARSE, &o.since);
         for (int tries = 0; tries < 16 && r == -EEXIST; tries++) {
-                stage_name(stage, sizeof(stage));
+                stage_name(stage, 64, kept);
                 r = mkdirat(dirfd, stage, 0700) < 0 ? negative_errno() : 0;
         }
         if (r < 0)
@@ -312,20 +331,30 @@ static int create_dir(int dirfd, const char *name, const char *path, mode_t mode
                                "(or the filesystem does not keep root's owner and mode 0700)",
                                -1);
         }
+        *out = TAKE_FD(sfd);
+        return 0;
+}
+
+/* Steps 2-3 in the private staging directory sfd: "d" is made, owned and
+ * moded there and renamed to name in dirfd.  On failure "d" is gone again
+ * (only root can reach it: nobody else can search sfd).  -EEXIST (no
+ * message) if name appeared meanwhile; -ESTALE (no message) if the
+ * staging directory was removed (a kept one, by the app) or is not empty. */
+static int build_in(int sfd, int dirfd, const char *name, const char *path, mode_t mode, uid_t uid,
+                    gid_t gid, int *out, char *err, size_t errlen)
+{
         if (mkdirat(sfd, "d", 0700) < 0) {
-                r = negative_errno();
-                stage_remove(dirfd, stage, sfd);
-                return op_fail(err, errlen, "mkdir", path, r, NULL, -1);
+                int r = negative_errno();
+                return r == -ENOENT || r == -EEXIST
+                           ? -ESTALE
+                           : op_fail(err, errlen, "mkdir", path, r, NULL, -1);
         }
+        struct stat st;
+        int cap = -1, r = 0;
         _cleanup_close_ int fd = openat(sfd, "d", O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fstat(fd, &st) < 0) {
+        if (fd < 0 || fstat(fd, &st) < 0)
                 r = negative_errno();
-                stage_remove(dirfd, stage, sfd);
-                return op_fail(err, errlen, "mkdir", path, r, NULL, -1);
-        }
-        int cap = -1;
-        r = 0;
-        if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+        if (r == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1) &&
             fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
                 r = negative_errno();
                 cap = CAP_CHOWN;
@@ -352,19 +381,165 @@ static int create_dir(int dirfd, const char *name, const char *path, mode_t mode
                                 r = renameat(sfd, "d", dirfd, name) < 0 ? negative_errno() : 0;
                 }
         }
-        stage_remove(dirfd, stage, sfd);
-        if (r == -EEXIST)
-                return r;
-        if (r < 0)
-                return op_fail(err, errlen, "mkdir", path, r, NULL, cap);
+        if (r < 0) {
+                unlinkat(sfd, "d", AT_REMOVEDIR);
+                return r == -EEXIST ? r : op_fail(err, errlen, "mkdir", path, r, NULL, cap);
+        }
         *out = TAKE_FD(fd);
         return 0;
+}
+
+/* Kept staging directories (op_mkdir_keep_stages()): one per anchor, made
+ * by stage_make() and reused by later requests instead of a fresh one
+ * each time.  Each use re-checks it on its fd (still a directory of ours,
+ * mode 0700, not removed) and checks that a directory made in it inherits
+ * what one made in the anchor itself would now: the set-gid bit and group
+ * (compared with the anchor's fstat) and the default ACL (compared with
+ * the anchor's system.posix_acl_default, read on an O_RDONLY fd of the
+ * anchor).  Anything else drops it and makes a new one.  Nobody but root
+ * can add, swap or remove anything inside it; the app can rename it
+ * within the anchor or remove it (it is empty between requests), which
+ * only costs a new one.  One thread at a time (as the umask, which
+ * make_dir sets, is the process's). */
+#define KEPT_MAX     8
+#define KEPT_ACL_MAX 512
+#define ACL_DEFAULT  "system.posix_acl_default"
+
+struct kept_stage {
+        int pfd;   /* the anchor, O_RDONLY; -1: slot unused */
+        int sfd;   /* the staging directory */
+        dev_t dev; /* the anchor's device and inode */
+        ino_t ino;
+        char name[64]; /* the staging directory's name when it was made */
+        uint64_t used;
+        ssize_t acl_len; /* its default ACL: bytes, or -ENODATA for none */
+        char acl[KEPT_ACL_MAX];
+};
+
+static struct {
+        bool on;
+        uint64_t tick;
+        struct kept_stage k[KEPT_MAX];
+} kept;
+
+/* The default ACL of fd: its length in buf, -ENODATA if it has none (or
+ * the filesystem has no ACLs), another -errno (-ERANGE: too long). */
+static ssize_t default_acl(int fd, char *buf, size_t len)
+{
+        ssize_t n = fgetxattr(fd, ACL_DEFAULT, buf, len);
+        if (n >= 0)
+                return n;
+        int r = negative_errno();
+        return r == -EOPNOTSUPP ? -ENODATA : r;
+}
+
+static void kept_drop(struct kept_stage *k)
+{
+        if (k->pfd < 0)
+                return;
+        stage_remove(k->pfd, k->name, k->sfd);
+        k->pfd = safe_close(k->pfd);
+        k->sfd = safe_close(k->sfd);
+}
+
+/* Does a directory made in the staging directory *s inherit what one made
+ * in the anchor *p (whose fd is k->pfd) would? */
+static bool kept_usable(struct kept_stage *k, const struct stat *p, const struct stat *s)
+{
+        char acl[KEPT_ACL_MAX];
+        if (!stage_like(s) || s->st_nlink == 0 ||
+            (p->st_mode & S_ISGID) != (s->st_mode & S_ISGID) ||
+            ((p->st_mode & S_ISGID) && p->st_gid != s->st_gid))
+                return false;
+        ssize_t n = default_acl(k->pfd, acl, sizeof(acl));
+        return n == k->acl_len && (n < 0 || memcmp(acl, k->acl, (size_t)n) == 0);
+}
+
+/* The kept staging directory for the anchor dirfd (made if needed), or
+ * NULL (then the caller makes a one-shot one): a default ACL that cannot
+ * be read or is too long to compare is not kept. */
+static struct kept_stage *kept_get(int dirfd, const char *path, char *err, size_t errlen)
+{
+        struct stat p, s;
+        if (fstat(dirfd, &p) < 0)
+                return NULL;
+        struct kept_stage *k = NULL, *lru = &kept.k[0];
+        for (size_t i = 0; i < KEPT_MAX; i++) {
+                struct kept_stage *x = &kept.k[i];
+                if (x->pfd >= 0 && x->dev == p.st_dev && x->ino == p.st_ino)
+                        k = x;
+                if (x->pfd < 0 ? lru->pfd >= 0 : lru->pfd >= 0 && x->used < lru->used)
+                        lru = x;
+        }
+        if (k && fstat(k->sfd, &s) == 0 && kept_usable(k, &p, &s)) {
+                k->used = ++kept.tick;
+                return k;
+        }
+        if (!k)
+                k = lru;
+        kept_drop(k);
+        _cleanup_close_ int pfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int sfd = -1;
+        if (pfd < 0 || stage_make(dirfd, path, true, k->name, &sfd, err, errlen) < 0)
+                return NULL;
+        k->acl_len = default_acl(sfd, k->acl, sizeof(k->acl));
+        if ((k->acl_len < 0 && k->acl_len != -ENODATA) || fstat(sfd, &s) < 0) {
+                stage_remove(dirfd, k->name, sfd);
+                return NULL;
+        }
+        k->pfd = TAKE_FD(pfd);
+        k->sfd = TAKE_FD(sfd);
+        k->dev = p.st_dev;
+        k->ino = p.st_ino;
+        k->used = ++kept.tick;
+        if (!kept_usable(k, &p, &s)) { /* the anchor changed meanwhile */
+                kept_drop(k);
+                return NULL;
+        }
+        return k;
+}
+
+void op_mkdir_keep_stages(bool on)
+{
+        if (on && !kept.on)
+                for (size_t i = 0; i < KEPT_MAX; i++)
+                        kept.k[i].pfd = kept.k[i].sfd = -1;
+        if (!on && kept.on)
+                for (size_t i = 0; i < KEPT_MAX; i++)
+                        kept_drop(&kept.k[i]);
+        kept.on = on;
+}
+
+/* Steps 1-4 above.  -EEXIST (no message) if name appeared meanwhile.
+ * keep: dirfd is an anchor, where a kept staging directory may be used
+ * (the start-time sweep looks there). */
+static int create_dir(int dirfd, const char *name, const char *path, mode_t mode, uid_t uid,
+                      gid_t gid, bool keep, int *out, char *err, size_t errlen)
+{
+        if (keep && kept.on) {
+                struct kept_stage *k = kept_get(dirfd, path, err, errlen);
+                int r =
+                    k ? build_in(k->sfd, dirfd, name, path, mode, uid, gid, out, err, errlen) : 0;
+                if (k && r != -ESTALE)
+                        return r;
+                if (k) /* removed under us: drop it, go the one-shot way */
+                        kept_drop(k);
+        }
+        char stage[64];
+        _cleanup_close_ int sfd = -1;
+        int r = stage_make(dirfd, path, false, stage, &sfd, err, errlen);
+        if (r < 0)
+                return r;
+        r = build_in(sfd, dirfd, name, path, mode, uid, gid, out, err, errlen);
+        stage_remove(dirfd, stage, sfd);
+        return r == -ESTALE ? op_fail(err, errlen, "mkdir", path, -ENOENT, NULL, -1) : r;
 }
 
 /* name in dirfd becomes a directory (see above); how says what to do
  * when it exists.  *out (may be NULL) gets an O_PATH fd of it. */
 static int make_dir(int dirfd, const char *name, const char *path, mode_t mode, uid_t uid,
-                    gid_t gid, enum exist how, bool descend, int *out, char *err, size_t errlen)
+                    gid_t gid, enum exist how, bool descend, bool keep, int *out, char *err,
+                    size_t errlen)
 {
         mode_t old = umask(0);
         int r = -ENOENT;
@@ -372,7 +547,7 @@ static int make_dir(int dirfd, const char *name, const char *path, mode_t mode, 
                 struct stat st;
                 _cleanup_close_ int fd = -1;
                 bool absent = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
-                r = absent ? create_dir(dirfd, name, path, mode, uid, gid, &fd, err, errlen)
+                r = absent ? create_dir(dirfd, name, path, mode, uid, gid, keep, &fd, err, errlen)
                            : -EEXIST;
                 if (r == -EEXIST)
                         r = existing(dirfd, name, path, how, mode, uid, gid, descend, &fd, err,
@@ -404,8 +579,8 @@ static int mkdir_parents(const char *anchor, const char *rest, mode_t mode, uid_
                 name[n] = '\0';
                 bool last = p[n] == '\0';
                 _cleanup_close_ int next = -1;
-                r = make_dir(cur, name, path, mode, uid, gid, last ? how : EXIST_KEEP, !last, &next,
-                             err, errlen);
+                r = make_dir(cur, name, path, mode, uid, gid, last ? how : EXIST_KEEP, !last,
+                             p == rest, &next, err, errlen);
                 if (r < 0 || last)
                         return r;
                 safe_close(cur);
@@ -431,7 +606,10 @@ static int do_mkdir(const char *anchor, const char *rest, mode_t mode, uid_t uid
         int r = op_target_init(&t, "mkdir", anchor, rest, false, err, errlen);
         if (r < 0)
                 return r;
-        return make_dir(t.parent_fd, t.name, t.path, mode, uid, gid, how, false, NULL, err, errlen);
+        /* the anchor is the parent when rest is one name */
+        bool keep = rest[0] && !strchr(rest, '/');
+        return make_dir(t.parent_fd, t.name, t.path, mode, uid, gid, how, false, keep, NULL, err,
+                        errlen);
 }
 
 int op_mkdir(const char *anchor, const char *rest, mode_t mode, uid_t uid, gid_t gid, bool parents,

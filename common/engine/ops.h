@@ -83,8 +83,20 @@ int op_mkdir_ensure(const char *anchor, const char *rest, mode_t mode, uid_t uid
 /* Removes the staging directories op_mkdir left in dir (a broker killed
  * mid-way): entries named .stepdown-mkdir.* that are empty directories of
  * our euid with mode 0700, found through an fd of dir (resolved without
- * symlinks).  *removed counts them.  0, or -errno with "sweep DIR: why". */
+ * symlinks).  *removed counts them, but for kept ones
+ * (.stepdown-mkdir.kept.*, op_mkdir_keep_stages), which a killed broker
+ * always leaves.  0, or -errno with "sweep DIR: why". */
 int op_mkdir_sweep(const char *dir, unsigned *removed, char *err, size_t errlen);
+
+/* on: from now on op_mkdir/op_mkdir_ensure keep the staging directory they
+ * make directly in an anchor (one per anchor, up to 8, the least recently
+ * used one removed for a ninth) and reuse it for the next directory made
+ * there, re-checked on its fds each time (op-mkdir.c).  off: every kept
+ * staging directory is removed (under whatever name the app gave it).
+ * For a process that serves many requests (the broker, at start and at
+ * stop); the kept directories are .stepdown-mkdir.kept.* in the anchors,
+ * which op_mkdir_sweep() removes if the process was killed. */
+void op_mkdir_keep_stages(bool on);
 
 /* Changes the owner of anchor/rest (never of a symlink's target).
  * recursive: the whole tree below, any depth, symlinks changed themselves,

@@ -5,11 +5,15 @@
  * dropped; the broker lives on (STYLE.md habit 4). */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +22,7 @@
 #include "broker.h"
 #include "log.h"
 #include "match.h"
+#include "ops.h"
 #include "policy.h"
 #include "request.h"
 #include "util.h"
@@ -73,7 +78,39 @@ struct conn_state {
         uint64_t accepted_ms;
         struct queued outq[BROKER_MAX_INFLIGHT];
         unsigned n_out;
+        struct job *job; /* its long request in the worker (reading paused), or NULL */
         LIST_ENTRY(conn_state) link;
+};
+
+/* A long request (request_is_long(): a recursive chown) runs its act in
+ * the worker thread, so that the loop serves the other clients meanwhile
+ * (issue 21 item 3).  The loop matches it and writes its intent record
+ * (dispatch), queues it, and stops reading from its connection; the
+ * worker runs request_act() and hands it back through a pipe; the loop
+ * writes the outcome record and replies (dispatch_finish).  So the audit
+ * bracket stays in order around the act, every record is written by the
+ * loop, and a connection has one request at a time as before.  One
+ * worker, jobs in arrival order: walks wait for each other, nothing else
+ * waits for a walk.  The thread is started at the first long request,
+ * after the hardening, whose seccomp filter, Landlock domain and
+ * capabilities it inherits. */
+struct job {
+        struct deferred d;
+        struct conn_state *s; /* NULL once the connection is gone */
+        uint32_t msg_id;
+        struct job *next;
+};
+
+struct worker {
+        pthread_t thread;
+        bool started, quit;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        struct job *todo, **todo_tail; /* for the worker, in order */
+        struct job *done;              /* back to the loop */
+        unsigned pending;              /* queued, running or not yet finished by the loop */
+        int pipe[2];                   /* worker -> loop: a job is done */
+        struct event *ev_done;
 };
 
 struct broker {
@@ -93,6 +130,8 @@ struct broker {
         unsigned long serial;
         uint32_t listen_uid;    /* the listening socket's uid, as clients see it */
         struct request_ctx req; /* what the request pipeline keeps between requests */
+        struct worker w;
+        struct job *spare; /* the next request's, until one is deferred */
 };
 
 static time_t now_s(void)
@@ -174,6 +213,8 @@ static void conn_free(struct conn_state *s)
 {
         struct broker *b = s->c.broker;
 
+        if (s->job) /* finished without a reply */
+                s->job->s = NULL;
         LIST_REMOVE(s, link);
         b->n_conns--;
         tally_remove(b, s);
@@ -369,6 +410,155 @@ static int handle_auth(struct conn_state *s, const struct proto_msg *m)
         return n < 0 ? -1 : conn_send(s, buf, (size_t)n, -1);
 }
 
+static void *worker_main(void *arg)
+{
+        struct worker *w = arg;
+        /* Below the loop: a request that wakes the loop gets the CPU from
+         * a walk at once (Linux: this thread's nice value only). */
+        if (setpriority(PRIO_PROCESS, 0, BROKER_WORKER_NICE) < 0)
+                log_warn("worker thread: setpriority: %s", strerror(errno));
+        pthread_mutex_lock(&w->mu);
+        for (;;) {
+                while (!w->todo && !w->quit)
+                        pthread_cond_wait(&w->cv, &w->mu);
+                struct job *j = w->todo;
+                if (!j)
+                        break; /* quit, and nothing left */
+                w->todo = j->next;
+                if (!w->todo)
+                        w->todo_tail = &w->todo;
+                pthread_mutex_unlock(&w->mu);
+                request_act(&j->d.open, &j->d.call, &j->d.res);
+                pthread_mutex_lock(&w->mu);
+                j->next = w->done;
+                w->done = j;
+                char c = 0;
+                (void)!write(w->pipe[1], &c, 1); /* a full pipe has a wake-up in it already */
+        }
+        pthread_mutex_unlock(&w->mu);
+        return NULL;
+}
+
+/* Hands j to the worker (started now if it is not yet) and pauses its
+ * connection.  0, or -errno when there is no worker (then the caller
+ * runs the act itself). */
+static int worker_queue(struct broker *b, struct job *j)
+{
+        struct worker *w = &b->w;
+        if (!w->ev_done)
+                return -ENOSYS;
+        if (!w->started) {
+                int e = pthread_create(&w->thread, NULL, worker_main, w);
+                if (e) {
+                        log_warn("starting the worker thread: %s; long requests run in the loop",
+                                 strerror(e));
+                        event_freep(&w->ev_done);
+                        return -e;
+                }
+                w->started = true;
+        }
+        j->s->job = j;
+        event_del(j->s->ev_read);
+        pthread_mutex_lock(&w->mu);
+        j->next = NULL;
+        *w->todo_tail = j;
+        w->todo_tail = &j->next;
+        w->pending++;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        return 0;
+}
+
+/* The loop's half of finished jobs: outcome record, reply, reading on. */
+static void worker_finish(struct broker *b)
+{
+        struct worker *w = &b->w;
+        pthread_mutex_lock(&w->mu);
+        struct job *done = w->done;
+        w->done = NULL;
+        pthread_mutex_unlock(&w->mu);
+        /* the list is newest first: reverse it */
+        struct job *list = NULL;
+        while (done) {
+                struct job *next = done->next;
+                done->next = list;
+                list = done;
+                done = next;
+        }
+        for (struct job *j = list, *next; j; j = next) {
+                next = j->next;
+                struct reply rp;
+                reply_init(&rp);
+                dispatch_finish(&b->req, &j->d, &rp);
+                struct conn_state *s = j->s;
+                if (s) {
+                        s->job = NULL;
+                        event_add(s->ev_read, NULL);
+                        (void)conn_reply(s, j->msg_id, &rp); /* may drop s */
+                }
+                reply_done(&rp);
+                free(j);
+                w->pending--;
+        }
+}
+
+static void on_worker_done(evutil_socket_t fd, short what, void *arg)
+{
+        char buf[64];
+        (void)what;
+        while (read(fd, buf, sizeof(buf)) > 0)
+                ;
+        worker_finish(arg);
+}
+
+/* Waits for every job handed to the worker and finishes it (stop). */
+static void worker_drain(struct broker *b)
+{
+        struct worker *w = &b->w;
+        while (w->started && w->pending) {
+                struct pollfd pfd = {.fd = w->pipe[0], .events = POLLIN};
+                if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+                        break;
+                on_worker_done(w->pipe[0], 0, b);
+        }
+}
+
+static void worker_stop(struct broker *b)
+{
+        struct worker *w = &b->w;
+        worker_drain(b);
+        if (w->started) {
+                pthread_mutex_lock(&w->mu);
+                w->quit = true;
+                pthread_cond_signal(&w->cv);
+                pthread_mutex_unlock(&w->mu);
+                pthread_join(w->thread, NULL);
+                w->started = false;
+        }
+        event_freep(&w->ev_done);
+        if (w->pipe[0] >= 0) {
+                close(w->pipe[0]);
+                close(w->pipe[1]);
+                w->pipe[0] = w->pipe[1] = -1;
+        }
+}
+
+/* The pipe and its event, made before the hardening (pipe2 is not on the
+ * seccomp allowlist); the thread comes later. */
+static int worker_init(struct broker *b)
+{
+        struct worker *w = &b->w;
+        w->todo_tail = &w->todo;
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        if (pipe2(w->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                return -errno;
+        w->ev_done = event_new(b->base, w->pipe[0], EV_READ | EV_PERSIST, on_worker_done, b);
+        if (!w->ev_done || event_add(w->ev_done, NULL) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 /* Reads and answers one packet.  Returns 1 to go on, 0 when nothing is
  * left to read, -1 when the connection is gone. */
 static int conn_read_one(struct conn_state *s)
@@ -450,9 +640,26 @@ static int conn_read_one(struct conn_state *s)
         const struct dispatch_entry *e = dispatch_find(m.type);
         if (e && (e->flags & DISPATCH_AUDIT))
                 s->last_active = now_s();
+        struct broker *b = s->c.broker;
+        if (!b->spare && !(b->spare = calloc(1, sizeof(*b->spare))))
+                return conn_error(s, m.id, ENOMEM, PROTO_ERR_FAILED, "out of memory", false) < 0
+                           ? -1
+                           : 1;
         struct reply rp;
         reply_init(&rp);
-        dispatch(&s->c.broker->req, &s->c.peer, &m, &rp);
+        if (dispatch(&b->req, &s->c.peer, &m, &rp, &b->spare->d)) {
+                struct job *j = b->spare;
+                b->spare = NULL;
+                j->s = s;
+                j->msg_id = m.id;
+                if (worker_queue(b, j) == 0)
+                        return 0; /* the reply comes when the worker is done */
+                /* no thread: the act runs here, as it always did */
+                request_act(&j->d.open, &j->d.call, &j->d.res);
+                dispatch_finish(&b->req, &j->d, &rp);
+                j->s = NULL;
+                free(j);
+        }
         r = conn_reply(s, m.id, &rp);
         reply_done(&rp);
         return r < 0 ? -1 : 1;
@@ -676,8 +883,10 @@ static void refusal_note(struct broker *b, const struct peer *p, enum refusal wh
 
 void broker_flush(struct broker *b)
 {
-        if (b)
-                refusal_flush(b, true);
+        if (!b)
+                return;
+        worker_drain(b); /* a walk under way ends, and is recorded, before the stop */
+        refusal_flush(b, true);
 }
 
 /* Answers a peer refused at accept with one ERROR saying why, closes it,
@@ -967,6 +1176,7 @@ int broker_new(struct event_base *base, int listen_fd, const struct broker_confi
                 return -ENOMEM;
         b->base = base;
         b->cfg = *cfg;
+        b->w.pipe[0] = b->w.pipe[1] = -1;
         if (!b->cfg.max_conns)
                 b->cfg.max_conns = BROKER_MAX_CONNS;
         if (!b->cfg.max_conns_per_uid)
@@ -1000,10 +1210,13 @@ int broker_new(struct event_base *base, int listen_fd, const struct broker_confi
         struct timeval tick = {0, AUDIT_SEAL_TICK_MS * 1000};
         if (!b->ev_accept || !b->ev_resume || !b->ev_refused || !b->ev_seal ||
             event_add(b->ev_accept, NULL) < 0 ||
-            (b->cfg.audit && event_add(b->ev_seal, &tick) < 0)) {
+            (b->cfg.audit && event_add(b->ev_seal, &tick) < 0) || worker_init(b) < 0) {
                 broker_free(b);
                 return -ENOMEM;
         }
+        /* mkdir reuses one staging directory per anchor (op-mkdir.c),
+         * removed at stop */
+        op_mkdir_keep_stages(true);
         *out = b;
         return 0;
 }
@@ -1012,6 +1225,9 @@ void broker_free(struct broker *b)
 {
         if (!b)
                 return;
+        worker_stop(b);
+        free(b->spare);
+        op_mkdir_keep_stages(false);
         while (!LIST_EMPTY(&b->conns))
                 conn_free(LIST_FIRST(&b->conns));
         if (b->ev_refused)

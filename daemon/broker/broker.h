@@ -45,12 +45,16 @@ struct audit_config;
 /* Seconds an authenticated client may go without an operation (a PING is
  * none). */
 #define BROKER_IDLE_TIMEOUT 300
-/* Entries one recursive chown request may look at: the walk runs in the
- * event loop, so this bounds how long one client can hold the others
- * (about 5-10 us an entry: a second or two). */
+/* Entries one recursive chown request may look at.  The walk runs in the
+ * broker's worker thread (broker.c), so the other clients are served
+ * meanwhile, but walks wait for each other and a stop waits for the one
+ * under way: this bounds that (about 5-10 us an entry: a second or two). */
 #define BROKER_MAX_CHOWN_ENTRIES 200000
-#define BROKER_MAX_INFLIGHT      16 /* replies queued because the client does not read */
-#define BROKER_MSGS_PER_WAKE     1  /* requests per wake-up: fair, and no extra EAGAIN read */
+/* The nice value of the thread that runs long requests (the loop's is
+ * the process's): under load, a walk gives way to the loop. */
+#define BROKER_WORKER_NICE   10
+#define BROKER_MAX_INFLIGHT  16 /* replies queued because the client does not read */
+#define BROKER_MSGS_PER_WAKE 1  /* requests per wake-up: fair, and no extra EAGAIN read */
 
 struct broker_config {
         const struct policy *policy;
@@ -88,8 +92,10 @@ struct conn {
 int broker_new(struct event_base *base, int listen_fd, const struct broker_config *cfg,
                struct broker **out);
 void broker_free(struct broker *b);
-/* Writes the audit records of refusals counted since the last ones; call
- * before the stop record (broker_free does it too). */
+/* Waits for a long request the worker thread is running and finishes it
+ * (outcome record, reply), then writes the audit records of refusals
+ * counted since the last ones; call before the stop record (broker_free
+ * does it too). */
 void broker_flush(struct broker *b);
 unsigned broker_n_conns(const struct broker *b);
 /* The request pipeline's state (request ids, audit), which the other front

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,7 @@ static const char *const allowed_calls[] = {
     "statx", "lseek", "openat", "openat2", "fcntl", "dup", "getdents64", "mkdirat", "fchownat",
     "fchown", "fchmodat", "fchmod", "ftruncate", "fsync", "fdatasync", "readlink", "readlinkat",
     "name_to_handle_at", "umask", "unlink", "unlinkat", "renameat2", "renameat",
+    "fgetxattr", /* mkdir: a kept staging directory's default ACL against its anchor's */
     /* bind unix: the socket born the caller's (fsid.c) */
     "setfsuid", "setfsgid", "capset",
     /* bind requests, sd_notify, syslog */
@@ -199,6 +201,9 @@ static const char *const allowed_calls[] = {
     "ioctl", /* isatty(2) before a report */
 #endif
 };
+
+/* A new thread's own set-up (glibc's start_thread). */
+static const char *const thread_calls[] = {"rseq", "set_robust_list"};
 
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
@@ -269,6 +274,29 @@ static int add_rules(scmp_filter_ctx ctx, const struct harden_config *hc)
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(families); i++)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
                                      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i], 0));
+                /* The worker thread for long requests (broker.c): threads only.
+                 * clone3's flags are behind a pointer the filter cannot read, so it
+                 * says ENOSYS and glibc falls back to clone, whose flags must hold
+                 * CLONE_THREAD (no new process).  The thread inherits this filter,
+                 * the Landlock domain and the capabilities. */
+#ifndef HARDEN_SANITIZER
+        if (r == 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                                     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+        if (r == 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+#endif
+        /* ... which lowers its own priority (setpriority(PRIO_PROCESS, 0)
+         * is the calling thread's), nobody else's. */
+        if (r == 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority), 2,
+                                     SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS, 0),
+                                     SCMP_A1(SCMP_CMP_EQ, 0, 0));
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(thread_calls); i++) {
+                int nr = seccomp_syscall_resolve_name(thread_calls[i]);
+                if (nr != __NR_SCMP_ERROR)
+                        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+        }
         /* abort(): a signal to ourselves only. */
         if (r == 0)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,

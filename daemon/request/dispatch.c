@@ -216,8 +216,8 @@ static void reply_from(struct reply *r, struct sd_result *res)
         reply_error(r, res->err, kinds[res->kind], "%s", res->msg);
 }
 
-void dispatch(struct request_ctx *ctx, const struct peer *p, const struct proto_msg *m,
-              struct reply *r)
+bool dispatch(struct request_ctx *ctx, const struct peer *p, const struct proto_msg *m,
+              struct reply *r, struct deferred *d)
 {
         const struct dispatch_entry *e = dispatch_find(m->type);
 
@@ -226,21 +226,47 @@ void dispatch(struct request_ctx *ctx, const struct peer *p, const struct proto_
                 reply_error(r, EOPNOTSUPP, PROTO_ERR_BAD_REQUEST,
                             "message type 0x%04x%s%s%s is not a request the broker serves", m->type,
                             name ? " (" : "", name ? name : "", name ? ")" : "");
-                return;
+                return false;
         }
         if (!(e->flags & DISPATCH_AUDIT)) {
                 e->answer(ctx, p, m, r);
-                return;
+                return false;
         }
-        struct sd_call call;
-        struct sd_result res;
-        call_init(&call);
-        call_set_peer(&call, p);
-        result_init(&res);
-        (void)e->decode(m, &call, &res); /* a bad request is recorded by the pipeline */
-        request_run(ctx, &call, &res);
-        reply_from(r, &res);
-        result_done(&res);
+        struct sd_call *call = &d->call;
+        struct sd_result *res = &d->res;
+        call_init(call);
+        call_set_peer(call, p);
+        result_init(res);
+        (void)e->decode(m, call, res); /* a bad request is recorded by the pipeline */
+        switch (request_begin(ctx, call, res, &d->open)) {
+        case REQUEST_DONE:
+                break;
+        case REQUEST_ACT:
+                if (request_is_long(call) && res->kind == SD_RES_OK) {
+                        /* what outlives the peer's connection */
+                        snprintf(d->exe, sizeof(d->exe), "%s", call->exe ? call->exe : "");
+                        call->exe = call->exe ? d->exe : NULL;
+                        call->rq.groups = NULL;
+                        call->rq.n_groups = 0;
+                        call->rq.path = call->path;
+                        return true;
+                }
+                request_act(&d->open, call, res);
+                /* fall through */
+        case REQUEST_END:
+                request_end(ctx, call, res, &d->open);
+                break;
+        }
+        reply_from(r, res);
+        result_done(res);
+        return false;
+}
+
+void dispatch_finish(struct request_ctx *ctx, struct deferred *d, struct reply *r)
+{
+        request_end(ctx, &d->call, &d->res, &d->open);
+        reply_from(r, &d->res);
+        result_done(&d->res);
 }
 
 void dispatch_audit_auth(struct request_ctx *ctx, const struct peer *p, const char *why)

@@ -186,14 +186,14 @@ static int match(const struct request_ctx *ctx, struct sd_call *call, struct sd_
         return 0;
 }
 
-static int act(const struct request_ctx *ctx, const struct sd_call *call,
+static int act(const struct request_open *o, const struct sd_call *call,
                const struct policy_rule *rule, struct sd_result *res)
 {
         switch (call->rq.op) {
         case SD_OP_MKDIR:
                 return act_mkdir(call, rule, res);
         case SD_OP_CHOWN:
-                return act_chown(call, rule, ctx->max_chown_entries, res);
+                return act_chown(call, rule, o->max_chown_entries, res);
         case SD_OP_CHMOD:
                 return act_chmod(call, rule, res);
         case SD_OP_OPEN:
@@ -233,58 +233,89 @@ static bool audit_usable(struct request_ctx *ctx, const char *op, uint64_t id,
         return false;
 }
 
-void request_run(struct request_ctx *ctx, struct sd_call *call, struct sd_result *res)
+bool request_is_long(const struct sd_call *call)
+{
+        return call->rq.op == SD_OP_CHOWN && call->rq.recursive;
+}
+
+enum request_next request_begin(struct request_ctx *ctx, struct sd_call *call,
+                                struct sd_result *res, struct request_open *o)
 {
         struct audit *a = ctx->audit;
-        const char *op = sd_op_name(call->rq.op);
-        const struct policy_rule *rule = NULL;
-        uint64_t t0 = now_us(), id = 0, intent = 0;
         bool matched = false;
 
+        *o = (struct request_open){.op = sd_op_name(call->rq.op),
+                                   .t0 = now_us(),
+                                   .max_chown_entries = ctx->max_chown_entries};
         if (call->quiet_no_rule && res->kind == SD_RES_OK) {
-                if (match(ctx, call, res, &rule) == -EACCES) {
+                if (match(ctx, call, res, &o->rule) == -EACCES) {
                         res->kind = SD_RES_NO_RULE;
-                        return;
+                        return REQUEST_DONE;
                 }
                 matched = true;
         }
         if (a) {
-                id = ++ctx->last_request_id;
-                if (!audit_usable(ctx, op, id, call, res))
-                        return;
+                o->id = ++ctx->last_request_id;
+                if (!audit_usable(ctx, o->op, o->id, call, res))
+                        return REQUEST_DONE;
         }
         if (res->kind == SD_RES_OK && !matched)
-                (void)match(ctx, call, res, &rule);
-        if (res->kind == SD_RES_OK) {
-                /* Intent before the act: an allowed operation is performed
-                 * only after a record saying what is about to be done (who,
-                 * what, which rule) is in the log.  If that record cannot be
-                 * written, nothing is done. */
-                int e = record(ctx, "intent", op, id, call, res, 0, 0);
-                if (e < 0 && !audit_failure_allow(a)) {
-                        result_set(res, SD_RES_FAILED, e,
-                                   "the audit log cannot be written, so the broker performs "
-                                   "nothing");
-                } else {
-                        intent = e < 0 || !a ? 0 : audit_seq(a);
-                        e = act(ctx, call, rule, res);
-                        if (e < 0) {
-                                res->kind = SD_RES_FAILED;
-                                res->err = -e;
-                                if (!res->msg[0])
-                                        snprintf(res->msg, sizeof(res->msg), "%s", strerror(-e));
-                                res->fd = safe_close(res->fd);
-                        }
-                }
+                (void)match(ctx, call, res, &o->rule);
+        if (res->kind != SD_RES_OK)
+                return REQUEST_END;
+        /* Intent before the act: an allowed operation is performed only
+         * after a record saying what is about to be done (who, what, which
+         * rule) is in the log.  If that record cannot be written, nothing
+         * is done. */
+        int e = record(ctx, "intent", o->op, o->id, call, res, 0, 0);
+        if (e < 0 && !audit_failure_allow(a)) {
+                result_set(res, SD_RES_FAILED, e,
+                           "the audit log cannot be written, so the broker performs nothing");
+                return REQUEST_END;
         }
+        o->intent = e < 0 || !a ? 0 : audit_seq(a);
+        return REQUEST_ACT;
+}
+
+void request_act(const struct request_open *o, const struct sd_call *call, struct sd_result *res)
+{
+        int e = act(o, call, o->rule, res);
+        if (e < 0) {
+                res->kind = SD_RES_FAILED;
+                res->err = -e;
+                if (!res->msg[0])
+                        snprintf(res->msg, sizeof(res->msg), "%s", strerror(-e));
+                res->fd = safe_close(res->fd);
+        }
+}
+
+void request_end(struct request_ctx *ctx, const struct sd_call *call, struct sd_result *res,
+                 const struct request_open *o)
+{
+        struct audit *a = ctx->audit;
         bool performed = res->kind == SD_RES_OK;
-        int e_log = record(ctx, "request", op, id, call, res, now_us() - t0, intent);
+        int e_log = record(ctx, "request", o->op, o->id, call, res, now_us() - o->t0, o->intent);
         if (e_log < 0 && performed && !audit_failure_allow(a))
                 result_set(res, SD_RES_FAILED, e_log,
                            "%s WAS performed, but its audit record could not be written%s; "
                            "the broker refuses operations until a record can be written (the "
                            "intent record is in the log, and the next record says one was lost)",
-                           op, res->fd >= 0 ? " (the file descriptor is withheld)" : "");
+                           o->op, res->fd >= 0 ? " (the file descriptor is withheld)" : "");
+}
+
+void request_run(struct request_ctx *ctx, struct sd_call *call, struct sd_result *res)
+{
+        struct request_open o;
+        switch (request_begin(ctx, call, res, &o)) {
+        case REQUEST_DONE:
+                return;
+        case REQUEST_ACT:
+                request_act(&o, call, res);
+                break;
+        case REQUEST_END:
+                break;
+        }
+        request_end(ctx, call, res, &o);
 }
 
 void request_audit_auth(struct request_ctx *ctx, const struct sd_call *call, const char *why)

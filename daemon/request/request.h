@@ -111,6 +111,28 @@ void result_set(struct sd_result *res, enum sd_result_kind kind, int err, const 
  * the front door could not decode the request (then it is only
  * recorded).  On return res says what happened; its fd is the caller's. */
 void request_run(struct request_ctx *ctx, struct sd_call *call, struct sd_result *res);
+/* The pipeline cut around its act, for an act that runs off the event
+ * loop (request_is_long(): a recursive chown, broker.c's worker thread).
+ * request_begin() matches and writes the intent record: REQUEST_ACT, run
+ * request_act() (in any thread: it reads only the call, the result and o,
+ * never ctx) and then request_end(); REQUEST_END, res is final, call
+ * request_end() for the outcome record; REQUEST_DONE, nothing more (res
+ * is final and recorded, or not to be).  The records keep their order:
+ * intent before the act, outcome after it.  request_run() is the three
+ * in a row. */
+struct request_open {
+        const struct policy_rule *rule; /* the allow rule that matched */
+        const char *op;
+        uint64_t t0, id, intent;    /* start, request_id, the intent record's seq */
+        uint64_t max_chown_entries; /* ctx's, for the act */
+};
+enum request_next { REQUEST_DONE, REQUEST_END, REQUEST_ACT };
+bool request_is_long(const struct sd_call *call);
+enum request_next request_begin(struct request_ctx *ctx, struct sd_call *call,
+                                struct sd_result *res, struct request_open *o);
+void request_act(const struct request_open *o, const struct sd_call *call, struct sd_result *res);
+void request_end(struct request_ctx *ctx, const struct sd_call *call, struct sd_result *res,
+                 const struct request_open *o);
 /* Records a failed authentication of call's caller. */
 void request_audit_auth(struct request_ctx *ctx, const struct sd_call *call, const char *why);
 
@@ -157,9 +179,22 @@ struct dispatch_entry {
 };
 /* The table's entry for type, or NULL: unknown types are refused there. */
 const struct dispatch_entry *dispatch_find(uint16_t type);
-/* Answers m from peer p; r is filled in (an ERROR for unknown types). */
-void dispatch(struct request_ctx *ctx, const struct peer *p, const struct proto_msg *m,
-              struct reply *r);
+/* A request whose act is left to the caller (dispatch() returned true). */
+struct deferred {
+        struct sd_call call;
+        struct sd_result res;
+        struct request_open open;
+        char exe[256]; /* call.exe points here: the peer's may be gone at the end */
+};
+/* Answers m from peer p: r is filled in (an ERROR for unknown types) and
+ * false returned; or, for a request whose act is long (request_is_long)
+ * and allowed, its intent is recorded, d holds it and true is returned:
+ * the caller runs request_act(&d->open, &d->call, &d->res) (in another
+ * thread if it likes) and then dispatch_finish(), which writes the
+ * outcome record and fills r.  Nothing in d points into p. */
+bool dispatch(struct request_ctx *ctx, const struct peer *p, const struct proto_msg *m,
+              struct reply *r, struct deferred *d);
+void dispatch_finish(struct request_ctx *ctx, struct deferred *d, struct reply *r);
 /* Audits a failed authentication of p. */
 void dispatch_audit_auth(struct request_ctx *ctx, const struct peer *p, const char *why);
 void reply_init(struct reply *r);

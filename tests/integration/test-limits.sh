@@ -35,6 +35,42 @@ like "$out" "rc=0$" "the broker still answers after a bounded request"
 out=$("$STEPDOWND" --max-chown-entries 0 --check -c "$T/pol.conf" 2>&1; echo "rc=$?")
 like "$out" "--max-chown-entries 0: expected a number from 1 to .*rc=1$" "a zero bound is refused"
 
+# --- a long request does not hold the others (issue 21 item 3) -----------------
+# A recursive chown of a 60,000-entry tree runs in the broker's worker
+# thread: once it has begun (an entry is bob's), another client's chmod is
+# answered while it still walks, and the
+# audit log keeps the bracket: the chown's intent, then the chmod's
+# records, then the chown's outcome (the walk done, every entry changed).
+mkdir -p "$T/long/tree"
+for d in $(seq 1 60); do
+        mkdir "$T/long/tree/d$d" && (cd "$T/long/tree/d$d" && touch f{1..999})
+done
+touch "$T/long/f"
+chown -R 1000:1000 "$T/long"
+cat >"$T/long.conf" <<EOF2
+user app
+socket $T/run/long.sock
+audit $T/long.audit
+allow app chown $T/long/tree owner=app:app,bob:bob recursive
+allow app chmod $T/long/f mode=0600,0640
+EOF2
+chmod 644 "$T/long.conf"
+out=$(in_container "$STEPDOWND" -c "$T/long.conf" -- /bin/bash -c '
+        "$0" chown -R bob:bob "$1/long/tree" & c=$!
+        for i in $(seq 1 500); do [ -n "$(find "$1/long/tree" -user 1001 -print -quit)" ] && break; done
+        "$0" chmod 0640 "$1/long/f"; echo "chmod-rc=$?"
+        kill -0 $c 2>/dev/null && echo "chown still walking"
+        wait $c; echo "chown-rc=$?"' "$STEPDOWN_CLI" "$T" 2>&1)
+like "$out" "chmod-rc=0 chown still walking chown-rc=0" \
+        "another client's chmod is answered while a 60,000-entry chown -R walks"
+is "$(find "$T/long/tree" -printf '%U:%G\n' | sort | uniq -c | awk '{print $1, $2}')" "60001 1001:1001" \
+        "... and the walk changed every entry"
+is "$(stat -c %a "$T/long/f")" "640" "... and the chmod was done"
+order=$(grep -nE '"event":"(intent|request)"' "$T/long.audit" |
+        sed -nE 's/^([0-9]+):.*"event":"(intent|request)".*"op":"(chown|chmod)".*/\3-\2/p' | tr '\n' ' ')
+is "$order" "chown-intent chmod-intent chmod-request chown-request " \
+        "... the audit bracket in order: the chown's intent, the chmod's records, the chown's outcome"
+
 # --- connection slots under a flood --------------------------------------------
 mkdir -p "$T/keys" "$T/flood"
 chown 1000:1000 "$T/flood"

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -907,6 +909,286 @@ static void test_race_mkdir_exchange(void **state)
         assert_int_equal(mkdir(anchor, 0755), 0);
 }
 
+/* The staging directories of this process in the anchor: root's
+ * .stepdown-mkdir.* directories and root's empty 0700 directories other
+ * than the canary (by inode).  *ino gets the last one's inode. */
+static int count_stages(const struct stat *canary, ino_t *ino)
+{
+        DIR *d = opendir(anchor);
+        assert_non_null(d);
+        int n = 0;
+        for (struct dirent *e; (e = readdir(d));) {
+                struct stat st;
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+                    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    (canary && st.st_ino == canary->st_ino) || st.st_uid != 0 ||
+                    !S_ISDIR(st.st_mode))
+                        continue;
+                if (strncmp(e->d_name, ".stepdown-mkdir.", 16) == 0 ||
+                    (st.st_mode & 07777) == 0700) {
+                        n++;
+                        if (ino)
+                                *ino = st.st_ino;
+                }
+        }
+        closedir(d);
+        return n;
+}
+
+/* A default ACL (posix_acl_xattr, version 2): owner rwx, user U2 rwx,
+ * group r-x, mask rwx, other r-x. */
+static size_t acl_blob(uint8_t *b)
+{
+        static const struct {
+                uint16_t tag, perm;
+                uint32_t id;
+        } e[] = {{0x01, 7, (uint32_t)-1},
+                 {0x02, 7, U2},
+                 {0x04, 5, (uint32_t)-1},
+                 {0x10, 7, (uint32_t)-1},
+                 {0x20, 5, (uint32_t)-1}};
+        uint32_t version = 2;
+        memcpy(b, &version, 4);
+        memcpy(b + 4, e, sizeof(e));
+        return 4 + sizeof(e);
+}
+
+/* Kept staging directories (op_mkdir_keep_stages): one per anchor,
+ * reused; a directory made through it inherits what the anchor passes on
+ * now (set-gid group, default ACL), not what it passed on when the staging
+ * directory was made; the app removing or renaming it costs a new one;
+ * turning keeping off removes it under whatever name it has; a process
+ * killed with one kept leaves it for the start-time sweep; below the
+ * anchor (mkdir -p's deeper levels, a nested target) nothing is kept. */
+static void test_mkdir_kept_stage(void **state)
+{
+        (void)state;
+        ino_t ino = 0, ino2 = 0;
+        op_mkdir_keep_stages(true);
+        assert_int_equal(op_mkdir(anchor, "a", 0750, U1, U1, false, err, sizeof(err)), 0);
+        expect_file(P("anchor/a"), U1, U1, 0750, NULL);
+        assert_int_equal(count_stages(NULL, &ino), 1);
+        assert_int_equal(op_mkdir(anchor, "b", 02770, U2, U1, false, err, sizeof(err)), 0);
+        expect_file(P("anchor/b"), U2, U1, 02770, NULL);
+        assert_int_equal(count_entries(P("anchor/b")), 0);
+        assert_int_equal(count_stages(NULL, &ino2), 1);
+        assert_int_equal(ino2, ino); /* reused */
+        /* deeper levels and nested targets: one-shot, nothing stays there */
+        assert_int_equal(op_mkdir(anchor, "p/q/r", 0755, U1, U1, true, err, sizeof(err)), 0);
+        assert_int_equal(op_mkdir(anchor, "a/x", 0700, U1, U1, false, err, sizeof(err)), 0);
+        assert_int_equal(count_entries(P("anchor/p")), 1);
+        assert_int_equal(count_entries(P("anchor/a")), 1);
+        assert_int_equal(count_stages(NULL, &ino2), 1);
+        assert_int_equal(ino2, ino);
+
+        /* the anchor becomes set-gid U2: the group follows at once */
+        assert_int_equal(chown(anchor, 0, U2), 0);
+        assert_int_equal(chmod(anchor, 02755), 0);
+        assert_int_equal(op_mkdir(anchor, "g", 0750, U1, (gid_t)-1, false, err, sizeof(err)), 0);
+        expect_file(P("anchor/g"), U1, U2, 0750, NULL);
+        assert_int_equal(count_stages(NULL, &ino2), 1);
+        assert_true(ino2 != ino); /* made anew */
+        assert_int_equal(chmod(anchor, 0755), 0);
+        assert_int_equal(op_mkdir(anchor, "h", 0750, U1, (gid_t)-1, false, err, sizeof(err)), 0);
+        expect_file(P("anchor/h"), U1, 0, 0750, NULL);
+
+        /* a default ACL set on the anchor is inherited at once, and
+         * removed, no longer */
+        uint8_t acl[64], got[64];
+        size_t len = acl_blob(acl);
+        if (setxattr(anchor, "system.posix_acl_default", acl, len, 0) == 0) {
+                assert_int_equal(op_mkdir(anchor, "c", 0750, U1, U1, false, err, sizeof(err)), 0);
+                assert_int_equal(
+                    getxattr(P("anchor/c"), "system.posix_acl_default", got, sizeof(got)),
+                    (ssize_t)len);
+                assert_memory_equal(got, acl, len);
+                expect_file(P("anchor/c"), U1, U1, 0750, NULL);
+                assert_int_equal(removexattr(anchor, "system.posix_acl_default"), 0);
+                assert_int_equal(op_mkdir(anchor, "e", 0750, U1, U1, false, err, sizeof(err)), 0);
+                assert_int_equal(
+                    getxattr(P("anchor/e"), "system.posix_acl_default", got, sizeof(got)), -1);
+                assert_int_equal(errno, ENODATA);
+        } else {
+                printf("no POSIX ACLs on this tmpfs (%s): the ACL half is not played\n",
+                       strerror(errno));
+        }
+
+        /* the app removes it, or renames it: a new one, then keeping off
+         * removes the renamed one too */
+        assert_int_equal(count_stages(NULL, &ino), 1);
+        DIR *d = opendir(anchor);
+        assert_non_null(d);
+        for (struct dirent *e; (e = readdir(d));)
+                if (strncmp(e->d_name, ".stepdown-mkdir.", 16) == 0)
+                        assert_int_equal(unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR), 0);
+        closedir(d);
+        assert_int_equal(op_mkdir(anchor, "f", 0700, U1, U1, false, err, sizeof(err)), 0);
+        expect_file(P("anchor/f"), U1, U1, 0700, NULL);
+        assert_int_equal(count_stages(NULL, &ino), 1);
+        d = opendir(anchor);
+        assert_non_null(d);
+        for (struct dirent *e; (e = readdir(d));)
+                if (strncmp(e->d_name, ".stepdown-mkdir.", 16) == 0)
+                        assert_int_equal(renameat(dirfd(d), e->d_name, dirfd(d), "moved"), 0);
+        closedir(d);
+        op_mkdir_keep_stages(false);
+        assert_int_equal(count_stages(NULL, NULL), 0);
+        assert_int_equal(access(P("anchor/moved"), F_OK), -1);
+
+        /* killed while keeping one: the sweep at the next start removes it
+         * (without counting it: a broker killed at the end of its
+         * container always leaves its kept ones) */
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                op_mkdir_keep_stages(true);
+                _exit(op_mkdir(anchor, "k", 0700, U1, U1, false, err, sizeof(err)) == 0 ? 0 : 1);
+        }
+        int wst;
+        assert_int_equal(waitpid(pid, &wst, 0), pid);
+        assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+        assert_int_equal(count_stages(NULL, NULL), 1);
+        unsigned removed = 99;
+        assert_int_equal(op_mkdir_sweep(anchor, &removed, err, sizeof(err)), 0);
+        assert_int_equal(removed, 0);
+        assert_int_equal(count_stages(NULL, NULL), 0);
+}
+
+/* The app (uid U1, owning the anchor) against the kept staging directory
+ * root reuses between requests: it exchanges it with cdir2 (root's 0700
+ * directory with a secret), replaces it with a directory of its own that
+ * holds a symlink "d" to outside/etc (what a root acting by name would
+ * then chown), removes it, renames it away, and tries to plant a
+ * directory, a symlink and a hard link inside it.  Nothing may be planted,
+ * the canaries and everything outside stay as they were, every directory
+ * made is empty and as asked, and keeping off leaves nothing of root's. */
+static void kept_stage_racer(void)
+{
+        if (setgroups(0, NULL) < 0 || setresgid(U1, U1, U1) < 0 || setresuid(U1, U1, U1) < 0)
+                _exit(1);
+        int dfd = open(anchor, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct stat c2;
+        if (dfd < 0 || fstatat(dfd, "cdir2", &c2, AT_SYMLINK_NOFOLLOW) < 0)
+                _exit(1);
+        char buf[4096], in[300], away[32];
+        for (unsigned long n = 0;; n++) {
+                lseek(dfd, 0, SEEK_SET);
+                ssize_t len = getdents64(dfd, buf, sizeof(buf));
+                for (ssize_t off = 0; off < len;) {
+                        struct dirent64 *e = (struct dirent64 *)(buf + off);
+                        off += e->d_reclen;
+                        /* root's directories under any name (the staging
+                         * directory once renamed away too), not its own */
+                        struct stat st;
+                        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+                            fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                            !S_ISDIR(st.st_mode) || st.st_uid != 0)
+                                continue;
+                        if (e->d_ino == c2.st_ino) { /* the canary: back to its name */
+                                if (strcmp(e->d_name, "cdir2") != 0)
+                                        renameat2(dfd, e->d_name, dfd, "cdir2", RENAME_EXCHANGE);
+                                continue;
+                        }
+                        snprintf(in, sizeof(in), "%s/d", e->d_name);
+                        race_hits[4]++;
+                        if (mkdirat(dfd, in, 0777) == 0 ||
+                            symlinkat("../../outside/etc", dfd, in) == 0 ||
+                            linkat(dfd, "mine/f", dfd, in, 0) == 0)
+                                race_hits[5]++; /* planted: must never happen */
+                        switch (n % 4) {
+                        case 0:
+                                if (renameat2(dfd, e->d_name, dfd, "cdir2", RENAME_EXCHANGE) == 0)
+                                        race_hits[3]++;
+                                break;
+                        case 1: /* its own directory, with a trap, over it */
+                                mkdirat(dfd, "trap", 0777);
+                                if (symlinkat("../../outside/etc", dfd, "trap/d") < 0 &&
+                                    errno != EEXIST)
+                                        break;
+                                if (renameat(dfd, "trap", dfd, e->d_name) == 0)
+                                        race_hits[3]++;
+                                break;
+                        case 2:
+                                if (unlinkat(dfd, e->d_name, AT_REMOVEDIR) == 0)
+                                        race_hits[3]++;
+                                break;
+                        default:
+                                snprintf(away, sizeof(away), "away.%lu", n % 8);
+                                if (renameat2(dfd, e->d_name, dfd, away, RENAME_NOREPLACE) == 0)
+                                        race_hits[3]++;
+                        }
+                }
+        }
+}
+
+static void test_race_mkdir_kept_stage(void **state)
+{
+        (void)state;
+        assert_int_equal(chown(anchor, U1, U1), 0);
+        assert_int_equal(mkdir(P("anchor/cdir2"), 0700), 0);
+        write_file(P("anchor/cdir2/secret"), "canary\n", 0600);
+        assert_int_equal(mkdir(P("anchor/mine"), 0755), 0);
+        write_file(P("anchor/mine/f"), "app\n", 0644);
+        assert_int_equal(chown(P("anchor/mine"), U1, U1), 0);
+        assert_int_equal(chown(P("anchor/mine/f"), U1, U1), 0);
+        int c2fd = open(P("anchor/cdir2"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int secfd = open(P("anchor/cdir2/secret"), O_PATH | O_CLOEXEC);
+        int etcfd = open(P("outside/etc"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        assert_true(c2fd >= 0 && secfd >= 0 && etcfd >= 0);
+        op_mkdir_keep_stages(true);
+        pid_t pid = start_racer(kept_stage_racer);
+        race_hits[3] = race_hits[4] = race_hits[5] = 0;
+        unsigned long tries = 0, made = 0;
+        double t0 = mono();
+        while (tries < RACE_TRIES && mono() - t0 < RACE_SECONDS) {
+                tries++;
+                if (op_mkdir(anchor, "new", 0777, U1, U1, tries % 2, err, sizeof(err)) == 0) {
+                        made++;
+                        expect_file(P("anchor/new"), U1, U1, 0777, NULL);
+                        if (count_entries(P("anchor/new")) != 0)
+                                fail_msg("kept staging: a made directory is not empty after %lu "
+                                         "tries",
+                                         tries);
+                        assert_int_equal(rmdir(P("anchor/new")), 0);
+                }
+                expect_canary_fd(c2fd, "kept staging exchange", tries);
+                struct stat st;
+                assert_int_equal(fstat(etcfd, &st), 0);
+                if (st.st_uid != 0 || st.st_gid != 0 || (st.st_mode & 07777) != 0755)
+                        fail_msg("kept staging: outside/etc is %u:%u %04o after %lu tries",
+                                 (unsigned)st.st_uid, (unsigned)st.st_gid,
+                                 (unsigned)(st.st_mode & 07777), tries);
+        }
+        stop_racer(pid);
+        op_mkdir_keep_stages(false);
+        struct stat c2;
+        assert_int_equal(fstat(c2fd, &c2), 0);
+        int left = count_stages(&c2, NULL);
+        printf("kept staging racer: %lu tries (%lu directories made) in %.1fs, %lu swaps, "
+               "removals or renames of the staging directory, %lu plant attempts, %lu planted, "
+               "%d of root's directories left behind\n",
+               tries, made, mono() - t0, (unsigned long)race_hits[3], (unsigned long)race_hits[4],
+               (unsigned long)race_hits[5], left);
+        assert_int_equal(race_hits[5], 0);
+        assert_true(race_hits[3] >= RACE_MIN_SWAPS);
+        assert_true(race_hits[4] >= RACE_MIN_SWAPS);
+        assert_true(made >= RACE_MIN_SERVED);
+        if (left)
+                fail_msg("kept staging: %d of root's directories left in the app's directory",
+                         left);
+        struct stat st;
+        assert_int_equal(fstat(secfd, &st), 0);
+        assert_int_equal(st.st_uid, 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        close(c2fd);
+        close(secfd);
+        close(etcfd);
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", anchor);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(mkdir(anchor, 0755), 0);
+}
+
 /* anchor/t/f5 (a file the walk checks, needing a change) <-> base/hl, a
  * hard link to outside/etc/shadow that is not in the tree. */
 static void chown_link_swapper(void)
@@ -1256,6 +1538,8 @@ int main(void)
             CASE(test_race_chown_hardlink),
             CASE(test_parallel_walk),
             CASE(test_chown_threads_env),
+            CASE(test_mkdir_kept_stage),
+            CASE(test_race_mkdir_kept_stage),
         };
         /* every chown test, each recursive walk by 4 threads (not
          * test_deep_moved: which level a walker lets go of, the one that
