@@ -26,6 +26,9 @@
  *                                 then the i386 call whose number is
  *                                 x86_64's mkdir (83: symlink(PATH, PATH~)),
  *                                 then x32's mkdir (83 | 0x40000000)
+ *   badptr                        mkdir() of a path the broker cannot read:
+ *                                 a wild pointer, a PROT_NONE page, a string
+ *                                 running into one (not NUL-terminated)
  *   stack-errno PATH              own filter: mkdir/mkdirat -> EPERM; mkdir
  *   stack-allow PATH              own filter: everything ALLOW; mkdir
  *   stack-notify PATH ANSWER      own listener on mkdir/mkdirat answered by
@@ -435,6 +438,29 @@ static int cmd_abi32(int argc, char **a)
 }
 #endif
 
+/* ---- paths the broker cannot read ---- */
+
+static int cmd_badptr(char **a)
+{
+        long pg = sysconf(_SC_PAGESIZE);
+        char *m =
+            mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        (void)a;
+        if (m == MAP_FAILED || mprotect(m + pg, (size_t)pg, PROT_NONE) < 0)
+                die("mmap");
+        char *run = m + pg - 5; /* "/tmp/" and then the PROT_NONE page */
+        memcpy(run, "/tmp/", 5);
+        const struct {
+                const char *what;
+                const char *p;
+        } c[] = {{"wild", (const char *)8}, {"prot-none", m + pg}, {"unterminated", run}};
+        for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+                int r = mkdir(c[i].p, 0700);
+                printf("badptr %s: %s\n", c[i].what, r == 0 ? "ok" : strerror(errno));
+        }
+        return 0;
+}
+
 /* ---- a filter of the app's own, stacked on the broker's ---- */
 
 static int own_filter(unsigned ret_match, unsigned flags)
@@ -515,6 +541,7 @@ int main(int argc, char **argv)
             {"thread-exit", 2, cmd_thread_exit},
             {"dead", 2, cmd_dead},
             {"flood", 4, cmd_flood},
+            {"badptr", 0, cmd_badptr},
         };
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (argc < 2) {

@@ -146,6 +146,10 @@ fi
         not_ok "foreign ABI: $T/data/a32 was made ($(own "$T/data/a32")): the broker served a foreign call"
 like "$out" "x32-mkdir $T/appdir/a32: [A-Z][a-z]" "x32 mkdir (83 | 0x40000000): an errno"
 
+# --- paths the broker cannot read: the kernel's own EFAULT ----------------------
+is "$(app "$H" badptr)" "badptr wild: Bad address badptr prot-none: Bad address badptr unterminated: Bad address" \
+        "a wild pointer, a PROT_NONE page, a string running into one: the kernel's EFAULT"
+
 # --- a filter the app stacks on top ---------------------------------------------
 is "$(app "$H" stack-errno "$T/data/se")" "stack-errno: mkdir Operation not permitted" \
         "stacked ERRNO filter: the call fails with it"
