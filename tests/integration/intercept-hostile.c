@@ -31,9 +31,10 @@
  *                                 running into one (not NUL-terminated)
  *   stack-errno PATH              own filter: mkdir/mkdirat -> EPERM; mkdir
  *   stack-allow PATH              own filter: everything ALLOW; mkdir
- *   stack-notify PATH ANSWER      own listener on mkdir/mkdirat answered by
- *                                 a thread of ours: "continue" or "fake-ok"
- *                                 (error 0, nothing done); mkdir
+ *   stack-notify PATH             own listener on mkdir/mkdirat (the kernel
+ *                                 refuses a second listener in a filter
+ *                                 tree: EBUSY, said), answered CONTINUE by
+ *                                 a thread of ours where it is not; mkdir
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -463,6 +464,7 @@ static int cmd_badptr(char **a)
 
 /* ---- a filter of the app's own, stacked on the broker's ---- */
 
+/* -errno when the kernel refuses the filter. */
 static int own_filter(unsigned ret_match, unsigned flags)
 {
         struct sock_filter f[] = {
@@ -479,13 +481,10 @@ static int own_filter(unsigned ret_match, unsigned flags)
         struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
-        if (fd < 0)
-                die("seccomp");
-        return fd;
+        return fd < 0 ? -errno : fd;
 }
 
 static int own_listener;
-static int fake_ok;
 
 static void *own_supervisor(void *arg)
 {
@@ -500,8 +499,7 @@ static void *own_supervisor(void *arg)
                         break;
                 memset(resp, 0, sz.seccomp_notif_resp);
                 resp->id = req->id;
-                if (!fake_ok)
-                        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+                resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
                 ioctl(own_listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
         }
         return NULL;
@@ -509,20 +507,26 @@ static void *own_supervisor(void *arg)
 
 static int cmd_stack(const char *kind, char **a)
 {
+        int r = 0;
         if (strcmp(kind, "stack-errno") == 0)
-                own_filter(SECCOMP_RET_ERRNO | EPERM, 0);
+                r = own_filter(SECCOMP_RET_ERRNO | EPERM, 0);
         else if (strcmp(kind, "stack-allow") == 0)
-                own_filter(SECCOMP_RET_ALLOW, 0);
+                r = own_filter(SECCOMP_RET_ALLOW, 0);
+        else if ((own_listener =
+                      own_filter(SECCOMP_RET_USER_NOTIF, SECCOMP_FILTER_FLAG_NEW_LISTENER)) < 0)
+                printf("%s: listener refused: %s\n", kind, strerror(-own_listener));
         else {
-                fake_ok = strcmp(a[1], "fake-ok") == 0;
-                own_listener = own_filter(SECCOMP_RET_USER_NOTIF, SECCOMP_FILTER_FLAG_NEW_LISTENER);
                 pthread_t th;
                 pthread_create(&th, NULL, own_supervisor, NULL);
         }
-        int r = mkdir(a[0], 0700);
+        if (r < 0) {
+                errno = -r;
+                die("seccomp");
+        }
+        r = mkdir(a[0], 0700);
         printf("%s: mkdir %s\n", kind, r == 0 ? "ok" : strerror(errno));
         fflush(stdout);
-        _exit(0); /* the supervisor thread stays blocked in RECV */
+        _exit(0); /* a supervisor thread stays blocked in RECV */
 }
 
 int main(int argc, char **argv)
@@ -556,8 +560,7 @@ int main(int argc, char **argv)
                         }
                         return cmds[i].fn(argv + 2);
                 }
-        if (strncmp(argv[1], "stack-", 6) == 0 &&
-            argc == (strcmp(argv[1], "stack-notify") == 0 ? 4 : 3))
+        if (strncmp(argv[1], "stack-", 6) == 0 && argc == 3)
                 return cmd_stack(argv[1], argv + 2);
         if (strcmp(argv[1], "abi32") == 0) {
 #if defined(__x86_64__)

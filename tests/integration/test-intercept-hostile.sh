@@ -156,12 +156,17 @@ is "$(app "$H" stack-errno "$T/data/se")" "stack-errno: mkdir Operation not perm
 [ ! -e "$T/data/se" ] && ok "... and the broker did nothing" || not_ok "... and the broker did nothing ($(own "$T/data/se"))"
 is "$(app "$H" stack-allow "$T/data/sa")" "stack-allow: mkdir ok" "stacked ALLOW filter: the broker's filter still serves"
 is "$(own "$T/data/sa")" "1000:1000 700" "... made as the app's"
-is "$(app "$H" stack-notify "$T/data/snc" continue)" "stack-notify: mkdir Permission denied" \
-        "stacked listener of the app's answering CONTINUE: the kernel decides with the app's rights"
-is "$(app "$H" stack-notify "$T/data/snf" fake-ok)" "stack-notify: mkdir ok" \
-        "stacked listener answering a fake success: the app fools only itself"
-[ ! -e "$T/data/snc" ] && [ ! -e "$T/data/snf" ] && ok "... and in neither case was anything made" ||
-        not_ok "... and in neither case was anything made"
+# A listener of the app's own would be asked first (and its CONTINUE would
+# run the call natively); the kernel refuses a second listener in a filter
+# tree, so the broker keeps serving.
+out=$(app "$H" stack-notify "$T/data/sn")
+like "$out" "^stack-notify: (listener refused: Device or resource busy stack-notify: mkdir ok|mkdir Permission denied)$" \
+        "stacked listener of the app's: refused by the kernel (EBUSY) and the broker still serves, or it runs the call with the app's own rights"
+if grep -q "listener refused" <<<"$out"; then
+        is "$(own "$T/data/sn")" "1000:1000 700" "... made by the broker, as the app's"
+else
+        [ ! -e "$T/data/sn" ] && ok "... nothing made" || not_ok "... nothing made"
+fi
 nothing_in "$T/vict" "at the end, $T/vict is still empty"
 
 done_testing
