@@ -390,6 +390,12 @@ static int run(const struct options *o, struct policy *p, bool have_policy, char
         char err[512];
         int r;
 
+        if (o->serve && have_policy && p->intercept_line) {
+                log_error("%s:%u: intercept needs exec or --init mode: with --serve there is no "
+                          "application to install the filter in",
+                          p->file, p->intercept_line);
+                return 1;
+        }
         const char *user = o->user ? o->user : have_policy ? p->user : NULL;
         if (!o->serve && !user) {
                 log_error("no user given: use -u USER-SPEC");

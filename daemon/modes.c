@@ -23,6 +23,7 @@
 #include "broker.h"
 #include "config.h"
 #include "harden.h"
+#include "intercept.h"
 #include "launch.h"
 #include "log.h"
 #include "policy.h"
@@ -42,6 +43,11 @@ struct runtime {
         uint8_t key[PROTO_KEY_BYTES];
         bool have_key; /* false: `key none` */
         int key_fd;    /* --key-fd: the memfd the application inherits */
+        /* Transparent mode (intercept.h): the socketpair the application
+         * hands its listener over, and the broker's pid when the broker is
+         * not its ancestor (exec mode). */
+        int icept_app, icept_broker;
+        pid_t icept_ptracer;
 };
 
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
@@ -52,6 +58,7 @@ static void runtime_init(struct runtime *rt)
         rt->listen_fd = -1;
         rt->key_fd = -1;
         rt->dir_fd = -1;
+        rt->icept_app = rt->icept_broker = -1;
 }
 
 /* Socket and key go by name in the directory's fd, and only if they still
@@ -60,6 +67,8 @@ static void runtime_cleanup(struct runtime *rt)
 {
         rt->listen_fd = safe_close(rt->listen_fd);
         rt->key_fd = safe_close(rt->key_fd);
+        rt->icept_app = safe_close(rt->icept_app);
+        rt->icept_broker = safe_close(rt->icept_broker);
         if (rt->own_socket)
                 sockdir_remove(rt->dir_fd, rt->sock_name, S_IFSOCK);
         if (rt->own_key_file)
@@ -214,6 +223,17 @@ static int runtime_prepare(struct runtime *rt, const struct mode_config *mc, boo
                 r = key_prepare(rt, mc, err, sizeof(err));
         if (r >= 0 && rt->sock_path[0])
                 r = setenv("STEPDOWN_SOCKET", rt->sock_path, 1) < 0 ? -errno : 0;
+        if (r >= 0 && p->intercept_ops && mc->launch) {
+                int sv[2];
+                if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+                        r = -errno;
+                        snprintf(err, sizeof(err), "transparent mode: socketpair: %s",
+                                 strerror(errno));
+                } else {
+                        rt->icept_app = sv[0];
+                        rt->icept_broker = sv[1];
+                }
+        }
         if (r < 0) {
                 log_error("broker: %s", err[0] ? err : strerror(-r));
                 runtime_cleanup(rt);
@@ -329,6 +349,15 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
         }
         if (r == 0 && rt)
                 r = broker_new(lp->base, rt->listen_fd, &bc, &lp->broker);
+        struct icept *icept = NULL;
+        if (r == 0 && rt && rt->icept_broker >= 0) {
+                int e = icept_new(lp->base, rt->icept_broker, mc->policy, mc->audit, NULL, &icept);
+                rt->icept_broker = -1; /* icept_new owns it */
+                if (e < 0)
+                        log_warn("transparent mode off: the broker cannot take notifications "
+                                 "(%s); the application's intercepted calls fail with ENOSYS",
+                                 strerror(-e));
+        }
         /* Hardening (issue 7, harden.c): everything the loop needs is open
          * and (init mode) the application is forked, so drop capabilities
          * and install the seccomp filter now; never serve without them. */
@@ -337,6 +366,7 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                                            .landlock = !mc->no_landlock,
                                            .supervise = lp->child > 0 ? lp->child : 0,
                                            .max_conns = mc->max_conns,
+                                           .intercept = icept != NULL,
                                            .sockdir_fd = rt->dir_fd};
                 char herr[512] = "";
                 r = harden_apply(mc->policy, &hc, mc->audit, herr, sizeof(herr));
@@ -358,9 +388,12 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                 if (!lp->child_done && !lp->app_gone)
                         event_base_dispatch(lp->base);
                 broker_flush(lp->broker); /* refusals counted, before "stop" */
+                icept_free(icept);        /* log-continued counts, likewise */
+                icept = NULL;
                 if (rt)
                         audit_event_simple(mc->audit, "stop", "broker stopped");
         }
+        icept_free(icept);
         broker_free(lp->broker);
         lp->broker = NULL;
         for (size_t i = 0; i < ELEMENTSOF(sig_ev); i++)
@@ -400,6 +433,18 @@ static _Noreturn void exec_app(const struct mode_config *mc, struct runtime *rt,
                 log_error("dropping to %s: %s", mc->launch->spec, err);
                 _exit(1);
         }
+        if (rt && rt->icept_app >= 0) {
+                rt->icept_broker = safe_close(rt->icept_broker);
+                int r = icept_install(mc->policy->intercept_ops, rt->icept_app, rt->icept_ptracer,
+                                      err, sizeof(err));
+                rt->icept_app = -1; /* closed by icept_install */
+                if (r == -EPIPE) {
+                        log_error("transparent mode: %s", err);
+                        _exit(1);
+                }
+                if (r < 0)
+                        log_warn("transparent mode off: %s; %s runs without it", err, argv[0]);
+        }
         launch_exec(mc->launch, argv);
 }
 
@@ -432,7 +477,8 @@ static int close_all_but(int *keep, size_t n)
  * is no file to pick the chain up from). */
 static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt, int app_pidfd)
 {
-        int keep[] = {rt->listen_fd, rt->dir_fd, app_pidfd, audit_fd(mc->audit)};
+        int keep[] = {rt->listen_fd, rt->dir_fd, app_pidfd, audit_fd(mc->audit), rt->icept_broker};
+        rt->icept_app = safe_close(rt->icept_app);
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null >= 0) {
                 dup2(null, STDIN_FILENO);
@@ -469,6 +515,7 @@ int mode_exec(const struct mode_config *mc, char **argv)
                 /* The application: keeps our PID (1 in a container). */
                 rt.listen_fd = safe_close(rt.listen_fd);
                 rt.own_socket = rt.own_key_file = false; /* the broker removes them */
+                rt.icept_ptracer = pid;
                 audit_close(mc->audit);
                 exec_app(mc, &rt, &mask, argv);
         }
@@ -554,6 +601,7 @@ int mode_init(const struct mode_config *mc, char **argv)
                 exec_app(mc, mc->broker ? &rt : NULL, &mask, argv);
         }
         rt.key_fd = safe_close(rt.key_fd);
+        rt.icept_app = safe_close(rt.icept_app);
         lp.child = pid;
         r = loop_run(mc, mc->broker ? &rt : NULL, &lp);
         event_base_free(lp.base);

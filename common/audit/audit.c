@@ -440,10 +440,16 @@ static void build_record(struct audit *a, const struct audit_event *ev)
                             c->uid, c->gid, c->pid);
                 json_put_member_string(b, "exe", c->exe, false);
                 put_i64(b, "pidfd_ino", c->pidfd_ino ? (int64_t)c->pidfd_ino : -1);
+                if (ev->tid)
+                        jbuf_printf(b, ",\"tid\":%" PRId32, ev->tid);
                 jbuf_puts(b, "}");
         } else
                 jbuf_puts(b, ",\"caller\":null");
         json_put_member_string(b, "op", ev->op, false);
+        if (ev->via) {
+                json_put_member_string(b, "via", ev->via, false);
+                json_put_member_string(b, "syscall", ev->syscall, false);
+        }
         jbuf_puts(b, ",\"args\":{");
         json_put_member_string(b, "path", ev->path, true);
         put_i64(b, "uid", ev->uid);

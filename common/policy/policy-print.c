@@ -150,6 +150,13 @@ void policy_print(const struct policy *p, FILE *f)
                                                     : "auto");
         if (p->no_new_privs)
                 fprintf(f, "%s:%u: no-new-privs\n", file, p->no_new_privs_line);
+        if (p->intercept_line) {
+                fprintf(f, "%s:%u: intercept", file, p->intercept_line);
+                for (enum sd_op op = SD_OP_MKDIR; op <= SD_OP_BIND; op++)
+                        if (p->intercept_ops & (1u << op))
+                                fprintf(f, " %s", sd_op_name(op));
+                fprintf(f, "%s\n", p->intercept_log_continued ? " log-continued" : "");
+        }
         if (p->setup_unprivileged_line)
                 fprintf(f, "%s:%u: setup-unprivileged %s\n", file, p->setup_unprivileged_line,
                         p->setup_unprivileged == POLICY_UNPRIV_SKIP   ? "skip"

@@ -750,6 +750,32 @@ static int st_no_new_privs(struct ctx *c, struct word *w, size_t n)
         return 0;
 }
 
+/* intercept OP... [log-continued]: transparent mode for those operations
+ * (exec and --init modes; the allow rules decide). */
+static int st_intercept(struct ctx *c, struct word *w, size_t n)
+{
+        int r = need_args(c, w, n, 1, POLICY_WORDS_MAX,
+                          "an operation (mkdir, chown, chmod, open or bind)");
+        if (r < 0 || (r = once(c, w, &c->p->intercept_line)) < 0)
+                return r;
+        for (size_t i = 1; i < n; i++) {
+                enum sd_op op;
+                if (strcmp(w[i].s, "log-continued") == 0) {
+                        if (i == 1 || i != n - 1)
+                                return perr(c, w[i].col, -EINVAL,
+                                            "\"log-continued\" goes last, after the operations");
+                        c->p->intercept_log_continued = true;
+                        break;
+                }
+                if ((r = parse_op(c, &w[i], false, &op)) < 0)
+                        return r;
+                if (c->p->intercept_ops & (1u << op))
+                        return perr(c, w[i].col, -EINVAL, "operation \"%s\" named twice", w[i].s);
+                c->p->intercept_ops |= 1u << op;
+        }
+        return 0;
+}
+
 /* setup-unprivileged fail|warn|skip: what setup steps do when stepdownd
  * is started without root. */
 static int st_setup_unprivileged(struct ctx *c, struct word *w, size_t n)
@@ -1055,6 +1081,7 @@ static const struct {
     {"umask", st_umask},
     {"key", st_key},
     {"no-new-privs", st_no_new_privs},
+    {"intercept", st_intercept},
     {"setup", st_setup},
     {"setup-unprivileged", st_setup_unprivileged},
     {"broker", st_broker},
@@ -1112,8 +1139,8 @@ static int parse_line(struct ctx *c, const char *line, size_t len, char *buf)
                         return statements[i].fn(c, w, n);
         return perr(c, 1 + (unsigned)(w[0].s - buf), -EINVAL,
                     "unknown statement \"%s\" (expected user, socket, audit, audit-sign, "
-                    "audit-sync, audit-failure, audit-syslog, umask, key, no-new-privs, setup, "
-                    "setup-unprivileged, broker, allow or remap)",
+                    "audit-sync, audit-failure, audit-syslog, umask, key, no-new-privs, intercept, "
+                    "setup, setup-unprivileged, broker, allow or remap)",
                     w[0].s);
 }
 

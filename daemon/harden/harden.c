@@ -19,6 +19,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -94,6 +96,10 @@ uint64_t harden_caps_for(const struct policy *p, bool supervise)
                         break;
                 }
         }
+        /* Transparent mode reads the caller's /proc/TID/mem with its
+         * fsuid/fsgid (no CAP_SYS_PTRACE). */
+        if (p && p->intercept_ops)
+                caps |= BIT(CAP_SETGID) | BIT(CAP_SETUID);
         return caps;
 }
 
@@ -197,6 +203,20 @@ static const char *const allowed_calls[] = {
 #define SYS_fchmodat2 452
 #endif
 
+/* Transparent mode: the notifier's ioctls on its listener, and nothing
+ * else through ioctl. */
+static int add_intercept_rules(scmp_filter_ctx ctx)
+{
+        static const unsigned long ioctls[] = {SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND,
+                                               SECCOMP_IOCTL_NOTIF_ID_VALID,
+                                               SECCOMP_IOCTL_NOTIF_ADDFD};
+        int r = 0;
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(ioctls); i++)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                                     SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)ioctls[i], 0));
+        return r;
+}
+
 static int add_rules(scmp_filter_ctx ctx, const struct harden_config *hc)
 {
         int r;
@@ -229,6 +249,8 @@ static int add_rules(scmp_filter_ctx ctx, const struct harden_config *hc)
         if (r == 0)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
                                      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
+        if (r == 0 && hc->intercept)
+                r = add_intercept_rules(ctx);
         /* init mode: forward signals to the application and reap. */
         if (r == 0 && hc->supervise > 0) {
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,

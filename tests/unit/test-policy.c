@@ -279,16 +279,55 @@ struct ecase {
         const char *msg;
 };
 
+/* intercept OP... [log-continued]: the ops as bits, printed back in order. */
+static void test_intercept(void **state)
+{
+        (void)state;
+        const char *text = "user app\nintercept open mkdir bind log-continued\n";
+        struct policy p;
+        char err[512];
+        assert_int_equal(policy_parse(&p, "t.conf", text, strlen(text), &db, err, sizeof(err)), 0);
+        assert_int_equal(p.intercept_ops,
+                         (1u << SD_OP_OPEN) | (1u << SD_OP_MKDIR) | (1u << SD_OP_BIND));
+        assert_true(p.intercept_log_continued);
+        assert_int_equal(p.intercept_line, 2);
+        char *out = NULL;
+        size_t outlen = 0;
+        FILE *f = open_memstream(&out, &outlen);
+        assert_non_null(f);
+        policy_print(&p, f);
+        fclose(f);
+        assert_non_null(strstr(out, "t.conf:2: intercept mkdir open bind log-continued\n"));
+        free(out);
+        policy_free(&p);
+
+        text = "user app\nintercept chmod\n";
+        assert_int_equal(policy_parse(&p, "t.conf", text, strlen(text), &db, err, sizeof(err)), 0);
+        assert_int_equal(p.intercept_ops, 1u << SD_OP_CHMOD);
+        assert_false(p.intercept_log_continued);
+        policy_free(&p);
+}
+
 static const struct ecase errors[] = {
     {"bogus 1", "t.conf:1:1: unknown statement \"bogus\" (expected user, socket, audit, "
                 "audit-sign, audit-sync, audit-failure, audit-syslog, umask, key, "
-                "no-new-privs, setup, setup-unprivileged, broker, allow or remap)"},
+                "no-new-privs, intercept, setup, setup-unprivileged, broker, allow or remap)"},
     {"setup-unprivileged maybe", "t.conf:1:20: invalid setup-unprivileged \"maybe\" (expected "
                                  "fail, warn or skip)"},
     {"setup-unprivileged", "t.conf:1:19: missing fail, warn or skip after \"setup-unprivileged\""},
     {"setup-unprivileged skip\nsetup-unprivileged warn", "t.conf:2:1: duplicate "
                                                          "\"setup-unprivileged\" statement (first "
                                                          "at line 1)"},
+    {"intercept", "t.conf:1:10: missing an operation (mkdir, chown, chmod, open or bind) after "
+                  "\"intercept\""},
+    {"intercept mkdir rmdir", "t.conf:1:17: unknown operation \"rmdir\" (expected mkdir, chown, "
+                              "chmod, open or bind)"},
+    {"intercept mkdir mkdir", "t.conf:1:17: operation \"mkdir\" named twice"},
+    {"intercept log-continued", "t.conf:1:11: \"log-continued\" goes last, after the operations"},
+    {"intercept log-continued mkdir", "t.conf:1:11: \"log-continued\" goes last, after the "
+                                      "operations"},
+    {"intercept mkdir\nintercept open", "t.conf:2:1: duplicate \"intercept\" statement (first at "
+                                        "line 1)"},
     {"broker maybe", "t.conf:1:8: invalid broker \"maybe\" (expected required or optional)"},
     {"broker required extra", "t.conf:1:17: unexpected \"extra\" after required or optional "
                               "(expected end of line)"},
@@ -1254,6 +1293,7 @@ int main(void)
             cmocka_unit_test(test_env),
             cmocka_unit_test(test_man_example),
             cmocka_unit_test(test_op_names),
+            cmocka_unit_test(test_intercept),
             cmocka_unit_test(test_remap_parse),
             cmocka_unit_test(test_remap_env),
             cmocka_unit_test(test_remap_names_follow),
