@@ -26,6 +26,12 @@
  *                                 then the i386 call whose number is
  *                                 x86_64's mkdir (83: symlink(PATH, PATH~)),
  *                                 then x32's mkdir (83 | 0x40000000)
+ *   userns-fd PATH                in a user + mount namespace of its own, a
+ *                                 tmpfs over PATH's directory and a file of
+ *                                 its own at PATH: fchmod(fd, 0600) and
+ *                                 fchown(fd, uid, gid) (the outer ids); the
+ *                                 fd's path names PATH, its object is not
+ *                                 the one the broker finds there
  *   badptr                        mkdir() of a path the broker cannot read:
  *                                 a wild pointer, a PROT_NONE page, a string
  *                                 running into one (not NUL-terminated)
@@ -51,6 +57,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -439,6 +446,50 @@ static int cmd_abi32(int argc, char **a)
 }
 #endif
 
+/* ---- an fd whose path names an allowed object it is not ---- */
+
+static void write_proc(const char *path, const char *text)
+{
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+                die(path);
+        close(fd);
+}
+
+static int cmd_userns_fd(char **a)
+{
+        char map[64], dir[4096];
+        uid_t uid = getuid();
+        gid_t gid = getgid();
+        snprintf(dir, sizeof(dir), "%s", a[0]);
+        char *slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+                return 2;
+        *slash = '\0';
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+                printf("userns-fd: unshare: %s\n", strerror(errno));
+                return 0;
+        }
+        write_proc("/proc/self/setgroups", "deny");
+        snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+        write_proc("/proc/self/uid_map", map);
+        snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+        write_proc("/proc/self/gid_map", map);
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("tmpfs", dir, "tmpfs", 0, "mode=0755") < 0)
+                die("mount tmpfs");
+        int fd = open(a[0], O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0)
+                die(a[0]);
+        struct tally t = {0};
+        int r = fchmod(fd, 0600);
+        count(&t, r, errno);
+        r = fchown(fd, uid, gid);
+        count(&t, r, errno);
+        print_tally("userns-fd", &t);
+        return 0;
+}
+
 /* ---- paths the broker cannot read ---- */
 
 static int cmd_badptr(char **a)
@@ -546,6 +597,7 @@ int main(int argc, char **argv)
             {"dead", 2, cmd_dead},
             {"flood", 4, cmd_flood},
             {"badptr", 0, cmd_badptr},
+            {"userns-fd", 1, cmd_userns_fd},
         };
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (argc < 2) {

@@ -91,6 +91,20 @@ like "$out" "fdswap fchown: calls=[0-9]{2,} " "fdswap: the race ran ($(flat "$ou
 is "$(own "$(where Y)")" "0:0 644" \
         "fdswap: the file swapped in at the allowed name (never the fd's object) keeps root's 0644"
 
+# --- an fd whose path names an allowed object it is not -------------------------
+# In a user + mount namespace of its own the app mounts a tmpfs over $T/own
+# and makes its own $T/own/ux there: the fd's path is the allowed name, its
+# object is not root's $T/own/ux that the broker finds at that name.
+echo U >"$T/own/ux" && chmod 644 "$T/own/ux"
+out=$(app "$H" userns-fd "$T/own/ux")
+if grep -q "userns-fd: unshare" <<<"$out"; then
+        ok "# SKIP userns-fd: no unprivileged user namespace here ($(flat "$out"))"
+else
+        like "$out" "^userns-fd: calls=2 ok=1 .* other=1 \(Invalid argument\)$" \
+                "userns-fd: fchmod of its own file works, fchown to ids its namespace does not map: the kernel's EINVAL"
+fi
+is "$(own "$T/own/ux")" "0:0 644" "userns-fd: the object at the allowed name (not the fd's) keeps root's 0644"
+
 # --- a hard link of a victim at the allowed name -------------------------------
 # Root's world-writable $T/vict/shared (so protected_hardlinks lets the app
 # link it), linked at $T/own/hl: chown/chmod by name and by fd.
