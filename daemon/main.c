@@ -557,6 +557,8 @@ int main(int argc, char **argv)
                         printf("capabilities: %s\n", caps);
                         printf("capabilities with --init: %s\n", kill);
                 }
+                if (have_policy)
+                        check_print_intercept(&p, stdout);
                 policy_print(&p, stdout);
                 bool flushed = fflush(stdout) == 0;
                 unsigned bad = have_policy ? check_policy_files(&p) : 0;

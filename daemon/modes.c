@@ -351,7 +351,8 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                 r = broker_new(lp->base, rt->listen_fd, &bc, &lp->broker);
         struct icept *icept = NULL;
         if (r == 0 && rt && rt->icept_broker >= 0) {
-                int e = icept_new(lp->base, rt->icept_broker, mc->policy, mc->audit, NULL, &icept);
+                int e = icept_new(lp->base, rt->icept_broker, mc->policy, mc->audit,
+                                  broker_request_ctx(lp->broker), &icept);
                 rt->icept_broker = -1; /* icept_new owns it */
                 if (e < 0)
                         log_warn("transparent mode off: the broker cannot take notifications "
@@ -366,7 +367,7 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                                            .landlock = !mc->no_landlock,
                                            .supervise = lp->child > 0 ? lp->child : 0,
                                            .max_conns = mc->max_conns,
-                                           .intercept = icept != NULL,
+                                           .intercept = icept ? mc->policy->intercept_ops : 0,
                                            .sockdir_fd = rt->dir_fd};
                 char herr[512] = "";
                 r = harden_apply(mc->policy, &hc, mc->audit, herr, sizeof(herr));

@@ -1,8 +1,8 @@
 /* The broker's event loop side: the listener, one struct conn_state per
  * peer (socket, events, handshake state, queued replies), receiving and
  * checking packets, and sending replies with their fds.  What a request
- * means is dispatch.c's business.  A bad peer is answered and/or dropped;
- * the broker lives on (STYLE.md habit 4). */
+ * means is daemon/request's business.  A bad peer is answered and/or
+ * dropped; the broker lives on (STYLE.md habit 4). */
 #include <errno.h>
 #include <event2/event.h>
 #include <sodium.h>
@@ -19,6 +19,7 @@
 #include "log.h"
 #include "match.h"
 #include "policy.h"
+#include "request.h"
 #include "util.h"
 
 #define STR_(x)   #x
@@ -89,7 +90,8 @@ struct broker {
         time_t refused_other_since;
         struct event *ev_refused;
         unsigned long serial;
-        uint32_t listen_uid; /* the listening socket's uid, as clients see it */
+        uint32_t listen_uid;    /* the listening socket's uid, as clients see it */
+        struct request_ctx req; /* what the request pipeline keeps between requests */
 };
 
 static time_t now_s(void)
@@ -341,7 +343,7 @@ static int conn_reply(struct conn_state *s, uint32_t id, struct reply *r)
 static int handle_auth(struct conn_state *s, const struct proto_msg *m)
 {
         if (m->type != PROTO_AUTH) {
-                dispatch_audit_auth(&s->c, "no AUTH after HELLO");
+                dispatch_audit_auth(&s->c.broker->req, &s->c.peer, "no AUTH after HELLO");
                 return conn_error(s, m->id, EACCES, PROTO_ERR_AUTH,
                                   "authenticate first: the broker expects AUTH after HELLO", true);
         }
@@ -351,7 +353,8 @@ static int handle_auth(struct conn_state *s, const struct proto_msg *m)
                                          .client_uid = (uint32_t)s->c.peer.uid};
         uint8_t proof[PROTO_MAC_BYTES];
         if (auth_check(s->c.cfg->key, s->nonce, &peers, m, proof) < 0) {
-                dispatch_audit_auth(&s->c, "authentication failed: wrong key");
+                dispatch_audit_auth(&s->c.broker->req, &s->c.peer,
+                                    "authentication failed: wrong key");
                 return conn_error(s, m->id, EACCES, PROTO_ERR_AUTH,
                                   "authentication failed: wrong key", true);
         }
@@ -448,7 +451,7 @@ static int conn_read_one(struct conn_state *s)
                 s->last_active = now_s();
         struct reply rp;
         reply_init(&rp);
-        dispatch(&s->c, &m, &rp);
+        dispatch(&s->c.broker->req, &s->c.peer, &m, &rp);
         r = conn_reply(s, m.id, &rp);
         reply_done(&rp);
         return r < 0 ? -1 : 1;
@@ -964,6 +967,9 @@ int broker_new(struct event_base *base, int listen_fd, const struct broker_confi
                 b->cfg.idle_timeout_s = BROKER_IDLE_TIMEOUT;
         if (!b->cfg.max_chown_entries)
                 b->cfg.max_chown_entries = BROKER_MAX_CHOWN_ENTRIES;
+        b->req = (struct request_ctx){.policy = b->cfg.policy,
+                                      .audit = b->cfg.audit,
+                                      .max_chown_entries = b->cfg.max_chown_entries};
         b->listen_fd = listen_fd;
         LIST_INIT(&b->conns);
         LIST_INIT(&b->uids);
@@ -1000,6 +1006,11 @@ void broker_free(struct broker *b)
         event_freep(&b->ev_resume);
         event_freep(&b->ev_refused);
         free(b);
+}
+
+struct request_ctx *broker_request_ctx(struct broker *b)
+{
+        return &b->req;
 }
 
 unsigned broker_n_conns(const struct broker *b)

@@ -1,7 +1,7 @@
 /* The resident broker: the libevent loop that accepts connections on the
- * SOCK_SEQPACKET socket, authenticates each peer (auth.c), and dispatches
- * its requests through one table (dispatch.c) to one handler per
- * operation (handle-*.c).  Also the modes that run it (modes.c) and the
+ * SOCK_SEQPACKET socket, authenticates each peer (auth.c), and hands its
+ * messages to the socket front door (daemon/request/dispatch.c), which
+ * runs them through the request pipeline (request.h).  Also the modes that run it (modes.c) and the
  * bits of systemd's protocol (sdnotify.c). */
 #pragma once
 
@@ -76,31 +76,12 @@ struct peer {
 
 struct broker;
 
-/* One connection.  Handlers see the peer and the broker's policy. */
+/* One connection. */
 struct conn {
         struct broker *broker;
         const struct broker_config *cfg;
         struct peer peer;
         unsigned long serial; /* connection number, for log lines */
-};
-
-/* What a handler answers.  dispatch.c encodes and sends it, then audits. */
-struct reply {
-        uint16_t type; /* PROTO_OK, PROTO_ERROR or PROTO_ALLOWED_REPLY */
-        int err;       /* PROTO_ERROR: positive errno */
-        enum proto_error_kind kind;
-        char msg[512];
-        int64_t count; /* PROTO_OK: entries changed, -1 for none */
-        int fd;        /* PROTO_OK: fd passed back with SCM_RIGHTS, -1 for none */
-        char *text;    /* PROTO_ALLOWED_REPLY, malloc'd */
-        /* For the audit record, filled in by the handler: */
-        const char *decision; /* "allow", "deny", or NULL (ping, bad requests) */
-        unsigned rule_line;   /* the allow rule that decided, 0 for none */
-        char path[PROTO_MAX_PATH + 1];
-        int64_t uid, gid; /* -1: none */
-        int32_t mode;     /* -1: none */
-        char flags[64];
-        char addr[160];
 };
 
 /* broker.c */
@@ -111,6 +92,9 @@ void broker_free(struct broker *b);
  * before the stop record (broker_free does it too). */
 void broker_flush(struct broker *b);
 unsigned broker_n_conns(const struct broker *b);
+/* The request pipeline's state (request ids, audit), which the other front
+ * door (transparent mode, daemon/intercept/) shares. */
+struct request_ctx *broker_request_ctx(struct broker *b);
 
 /* auth.c: peer credentials, the per-launch key and the challenge. */
 /* The kernel's credentials: pid, uid, gid, groups (cheap, enough to
@@ -135,62 +119,6 @@ int auth_key_memfd(const uint8_t key[PROTO_KEY_BYTES], char *err, size_t errlen)
 int auth_check(const uint8_t *key, const uint8_t nonce[PROTO_NONCE_BYTES],
                const struct proto_auth_peers *peers, const struct proto_msg *m,
                uint8_t proof[PROTO_MAC_BYTES]);
-
-/* dispatch.c */
-enum {
-        DISPATCH_AUDIT = 1u << 0, /* an operation: audited, even when refused */
-};
-typedef void (*handler_fn)(struct conn *c, const struct proto_msg *m, struct reply *r);
-struct dispatch_entry {
-        uint16_t type;
-        const char *name;
-        unsigned flags;
-        handler_fn handler;
-};
-/* The table's entry for type, or NULL: unknown types are refused there. */
-const struct dispatch_entry *dispatch_find(uint16_t type);
-/* Runs m through the table; r is filled in (an ERROR for unknown types). */
-void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r);
-/* Audits a failed authentication. */
-void dispatch_audit_auth(struct conn *c, const char *why);
-void reply_init(struct reply *r);
-void reply_done(struct reply *r);
-void reply_error(struct reply *r, int err, enum proto_error_kind kind, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* For the handlers: copies m's path into r->path (NUL-terminated); 0, or
- * -1 with r filled in as a BAD_REQUEST. */
-int handler_path(const struct proto_msg *m, struct reply *r);
-/* Fills the caller's credentials into rq and matches it against the
- * policy.  0 with *rule when allowed; -1 with r filled in (refused, or a
- * bad request) otherwise.  Sets r->decision and r->rule_line. */
-struct sd_request;
-struct policy_rule;
-int handler_match(struct conn *c, struct sd_request *rq, struct reply *r,
-                  const struct policy_rule **rule);
-/* The owner a request names (UID/GID fields; a missing one is the
- * caller's own) into rq->has_owner/owner_uid/owner_gid and r->uid/gid. */
-void handler_owner(const struct conn *c, const struct proto_msg *m, struct sd_request *rq,
-                   struct reply *r);
-/* rule's anchor and the path below it ("" for the anchor itself). */
-const char *handler_rest(const struct policy_rule *rule, const char *path);
-/* What the engine is given for path under rule: an exact rule names the
- * object itself, which is then its own anchor (so it may be a mount point:
- * a volume, a secret bind-mounted as a file), with rest ""; a wildcard
- * rule gives its anchor and handler_rest(). */
-const char *handler_anchor(const struct policy_rule *rule, const char *path);
-const char *handler_below(const struct policy_rule *rule, const char *path);
-/* The engine's error as the reply: FAILED with err's message. */
-void handler_failed(struct reply *r, int err, const char *msg);
-
-/* One handler per operation, handle-<op>.c. */
-void handle_ping(struct conn *c, const struct proto_msg *m, struct reply *r);
-void handle_mkdir(struct conn *c, const struct proto_msg *m, struct reply *r);
-void handle_chown(struct conn *c, const struct proto_msg *m, struct reply *r);
-void handle_chmod(struct conn *c, const struct proto_msg *m, struct reply *r);
-void handle_open(struct conn *c, const struct proto_msg *m, struct reply *r);
-void handle_bind(struct conn *c, const struct proto_msg *m, struct reply *r);
-void handle_allowed(struct conn *c, const struct proto_msg *m, struct reply *r);
 
 /* modes.c */
 struct mode_config {

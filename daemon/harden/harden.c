@@ -203,9 +203,11 @@ static const char *const allowed_calls[] = {
 #define SYS_fchmodat2 452
 #endif
 
-/* Transparent mode: the notifier's ioctls on its listener, and nothing
- * else through ioctl. */
-static int add_intercept_rules(scmp_filter_ctx ctx)
+/* Transparent mode: the notifier's ioctls on its listener (and nothing
+ * else through ioctl); for bind, the caller's socket taken with
+ * pidfd_getfd under the caller's real ids: setresuid/setresgid that change
+ * the real id only (effective and saved stay root's). */
+static int add_intercept_rules(scmp_filter_ctx ctx, unsigned ops)
 {
         static const unsigned long ioctls[] = {SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND,
                                                SECCOMP_IOCTL_NOTIF_ID_VALID,
@@ -214,6 +216,20 @@ static int add_intercept_rules(scmp_filter_ctx ctx)
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(ioctls); i++)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
                                      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)ioctls[i], 0));
+        if (!(ops & (1u << SD_OP_BIND)))
+                return r;
+        if (r == 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setresuid), 2,
+                                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, 0xffffffffu),
+                                     SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, 0xffffffffu));
+        if (r == 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setresgid), 2,
+                                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, 0xffffffffu),
+                                     SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, 0xffffffffu));
+        if (r == 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(pidfd_open), 0);
+        if (r == 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(pidfd_getfd), 0);
         return r;
 }
 
@@ -250,7 +266,7 @@ static int add_rules(scmp_filter_ctx ctx, const struct harden_config *hc)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
                                      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
         if (r == 0 && hc->intercept)
-                r = add_intercept_rules(ctx);
+                r = add_intercept_rules(ctx, hc->intercept);
         /* init mode: forward signals to the application and reap. */
         if (r == 0 && hc->supervise > 0) {
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
@@ -405,7 +421,15 @@ int harden_apply(const struct policy *p, const struct harden_config *hc, struct 
         char ll[256] = "landlock OFF (--no-landlock: debugging only)";
         struct landlock_extra lx = {.sockdir_fd = hc->sockdir_fd,
                                     .audit_path = p ? p->audit : NULL};
-        r = hc->landlock ? landlock_apply(p, &lx, ll, sizeof(ll)) : 1;
+        /* A Landlock domain may not ptrace (nor open /proc/PID/mem of) a
+         * process outside it, and the application is outside the broker's:
+         * transparent mode reads its calls' arguments there. */
+        if (hc->landlock && hc->intercept)
+                snprintf(ll, sizeof(ll),
+                         "landlock off: transparent mode (intercept) reads the application's "
+                         "memory through /proc/PID/mem, which a Landlock domain may not do to a "
+                         "process outside it");
+        r = hc->landlock && !hc->intercept ? landlock_apply(p, &lx, ll, sizeof(ll)) : 1;
         if (r < 0) {
                 snprintf(err, errlen, "%s", ll);
                 return r;

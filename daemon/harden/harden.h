@@ -21,7 +21,7 @@ struct harden_config {
         pid_t supervise;    /* init mode: the application, which the loop may signal
                              * (CAP_KILL, and kill() only to it); 0 otherwise */
         unsigned max_conns; /* the broker's connection limit (0: BROKER_MAX_CONNS) */
-        bool intercept;     /* transparent mode: the notifier's ioctls */
+        unsigned intercept; /* transparent mode: the ops intercepted (1 << sd_op), 0 = off */
         int sockdir_fd;     /* the socket's directory (Landlock: socket and key are
                              * removed at exit), -1 if none; the audit log's directory
                              * comes from the policy */

@@ -115,7 +115,7 @@ static bool chmod_reopens(void)
 }
 
 /* What a rule's operation does below its anchor (common/op-*.c,
- * daemon/request/handle-bind.c). */
+ * daemon/request/act.c). */
 static uint64_t rule_rights(const struct policy_rule *x, bool reopens)
 {
         uint64_t reopen = reopens ? FS(READ_FILE) | FS(READ_DIR) : 0;

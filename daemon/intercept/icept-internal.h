@@ -41,7 +41,7 @@ uint32_t icept_native_arch(void);
 
 #define ICEPT_OPS                (SD_OP_BIND + 1)
 #define ICEPT_GROUPS_MAX         256
-#define ICEPT_CONTINUED_INTERVAL 60 /* seconds between log-continued records */
+#define ICEPT_CONTINUED_INTERVAL ICEPT_CONTINUED_SECONDS
 
 /* One notified call, read once. */
 struct icall {
@@ -69,13 +69,13 @@ struct icall {
         socklen_t addrlen;
 };
 
-struct icept_serve_ctx;
+struct request_ctx;
 
 struct icept {
         struct event_base *base;
         const struct policy *policy;
         struct audit *audit;
-        struct icept_serve_ctx *sctx;
+        struct request_ctx *rctx;
         int sock; /* the handoff socketpair's end, -1 once the listener came */
         struct event *sock_ev;
         int listener;
@@ -84,6 +84,7 @@ struct icept {
         struct seccomp_notif *req;
         struct seccomp_notif_resp *resp;
         unsigned ops_with_rules; /* intercepted ops some allow rule names */
+        int unpriv_port_start;   /* net.ipv4.ip_unprivileged_port_start at the start */
         bool log_continued;
         uint64_t continued[ICEPT_OPS];
         struct event *flush_ev;

@@ -25,6 +25,9 @@ struct broker_config;
  * on would let the app route around the policy's front door. */
 #define ICEPT_FOREIGN_ERRNO ENOSYS
 
+/* log-continued: seconds between the records that count continued calls. */
+#define ICEPT_CONTINUED_SECONDS 60
+
 /* In the application, after the drop (ids, capabilities, umask) and
  * before exec: sets no_new_privs, installs the filter for the operations
  * in ops (bit 1 << enum sd_op), sends the listener over sock (SCM_RIGHTS)
@@ -39,14 +42,15 @@ int icept_install(unsigned ops, int sock, pid_t ptracer, char *err, size_t errle
 
 /* The broker's end: takes the listener from sock (its end of the
  * socketpair; owned from here on) when the application sends it, and
- * serves the calls in base's loop under p, through sctx (serve.c).
+ * serves the calls in base's loop under p through the request pipeline
+ * (rctx: the broker's, so request ids stay one sequence).
  * 0, or -errno (the kernel has no SECCOMP_GET_NOTIF_SIZES: ENOSYS). */
 struct policy;
 struct audit;
 struct icept;
-struct icept_serve_ctx;
+struct request_ctx;
 int icept_new(struct event_base *base, int sock, const struct policy *p, struct audit *a,
-              struct icept_serve_ctx *sctx, struct icept **out);
+              struct request_ctx *rctx, struct icept **out);
 /* Writes the log-continued counts not yet written; NULL-safe. */
 void icept_free(struct icept *ic);
 

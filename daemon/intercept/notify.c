@@ -502,7 +502,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 }
 
 int icept_new(struct event_base *base, int sock, const struct policy *p, struct audit *a,
-              struct icept_serve_ctx *sctx, struct icept **out)
+              struct request_ctx *rctx, struct icept **out)
 {
         struct icept *ic = calloc(1, sizeof(*ic));
         *out = NULL;
@@ -515,11 +515,19 @@ int icept_new(struct event_base *base, int sock, const struct policy *p, struct 
         ic->listener = -1;
         ic->policy = p;
         ic->audit = a;
-        ic->sctx = sctx;
+        ic->rctx = rctx;
         ic->log_continued = p->intercept_log_continued;
         for (size_t i = 0; i < p->n_rules; i++)
                 ic->ops_with_rules |= 1u << p->rules[i].op;
         ic->ops_with_rules &= p->intercept_ops;
+        /* Ports from here up any process may bind: those binds continue. */
+        ic->unpriv_port_start = 1024;
+        FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+        if (f) {
+                if (fscanf(f, "%d", &ic->unpriv_port_start) != 1)
+                        ic->unpriv_port_start = 1024;
+                fclose(f);
+        }
         if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &ic->sizes) < 0) {
                 int e = errno;
                 icept_free(ic);

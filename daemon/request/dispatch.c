@@ -1,39 +1,21 @@
-/* One table from message type to handler (STYLE.md habit 2, OpenSSH's
- * monitor dispatch): a type that is not in the table, or that only the
- * server sends, is refused here before any handler runs. */
+/* The socket front door: one table from message type to operation
+ * (STYLE.md habit 2, OpenSSH's monitor dispatch).  A type that is not in
+ * the table, or that only the server sends, is refused here; an operation
+ * is decoded into a struct sd_call, run through the pipeline
+ * (request_run, request.c), and its result encoded as the reply. */
 #include <errno.h>
-#include <limits.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/socket.h>
 
-#include "audit.h"
 #include "broker.h"
-#include "log.h"
 #include "match.h"
 #include "pathnorm.h"
-#include "policy.h"
+#include "request.h"
 #include "util.h"
-
-static const struct dispatch_entry table[] = {
-    {PROTO_PING, "ping", 0, handle_ping},
-    {PROTO_MKDIR, "mkdir", DISPATCH_AUDIT, handle_mkdir},
-    {PROTO_CHOWN, "chown", DISPATCH_AUDIT, handle_chown},
-    {PROTO_CHMOD, "chmod", DISPATCH_AUDIT, handle_chmod},
-    {PROTO_OPEN, "open", DISPATCH_AUDIT, handle_open},
-    {PROTO_BIND, "bind", DISPATCH_AUDIT, handle_bind},
-    {PROTO_ALLOWED, "allowed", 0, handle_allowed},
-};
-
-const struct dispatch_entry *dispatch_find(uint16_t type)
-{
-        for (size_t i = 0; i < ELEMENTSOF(table); i++)
-                if (table[i].type == type)
-                        return &table[i];
-        return NULL;
-}
 
 void reply_init(struct reply *r)
 {
@@ -41,8 +23,6 @@ void reply_init(struct reply *r)
         r->type = PROTO_OK;
         r->count = -1;
         r->fd = -1;
-        r->uid = r->gid = -1;
-        r->mode = -1;
 }
 
 void reply_done(struct reply *r)
@@ -63,194 +43,189 @@ void reply_error(struct reply *r, int err, enum proto_error_kind kind, const cha
         vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
         va_end(ap);
         r->fd = safe_close(r->fd);
-        if (kind == PROTO_ERR_REFUSED)
-                r->decision = "deny";
 }
 
-int handler_path(const struct proto_msg *m, struct reply *r)
+/* ---- decoding: one function per operation, PROTO_* message -> call ---- */
+
+/* Copies the path (len bytes at s) into call->path (NUL-terminated, in
+ * normal form); 0, or -1 with res BAD. */
+static int decode_path(const char *s, size_t len, struct sd_call *call, struct sd_result *res)
 {
         char msg[256];
 
-        if (proto_strcpy(r->path, sizeof(r->path), m->path, m->path_len) < 0 ||
-            path_check(r->path, msg, sizeof(msg)) < 0) {
-                reply_error(r, EINVAL, PROTO_ERR_BAD_REQUEST, "bad path: %s",
-                            r->path[0] ? msg : "too long");
+        if (proto_strcpy(call->path, sizeof(call->path), s, len) < 0 ||
+            path_check(call->path, msg, sizeof(msg)) < 0) {
+                result_set(res, SD_RES_BAD, EINVAL, "bad path: %s",
+                           call->path[0] ? msg : "too long");
                 return -1;
         }
         return 0;
 }
 
-/* The audited request being dispatched (the broker serves one at a time):
- * handler_match writes its intent record once the policy allows it, and
- * dispatch names that record in the outcome. */
-static struct {
-        const char *op;  /* NULL: not an audited operation */
-        uint64_t id;     /* its request_id */
-        uint64_t intent; /* seq of the intent record, 0 = none written */
-} current;
-
-/* request_id in the audit log: the broker numbers the requests it records
- * (1, 2, ... from its start), so the intent and outcome records of one
- * request carry the same id and no two requests of one start share one.
- * The client's message id is no use there: every `stepdown` command sends
- * its request as message 2. */
-static uint64_t last_request_id;
-
-static int audit_request(struct conn *c, const char *event, const char *op, uint64_t id,
-                         const struct reply *r, uint64_t duration_us, uint64_t intent);
-
-/* Intent before the act: an allowed operation is performed only after a
- * record saying what is about to be done (who, what, which rule) is in the
- * log.  If that record cannot be written, nothing is done. */
-static int audit_intent(struct conn *c, struct reply *r)
+/* The owner a request names (UID/GID fields; a missing one is the
+ * caller's own). */
+static void decode_owner(const struct proto_msg *m, struct sd_call *call)
 {
-        struct audit *a = c->cfg->audit;
-        if (!a || !current.op)
-                return 0;
-        int e = audit_request(c, "intent", current.op, current.id, r, 0, 0);
-        if (e < 0 && !audit_failure_allow(a)) {
-                reply_error(r, -e, PROTO_ERR_FAILED,
-                            "the audit log cannot be written, so the broker performs nothing");
-                r->decision = "allow";
-                return -1;
-        }
-        current.intent = e < 0 ? 0 : audit_seq(a);
-        return 0;
-}
+        struct sd_request *rq = &call->rq;
 
-int handler_match(struct conn *c, struct sd_request *rq, struct reply *r,
-                  const struct policy_rule **rule)
-{
-        char why[sizeof(r->msg)];
-        int e;
-
-        rq->uid = c->peer.uid;
-        rq->gid = c->peer.gid;
-        rq->groups = c->peer.groups;
-        rq->n_groups = c->peer.n_groups;
-        e = policy_match(c->cfg->policy, rq, rule, why, sizeof(why));
-        if (e == -EINVAL) {
-                reply_error(r, EINVAL, PROTO_ERR_BAD_REQUEST, "%s", why);
-                return -1;
-        }
-        if (e < 0) {
-                reply_error(r, EACCES, PROTO_ERR_REFUSED, "%s", why);
-                return -1;
-        }
-        r->decision = "allow";
-        r->rule_line = (*rule)->line;
-        return audit_intent(c, r);
-}
-
-void handler_owner(const struct conn *c, const struct proto_msg *m, struct sd_request *rq,
-                   struct reply *r)
-{
         if (!(m->present & (PROTO_F_UID | PROTO_F_GID)))
                 return;
         rq->has_owner = true;
-        rq->owner_uid = (m->present & PROTO_F_UID) ? (uid_t)m->uid : c->peer.uid;
-        rq->owner_gid = (m->present & PROTO_F_GID) ? (gid_t)m->gid : c->peer.gid;
-        r->uid = rq->owner_uid;
-        r->gid = rq->owner_gid;
+        rq->owner_uid = (m->present & PROTO_F_UID) ? (uid_t)m->uid : rq->uid;
+        rq->owner_gid = (m->present & PROTO_F_GID) ? (gid_t)m->gid : rq->gid;
 }
 
-const char *handler_rest(const struct policy_rule *rule, const char *path)
+static int decode_mkdir(const struct proto_msg *m, struct sd_call *call, struct sd_result *res)
 {
-        const char *rest = path_rest(rule->anchor, path);
-        return !rest || strcmp(rest, ".") == 0 ? "" : rest;
+        struct sd_request *rq = &call->rq;
+
+        rq->op = SD_OP_MKDIR;
+        if (decode_path(m->path, m->path_len, call, res) < 0)
+                return -1;
+        rq->parents = (m->flags & PROTO_MKDIR_PARENTS) != 0;
+        rq->has_mode = (m->present & PROTO_F_MODE) != 0;
+        rq->mode = m->mode;
+        decode_owner(m, call);
+        if (rq->parents)
+                strcpy(call->flags_text, "parents");
+        return 0;
 }
 
-const char *handler_anchor(const struct policy_rule *rule, const char *path)
+static int decode_chown(const struct proto_msg *m, struct sd_call *call, struct sd_result *res)
 {
-        return rule->kind == PATTERN_EXACT ? path : rule->anchor;
+        struct sd_request *rq = &call->rq;
+
+        rq->op = SD_OP_CHOWN;
+        if (decode_path(m->path, m->path_len, call, res) < 0)
+                return -1;
+        rq->recursive = (m->flags & PROTO_CHOWN_RECURSIVE) != 0;
+        decode_owner(m, call);
+        if (rq->recursive)
+                strcpy(call->flags_text, "recursive");
+        return 0;
 }
 
-const char *handler_below(const struct policy_rule *rule, const char *path)
+static int decode_chmod(const struct proto_msg *m, struct sd_call *call, struct sd_result *res)
 {
-        return rule->kind == PATTERN_EXACT ? "" : handler_rest(rule, path);
+        struct sd_request *rq = &call->rq;
+
+        rq->op = SD_OP_CHMOD;
+        if (decode_path(m->path, m->path_len, call, res) < 0)
+                return -1;
+        rq->has_mode = true;
+        rq->mode = m->mode;
+        return 0;
 }
 
-void handler_failed(struct reply *r, int err, const char *msg)
+static int decode_open(const struct proto_msg *m, struct sd_call *call, struct sd_result *res)
 {
-        const char *decision = r->decision;
-        reply_error(r, err, PROTO_ERR_FAILED, "%s",
-                    msg && *msg ? msg : strerror(err < 0 ? -err : err));
-        r->decision = decision;
+        struct sd_request *rq = &call->rq;
+        uint32_t f = m->flags;
+
+        rq->op = SD_OP_OPEN;
+        if (decode_path(m->path, m->path_len, call, res) < 0)
+                return -1;
+        rq->read = (f & PROTO_OPEN_READ) != 0;
+        rq->write = (f & PROTO_OPEN_WRITE) != 0;
+        rq->create = (f & PROTO_OPEN_CREATE) != 0;
+        rq->has_mode = rq->create;
+        rq->mode = m->mode;
+        call->open_flags = rq->read && rq->write ? O_RDWR : rq->write ? O_WRONLY : O_RDONLY;
+        call->open_flags |=
+            (f & PROTO_OPEN_CREATE ? O_CREAT : 0) | (f & PROTO_OPEN_TRUNC ? O_TRUNC : 0) |
+            (f & PROTO_OPEN_APPEND ? O_APPEND : 0) | (f & PROTO_OPEN_EXCL ? O_EXCL : 0);
+        snprintf(call->flags_text, sizeof(call->flags_text), "%s%s%s%s%s%s",
+                 f & PROTO_OPEN_READ ? "read," : "", f & PROTO_OPEN_WRITE ? "write," : "",
+                 f & PROTO_OPEN_CREATE ? "create," : "", f & PROTO_OPEN_TRUNC ? "trunc," : "",
+                 f & PROTO_OPEN_APPEND ? "append," : "", f & PROTO_OPEN_EXCL ? "excl," : "");
+        size_t n = strlen(call->flags_text);
+        if (n)
+                call->flags_text[n - 1] = '\0';
+        return 0;
 }
 
-/* Set while records cannot be written, so the warning is logged once per
- * outage.  Whether to refuse is audit_ready()'s call, asked before every
- * operation. */
-static bool audit_failing;
-
-static uint64_t now_us(void)
+static int decode_bind(const struct proto_msg *m, struct sd_call *call, struct sd_result *res)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
+        struct sd_request *rq = &call->rq;
+        char *addr = call->addr;
 
-static int audit_request(struct conn *c, const char *event, const char *op, uint64_t id,
-                         const struct reply *r, uint64_t duration_us, uint64_t intent)
-{
-        bool outcome = strcmp(event, "intent") != 0;
-        struct audit *a = c->cfg->audit;
-        char where[PATH_MAX + 32];
-        struct audit_caller who = {
-            .uid = c->peer.uid,
-            .gid = c->peer.gid,
-            .pid = c->peer.pid,
-            .exe = c->peer.exe[0] ? c->peer.exe : NULL,
-            .pidfd_ino = c->peer.pidfd_ino,
-        };
-        struct audit_event ev = {
-            .event = event,
-            .request_id = id,
-            .intent = intent,
-            .caller = &who,
-            .op = op,
-            .path = r->path[0] ? r->path : NULL,
-            .uid = r->uid,
-            .gid = r->gid,
-            .mode = r->mode,
-            .flags = r->flags[0] ? r->flags : NULL,
-            .addr = r->addr[0] ? r->addr : NULL,
-            .decision = r->decision ? r->decision : "deny",
-            .error = outcome && r->type == PROTO_ERROR ? r->err : 0,
-            .duration_us = duration_us,
-            /* Issue 12: when struct op_stats grows counters (entries
-             * skipped by a recursive chown, ...), the handler puts them in
-             * the reply and they go into this outcome record here. */
-            .changed = !outcome || r->type == PROTO_ERROR ? -1 : r->count,
-            .message = outcome && r->type == PROTO_ERROR ? r->msg : NULL,
-        };
-        if (!a)
+        rq->op = SD_OP_BIND;
+        if (m->bind_proto == PROTO_BIND_UNIX) {
+                if (decode_path(m->address, m->address_len, call, res) < 0)
+                        return -1;
+                snprintf(call->addr_text, sizeof(call->addr_text), "unix:%.150s", call->path);
+                rq->family = AF_UNIX;
+                rq->socktype = SOCK_STREAM;
                 return 0;
-        if (r->rule_line && c->cfg->policy) {
-                policy_where(c->cfg->policy, r->rule_line, where, sizeof(where));
-                ev.rule = where;
         }
-        int e = audit_log(a, &ev);
-        if (e < 0 && !audit_failing)
-                log_warn("audit log: a record could not be written: %s%s", strerror(-e),
-                         audit_failure_allow(a) ? " (audit-failure allow: going on)"
-                                                : "; refusing operations until it can");
-        audit_failing = e < 0;
-        return e;
+        rq->path = NULL;
+        if (proto_strcpy(addr, sizeof(call->addr), m->address, m->address_len) < 0) {
+                result_set(res, SD_RES_BAD, EINVAL, "bad address");
+                return -1;
+        }
+        rq->socktype = m->bind_proto == PROTO_BIND_UDP ? SOCK_DGRAM : SOCK_STREAM;
+        rq->addr = addr;
+        rq->port = m->port;
+        snprintf(call->addr_text, sizeof(call->addr_text), "%s:%s%s%s:%u",
+                 rq->socktype == SOCK_DGRAM ? "udp" : "tcp", strchr(addr, ':') ? "[" : "", addr,
+                 strchr(addr, ':') ? "]" : "", (unsigned)m->port);
+        /* "*": the pipeline tries the rules for IPv6 first, then IPv4. */
+        rq->family = strchr(addr, ':') || strcmp(addr, "*") == 0 ? AF_INET6 : AF_INET;
+        return 0;
 }
 
-void dispatch_audit_auth(struct conn *c, const char *why)
+/* ---- questions about the broker itself: no operation, not audited ---- */
+
+static void answer_ping(const struct request_ctx *ctx, const struct peer *p,
+                        const struct proto_msg *m, struct reply *r)
 {
-        struct reply r;
-        reply_init(&r);
-        reply_error(&r, EACCES, PROTO_ERR_AUTH, "%s", why);
-        (void)audit_request(c, "request", "auth", ++last_request_id, &r, 0, 0);
+        (void)ctx;
+        (void)p;
+        (void)m;
+        r->type = PROTO_OK;
 }
 
-void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r)
+static const struct dispatch_entry table[] = {
+    {PROTO_PING, "ping", 0, NULL, answer_ping},
+    {PROTO_MKDIR, "mkdir", DISPATCH_AUDIT, decode_mkdir, NULL},
+    {PROTO_CHOWN, "chown", DISPATCH_AUDIT, decode_chown, NULL},
+    {PROTO_CHMOD, "chmod", DISPATCH_AUDIT, decode_chmod, NULL},
+    {PROTO_OPEN, "open", DISPATCH_AUDIT, decode_open, NULL},
+    {PROTO_BIND, "bind", DISPATCH_AUDIT, decode_bind, NULL},
+    {PROTO_ALLOWED, "allowed", 0, NULL, answer_allowed},
+};
+
+const struct dispatch_entry *dispatch_find(uint16_t type)
+{
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (table[i].type == type)
+                        return &table[i];
+        return NULL;
+}
+
+/* The result as the reply: OK with its count and fd, or an ERROR. */
+static void reply_from(struct reply *r, struct sd_result *res)
+{
+        static const enum proto_error_kind kinds[] = {
+            [SD_RES_NO_RULE] = PROTO_ERR_REFUSED,
+            [SD_RES_REFUSED] = PROTO_ERR_REFUSED,
+            [SD_RES_BAD] = PROTO_ERR_BAD_REQUEST,
+            [SD_RES_FAILED] = PROTO_ERR_FAILED,
+        };
+
+        if (res->kind == SD_RES_OK) {
+                r->type = PROTO_OK;
+                r->count = res->count;
+                r->fd = TAKE_FD(res->fd);
+                return;
+        }
+        reply_error(r, res->err, kinds[res->kind], "%s", res->msg);
+}
+
+void dispatch(struct request_ctx *ctx, const struct peer *p, const struct proto_msg *m,
+              struct reply *r)
 {
         const struct dispatch_entry *e = dispatch_find(m->type);
-        struct audit *a = c->cfg->audit;
 
         if (!e) {
                 const char *name = proto_type_name(m->type);
@@ -259,37 +234,25 @@ void dispatch(struct conn *c, const struct proto_msg *m, struct reply *r)
                             name ? " (" : "", name ? name : "", name ? ")" : "");
                 return;
         }
-        if (!(e->flags & DISPATCH_AUDIT) || !a) {
-                e->handler(c, m, r);
+        if (!(e->flags & DISPATCH_AUDIT)) {
+                e->answer(ctx, p, m, r);
                 return;
         }
-        /* Fail closed (docs/AUDIT.md, Failures): refuse up front when the
-         * record could not be written (file gone, disk full, last record
-         * failed), and still write the refusal's record if the sink takes
-         * it (a write that works ends the outage). */
-        uint64_t id = ++last_request_id;
-        int e_ready = audit_ready(a);
-        if (e_ready < 0 && !audit_failure_allow(a)) {
-                reply_error(r, -e_ready, PROTO_ERR_FAILED,
-                            "the audit log cannot be written, so the broker performs nothing");
-                (void)audit_request(c, "request", e->name, id, r, 0, 0);
-                return;
-        }
-        /* The handler matches the policy, and handler_match writes the
-         * intent record before the handler acts; the outcome follows. */
-        current.op = e->name;
-        current.id = id;
-        current.intent = 0;
-        uint64_t t0 = now_us();
-        e->handler(c, m, r);
-        uint64_t intent = current.intent;
-        current.op = NULL;
-        bool performed = r->type != PROTO_ERROR;
-        int e_log = audit_request(c, "request", e->name, id, r, now_us() - t0, intent);
-        if (e_log < 0 && performed && !audit_failure_allow(a))
-                reply_error(r, -e_log, PROTO_ERR_FAILED,
-                            "%s WAS performed, but its audit record could not be written%s; "
-                            "the broker refuses operations until a record can be written (the "
-                            "intent record is in the log, and the next record says one was lost)",
-                            e->name, r->fd >= 0 ? " (the file descriptor is withheld)" : "");
+        struct sd_call call;
+        struct sd_result res;
+        call_init(&call);
+        call_set_peer(&call, p);
+        result_init(&res);
+        (void)e->decode(m, &call, &res); /* a bad request is recorded by the pipeline */
+        request_run(ctx, &call, &res);
+        reply_from(r, &res);
+        result_done(&res);
+}
+
+void dispatch_audit_auth(struct request_ctx *ctx, const struct peer *p, const char *why)
+{
+        struct sd_call call;
+        call_init(&call);
+        call_set_peer(&call, p);
+        request_audit_auth(ctx, &call, why);
 }

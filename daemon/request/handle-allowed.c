@@ -6,6 +6,7 @@
 
 #include "broker.h"
 #include "policy.h"
+#include "request.h"
 
 static bool caller_is(const struct policy_caller *k, const struct peer *p)
 {
@@ -45,9 +46,10 @@ static void print_rule(FILE *f, const struct policy_rule *x)
         fputc('\n', f);
 }
 
-void handle_allowed(struct conn *c, const struct proto_msg *m, struct reply *r)
+void answer_allowed(const struct request_ctx *ctx, const struct peer *peer,
+                    const struct proto_msg *m, struct reply *r)
 {
-        const struct policy *p = c->cfg->policy;
+        const struct policy *p = ctx->policy;
         char *text = NULL;
         size_t len = 0;
         (void)m;
@@ -58,7 +60,7 @@ void handle_allowed(struct conn *c, const struct proto_msg *m, struct reply *r)
                 return;
         }
         for (size_t i = 0; i < p->n_rules; i++)
-                if (caller_is(&p->rules[i].caller, &c->peer))
+                if (caller_is(&p->rules[i].caller, peer))
                         print_rule(f, &p->rules[i]);
         if (fclose(f) != 0) {
                 free(text);

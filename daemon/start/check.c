@@ -4,6 +4,8 @@
  * log's directory and symbolic links on the way are judged. */
 #include "check.h"
 
+#include "intercept.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -151,7 +153,7 @@ unsigned check_policy_files(const struct policy *p)
                 const struct policy_rule *x = &p->rules[i];
                 if (!x->anchor)
                         continue;
-                /* An exact path is opened itself (dispatch.c: handler_anchor);
+                /* An exact path is opened itself (act.c: rule_anchor);
                  * a unix socket and a wildcard rule, at their anchor. */
                 bool exact = x->kind == PATTERN_EXACT && x->op != SD_OP_BIND;
                 snprintf(what, sizeof(what), "allow %s %s %s", x->caller.text, sd_op_name(x->op),
@@ -170,4 +172,40 @@ unsigned check_policy_files(const struct policy *p)
                     check_no_symlink(p, s->line, what, s->path, "", false, "the step would fail");
         }
         return bad;
+}
+
+void check_print_intercept(const struct policy *p, FILE *f)
+{
+        char names[512], ops[64] = "";
+        size_t n = 0;
+
+        if (!p->intercept_ops)
+                return;
+        for (enum sd_op op = SD_OP_MKDIR; op <= SD_OP_BIND; op++)
+                if (p->intercept_ops & (1u << op))
+                        n += (size_t)snprintf(ops + n, sizeof(ops) - n, "%s%s", n ? " " : "",
+                                              sd_op_name(op));
+        icept_syscall_names(p->intercept_ops, names, sizeof(names));
+        fprintf(f, "intercept: %s (system calls %s), in exec and --init modes\n", ops, names);
+        fprintf(f, "intercept: implies no_new_privs for the application (set-uid/set-gid bits and "
+                   "file capabilities stop working for it)\n");
+        fprintf(f, "intercept: the same calls through a foreign ABI (i386 int 0x80, x32) fail "
+                   "with ENOSYS\n");
+        fprintf(f, "intercept: the broker runs without its Landlock ruleset (it reads the "
+                   "application's memory through /proc/PID/mem)\n");
+        if (p->intercept_log_continued)
+                fprintf(f,
+                        "intercept: log-continued: calls no rule allows are counted, one "
+                        "record per operation every %d s\n",
+                        ICEPT_CONTINUED_SECONDS);
+        for (enum sd_op op = SD_OP_MKDIR; op <= SD_OP_BIND; op++) {
+                bool ruled = false;
+                for (size_t i = 0; i < p->n_rules; i++)
+                        ruled |= p->rules[i].op == op;
+                if ((p->intercept_ops & (1u << op)) && !ruled)
+                        fprintf(f,
+                                "intercept %s: no allow rule names %s, so every such call "
+                                "continues to the kernel\n",
+                                sd_op_name(op), sd_op_name(op));
+        }
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "policy.h"
 
@@ -22,3 +23,9 @@ int check_key(const struct policy *p);
 /* --check: the key, the audit log and its signing key, every allow rule's
  * anchor and every setup path.  Returns how many problems it logged. */
 unsigned check_policy_files(const struct policy *p);
+
+/* --check: what transparent mode (`intercept`) does with this policy, one
+ * fact a line ("intercept: ..."): the operations and system calls
+ * notified, no_new_privs, the foreign ABIs, the broker's Landlock, and
+ * intercepted operations no allow rule names.  Nothing without intercept. */
+void check_print_intercept(const struct policy *p, FILE *f);

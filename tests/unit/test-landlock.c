@@ -154,7 +154,7 @@ static int bind_unix(const char *dir, const char *name)
         _cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (dfd < 0 || s < 0)
                 return -errno;
-        /* as handle-bind.c does: through the directory's fd */
+        /* as act.c (act_bind) does: through the directory's fd */
         snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dfd, name);
         return bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
 }

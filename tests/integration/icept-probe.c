@@ -1,0 +1,61 @@
+/* Calls test-intercept.sh makes through a foreign system-call ABI (which
+ * no shell tool does): i386 `int 0x80` and x32.  Prints "rc=N errno=NAME"
+ * for each; the caller judges them from the filesystem too.
+ *   icept-probe int80-mkdir PATH    mkdir(PATH, 0755) through int 0x80
+ *   icept-probe x32-mkdir PATH      mkdir(PATH, 0755) with __X32_SYSCALL_BIT
+ *   icept-probe native-mkdir PATH   mkdir(PATH, 0755), for comparison */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "errnoname.h"
+
+static int report(long rc)
+{
+        int e = rc < 0 && rc > -4096 ? (int)-rc : 0;
+        const char *name = e ? errno_name(e) : "0";
+        printf("rc=%ld errno=%s\n", e ? -1L : rc, name ? name : "?");
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc != 3) {
+                fprintf(stderr, "usage: icept-probe int80-mkdir|x32-mkdir|native-mkdir PATH\n");
+                return 2;
+        }
+        const char *op = argv[1], *path = argv[2];
+        if (strcmp(op, "native-mkdir") == 0) {
+                long rc = mkdir(path, 0755);
+                return report(rc < 0 ? -errno : rc);
+        }
+#if defined(__x86_64__)
+        /* int 0x80 passes 32-bit pointers: the path goes below 4 GiB. */
+        char *low = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+        if (low == MAP_FAILED || strlen(path) >= 4096) {
+                perror("mmap");
+                return 2;
+        }
+        strcpy(low, path);
+        long rc;
+        if (strcmp(op, "int80-mkdir") == 0) {
+                long nr = 39; /* i386 mkdir */
+                __asm__ volatile("int $0x80"
+                                 : "=a"(rc)
+                                 : "a"(nr), "b"((long)low), "c"(0755L)
+                                 : "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory");
+                return report(rc);
+        }
+        if (strcmp(op, "x32-mkdir") == 0) {
+                rc = syscall(0x40000000L | SYS_mkdir, low, 0755);
+                return report(rc < 0 ? -errno : rc);
+        }
+#endif
+        fprintf(stderr, "icept-probe: %s: not on this architecture\n", op);
+        return 2;
+}
