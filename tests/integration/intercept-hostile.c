@@ -16,9 +16,10 @@
  *   fork PATH                     mkdir(PATH) from a forked child
  *   thread-exit DIR N             N threads mkdir(DIR/tI), each signalled
  *                                 mid-call and exiting in the handler; then
- *                                 mkdir(DIR/final) from the main thread
+ *                                 mkdir(DIR/final-te) from the main thread
  *   dead DIR N                    N children mkdir(DIR/kI_J) in a loop,
- *                                 each SIGKILLed mid-call
+ *                                 each SIGKILLed mid-call; then
+ *                                 mkdir(DIR/final-dead)
  *   flood THREADS SECS SERVED CONT  THREADS threads mkdir SERVED (a rule
  *                                 matches, exists: EEXIST from the engine)
  *                                 or CONT (no rule: continued) for SECS
@@ -127,6 +128,7 @@ static void *flipper(void *arg)
                 memcpy(flipbuf, flip_b, len);
                 sched_yield();
                 memcpy(flipbuf, flip_a, len);
+                sched_yield();
         }
         return NULL;
 }
@@ -322,7 +324,7 @@ static int cmd_thread_exit(char **a)
                 pthread_join(th, NULL);
         }
         char final[512];
-        snprintf(final, sizeof(final), "%s/final", a[0]);
+        snprintf(final, sizeof(final), "%s/final-te", a[0]);
         int r = mkdir(final, 0700);
         printf("thread-exit: threads=%d completed-ok=%d completed-err=%d final=%s\n", n,
                atomic_load(&t_ok), atomic_load(&t_err), r == 0 ? "ok" : strerror(errno));
@@ -351,7 +353,7 @@ static int cmd_dead(char **a)
                 killed += WIFSIGNALED(st);
         }
         char final[512];
-        snprintf(final, sizeof(final), "%s/final", a[0]);
+        snprintf(final, sizeof(final), "%s/final-dead", a[0]);
         int r = mkdir(final, 0700);
         printf("dead: children=%d killed=%d final=%s\n", n, killed,
                r == 0 ? "ok" : strerror(errno));

@@ -30,9 +30,10 @@ if out=$(in_container "$STEPDOWND" --check -c "$T/pol.conf" 2>&1); [ $? -ne 0 ] 
         exit 0
 fi
 
+# app CMD...: CMD's stdout; stepdownd's and CMD's stderr go to $T/stderr.
 app() { timeout 120 unshare --pid --fork --mount --mount-proc --propagation private -- \
         /bin/bash -c 'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && shift 2 && exec "$@"' \
-        _ "$T/passwd" "$T/group" "$STEPDOWND" -c "$T/pol.conf" -- "$@" 2>&1; }
+        _ "$T/passwd" "$T/group" "$STEPDOWND" -c "$T/pol.conf" -- "$@" 2>>"$T/stderr"; }
 own() { stat -c '%u:%g %a' "$1" 2>&1; }
 # nothing_in DIR DESCRIPTION: DIR is empty
 nothing_in() { is "$(ls -A "$1")" "" "$2"; }
@@ -49,8 +50,8 @@ all_apps() {
 
 # --- the mechanism works at all (else the "nothing was made" checks below
 # would prove nothing) ---------------------------------------------------------
-out=$(app /bin/sh -c "mkdir $T/data/plain && echo made; mkdir $T/vict/plain; echo rc=\$?")
-like "$out" "^made mkdir: cannot create directory '$T/vict/plain': Permission denied rc=1$" \
+out=$(app /bin/sh -c "exec 2>&1; mkdir -m 0700 $T/data/plain && echo made; mkdir -m 0700 $T/vict/plain; echo rc=\$?")
+like "$out" "^made mkdir: cannot create directory .$T/vict/plain.: Permission denied rc=1$" \
         "an unmodified mkdir: served where a rule allows it, the kernel's own EACCES where none does"
 is "$(own "$T/data/plain")" "1000:1000 700" "... made as the app's, 0700"
 nothing_in "$T/vict" "... nothing made where no rule allows"
@@ -60,6 +61,9 @@ nothing_in "$T/vict" "... nothing made where no rule allows"
 # length) while the main thread calls mkdir(buf) for 3 s.
 out=$(app "$H" flip "$T/data/flip" "$T/vict/flip" 3)
 like "$out" "^flip: calls=[0-9]{3,} " "flip: the race ran ($(flat "$out"))"
+served=$(sed -n 's/.* ok=\([0-9]*\) eexist=\([0-9]*\) .*/\1 + \2/p' <<<"$out")
+[ "$((${served:-0}))" -gt 0 ] && ok "flip: ... and the broker served some calls ($((served)))" ||
+        not_ok "flip: ... and the broker served some calls (none: the race proves nothing)"
 nothing_in "$T/vict" "flip: nothing made under $T/vict (the broker acted on what it read, never on a path no rule allows)"
 all_apps "flip*" "flip: what was made is the allowed path, the app's 0700"
 
