@@ -6,6 +6,10 @@
  *
  *   flip ALLOWED FORBIDDEN SECS   mkdir(buf) while two threads rewrite buf
  *                                 between ALLOWED and FORBIDDEN (same length)
+ *   flipopen ALLOWED FORBIDDEN SECS  the same with open(buf, O_RDONLY), and
+ *                                 what each fd reads: ALLOWED's content
+ *                                 starts with "ALLOWED", anything else is
+ *                                 counted as leaked
  *   dirfd ADIR FDIR NAME SECS     mkdirat(fd, NAME) while a thread dup2()s
  *                                 an fd of ADIR and one of FDIR onto fd
  *   fdswap PATH OTHER SECS        fchown/fchmod(fd of PATH) while a thread
@@ -155,6 +159,38 @@ static int cmd_flip(char **a)
         for (int i = 0; i < 2; i++)
                 pthread_join(th[i], NULL);
         print_tally("flip", &t);
+        return 0;
+}
+
+static int cmd_flipopen(char **a)
+{
+        flip_a = a[0];
+        flip_b = a[1];
+        if (strlen(flip_a) != strlen(flip_b) || strlen(flip_a) >= sizeof(flipbuf))
+                return 2;
+        strcpy(flipbuf, flip_a);
+        double end = now_s() + atof(a[2]);
+        pthread_t th;
+        pthread_create(&th, NULL, flipper, NULL);
+        struct tally t = {0};
+        long allowed = 0, leaked = 0;
+        while (now_s() < end) {
+                int fd = open(flipbuf, O_RDONLY | O_CLOEXEC);
+                count(&t, fd < 0 ? -1 : 0, errno);
+                if (fd < 0)
+                        continue;
+                char buf[16] = "";
+                ssize_t n = read(fd, buf, sizeof(buf) - 1);
+                if (n >= 7 && memcmp(buf, "ALLOWED", 7) == 0)
+                        allowed++;
+                else
+                        leaked++;
+                close(fd);
+        }
+        atomic_store(&stop, 1);
+        pthread_join(th, NULL);
+        print_tally("flipopen", &t);
+        printf("flipopen: read-allowed=%ld read-other=%ld\n", allowed, leaked);
         return 0;
 }
 
@@ -589,17 +625,12 @@ int main(int argc, char **argv)
                 int args;
                 int (*fn)(char **);
         } cmds[] = {
-            {"flip", 3, cmd_flip},
-            {"dirfd", 4, cmd_dirfd},
-            {"fdswap", 3, cmd_fdswap},
-            {"fdmoved", 2, cmd_fdmoved},
-            {"hardlink", 2, cmd_hardlink},
-            {"fork", 1, cmd_fork},
-            {"thread-exit", 2, cmd_thread_exit},
-            {"dead", 2, cmd_dead},
-            {"flood", 4, cmd_flood},
-            {"badptr", 0, cmd_badptr},
-            {"userns-fd", 1, cmd_userns_fd},
+            {"flip", 3, cmd_flip},       {"flipopen", 3, cmd_flipopen},
+            {"dirfd", 4, cmd_dirfd},     {"fdswap", 3, cmd_fdswap},
+            {"fdmoved", 2, cmd_fdmoved}, {"hardlink", 2, cmd_hardlink},
+            {"fork", 1, cmd_fork},       {"thread-exit", 2, cmd_thread_exit},
+            {"dead", 2, cmd_dead},       {"flood", 4, cmd_flood},
+            {"badptr", 0, cmd_badptr},   {"userns-fd", 1, cmd_userns_fd},
         };
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (argc < 2) {

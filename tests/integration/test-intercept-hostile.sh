@@ -1,6 +1,6 @@
 #!/bin/bash
 # Transparent mode against a hostile app (issue 20, adversarial tests): the
-# app (uid 1000) runs under `intercept mkdir chown chmod` and plays each
+# app (uid 1000) runs under `intercept mkdir chown chmod open` and plays each
 # attack on the broker's seccomp notifier through intercept-hostile; every
 # case is judged from the filesystem afterwards.  $T/data and $T/vict are
 # root's 0755 (the app cannot write them itself): anything in $T/data was
@@ -13,13 +13,16 @@
 SD=$STEPDOWN_CLI
 H=$INTERCEPT_HOSTILE
 
-mkdir -p "$T/data" "$T/vict" "$T/own" "$T/aside" "$T/appdir" "$T/run"
+mkdir -p "$T/data" "$T/vict" "$T/own" "$T/aside" "$T/appdir" "$T/run" "$T/keys" "$T/sec2"
+chmod 0700 "$T/sec2"
+echo ALLOWED >"$T/keys/allowed" && echo SHADOW >"$T/sec2/shadow1" && chmod 600 "$T/keys/allowed" "$T/sec2/shadow1"
 chown 1000:1000 "$T/own" "$T/aside" "$T/appdir"
 cat >"$T/pol.conf" <<EOF
 user app
 socket $T/run/sd.sock
-intercept mkdir chown chmod
+intercept mkdir chown chmod open
 allow app mkdir $T/data/* mode=0700
+allow app open $T/keys/allowed read
 allow app chown $T/own/* owner=app:app
 allow app chmod $T/own/* mode=0600
 EOF
@@ -66,6 +69,13 @@ served=$(sed -n 's/.* ok=\([0-9]*\) eexist=\([0-9]*\) .*/\1 + \2/p' <<<"$out")
         not_ok "flip: ... and the broker served some calls (none: the race proves nothing)"
 nothing_in "$T/vict" "flip: nothing made under $T/vict (the broker acted on what it read, never on a path no rule allows)"
 all_apps "flip*" "flip: what was made is the allowed path, the app's 0700"
+
+# The same for open: the buffer flips between $T/keys/allowed (root's 0600,
+# an open rule allows reading it) and $T/sec2/shadow1 (root's 0600 in a
+# 0700 directory, no rule): no fd the app gets may read the second.
+out=$(app "$H" flipopen "$T/keys/allowed" "$T/sec2/shadow1" 3)
+like "$out" "^flipopen: calls=[0-9]{3,} .* flipopen: read-allowed=[1-9][0-9]* read-other=0$" \
+        "flipopen: the allowed file was served, the other never read ($(flat "$out"))"
 
 # --- the *at directory fd swapped under the call ------------------------------
 out=$(app "$H" dirfd "$T/data" "$T/vict" at 3)
