@@ -197,4 +197,9 @@ else
 fi
 nothing_in "$T/vict" "at the end, $T/vict is still empty"
 
+# What stepdownd and the attacks said on stderr, once each line.
+sort "$T/stderr" | uniq -c | sort -rn | head -n 20 | sed 's/^/# stderr: /'
+bad=$(grep -E 'AddressSanitizer|runtime error|LeakSanitizer|Segmentation|Aborted|intercept-hostile: ' "$T/stderr")
+is "$bad" "" "no sanitizer report, crash or failed attack set-up on stderr"
+
 done_testing
