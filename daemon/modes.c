@@ -491,12 +491,23 @@ static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt
         return r;
 }
 
+/* intercept without a broker (no allow rules, started without root,
+ * --no-broker): nothing to hand the calls to. */
+static void warn_no_intercept(const struct mode_config *mc)
+{
+        if (!mc->broker && mc->policy && mc->policy->intercept_ops)
+                log_warn("transparent mode off: there is no broker to serve the intercepted calls "
+                         "(%s:%u), so the command runs without it",
+                         mc->policy->file, mc->policy->intercept_line);
+}
+
 int mode_exec(const struct mode_config *mc, char **argv)
 {
         struct runtime rt;
         sigset_t mask;
         pid_t parent = getpid();
 
+        warn_no_intercept(mc);
         if (!mc->broker) {
                 sigprocmask(SIG_SETMASK, NULL, &mask);
                 exec_app(mc, NULL, &mask, argv);
@@ -568,6 +579,7 @@ int mode_init(const struct mode_config *mc, char **argv)
         sigset_t mask;
         int r;
 
+        warn_no_intercept(mc);
         block_signals(&mask);
         runtime_init(&rt);
         if (mc->broker && runtime_prepare(&rt, mc, false) < 0)

@@ -1,5 +1,7 @@
 /* Environment and command-line overrides of a loaded policy:
- * STEPDOWN_USER / -u, STEPDOWN_CHOWN and STEPDOWN_REMAP (policy-remap.c). */
+ * STEPDOWN_USER / -u, STEPDOWN_CHOWN and STEPDOWN_REMAP.  Calls the
+ * parser (policy.c) only; the remap resolution (policy-remap.c) calls
+ * this. */
 #include "policy.h"
 
 #include <arpa/inet.h>
@@ -105,4 +107,48 @@ int policy_apply_env(struct policy *p, const struct userdb *db, char *err, size_
         if (r < 0)
                 return r;
         return policy_apply_remap_env(p, getenv("STEPDOWN_REMAP"), db, err, errlen);
+}
+
+int policy_apply_remap_env(struct policy *p, const char *value, const struct userdb *db, char *err,
+                           size_t errlen)
+{
+        struct policy_remap *m = &p->remap;
+        int64_t uid, gid = -1;
+        (void)db;
+
+        if (!value || !*value)
+                return 0;
+        const char *colon = strchr(value, ':');
+        size_t ulen = colon ? (size_t)(colon - value) : strlen(value);
+        if (!policy_parse_id(value, ulen, &uid) ||
+            (colon && !policy_parse_id(colon + 1, strlen(colon + 1), &gid)))
+                return errmsg(err, errlen, -EINVAL,
+                              "STEPDOWN_REMAP=%.64s: expected UID or UID:GID (decimal numbers "
+                              "from 1 to %lld)",
+                              value, USERDB_ID_MAX);
+        if (uid == 0 || gid == 0)
+                return errmsg(err, errlen, -EINVAL,
+                              "STEPDOWN_REMAP=%s: 0 (root) refused as a remap target", value);
+        if (!m->user) {
+                /* No remap statement: remap the launch user's name. */
+                const char *spec = p->user ? p->user : "";
+                size_t n = strcspn(spec, ":");
+                bool digits = n > 0 && strspn(spec, "0123456789") >= n;
+                if (n == 0 || digits)
+                        return errmsg(err, errlen, -EINVAL,
+                                      "STEPDOWN_REMAP=%s: no user name to remap (write a remap "
+                                      "statement, or a user statement or STEPDOWN_USER that "
+                                      "names a user, not a uid)",
+                                      value);
+                if (!(m->user = strndup(spec, n)))
+                        return -ENOMEM;
+        }
+        free(m->uid.arg);
+        m->uid = (struct remap_src){.kind = REMAP_SRC_NUMBER, .number = uid};
+        if (gid >= 0) {
+                free(m->gid.arg);
+                m->gid = (struct remap_src){.kind = REMAP_SRC_NUMBER, .number = gid};
+        }
+        m->origin = "STEPDOWN_REMAP";
+        return 0;
 }

@@ -1,5 +1,8 @@
-/* Helpers shared by the policy's files (policy.c, policy-env.c,
- * policy-load.c, policy-print.c); not part of the policy API. */
+/* Helpers shared by the policy's files; not part of the policy API.  All
+ * are in policy.c, the parser, which calls none of the others: the
+ * environment (policy-env.c) calls the parser, the remap resolution
+ * (policy-remap.c) both; loading, printing and matching sit on the parser
+ * (docs/HACKING.md). */
 #pragma once
 
 #include <stddef.h>
@@ -9,18 +12,10 @@
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x)  STRINGIFY_(x)
 
-/* Formats a message into err (when given) and returns r. */
-int policy_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Replaces *dst with a copy of s; -ENOMEM. */
-int policy_set_string(char **dst, const char *s);
 /* Resolves spec as the launch user, re-resolving the steps that default
  * to it. */
 int policy_resolve_launch_user(struct policy *p, const char *spec, const struct userdb *db,
                                char *err, size_t errlen);
-/* remap (policy-remap.c): parses a uid=/gid= source (a number, env:NAME
- * or owner:/ABS/PATH); -EINVAL with the reason in msg, or -ENOMEM. */
-int remap_src_parse(const char *s, size_t len, struct remap_src *out, char *msg, size_t msglen);
 void policy_remap_free(struct policy_remap *m);
 
 /* Decimal id, digits only, 0..USERDB_ID_MAX. */

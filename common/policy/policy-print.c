@@ -19,21 +19,6 @@
 
 /* ---- printing (stepdownd --check) ---- */
 
-const char *policy_short_path(const char *path, char *buf, size_t len)
-{
-        size_t n = strlen(path), head = 48, tail = 96;
-        if (n <= POLICY_SHORT_PATH)
-                return path;
-        /* whole UTF-8 sequences on both sides of the cut */
-        while (head > 0 && ((unsigned char)path[head] & 0xC0) == 0x80)
-                head--;
-        const char *t = path + n - tail;
-        while (*t && ((unsigned char)*t & 0xC0) == 0x80)
-                t++;
-        snprintf(buf, len, "%.*s...(%zu bytes)...%s", (int)head, path, n, t);
-        return buf;
-}
-
 void policy_where(const struct policy *p, unsigned line, char *buf, size_t len)
 {
         char s[POLICY_SHORT_BUF];

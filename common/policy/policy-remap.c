@@ -1,7 +1,10 @@
-/* The remap statement's sources (a number, env:NAME, owner:/PATH), the
- * STEPDOWN_REMAP override, and the resolution that makes every name in
- * the policy follow the remapped user to its new ids: the policy text is
- * parsed again against the user database as it will be after the remap.
+/* The remap resolution that makes every name in the policy follow the
+ * remapped user to its new ids: the policy text is parsed again against
+ * the user database as it will be after the remap, with the environment's
+ * overrides applied again.  The top of the policy's files: it calls the
+ * parser (policy.c) and the environment (policy-env.c), and nothing below
+ * calls it (the statement's sources are parsed in policy.c, the
+ * STEPDOWN_REMAP override is in policy-env.c).
  * Nothing here writes anything; daemon/start/remap-step.c does the work at start. */
 #include "policy.h"
 
@@ -18,116 +21,6 @@
 #include "pathnorm.h"
 #include "policy-internal.h"
 #include "util.h"
-
-static bool env_name_ok(const char *s, size_t len)
-{
-        if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
-                return false;
-        for (size_t i = 0; i < len; i++)
-                if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-                      (s[i] >= '0' && s[i] <= '9')))
-                        return false;
-        return true;
-}
-
-int remap_src_parse(const char *s, size_t len, struct remap_src *out, char *msg, size_t msglen)
-{
-        *out = (struct remap_src){0};
-        if (len > 4 && memcmp(s, "env:", 4) == 0) {
-                if (!env_name_ok(s + 4, len - 4))
-                        return errmsg(msg, msglen, -EINVAL,
-                                      "invalid variable name \"%.*s\" (expected letters, digits "
-                                      "and _)",
-                                      (int)(len - 4), s + 4);
-                out->kind = REMAP_SRC_ENV;
-        } else if (len > 6 && memcmp(s, "owner:", 6) == 0) {
-                char why[128];
-                if (path_check_len(s + 6, len - 6, why, sizeof(why)) < 0)
-                        return errmsg(msg, msglen, -EINVAL,
-                                      "invalid path \"%.*s\": %s (expected an absolute path "
-                                      "without ., .., // or a trailing /)",
-                                      (int)(len - 6 > 256 ? 256 : len - 6), s + 6, why);
-                out->kind = REMAP_SRC_OWNER;
-        } else if (policy_parse_id(s, len, &out->number)) {
-                if (out->number == 0)
-                        return errmsg(msg, msglen, -EINVAL, "0 (root) refused as a remap target");
-                out->kind = REMAP_SRC_NUMBER;
-                return 0;
-        } else {
-                return errmsg(msg, msglen, -EINVAL,
-                              "invalid source \"%.*s\" (expected a number from 1 to %lld, "
-                              "env:NAME or owner:/PATH)",
-                              (int)(len > 64 ? 64 : len), s, USERDB_ID_MAX);
-        }
-        size_t skip = out->kind == REMAP_SRC_ENV ? 4 : 6;
-        out->arg = strndup(s + skip, len - skip);
-        if (!out->arg) {
-                out->kind = REMAP_SRC_NONE;
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-void policy_remap_free(struct policy_remap *m)
-{
-        free(m->user);
-        free(m->uid.arg);
-        free(m->gid.arg);
-        for (size_t i = 0; i < m->n_paths; i++)
-                free(m->paths[i]);
-        free(m->paths);
-        free(m->note);
-        free(m->home);
-        free(m->uid_holder);
-        free(m->gid_holder);
-        free(m->group_name);
-        free(m->ignored);
-        *m = (struct policy_remap){0};
-}
-
-int policy_apply_remap_env(struct policy *p, const char *value, const struct userdb *db, char *err,
-                           size_t errlen)
-{
-        struct policy_remap *m = &p->remap;
-        int64_t uid, gid = -1;
-        (void)db;
-
-        if (!value || !*value)
-                return 0;
-        const char *colon = strchr(value, ':');
-        size_t ulen = colon ? (size_t)(colon - value) : strlen(value);
-        if (!policy_parse_id(value, ulen, &uid) ||
-            (colon && !policy_parse_id(colon + 1, strlen(colon + 1), &gid)))
-                return errmsg(err, errlen, -EINVAL,
-                              "STEPDOWN_REMAP=%.64s: expected UID or UID:GID (decimal numbers "
-                              "from 1 to %lld)",
-                              value, USERDB_ID_MAX);
-        if (uid == 0 || gid == 0)
-                return errmsg(err, errlen, -EINVAL,
-                              "STEPDOWN_REMAP=%s: 0 (root) refused as a remap target", value);
-        if (!m->user) {
-                /* No remap statement: remap the launch user's name. */
-                const char *spec = p->user ? p->user : "";
-                size_t n = strcspn(spec, ":");
-                bool digits = n > 0 && strspn(spec, "0123456789") >= n;
-                if (n == 0 || digits)
-                        return errmsg(err, errlen, -EINVAL,
-                                      "STEPDOWN_REMAP=%s: no user name to remap (write a remap "
-                                      "statement, or a user statement or STEPDOWN_USER that "
-                                      "names a user, not a uid)",
-                                      value);
-                if (!(m->user = strndup(spec, n)))
-                        return -ENOMEM;
-        }
-        free(m->uid.arg);
-        m->uid = (struct remap_src){.kind = REMAP_SRC_NUMBER, .number = uid};
-        if (gid >= 0) {
-                free(m->gid.arg);
-                m->gid = (struct remap_src){.kind = REMAP_SRC_NUMBER, .number = gid};
-        }
-        m->origin = "STEPDOWN_REMAP";
-        return 0;
-}
 
 /* "FILE:LINE: remap" or "STEPDOWN_REMAP" for messages. */
 static void where(const struct policy *p, char *buf, size_t len)

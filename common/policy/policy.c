@@ -76,6 +76,21 @@ static int perr(const struct ctx *c, unsigned col, int r, const char *fmt, ...)
 
 /* ---- small value parsers ---- */
 
+const char *policy_short_path(const char *path, char *buf, size_t len)
+{
+        size_t n = strlen(path), head = 48, tail = 96;
+        if (n <= POLICY_SHORT_PATH)
+                return path;
+        /* whole UTF-8 sequences on both sides of the cut */
+        while (head > 0 && ((unsigned char)path[head] & 0xC0) == 0x80)
+                head--;
+        const char *t = path + n - tail;
+        while (*t && ((unsigned char)*t & 0xC0) == 0x80)
+                t++;
+        snprintf(buf, len, "%.*s...(%zu bytes)...%s", (int)head, path, n, t);
+        return buf;
+}
+
 /* Decimal id, digits only, 0..USERDB_ID_MAX (policy-internal.h). */
 bool policy_parse_id(const char *s, size_t len, int64_t *out)
 {
@@ -606,7 +621,8 @@ static int once(const struct ctx *c, const struct word *w, unsigned *line)
         return 0;
 }
 
-int policy_set_string(char **dst, const char *s)
+/* Replaces *dst with a copy of s; -ENOMEM. */
+static int policy_set_string(char **dst, const char *s)
 {
         char *n = strdup(s);
         if (!n)
@@ -985,6 +1001,58 @@ out:
         return r;
 }
 
+static bool env_name_ok(const char *s, size_t len)
+{
+        if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+                      (s[i] >= '0' && s[i] <= '9')))
+                        return false;
+        return true;
+}
+
+/* A remap statement's uid=/gid= source: a number, env:NAME or
+ * owner:/ABS/PATH.  -EINVAL with the reason in msg, or -ENOMEM. */
+static int remap_src_parse(const char *s, size_t len, struct remap_src *out, char *msg,
+                           size_t msglen)
+{
+        *out = (struct remap_src){0};
+        if (len > 4 && memcmp(s, "env:", 4) == 0) {
+                if (!env_name_ok(s + 4, len - 4))
+                        return errmsg(msg, msglen, -EINVAL,
+                                      "invalid variable name \"%.*s\" (expected letters, digits "
+                                      "and _)",
+                                      (int)(len - 4), s + 4);
+                out->kind = REMAP_SRC_ENV;
+        } else if (len > 6 && memcmp(s, "owner:", 6) == 0) {
+                char why[128];
+                if (path_check_len(s + 6, len - 6, why, sizeof(why)) < 0)
+                        return errmsg(msg, msglen, -EINVAL,
+                                      "invalid path \"%.*s\": %s (expected an absolute path "
+                                      "without ., .., // or a trailing /)",
+                                      (int)(len - 6 > 256 ? 256 : len - 6), s + 6, why);
+                out->kind = REMAP_SRC_OWNER;
+        } else if (policy_parse_id(s, len, &out->number)) {
+                if (out->number == 0)
+                        return errmsg(msg, msglen, -EINVAL, "0 (root) refused as a remap target");
+                out->kind = REMAP_SRC_NUMBER;
+                return 0;
+        } else {
+                return errmsg(msg, msglen, -EINVAL,
+                              "invalid source \"%.*s\" (expected a number from 1 to %lld, "
+                              "env:NAME or owner:/PATH)",
+                              (int)(len > 64 ? 64 : len), s, USERDB_ID_MAX);
+        }
+        size_t skip = out->kind == REMAP_SRC_ENV ? 4 : 6;
+        out->arg = strndup(s + skip, len - skip);
+        if (!out->arg) {
+                out->kind = REMAP_SRC_NONE;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 /* remap USER uid=SRC [gid=SRC] [chown=PATH[,PATH...]] [takeover] */
 static int st_remap(struct ctx *c, struct word *w, size_t n)
 {
@@ -1187,6 +1255,23 @@ fail:
                 errmsg(err, errlen, r, "%s: out of memory", name);
         policy_free(p);
         return r;
+}
+
+void policy_remap_free(struct policy_remap *m)
+{
+        free(m->user);
+        free(m->uid.arg);
+        free(m->gid.arg);
+        for (size_t i = 0; i < m->n_paths; i++)
+                free(m->paths[i]);
+        free(m->paths);
+        free(m->note);
+        free(m->home);
+        free(m->uid_holder);
+        free(m->gid_holder);
+        free(m->group_name);
+        free(m->ignored);
+        *m = (struct policy_remap){0};
 }
 
 void policy_free(struct policy *p)

@@ -97,5 +97,9 @@ void icept_continue(struct icept *ic, const struct icall *c);
 void icept_answer(struct icept *ic, const struct icall *c, int err);
 int icept_answer_fd(struct icept *ic, const struct icall *c, int fd, bool cloexec);
 
+/* Whether c's notification is still pending (its caller alive, the pid
+ * not reused). */
+bool icept_still_valid(const struct icept *ic, const struct icall *c);
+
 /* serve.c: the call through the request pipeline, answered. */
 void icept_serve(struct icept *ic, const struct icall *c);

@@ -323,6 +323,12 @@ static int respond(struct icept *ic, uint64_t id, int err, bool cont)
         return 0;
 }
 
+bool icept_still_valid(const struct icept *ic, const struct icall *c)
+{
+        uint64_t id = c->id;
+        return ioctl(ic->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
 void icept_continue(struct icept *ic, const struct icall *c)
 {
         (void)respond(ic, c->id, 0, true);
@@ -391,7 +397,7 @@ static void on_call(struct icept *ic)
         /* Everything above came from a process that may be gone and its pid
          * reused: only now, the notification still valid, is it the
          * caller's. */
-        if (ioctl(ic->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &c.id) < 0)
+        if (!icept_still_valid(ic, &c))
                 return;
         if (r < 0) {
                 icept_continue(ic, &c);

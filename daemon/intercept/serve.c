@@ -56,11 +56,17 @@ static int open_flags(int f, struct sd_call *call)
  * caller's real uid/gid (PTRACE_MODE_ATTACH_REALCREDS), which the broker
  * takes for the call and gives back (effective ids stay 0, so
  * CAP_NET_BIND_SERVICE still binds it).  -errno: continue. */
-static int take_socket(const struct icall *c)
+static int take_socket(const struct icept *ic, const struct icall *c)
 {
         int pidfd = (int)syscall(SYS_pidfd_open, c->tgid, 0);
         if (pidfd < 0)
                 return -errno;
+        /* The pid was the caller's when the notification was checked; the
+         * pidfd is the caller's if the notification is still valid now. */
+        if (!icept_still_valid(ic, c)) {
+                close(pidfd);
+                return -ESRCH;
+        }
         int fd = -1, e = 0;
         if (setresgid(c->gid, (gid_t)-1, (gid_t)-1) < 0 ||
             setresuid(c->uid, (uid_t)-1, (uid_t)-1) < 0)
@@ -91,7 +97,7 @@ static int bind_args(const struct icept *ic, const struct icall *c, struct sd_ca
         }
         if (port == 0 || port >= ic->unpriv_port_start)
                 return -1;
-        int fd = take_socket(c);
+        int fd = take_socket(ic, c);
         if (fd < 0)
                 return -1;
         int type = 0, domain = 0;

@@ -113,9 +113,10 @@ void request_audit_auth(struct request_ctx *ctx, const struct sd_call *call, con
 
 /* act.c: one act per operation, run once the policy allowed the call
  * under rule.  Each works on the call, the rule and the result alone (no
- * state of the broker's), so it may run off the event loop.  0, or -errno
- * with res->msg saying why; fills res->fd, res->count, and what it
- * decided (res->mode/uid/gid). */
+ * state of the broker's), so it may run off the event loop (act_bind sets
+ * the process-wide umask around its bind(): not beside other acts).  0,
+ * or -errno with res->msg saying why; fills res->fd, res->count, and what
+ * it decided (res->mode/uid/gid). */
 int act_mkdir(const struct sd_call *call, const struct policy_rule *rule, struct sd_result *res);
 int act_chown(const struct sd_call *call, const struct policy_rule *rule, uint64_t max_entries,
               struct sd_result *res);

@@ -14,7 +14,7 @@
 mkdir -p "$T/run" "$T/srv" "$T/own" "$T/other" "$T/log" "$T/home"
 chmod 755 "$T/srv" "$T/own" "$T/other" "$T/log"
 chown 1000:1000 "$T/home"
-for f in own/f own/h own/m own/m2 other/g; do
+for f in own/f own/h own/m own/m2 own/fd other/g; do
         echo data >"$T/$f"
         chmod 644 "$T/$f"
 done
@@ -50,6 +50,11 @@ echo "--- chown"
 r chown app:app "$T/own/f"
 r chown app:app "$T/other/g"
 r chown root:root "$T/own/h"
+r /usr/bin/python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.fchown(fd, 1000, 1000)
+print("fchown ok")' "$T/own/fd"
 echo "--- chmod"
 r chmod 600 "$T/own/m"
 r chmod 640 "$T/own/m2"
@@ -122,8 +127,10 @@ is "$(section chown)" "rc=0
 chown: changing ownership of '$T/other/g': Operation not permitted
 rc=1
 chown: changing ownership of '$T/own/h': Operation not permitted
-rc=1" "chown: allowed served; an owner or path no rule allows: EPERM from the kernel"
-is "$(stat -c '%u:%g' "$T/own/f" "$T/other/g" "$T/own/h" | tr '\n' ' ')" "1000:1000 0:0 0:0 " \
+rc=1
+fchown ok
+rc=0" "chown: allowed served (chown and fchown of an fd); an owner or path no rule allows: EPERM from the kernel"
+is "$(stat -c '%u:%g' "$T/own/f" "$T/other/g" "$T/own/h" "$T/own/fd" | tr '\n' ' ')" "1000:1000 0:0 0:0 1000:1000 " \
         "chown: only the allowed file changed owner"
 
 # chmod
