@@ -14,6 +14,8 @@
  *                                 an fd of ADIR and one of FDIR onto fd
  *   fdswap PATH OTHER SECS        fchown/fchmod(fd of PATH) while a thread
  *                                 exchanges PATH and OTHER (RENAME_EXCHANGE)
+ *   pathswap PATH OTHER SECS      chown/lchown/chmod(PATH) while a thread
+ *                                 exchanges PATH and OTHER (a symlink)
  *   fdmoved PATH OTHER            the same, exchanged once before the calls
  *   hardlink VICTIM LINK          link VICTIM at LINK, then chown/chmod and
  *                                 fchown/fchmod it to the app / 0600
@@ -274,6 +276,30 @@ static int cmd_fdswap(char **a)
         fd_calls(fd, atof(a[2]), "fdswap");
         atomic_store(&stop, 1);
         pthread_join(th, NULL);
+        return 0;
+}
+
+static int cmd_pathswap(char **a)
+{
+        swap_x = a[0];
+        swap_y = a[1];
+        pthread_t th;
+        pthread_create(&th, NULL, exchanger, NULL);
+        struct tally c = {0}, l = {0}, m = {0};
+        double end = now_s() + atof(a[2]);
+        do {
+                int r = chown(swap_x, getuid(), getgid());
+                count(&c, r, errno);
+                r = lchown(swap_x, getuid(), getgid());
+                count(&l, r, errno);
+                r = chmod(swap_x, 0600);
+                count(&m, r, errno);
+        } while (now_s() < end);
+        atomic_store(&stop, 1);
+        pthread_join(th, NULL);
+        print_tally("pathswap chown", &c);
+        print_tally("pathswap lchown", &l);
+        print_tally("pathswap chmod", &m);
         return 0;
 }
 
@@ -625,12 +651,19 @@ int main(int argc, char **argv)
                 int args;
                 int (*fn)(char **);
         } cmds[] = {
-            {"flip", 3, cmd_flip},       {"flipopen", 3, cmd_flipopen},
-            {"dirfd", 4, cmd_dirfd},     {"fdswap", 3, cmd_fdswap},
-            {"fdmoved", 2, cmd_fdmoved}, {"hardlink", 2, cmd_hardlink},
-            {"fork", 1, cmd_fork},       {"thread-exit", 2, cmd_thread_exit},
-            {"dead", 2, cmd_dead},       {"flood", 4, cmd_flood},
-            {"badptr", 0, cmd_badptr},   {"userns-fd", 1, cmd_userns_fd},
+            {"flip", 3, cmd_flip},
+            {"flipopen", 3, cmd_flipopen},
+            {"dirfd", 4, cmd_dirfd},
+            {"fdswap", 3, cmd_fdswap},
+            {"fdmoved", 2, cmd_fdmoved},
+            {"pathswap", 3, cmd_pathswap},
+            {"hardlink", 2, cmd_hardlink},
+            {"fork", 1, cmd_fork},
+            {"thread-exit", 2, cmd_thread_exit},
+            {"dead", 2, cmd_dead},
+            {"flood", 4, cmd_flood},
+            {"badptr", 0, cmd_badptr},
+            {"userns-fd", 1, cmd_userns_fd},
         };
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (argc < 2) {

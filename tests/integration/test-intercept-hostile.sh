@@ -105,6 +105,17 @@ like "$out" "fdswap fchown: calls=[0-9]{2,} " "fdswap: the race ran ($(flat "$ou
 is "$(own "$(where Y)")" "0:0 644" \
         "fdswap: the file swapped in at the allowed name (never the fd's object) keeps root's 0644"
 
+# chown, lchown and chmod by name while a thread exchanges the allowed name
+# with a symbolic link to root's $T/tgt/target: the target is never
+# changed (no symlink followed by root), whatever the timing.
+mkdir -p "$T/tgt" && echo T >"$T/tgt/target" && chmod 644 "$T/tgt/target"
+reset_xy
+ln -s "$T/tgt/target" "$T/aside/lnk" && chown -h 1000:1000 "$T/aside/lnk"
+out=$(app "$H" pathswap "$T/own/x" "$T/aside/lnk" 3)
+like "$out" "pathswap chown: calls=[0-9]{2,} " "pathswap: the race ran ($(flat "$out"))"
+is "$(own "$T/tgt/target")" "0:0 644" "pathswap: the symlink's target keeps root's 0644"
+rm -f "$T/own/x" "$T/aside/lnk"
+
 # --- an fd whose path names an allowed object it is not -------------------------
 # In a user + mount namespace of its own the app mounts a tmpfs over $T/own
 # and makes its own $T/own/ux there: the fd's path is the allowed name, its
