@@ -100,7 +100,7 @@ is "$(own "$(where Y)") $(own "$(where X)")" "0:0 644 0:0 644" \
         "... neither the object now at the allowed name (Y) nor the fd's own (X) changed"
 
 reset_xy
-out=$(app "$H" fdswap "$T/own/x" "$T/aside/y" 3)
+out=$(app "$H" fdswap "$T/own/x" "$T/aside/y" 5)
 like "$out" "fdswap fchown: calls=[0-9]{2,} " "fdswap: the race ran ($(flat "$out"))"
 is "$(own "$(where Y)")" "0:0 644" \
         "fdswap: the file swapped in at the allowed name (never the fd's object) keeps root's 0644"
