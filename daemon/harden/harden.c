@@ -332,6 +332,9 @@ static const struct {
     {CAP_FSETID, "cap_fsetid", "FSETID", "set-gid modes"},
     {CAP_KILL, "cap_kill", "KILL", "--init: signals to the command"},
     {CAP_NET_BIND_SERVICE, "cap_net_bind_service", "NET_BIND_SERVICE", "ports below 1024"},
+    {CAP_SETUID, "cap_setuid", "SETUID",
+     "the caller's filesystem uid: unix socket binds, intercept (reading the caller's memory)"},
+    {CAP_SETGID, "cap_setgid", "SETGID", "the caller's filesystem gid, likewise"},
 };
 
 /* One warning naming the capabilities the policy needs that this process

@@ -50,7 +50,7 @@
  * Groups, Umask and Tgid of /proc/TID/status. */
 static int read_status(struct icall *ic)
 {
-        char path[64], buf[4096];
+        char path[64], buf[16384];
         snprintf(path, sizeof(path), "/proc/%d/status", (int)ic->tid);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -64,7 +64,7 @@ static int read_status(struct icall *ic)
 
         unsigned long u[4], g[4];
         unsigned um = 0;
-        bool have_u = false, have_g = false, have_um = false;
+        bool have_u = false, have_g = false, have_um = false, have_groups = false;
         ic->n_groups = 0;
         for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
                 nl = strchr(line, '\n');
@@ -80,6 +80,9 @@ static int read_status(struct icall *ic)
                         ic->tgid = (pid_t)strtol(line + 5, NULL, 10);
                 else if (strncmp(line, "Groups:", 7) == 0) {
                         char *p = line + 7, *end;
+                        if (!nl) /* cut by the buffer: a gid may be cut too */
+                                return -E2BIG;
+                        have_groups = true;
                         for (;;) {
                                 unsigned long v = strtoul(p, &end, 10);
                                 if (end == p)
@@ -91,7 +94,7 @@ static int read_status(struct icall *ic)
                         }
                 }
         }
-        if (!have_u || !have_g || !have_um)
+        if (!have_u || !have_g || !have_um || !have_groups)
                 return -EIO;
         if (u[0] != u[1] || u[0] != u[2] || u[0] != u[3] || g[0] != g[1] || g[0] != g[2] ||
             g[0] != g[3])
@@ -261,7 +264,7 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
         case ICEPT_OPENAT2: {
                 struct open_how how = {0};
                 dirfd = (int)a[0], path_addr = a[1];
-                if (a[3] < sizeof(how) || read_mem(mem, a[2], &how, sizeof(how)) < 0 ||
+                if (a[3] != sizeof(how) || read_mem(mem, a[2], &how, sizeof(how)) < 0 ||
                     how.resolve || how.flags >> 32) { /* RESOLVE_*: the kernel's business */
                         close(mem);
                         return -EOPNOTSUPP;

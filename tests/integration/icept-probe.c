@@ -3,8 +3,11 @@
  * for each; the caller judges them from the filesystem too.
  *   icept-probe int80-mkdir PATH    mkdir(PATH, 0755) through int 0x80
  *   icept-probe x32-mkdir PATH      mkdir(PATH, 0755) with __X32_SYSCALL_BIT
- *   icept-probe native-mkdir PATH   mkdir(PATH, 0755), for comparison */
+ *   icept-probe native-mkdir PATH   mkdir(PATH, 0755), for comparison
+ * A kernel (or hypervisor) without ia32 emulation faults int 0x80: then
+ * "int80: fault" and exit status 3, one line. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,6 +16,14 @@
 #include <unistd.h>
 
 #include "errnoname.h"
+
+static void on_fault(int sig)
+{
+        static const char msg[] = "int80: fault\n";
+        (void)sig;
+        (void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
+        _exit(3);
+}
 
 static int report(long rc)
 {
@@ -45,6 +56,9 @@ int main(int argc, char **argv)
         long rc;
         if (strcmp(op, "int80-mkdir") == 0) {
                 long nr = 39; /* i386 mkdir */
+                struct sigaction sa = {.sa_handler = on_fault};
+                sigaction(SIGSEGV, &sa, NULL);
+                sigaction(SIGBUS, &sa, NULL);
                 __asm__ volatile("int $0x80"
                                  : "=a"(rc)
                                  : "a"(nr), "b"((long)low), "c"(0755L)
