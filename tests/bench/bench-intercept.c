@@ -6,6 +6,10 @@
  *                  the floor of a continued call;
  *   bare answer    the same, the supervisor answering -EEXIST at once: the
  *                  floor of a served call, without the work;
+ *   bare read      the same, the supervisor first reading the path as any
+ *                  judging supervisor must (open /proc/PID/mem, pread,
+ *                  close, SECCOMP_IOCTL_NOTIF_ID_VALID), then CONTINUE: for
+ *                  information, what a continue costs once it is judged;
  *   engine mkdir   op_mkdir() of a new directory, called directly (what
  *                  bench-broker calls "direct");
  *   continued      the EEXIST call under `stepdownd` with `intercept mkdir`
@@ -151,10 +155,25 @@ static int recv_fd(int sock)
         return fd;
 }
 
-/* A child installs the filter and makes n EEXIST calls; we answer each at
- * once: CONTINUE (answer == 0) or the error -EEXIST.  Returns the child's
- * microseconds per call. */
-static double bare(const char *existing, long n, int answer)
+enum bare_mode { BARE_CONTINUE, BARE_ANSWER, BARE_READ };
+
+/* The path argument of the notified mkdirat, read as a supervisor must. */
+static void read_path(const struct seccomp_notif *req, int lfd)
+{
+        char mem[64], path[4096];
+        snprintf(mem, sizeof(mem), "/proc/%u/mem", req->pid);
+        int fd = open(mem, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || pread(fd, path, sizeof(path), (off_t)req->data.args[1]) <= 0)
+                die("read the path");
+        close(fd);
+        if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0)
+                die("SECCOMP_IOCTL_NOTIF_ID_VALID");
+}
+
+/* A child installs the filter and makes n EEXIST calls; we answer each:
+ * CONTINUE at once, the error -EEXIST at once, or CONTINUE after reading
+ * the path.  Returns the child's microseconds per call. */
+static double bare(const char *existing, long n, enum bare_mode mode)
 {
         int sv[2], res[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || pipe(res) < 0)
@@ -189,8 +208,10 @@ static double bare(const char *existing, long n, int answer)
                         die("SECCOMP_IOCTL_NOTIF_RECV");
                 memset(resp, 0, sz.seccomp_notif_resp);
                 resp->id = req->id;
-                if (answer)
-                        resp->error = -answer;
+                if (mode == BARE_READ)
+                        read_path(req, lfd);
+                if (mode == BARE_ANSWER)
+                        resp->error = -EEXIST;
                 else
                         resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
                 if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0)
@@ -345,14 +366,15 @@ int main(int argc, char **argv)
         char existing[128];
         snprintf(existing, sizeof(existing), "%s/exist", dir);
 
-        double nat[99], bc[99], ba[99], eng[99], cont[99], serv[99];
+        double nat[99], bc[99], ba[99], br[99], eng[99], cont[99], serv[99];
         bool with_sd = true, with_served = true;
         printf("bench-intercept: %ld calls per kind and round, %d rounds, interleaved\n", n,
                rounds);
         for (int r = 0; r < rounds; r++) {
                 nat[r] = mkdir_existing(existing, n);
-                bc[r] = bare(existing, n, 0);
-                ba[r] = bare(existing, n, EEXIST);
+                bc[r] = bare(existing, n, BARE_CONTINUE);
+                ba[r] = bare(existing, n, BARE_ANSWER);
+                br[r] = bare(existing, n, BARE_READ);
                 eng[r] = engine_mkdir(r, n);
                 if (with_sd && under_stepdownd(argv[1], argv[2], policy, r, n, &cont[r], &serv[r],
                                                why, sizeof(why)) < 0) {
@@ -370,10 +392,11 @@ int main(int argc, char **argv)
         }
 
         double m_nat = median(nat, rounds), m_bc = median(bc, rounds), m_ba = median(ba, rounds),
-               m_eng = median(eng, rounds);
+               m_br = median(br, rounds), m_eng = median(eng, rounds);
         printf("  %-44s %8.2f us/call\n", "native mkdirat (EEXIST)", m_nat);
         printf("  %-44s %8.2f us/call\n", "bare supervisor, CONTINUE at once", m_bc);
         printf("  %-44s %8.2f us/call\n", "bare supervisor, answered -EEXIST at once", m_ba);
+        printf("  %-44s %8.2f us/call\n", "bare supervisor, reads the path, CONTINUE", m_br);
         printf("  %-44s %8.2f us/call\n", "engine op_mkdir, direct", m_eng);
         if (with_sd) {
                 double m_c = median(cont, rounds), rc = m_c / m_bc, m_s = 0, rs = 0;
@@ -388,6 +411,7 @@ int main(int argc, char **argv)
                 if (with_served)
                         printf("served / (bare answer + engine)    = %.2f (target <= 1.3: %s)\n",
                                rs, met(rs, 1.3));
+                printf("continued / bare read (information) = %.2f\n", m_c / m_br);
         }
         printf("bare continue / native             = %.1f\n", m_bc / m_nat);
         umount2(dir, MNT_DETACH);
