@@ -213,27 +213,6 @@ static int build(unsigned ops, struct prog *p)
         return p->n < PROG_MAX && p->n < 256 ? 0 : -E2BIG;
 }
 
-static int send_fd(int sock, int fd)
-{
-        char byte = 'L';
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } u;
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = u.buf,
-                            .msg_controllen = sizeof(u.buf)};
-        memset(u.buf, 0, sizeof(u.buf));
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
-}
-
 int icept_install(unsigned ops, int sock, pid_t ptracer, char *err, size_t errlen)
 {
         struct prog p;
@@ -269,7 +248,7 @@ int icept_install(unsigned ops, int sock, pid_t ptracer, char *err, size_t errle
                                           : "");
                 goto out;
         }
-        r = send_fd(sock, listener);
+        r = icept_send_fd(sock, listener);
         if (r < 0) {
                 /* The filter is in place but nobody will answer it: every
                  * intercepted call would fail with ENOSYS.  Cannot be undone,

@@ -429,37 +429,13 @@ static void on_listener(evutil_socket_t fd, short what, void *arg)
         }
 }
 
-static int recv_fd(int sock)
-{
-        char byte;
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } u;
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = u.buf,
-                            .msg_controllen = sizeof(u.buf)};
-        ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-        if (n < 0)
-                return -errno;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        if (n != 1 || !c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-            c->cmsg_len != CMSG_LEN(sizeof(int)))
-                return -EBADMSG;
-        int fd;
-        memcpy(&fd, CMSG_DATA(c), sizeof(int));
-        return fd;
-}
-
 /* The application sends the listener once, right before its exec; EOF
  * without it: it could not install the filter (and said why). */
 static void on_handoff(evutil_socket_t fd, short what, void *arg)
 {
         struct icept *ic = arg;
         (void)what;
-        int l = recv_fd((int)fd);
+        int l = icept_recv_fd((int)fd);
         if (l == -EAGAIN || l == -EINTR)
                 return;
         event_del(ic->sock_ev);

@@ -42,13 +42,7 @@ static int open_flags(int f, struct sd_call *call)
         call->rq.write = acc == O_WRONLY || acc == O_RDWR;
         call->rq.create = (f & O_CREAT) != 0;
         call->open_flags = acc | (f & (O_CREAT | O_EXCL | O_TRUNC | O_APPEND));
-        snprintf(call->flags_text, sizeof(call->flags_text), "%s%s%s%s%s%s",
-                 call->rq.read ? "read," : "", call->rq.write ? "write," : "",
-                 f & O_CREAT ? "create," : "", f & O_TRUNC ? "trunc," : "",
-                 f & O_APPEND ? "append," : "", f & O_EXCL ? "excl," : "");
-        size_t n = strlen(call->flags_text);
-        if (n)
-                call->flags_text[n - 1] = '\0';
+        call_open_flags_text(call);
         return 0;
 }
 

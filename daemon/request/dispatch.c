@@ -134,13 +134,7 @@ static int decode_open(const struct proto_msg *m, struct sd_call *call, struct s
         call->open_flags |=
             (f & PROTO_OPEN_CREATE ? O_CREAT : 0) | (f & PROTO_OPEN_TRUNC ? O_TRUNC : 0) |
             (f & PROTO_OPEN_APPEND ? O_APPEND : 0) | (f & PROTO_OPEN_EXCL ? O_EXCL : 0);
-        snprintf(call->flags_text, sizeof(call->flags_text), "%s%s%s%s%s%s",
-                 f & PROTO_OPEN_READ ? "read," : "", f & PROTO_OPEN_WRITE ? "write," : "",
-                 f & PROTO_OPEN_CREATE ? "create," : "", f & PROTO_OPEN_TRUNC ? "trunc," : "",
-                 f & PROTO_OPEN_APPEND ? "append," : "", f & PROTO_OPEN_EXCL ? "excl," : "");
-        size_t n = strlen(call->flags_text);
-        if (n)
-                call->flags_text[n - 1] = '\0';
+        call_open_flags_text(call);
         return 0;
 }
 

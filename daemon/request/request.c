@@ -4,6 +4,7 @@
  * is in its call and result, what outlives it in the broker's
  * request_ctx. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,18 @@ void call_set_peer(struct sd_call *call, const struct peer *p)
         call->pid = p->pid;
         call->exe = p->exe[0] ? p->exe : NULL;
         call->pidfd_ino = p->pidfd_ino;
+}
+
+void call_open_flags_text(struct sd_call *call)
+{
+        int f = call->open_flags;
+        snprintf(call->flags_text, sizeof(call->flags_text), "%s%s%s%s%s%s",
+                 call->rq.read ? "read," : "", call->rq.write ? "write," : "",
+                 f & O_CREAT ? "create," : "", f & O_TRUNC ? "trunc," : "",
+                 f & O_APPEND ? "append," : "", f & O_EXCL ? "excl," : "");
+        size_t n = strlen(call->flags_text);
+        if (n)
+                call->flags_text[n - 1] = '\0';
 }
 
 void result_init(struct sd_result *res)

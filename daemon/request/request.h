@@ -98,6 +98,9 @@ struct request_ctx {
 void call_init(struct sd_call *call);
 /* Fills in the caller from the kernel's peer credentials. */
 void call_set_peer(struct sd_call *call, const struct peer *p);
+/* open: call->flags_text ("read,write,create,trunc,append,excl", those
+ * that apply) from rq.read, rq.write and open_flags. */
+void call_open_flags_text(struct sd_call *call);
 void result_init(struct sd_result *res);
 void result_done(struct sd_result *res);
 /* Marks res as kind with err (positive or negative) and a message; closes

@@ -4,13 +4,20 @@
  *   icept-probe int80-mkdir PATH    mkdir(PATH, 0755) through int 0x80
  *   icept-probe x32-mkdir PATH      mkdir(PATH, 0755) with __X32_SYSCALL_BIT
  *   icept-probe native-mkdir PATH   mkdir(PATH, 0755), for comparison
+ *   icept-probe no-listener CMD...  runs CMD under a filter that refuses
+ *                                   seccomp() with NEW_LISTENER (EPERM), as a
+ *                                   container's profile might
  * A kernel (or hypervisor) without ia32 emulation faults int 0x80: then
  * "int80: fault" and exit status 3, one line. */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,8 +40,31 @@ static int report(long rc)
         return 0;
 }
 
+static int no_listener(char **cmd)
+{
+        struct sock_filter f[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_seccomp, 0, 3),
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+            BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, SECCOMP_FILTER_FLAG_NEW_LISTENER, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
+                perror("seccomp");
+                return 2;
+        }
+        execvp(cmd[0], cmd);
+        perror(cmd[0]);
+        return 127;
+}
+
 int main(int argc, char **argv)
 {
+        if (argc >= 3 && strcmp(argv[1], "no-listener") == 0)
+                return no_listener(argv + 2);
         if (argc != 3) {
                 fprintf(stderr, "usage: icept-probe int80-mkdir|x32-mkdir|native-mkdir PATH\n");
                 return 2;

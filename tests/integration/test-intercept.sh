@@ -96,14 +96,15 @@ r "$T/probe" x32-mkdir "$T/home/x32"
 r "$T/probe" native-mkdir "$T/home/native"
 APP
 
-run_app() { # MODE-FLAGS...
+run_app() { # [STEPDOWND-FLAGS...]; $WRAP: a command stepdownd runs under
         unshare --pid --fork --mount --mount-proc --net --propagation private -- /bin/bash -c '
                 ip link set lo up
                 sysctl -qw net.ipv4.ip_unprivileged_port_start=1024
                 mount --bind "$1/passwd" /etc/passwd && mount --bind "$1/group" /etc/group
                 T=$1 S=$2; shift 2
-                exec "$S" "$@" -c "$T/pol.conf" -- /bin/bash "$T/app.sh" "$T"' _ "$T" "$STEPDOWND" "$@" 2>&1
+                exec $WRAP "$S" "$@" -c "$T/pol.conf" -- /bin/bash "$T/app.sh" "$T"' _ "$T" "$STEPDOWND" "$@" 2>&1
 }
+WRAP=""
 
 out=$(run_app)
 printf "%s\n" "$out" | sed "s/^/# /"
@@ -213,6 +214,16 @@ like "$(grep '"event":"continued"' "$T/audit.log" | grep '"op":"open"' | tail -1
         '"via":"syscall".*"changed":[1-9][0-9]*.*continued to the kernel' \
         "audit: log-continued writes one count per operation"
 like "$(grep -c '"event":"continued"' "$T/audit.log")" "^[1-9]$" "audit: continued calls are aggregated, not one record each"
+
+# A kernel or profile that refuses the listener: one line saying what and
+# why, and the command runs without it (the kernel answers its calls).
+cat >"$T/app.sh" <<'APP'
+LC_ALL=C mkdir "$1/srv/new3"; echo "rc=$?"
+APP
+out=$(WRAP="$T/probe no-listener" run_app --init | grep -v "^stepdownd: warning: broker: landlock off")
+like "$(flat "$out")" "^stepdownd: warning: transparent mode off: seccomp\(SECCOMP_SET_MODE_FILTER, NEW_LISTENER\): Operation not permitted \(refused by the container's seccomp profile\?\); /bin/bash runs without it mkdir: cannot create directory '$T/srv/new3': Permission denied rc=1$" \
+        "the listener refused: one line, and the command runs without transparent mode"
+[ -e "$T/srv/new3" ] && not_ok "nothing made without the broker" || ok "nothing made without the broker"
 
 # --check and --serve
 chk=$(in_container "$STEPDOWND" --check -c "$T/pol.conf" 2>&1)
