@@ -58,9 +58,7 @@ struct icall {
         mode_t umask;
         /* the arguments */
         char path[PATH_MAX]; /* absolute, normal (pathnorm.h) */
-        bool follow;         /* a final symlink would be followed */
-        int fd;              /* fchown, fchmod, bind: the caller's fd number; -1 */
-        struct stat fd_st;   /* fchown, fchmod: what that fd is */
+        int fd;              /* bind: the caller's socket's fd number; -1 */
         mode_t mode;
         uid_t owner_uid;
         gid_t owner_gid;

@@ -6,7 +6,7 @@
  * own credentials) otherwise.
  *
  * Reading another process's memory: /proc/TID/mem, opened with the
- * caller's fsuid/fsgid (fsid.c) so that no CAP_SYS_PTRACE is needed (the
+ * caller's fsuid/fsgid (reader_enter) so that no CAP_SYS_PTRACE is needed (the
  * application is dumpable after its exec; Yama ptrace_scope 1 is met by
  * PR_SET_PTRACER or by being its ancestor).  What cannot be read, or
  * cannot be served exactly as the kernel would do it, continues: the
@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -33,7 +35,6 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "fsid.h"
 #include "icept-internal.h"
 #include "log.h"
 #include "pathnorm.h"
@@ -206,7 +207,6 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                 return -errno;
 
         ic->fd = -1;
-        ic->follow = true;
         switch (ic->sc) {
         case ICEPT_MKDIR:
                 path_addr = a[0];
@@ -220,11 +220,6 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
         case ICEPT_LCHOWN:
                 path_addr = a[0];
                 ic->owner_uid = (uid_t)a[1], ic->owner_gid = (gid_t)a[2];
-                ic->follow = ic->sc == ICEPT_CHOWN;
-                break;
-        case ICEPT_FCHOWN:
-                ic->fd = (int)a[0];
-                ic->owner_uid = (uid_t)a[1], ic->owner_gid = (gid_t)a[2];
                 break;
         case ICEPT_FCHOWNAT:
                 dirfd = (int)a[0], path_addr = a[1];
@@ -233,14 +228,9 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                         close(mem);
                         return -EOPNOTSUPP;
                 }
-                ic->follow = !((int)a[4] & AT_SYMLINK_NOFOLLOW);
                 break;
         case ICEPT_CHMOD:
                 path_addr = a[0];
-                ic->mode = (mode_t)a[1];
-                break;
-        case ICEPT_FCHMOD:
-                ic->fd = (int)a[0];
                 ic->mode = (mode_t)a[1];
                 break;
         case ICEPT_FCHMODAT:
@@ -251,7 +241,6 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                         close(mem);
                         return -EOPNOTSUPP;
                 }
-                ic->follow = !(ic->sc == ICEPT_FCHMODAT2 && ((int)a[3] & AT_SYMLINK_NOFOLLOW));
                 break;
         case ICEPT_OPEN:
                 path_addr = a[0];
@@ -276,6 +265,10 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                 path_addr = a[0];
                 ic->oflags = O_CREAT | O_WRONLY | O_TRUNC, ic->mode = (mode_t)a[1];
                 break;
+        case ICEPT_FCHOWN:
+        case ICEPT_FCHMOD: /* continued before this (on_call) */
+                close(mem);
+                return -EOPNOTSUPP;
         case ICEPT_BIND:
                 ic->fd = (int)a[0];
                 if (a[2] > sizeof(ic->addr) || a[2] < sizeof(sa_family_t)) {
@@ -286,16 +279,6 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                 r = read_mem(mem, a[1], &ic->addr, ic->addrlen);
                 close(mem);
                 return r;
-        }
-        if (ic->fd >= 0) { /* fchown, fchmod: the fd's path and object */
-                close(mem);
-                char link[64];
-                snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)ic->tid, ic->fd);
-                if (stat(link, &ic->fd_st) < 0)
-                        return -errno;
-                if ((r = read_base(ic, ic->fd, base, sizeof(base))) < 0)
-                        return r;
-                return join_path("/", base, ic->path, sizeof(ic->path));
         }
         r = read_string(mem, path_addr, rel, sizeof(rel));
         close(mem);
@@ -310,6 +293,62 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
         if (rl > 1 && rel[rl - 1] == '/' && ic->op != SD_OP_MKDIR)
                 return -EOPNOTSUPP;
         return join_path(base, rel, ic->path, sizeof(ic->path));
+}
+
+/* ---- reading as the caller ---- */
+
+/* The broker's filesystem ids become the caller's while it reads the
+ * caller's /proc entries (PTRACE_MODE_*_FSCREDS compares them), in 2 calls
+ * on the way in and 4 on the way out (fsid.c's general switch takes 11:
+ * it keeps the effective set for acting, which reading does not need).
+ * On the way out the effective set is put back as it was at the first
+ * call (the loop runs after hardening, so it no longer changes): without
+ * SECBIT_NO_SETUID_FIXUP the kernel drops the filesystem capabilities when
+ * the fsuid leaves 0 and raises them from the permitted set when it
+ * returns. */
+struct reader_ids {
+        uid_t fsuid;
+        gid_t fsgid;
+};
+
+static struct __user_cap_data_struct broker_caps[2];
+static bool have_broker_caps;
+
+static int caps_get(struct __user_cap_data_struct d[2])
+{
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        return syscall(SYS_capget, &h, d) < 0 ? -errno : 0;
+}
+
+static int reader_enter(uid_t uid, gid_t gid, struct reader_ids *s)
+{
+        if (!have_broker_caps) {
+                int r = caps_get(broker_caps);
+                if (r < 0)
+                        return r;
+                have_broker_caps = true;
+        }
+        /* A switch that did not take leaves the broker's ids: the open of
+         * /proc/TID/mem then fails and the call continues. */
+        s->fsgid = (gid_t)setfsgid(gid);
+        s->fsuid = (uid_t)setfsuid(uid);
+        return 0;
+}
+
+static void reader_leave(const struct reader_ids *s)
+{
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct d[2];
+        setfsuid(s->fsuid);
+        setfsgid(s->fsgid);
+        if ((uid_t)setfsuid((uid_t)-1) != s->fsuid || (gid_t)setfsgid((gid_t)-1) != s->fsgid ||
+            caps_get(d) < 0 ||
+            ((d[0].effective != broker_caps[0].effective ||
+              d[1].effective != broker_caps[1].effective) &&
+             syscall(SYS_capset, &h, broker_caps) < 0)) {
+                log_error("restoring the broker's filesystem ids and capabilities failed");
+                abort();
+        }
 }
 
 /* ---- answers ---- */
@@ -382,7 +421,12 @@ static void on_call(struct icept *ic)
          * know (cannot happen: the filter names them), a caller outside our
          * pid namespace (pid 0), or a foreign ABI (the filter refuses those
          * before they get here). */
-        if (c.sc < 0 || !(ic->ops_with_rules & (1u << c.op)) || c.tid <= 0 ||
+        /* fchown and fchmod continue too: the engine acts by name and
+         * cannot prove that the name still denotes the fd's object when it
+         * acts (a rename lands between any check and the act), so the
+         * kernel decides them, on the fd itself. */
+        if (c.sc < 0 || c.sc == ICEPT_FCHOWN || c.sc == ICEPT_FCHMOD ||
+            !(ic->ops_with_rules & (1u << c.op)) || c.tid <= 0 ||
             n->data.arch != icept_native_arch()) {
                 icept_continue(ic, &c);
                 return;
@@ -391,11 +435,11 @@ static void on_call(struct icept *ic)
                 icept_continue(ic, &c);
                 return;
         }
-        struct fsid_saved saved;
-        r = fsid_enter(c.uid, c.gid, &saved);
+        struct reader_ids saved;
+        r = reader_enter(c.uid, c.gid, &saved);
         if (r == 0) {
                 r = read_args(&c, &n->data);
-                fsid_leave(&saved);
+                reader_leave(&saved);
         }
         /* Everything above came from a process that may be gone and its pid
          * reused: only now, the notification still valid, is it the

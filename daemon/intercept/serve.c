@@ -2,9 +2,9 @@
  * match, audit bracket and engine as a socket request, with
  * quiet_no_rule: a call no allow rule matches leaves no record and
  * continues.  What the engine cannot do exactly as the kernel would (a
- * final symlink the call would follow, open flags it does not take, an fd
- * whose path now names another object) continues before the pipeline
- * sees it: the kernel then decides with the application's credentials. */
+ * final symlink, open flags it does not take, fchown and fchmod) continues
+ * before the pipeline sees it: the kernel then decides with the
+ * application's credentials. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -142,11 +142,13 @@ static int build(const struct icept *ic, const struct icall *c, struct sd_call *
         case SD_OP_CHMOD:
                 if (look(c->path, &st) < 0)
                         return -1; /* ENOENT and friends: the kernel says it */
-                if (S_ISLNK(st.st_mode) && c->follow)
-                        return -1; /* the kernel would act on the target */
-                /* fchown/fchmod: only the object the fd is (an fd whose
-                 * file was renamed away, replaced or unlinked continues). */
-                if (c->fd >= 0 && (st.st_dev != c->fd_st.st_dev || st.st_ino != c->fd_st.st_ino))
+                /* What the engine refuses for safety, the kernel decides
+                 * with the caller's own rights: a symbolic link (followed by
+                 * chown/chmod, the link itself by lchown), and for chmod a
+                 * regular file with other names. */
+                if (S_ISLNK(st.st_mode))
+                        return -1;
+                if (c->op == SD_OP_CHMOD && S_ISREG(st.st_mode) && st.st_nlink > 1)
                         return -1;
                 if (c->op == SD_OP_CHMOD) {
                         rq->has_mode = true;
