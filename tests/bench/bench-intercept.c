@@ -24,7 +24,8 @@
  * namespace.
  *
  * usage: bench-intercept STEPDOWND INTERCEPT-LOOP [N [ROUNDS]]
- * (root; N calls per kind and round, default 2000; ROUNDS default 9) */
+ * (root; N calls per kind and round, default 500; ROUNDS default 31: short
+ * rounds, many of them, so that a busy machine shifts the median little) */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -326,12 +327,12 @@ int main(int argc, char **argv)
                 printf("bench-intercept: needs root; skipped\n");
                 return 77;
         }
-        long n = argc > 3 ? strtol(argv[3], NULL, 10) : 2000;
-        int rounds = argc > 4 ? atoi(argv[4]) : 9;
+        long n = argc > 3 ? strtol(argv[3], NULL, 10) : 500;
+        int rounds = argc > 4 ? atoi(argv[4]) : 31;
         if (n < 100)
                 n = 100;
         if (rounds < 1 || rounds > 99)
-                rounds = 9;
+                rounds = 31;
         setvbuf(stdout, NULL, _IOLBF, 0);
 
         snprintf(dir, sizeof(dir), "/tmp/sd-bench.XXXXXX");
