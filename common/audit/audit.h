@@ -48,21 +48,23 @@ struct audit_event {
         uint64_t intent;
         const struct audit_caller *caller; /* NULL = none (start, stop, setup) */
         const char *op;                    /* "mkdir", "chown", ... or NULL */
-        /* The front door, when not the socket: "syscall" (transparent
-         * mode) with the system call's name; NULL = not written. */
-        const char *via, *syscall;
-        int32_t tid;          /* the calling thread, shown in "caller"; 0 = not written */
-        const char *path;     /* NULL = none */
-        int64_t uid, gid;     /* owner arguments, -1 = none */
-        int32_t mode;         /* -1 = none */
-        const char *flags;    /* e.g. "recursive,parents" or NULL */
-        const char *addr;     /* bind address or NULL */
-        const char *decision; /* "allow" / "deny" or NULL */
-        const char *rule;     /* "FILE:LINE" or NULL */
-        int error;            /* 0 or positive errno; printed as errno name, "OK" for 0 */
+        const char *path;                  /* NULL = none */
+        int64_t uid, gid;                  /* owner arguments, -1 = none */
+        int32_t mode;                      /* -1 = none */
+        const char *flags;                 /* e.g. "recursive,parents" or NULL */
+        const char *addr;                  /* bind address or NULL */
+        const char *decision;              /* "allow" / "deny" or NULL */
+        const char *rule;                  /* "FILE:LINE" or NULL */
+        int error; /* 0 or positive errno; printed as errno name, "OK" for 0 */
         uint64_t duration_us;
         int64_t changed;     /* recursive chown entries changed, -1 = n/a */
         const char *message; /* free text or NULL */
+
+        /* The front door, when not the socket: "syscall" (transparent
+         * mode) with the system call's name, and the calling thread
+         * (shown in "caller"); NULL / 0 = not written. */
+        const char *via, *syscall;
+        int32_t tid;
 };
 
 /* Largest record audit_log writes (longer ones fail with -E2BIG); also

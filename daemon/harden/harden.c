@@ -26,6 +26,7 @@
 #include "audit.h"
 #include "broker.h"
 #include "caps.h"
+#include "intercept.h"
 #include "landlock.h"
 #include "log.h"
 #include "ops.h"
@@ -308,6 +309,10 @@ static void test_hook(void)
                 execve("/bin/true", argv, environ);
                 log_error("test hook: execve: %s", strerror(errno));
         }
+        /* notif-delay:MS: transparent mode waits between reading a call and
+         * checking its notification (a window for pid-reuse tests). */
+        if (h && strncmp(h, "notif-delay:", 12) == 0)
+                icept_test_delay_ms = (unsigned)strtoul(h + 12, NULL, 10);
         /* landlock:PATH: a mkdir the policy's rules do not reach (or do),
          * made directly, past every policy check. */
         if (h && strncmp(h, "landlock:", 9) == 0)

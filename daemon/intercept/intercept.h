@@ -54,6 +54,12 @@ int icept_new(struct event_base *base, int sock, const struct policy *p, struct 
 /* Writes the log-continued counts not yet written; NULL-safe. */
 void icept_free(struct icept *ic);
 
+/* stepdownd-test-hooks only (harden.c, STEPDOWN_TEST_HOOK=notif-delay:MS):
+ * the broker waits this long after reading a call and before checking
+ * that its notification is still valid, so that a test can kill the
+ * caller and reuse its pid in between.  0 in stepdownd. */
+extern unsigned icept_test_delay_ms;
+
 /* The system calls notified for ops, as names, for --check: "mkdir mkdirat
  * ..." into buf. */
 void icept_syscall_names(unsigned ops, char *buf, size_t len);

@@ -45,6 +45,8 @@
 #define SECCOMP_USER_NOTIF_FLAG_CONTINUE (1UL << 0)
 #endif
 
+unsigned icept_test_delay_ms;
+
 /* ---- reading the caller ---- */
 
 /* Uid/Gid (all four equal, else the caller is mid-change: -EAGAIN),
@@ -441,6 +443,8 @@ static void on_call(struct icept *ic)
                 r = read_args(&c, &n->data);
                 reader_leave(&saved);
         }
+        if (icept_test_delay_ms)
+                (void)poll(NULL, 0, (int)icept_test_delay_ms);
         /* Everything above came from a process that may be gone and its pid
          * reused: only now, the notification still valid, is it the
          * caller's. */
@@ -504,8 +508,8 @@ static void flush_continued(struct icept *ic)
                         continue;
                 char msg[160];
                 snprintf(msg, sizeof(msg),
-                         "%" PRIu64 " call%s continued to the kernel (no allow rule matched) in "
-                         "the last %u s or less",
+                         "%" PRIu64 " call%s continued to the kernel (not served under an allow "
+                         "rule) in the last %u s or less",
                          ic->continued[op], ic->continued[op] == 1 ? "" : "s",
                          ICEPT_CONTINUED_INTERVAL);
                 struct audit_event ev = {.event = "continued",
