@@ -26,6 +26,11 @@
  *   dead DIR N                    N children mkdir(DIR/kI_J) in a loop,
  *                                 each SIGKILLed mid-call; then
  *                                 mkdir(DIR/final-dead)
+ *   pidreuse ADIR BDIR SYNC       a child in ADIR makes mkdir("r") and is
+ *                                 SIGKILLed while the broker holds the call
+ *                                 (stepdownd-test-hooks notif-delay); once
+ *                                 the test has set ns_last_pid (SYNC/go), a
+ *                                 second child, in BDIR, takes its pid
  *   flood THREADS SECS SERVED CONT  THREADS threads mkdir SERVED (a rule
  *                                 matches, exists: EEXIST from the engine)
  *                                 or CONT (no rule: continued) for SECS
@@ -420,6 +425,68 @@ static int cmd_dead(char **a)
         return 0;
 }
 
+/* An fd of DIR/NAME for writing, opened before the calls that must not
+ * queue behind the held one (open is intercepted; write is not). */
+static int sync_fd(const char *dir, const char *name)
+{
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/%s", dir, name);
+        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                die(p);
+        return fd;
+}
+
+static void put(int fd, long v)
+{
+        char text[32];
+        snprintf(text, sizeof(text), "%ld\n", v);
+        if (write(fd, text, strlen(text)) < 0)
+                die("write");
+        close(fd);
+}
+
+static int cmd_pidreuse(char **a)
+{
+        char go[4096];
+        int pid_fd = sync_fd(a[2], "pid"), killed_fd = sync_fd(a[2], "killed"), ready[2];
+        snprintf(go, sizeof(go), "%s/go", a[2]);
+        if (pipe(ready) < 0)
+                die("pipe");
+        /* From here on the parent makes no intercepted call: the broker
+         * serves one call at a time, and ours would wait behind the held
+         * one (which would then be served before we kill its caller). */
+        pid_t first = fork();
+        if (first == 0) {
+                if (chdir(a[0]) < 0 || write(ready[1], "r", 1) != 1)
+                        _exit(1);
+                mkdir("r", 0700);
+                _exit(0);
+        }
+        char c;
+        if (read(ready[0], &c, 1) != 1)
+                die("read");
+        struct timespec d = {0, 300 * 1000 * 1000}; /* the broker holds the call */
+        nanosleep(&d, NULL);
+        kill(first, SIGKILL);
+        waitpid(first, NULL, 0);
+        put(pid_fd, first);
+        put(killed_fd, 1);
+        for (int i = 0; i < 100 && access(go, F_OK) < 0; i++)
+                usleep(20000);
+        pid_t second = fork();
+        if (second == 0) {
+                if (chdir(a[1]) < 0)
+                        _exit(1);
+                sleep(3); /* holds the pid past the broker's wait */
+                _exit(0);
+        }
+        waitpid(second, NULL, 0);
+        printf("pidreuse: first=%d second=%d %s\n", (int)first, (int)second,
+               first == second ? "reused" : "not-reused");
+        return 0;
+}
+
 /* ---- flood ---- */
 
 static const char *flood_path[2];
@@ -660,6 +727,7 @@ int main(int argc, char **argv)
             {"thread-exit", 2, cmd_thread_exit},
             {"dead", 2, cmd_dead},
             {"flood", 4, cmd_flood},
+            {"pidreuse", 3, cmd_pidreuse},
             {"badptr", 0, cmd_badptr},
             {"userns-fd", 1, cmd_userns_fd},
         };

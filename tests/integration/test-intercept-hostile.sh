@@ -13,15 +13,16 @@
 SD=$STEPDOWN_CLI
 H=$INTERCEPT_HOSTILE
 
-mkdir -p "$T/data" "$T/vict" "$T/own" "$T/aside" "$T/appdir" "$T/run" "$T/keys" "$T/sec2"
+mkdir -p "$T/data" "$T/datb" "$T/vict" "$T/own" "$T/aside" "$T/appdir" "$T/run" "$T/keys" "$T/sec2" "$T/sync"
 chmod 0700 "$T/sec2"
 echo ALLOWED >"$T/keys/allowed" && echo SHADOW >"$T/sec2/shadow1" && chmod 600 "$T/keys/allowed" "$T/sec2/shadow1"
-chown 1000:1000 "$T/own" "$T/aside" "$T/appdir"
+chown 1000:1000 "$T/own" "$T/aside" "$T/appdir" "$T/sync"
 cat >"$T/pol.conf" <<EOF
 user app
 socket $T/run/sd.sock
 intercept mkdir chown chmod open
 allow app mkdir $T/data/* mode=0700
+allow app mkdir $T/datb/* mode=0700
 allow app open $T/keys/allowed read
 allow app chown $T/own/* owner=app:app
 allow app chmod $T/own/* mode=0600
@@ -149,6 +150,33 @@ like "$out" "^dead: children=30 killed=30 final=ok$" \
         "dead: 30 processes SIGKILLed with calls pending; the broker still serves ($(flat "$out"))"
 all_apps "k*" "dead: what was made is the app's 0700"
 nothing_in "$T/vict" "... and nothing elsewhere"
+
+# A caller that dies while the broker holds its call, and its pid reused:
+# stepdownd-test-hooks waits 1.5 s between reading a call and checking it
+# (notif-delay).  A child in $T/data calls mkdir("r") and is SIGKILLed
+# 0.3 s in; the test then sets the namespace's ns_last_pid so that the next
+# child, in $T/datb (a rule allows r there too), takes the dead one's pid.
+# Nothing may be made for the dead caller, under either directory.
+: "${STEPDOWND_TEST_HOOKS:?}"
+timeout 60 unshare --pid --fork --mount --mount-proc --propagation private -- \
+        /bin/bash -c 'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && shift 2 && exec "$@"' \
+        _ "$T/passwd" "$T/group" env STEPDOWN_TEST_HOOK=notif-delay:1500 "$STEPDOWND_TEST_HOOKS" \
+        -c "$T/pol.conf" -- "$H" pidreuse "$T/data" "$T/datb" "$T/sync" >"$T/pidreuse.out" 2>>"$T/stderr" &
+apid=$!
+for _ in $(seq 200); do [ -s "$T/sync/killed" ] && break; sleep 0.05; done
+p=$(cat "$T/sync/pid" 2>/dev/null)
+h=$(pgrep -o -f "^$H pidreuse $T/data") # the app itself, in its pid namespace
+if [ -n "$p" ] && [ -n "$h" ] && [ "$(readlink "/proc/$h/ns/pid")" != "$(readlink /proc/self/ns/pid)" ]; then
+        nsenter --target "$h" --pid -- /bin/sh -c "echo $((p - 1)) >/proc/sys/kernel/ns_last_pid"
+fi
+touch "$T/sync/go"
+wait $apid
+out=$(cat "$T/pidreuse.out")
+like "$out" "^pidreuse: first=([0-9]+) second=\1 reused$" "pidreuse: the dead caller's pid was taken by another process ($(flat "$out"))"
+[ ! -e "$T/data/r" ] && ok "pidreuse: nothing made for the dead caller (its call was read, then the notification was gone)" ||
+        not_ok "pidreuse: $T/data/r was made for a caller that was dead: $(own "$T/data/r")"
+[ ! -e "$T/datb/r" ] && ok "pidreuse: ... nor under the cwd of the process that took its pid" ||
+        not_ok "pidreuse: $T/datb/r was made: the broker took the new process for the caller"
 
 # --- a flood of intercepted calls; socket clients stay served ------------------
 # 16 threads for 4 s: half served (EEXIST from the engine), half continued.
