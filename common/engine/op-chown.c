@@ -23,18 +23,34 @@
  * Regular files with several hard links that need a change are refused
  * unless hardlinks (another name may be outside the tree), set-uid and
  * set-gid bits are stripped where an owner changes, other mounts are
- * skipped unless xdev. */
+ * skipped unless xdev.
+ *
+ * Parallel walk (st->threads > 1): the calling thread and up to
+ * threads - 1 others each run the walk above on a subtree of their own.
+ * A walker that enters a directory while another walker waits for work
+ * hands it over instead: opened, checked and changed exactly as it would
+ * have walked it, the fd passes to the other walker, which walks it as
+ * its root (re-opens of let-go levels start there).  At most one
+ * directory per waiting walker is queued, so memory and fds stay bounded
+ * (each walker holds OP_CHOWN_HELD_FDS / threads levels).  The counts are
+ * shared (atomic), so the totals do not depend on the thread count;
+ * max_visited stays exact; progress and report calls are serialized; the
+ * first error stops every walker and is the one returned. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "op-util.h"
 #include "ops.h"
 #include "resolve.h"
@@ -57,7 +73,11 @@ struct frame {
         size_t len, cap, pos;
 };
 
+struct pool;
+
 struct walk {
+        struct pool *pool; /* NULL: one thread */
+        size_t held;       /* directory fds held at most */
         uid_t uid;
         gid_t gid;
         const struct op_chown_from *from; /* NULL: every entry */
@@ -67,11 +87,56 @@ struct walk {
         const char *path;
         struct frame *stack;
         size_t depth, cap;
-        size_t low; /* frames 1..low-1 are let go; low..depth-1 hold fds */
+        size_t low;          /* frames 1..low-1 are let go; low..depth-1 hold fds */
+        size_t at;           /* messages name entries of frame at - 1 (0: the top one) */
+        int pend[64], npend; /* O_PATH fds still to close (CLOSE_RUN at most) */
         char *buf;
         char *err;
         size_t errlen;
 };
+
+/* A directory opened, checked and changed by one walker, to be read and
+ * walked by another. */
+struct job {
+        int fd;
+        dev_t dev;
+        ino_t ino;
+        char *path;
+};
+
+struct pool {
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        struct job *q; /* at most threads jobs */
+        size_t qlen;
+        unsigned threads, idle; /* walkers, those waiting for a job */
+        unsigned reserved;      /* jobs being prepared for them */
+        bool done, stop;
+        int r; /* the first error; its message is in err */
+        char *err;
+        size_t errlen;
+        struct walk proto; /* settings every walker copies */
+};
+
+static void add(struct walk *w, uint64_t *counter)
+{
+        if (w->pool)
+                __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+        else
+                (*counter)++;
+}
+
+static void lock(struct walk *w)
+{
+        if (w->pool)
+                pthread_mutex_lock(&w->pool->mu);
+}
+
+static void unlock(struct walk *w)
+{
+        if (w->pool)
+                pthread_mutex_unlock(&w->pool->mu);
+}
 
 /* Prepends "/c" to the tail being built backwards in tail[*t..]. */
 static bool prepend(char *tail, size_t *t, const char *c)
@@ -106,7 +171,7 @@ static const char *entry_path(struct walk *w, const char *name, char *buf, size_
 {
         if (w->depth == 0)
                 return op_join(buf, len, w->path, "");
-        return frame_path(w, w->depth - 1, name, buf, len);
+        return frame_path(w, w->at ? w->at - 1 : w->depth - 1, name, buf, len);
 }
 
 static int walk_fail(struct walk *w, const char *name, int r, const char *why, int cap)
@@ -140,8 +205,11 @@ static int skip_or_fail(struct walk *w, const char *name, uint64_t *counter, int
         if (!w->st->report)
                 return walk_fail(w, name, r, why, -1);
         char p[PATH_MAX + NAME_MAX + 2];
-        (*counter)++;
-        w->st->report(w->st->arg, entry_path(w, name, p, sizeof(p)), why);
+        entry_path(w, name, p, sizeof(p));
+        lock(w);
+        add(w, counter);
+        w->st->report(w->st->arg, p, why);
+        unlock(w);
         return 0;
 }
 
@@ -172,7 +240,7 @@ static int chown_fd(struct walk *w, int dirfd, const char *name, int fd, const s
         if (fchownat(fd, "", new_uid(w, st->st_uid), new_gid(w, st->st_gid),
                      AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
                 return walk_fail(w, name, negative_errno(), NULL, CAP_CHOWN);
-        w->st->changed++;
+        add(w, &w->st->changed);
         if (!S_ISREG(st->st_mode) || !(st->st_mode & (S_ISUID | S_ISGID)))
                 return 0;
         /* The kernel clears S_ISUID, and S_ISGID only together with g+x;
@@ -232,11 +300,9 @@ static int remember_dir(struct frame *f, const char *name)
  * O_PATH|O_NOFOLLOW, checked and changed through that fd.  *direct (may be
  * NULL) says whether it needed a change, so the next entry skips the
  * filter. */
-static int visit_file(struct walk *w, struct frame *f, const char *name, bool again, bool *direct)
+static int check_file(struct walk *w, struct frame *f, const char *name, int fd, bool again,
+                      bool *direct)
 {
-        _cleanup_close_ int fd = openat(f->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : walk_fail(w, name, negative_errno(), NULL, -1);
         struct statx sx;
         if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_WANT, &sx) <
             0)
@@ -258,15 +324,108 @@ static int visit_file(struct walk *w, struct frame *f, const char *name, bool ag
         return chown_fd(w, f->fd, name, fd, &st);
 }
 
-static void progress(struct walk *w)
+/* The O_PATH fds of the entries are closed in batches: the fds this
+ * walker opened (only those, whatever other threads open), sorted, each
+ * run of consecutive numbers closed by one close_range() (one system call
+ * for many entries instead of one each). */
+#define CLOSE_RUN 64
+
+static int cmp_fd(const void *a, const void *b)
 {
-        if (w->st->progress && (w->st->visited % OP_PROGRESS_EVERY) == 0)
-                w->st->progress(w->st->arg, w->st);
+        return *(const int *)a - *(const int *)b;
 }
+
+static void close_run(struct walk *w)
+{
+        qsort(w->pend, w->npend, sizeof(w->pend[0]), cmp_fd);
+        for (int i = 0, j; i < w->npend; i = j) {
+                for (j = i + 1; j < w->npend && w->pend[j] == w->pend[j - 1] + 1;)
+                        j++;
+                if (j - i == 1 ||
+                    close_range((unsigned)w->pend[i], (unsigned)w->pend[j - 1], 0) < 0)
+                        for (int k = i; k < j; k++)
+                                close(w->pend[k]);
+        }
+        w->npend = 0;
+}
+
+static void close_later(struct walk *w, int fd)
+{
+        w->pend[w->npend++] = fd;
+        if (w->npend == CLOSE_RUN)
+                close_run(w);
+}
+
+static int visit_file(struct walk *w, struct frame *f, const char *name, bool again, bool *direct)
+{
+        int fd = openat(f->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == EMFILE && w->npend > 0) { /* give back the batch's fds */
+                close_run(w);
+                fd = openat(f->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (fd < 0)
+                return errno == ENOENT ? 0 : walk_fail(w, name, negative_errno(), NULL, -1);
+        int r = check_file(w, f, name, fd, again, direct);
+        close_later(w, fd);
+        return r;
+}
+
+/* Counts one more entry visited: 0, or -E2BIG past max_visited (exact
+ * whatever the thread count: the count is taken atomically), or
+ * -ECANCELED when another walker failed. */
+static int visit(struct walk *w)
+{
+        struct op_stats *st = w->st;
+        uint64_t v;
+        if (w->pool) {
+                if (__atomic_load_n(&w->pool->stop, __ATOMIC_RELAXED))
+                        return -ECANCELED;
+                v = __atomic_fetch_add(&st->visited, 1, __ATOMIC_RELAXED);
+        } else
+                v = st->visited++;
+        if (st->max_visited && v >= st->max_visited)
+                return walk_fail(w, NULL, -E2BIG,
+                                 "stopped: the tree has more entries than one request may walk "
+                                 "(the broker's --max-chown-entries); the entries already "
+                                 "changed keep their new owner",
+                                 -1);
+        if (!st->progress || (v + 1) % OP_PROGRESS_EVERY != 0)
+                return 0;
+        if (!w->pool) {
+                st->progress(st->arg, st);
+                return 0;
+        }
+        /* what the other walkers counted so far, as one thread would see
+         * it at this entry */
+        pthread_mutex_lock(&w->pool->mu);
+        struct op_stats now = {
+            .visited = v + 1,
+            .changed = __atomic_load_n(&st->changed, __ATOMIC_RELAXED),
+            .max_visited = st->max_visited,
+            .skipped_hardlinks = __atomic_load_n(&st->skipped_hardlinks, __ATOMIC_RELAXED),
+            .skipped_moved = __atomic_load_n(&st->skipped_moved, __ATOMIC_RELAXED),
+            .report = st->report,
+            .progress = st->progress,
+            .arg = st->arg,
+            .threads = st->threads,
+        };
+        st->progress(st->arg, &now);
+        pthread_mutex_unlock(&w->pool->mu);
+        return 0;
+}
+
+static int read_entries(struct walk *w);
 
 /* Reads the top frame's directory: files are handled now, subdirectories
  * remembered for later so only one getdents buffer is needed. */
 static int read_dir(struct walk *w)
+{
+        int r = read_entries(w);
+        close_run(w);
+        return r;
+}
+
+static int read_entries(struct walk *w)
 {
         struct frame *f = &w->stack[w->depth - 1];
         bool direct = false;
@@ -282,20 +441,13 @@ static int read_dir(struct walk *w)
                         const char *name = d->d_name;
                         if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
                                 continue;
-                        if (w->st->max_visited && w->st->visited >= w->st->max_visited)
-                                return walk_fail(w, NULL, -E2BIG,
-                                                 "stopped: the tree has more entries than one "
-                                                 "request may walk (the broker's "
-                                                 "--max-chown-entries); the entries already "
-                                                 "changed keep their new owner",
-                                                 -1);
-                        w->st->visited++;
-                        progress(w);
+                        int r = visit(w);
+                        if (r < 0)
+                                return r;
                         /* The filter: statx by name spots entries that
                          * need nothing (one system call, nothing written).
                          * While entries keep needing a change, go straight
                          * to the fd check, which has to be made anyway. */
-                        int r = 0;
                         if (direct) {
                                 r = visit_file(w, f, name, false, &direct);
                                 if (r < 0)
@@ -326,14 +478,14 @@ static void let_go(struct walk *w, size_t i)
         w->stack[i].fd = safe_close(w->stack[i].fd);
 }
 
-/* Keeps at most OP_CHOWN_HELD_FDS frames (the root and the deepest) open. */
+/* Keeps at most w->held frames (the root and the deepest) open. */
 static void bound_fds(struct walk *w)
 {
-        while (w->depth > w->low && w->depth - w->low + 1 > OP_CHOWN_HELD_FDS)
+        while (w->depth > w->low && w->depth - w->low + 1 > w->held)
                 let_go(w, w->low++);
 }
 
-static int push(struct walk *w, int fd, const char *self, const struct statx *sx)
+static int push(struct walk *w, int fd, const char *self, dev_t dev, ino_t ino)
 {
         if (w->depth == w->cap) {
                 size_t cap = w->cap ? w->cap * 2 : 16;
@@ -348,8 +500,8 @@ static int push(struct walk *w, int fd, const char *self, const struct statx *sx
         w->stack[w->depth++] = (struct frame){
             .fd = fd,
             .self = self,
-            .dev = makedev(sx->stx_dev_major, sx->stx_dev_minor),
-            .ino = sx->stx_ino,
+            .dev = dev,
+            .ino = ino,
         };
         bound_fds(w);
         return 0;
@@ -371,8 +523,8 @@ static void pop(struct walk *w)
 static int reopen_top(struct walk *w)
 {
         size_t top = w->depth - 1;
-        /* keep the deepest OP_CHOWN_HELD_FDS - 1 of the re-opened levels */
-        size_t keep = top + 2 > OP_CHOWN_HELD_FDS ? top + 2 - OP_CHOWN_HELD_FDS : 1;
+        /* keep the deepest w->held - 1 of the re-opened levels */
+        size_t keep = top + 2 > w->held ? top + 2 - w->held : 1;
         for (size_t i = 1; i <= top; i++) {
                 struct frame *p = &w->stack[i - 1], *f = &w->stack[i];
                 int fd;
@@ -402,8 +554,10 @@ static int reopen_top(struct walk *w)
                                           "it was not walked";
                         if (!w->st->report)
                                 return op_fail(w->err, w->errlen, "chown", p2, -EAGAIN, why, -1);
-                        w->st->skipped_moved++;
+                        lock(w);
+                        add(w, &w->st->skipped_moved);
                         w->st->report(w->st->arg, p2, why);
+                        unlock(w);
                         return 0;
                 }
                 f->fd = fd;
@@ -414,16 +568,60 @@ static int reopen_top(struct walk *w)
         return 0;
 }
 
-/* Opens subdirectory name of the top frame, changes it and pushes it. */
-static int enter_dir(struct walk *w, const char *name)
+/* Does a walker wait for work that no queued job will give it?  (A hint
+ * read without the lock; give() decides under it.) */
+static bool wanted(const struct walk *w)
 {
-        int dirfd = w->stack[w->depth - 1].fd;
+        const struct pool *p = w->pool;
+        return p && __atomic_load_n(&p->idle, __ATOMIC_RELAXED) >
+                        __atomic_load_n(&p->qlen, __ATOMIC_RELAXED) +
+                            __atomic_load_n(&p->reserved, __ATOMIC_RELAXED);
+}
+
+/* Hands the directory fd (checked and changed, name in the top frame) to
+ * a waiting walker.  false: nobody waits any more, walk it here. */
+static bool give(struct walk *w, int fd, const char *name, const struct statx *sx)
+{
+        struct pool *p = w->pool;
+        char path[PATH_MAX + NAME_MAX + 2];
+        frame_path(w, w->depth - 1, name, path, sizeof(path));
+        char *copy = strdup(path);
+        if (!copy)
+                return false;
+        pthread_mutex_lock(&p->mu);
+        bool ok = p->idle > p->qlen + p->reserved && !p->stop;
+        if (ok) {
+                p->q[p->qlen] = (struct job){
+                    .fd = fd,
+                    .dev = makedev(sx->stx_dev_major, sx->stx_dev_minor),
+                    .ino = sx->stx_ino,
+                    .path = copy,
+                };
+                __atomic_store_n(&p->qlen, p->qlen + 1, __ATOMIC_RELAXED);
+                pthread_cond_signal(&p->cv);
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (!ok)
+                free(copy);
+        return ok;
+}
+
+/* Opens subdirectory name of frame level (messages name it through
+ * w->at), checks it and changes it: 1 with *fd and *sx, 0 when it is gone,
+ * on another mount or no longer a directory (then handled as what it is),
+ * or -errno.  let_go: on EMFILE let go of ancestors and try again. */
+static int open_dir(struct walk *w, size_t level, const char *name, bool let_go_ok, int *fdp,
+                    struct statx *sx)
+{
+        if (w->pool && __atomic_load_n(&w->pool->stop, __ATOMIC_RELAXED))
+                return -ECANCELED;
+        int dirfd = w->stack[level].fd;
         int fd;
         for (;;) {
                 fd = openat(dirfd, name,
                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
                 /* out of fds: let go of one more ancestor and try again */
-                if (fd >= 0 || errno != EMFILE || w->low + 1 >= w->depth)
+                if (fd >= 0 || errno != EMFILE || !let_go_ok || w->low + 1 >= w->depth)
                         break;
                 let_go(w, w->low++);
         }
@@ -437,32 +635,99 @@ static int enter_dir(struct walk *w, const char *name)
                         return walk_fail(w, name, r, NULL, -1);
                 /* Replaced by a non-directory since it was read: handle
                  * it as what it is now, through an fd, never followed. */
-                return visit_file(w, &w->stack[w->depth - 1], name, true, NULL);
+                r = visit_file(w, &w->stack[level], name, true, NULL);
+                close_run(w);
+                return r;
         }
-        struct statx sx;
         struct stat st;
-        if (statx(fd, "", AT_EMPTY_PATH, STATX_WANT, &sx) < 0) {
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_WANT, sx) < 0) {
                 int r = negative_errno();
                 safe_close(fd);
                 return walk_fail(w, name, r, NULL, -1);
         }
-        if (!same_mount(w, &sx)) {
+        if (!same_mount(w, sx)) {
                 safe_close(fd);
                 return 0;
         }
-        statx_to_stat(&sx, &st);
+        statx_to_stat(sx, &st);
         int r = chown_fd(w, dirfd, name, fd, &st);
         if (r < 0) {
                 safe_close(fd);
                 return r;
         }
-        r = push(w, fd, name, &sx);
+        *fdp = fd;
+        return 1;
+}
+
+/* Opens subdirectory name of the top frame, changes it and pushes it (or
+ * hands it to a waiting walker). */
+static int enter_dir(struct walk *w, const char *name)
+{
+        int fd;
+        struct statx sx;
+        int r = open_dir(w, w->depth - 1, name, true, &fd, &sx);
+        if (r <= 0)
+                return r;
+        if (wanted(w) && give(w, fd, name, &sx))
+                return 0;
+        r = push(w, fd, name, makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino);
         return r < 0 ? r : read_dir(w);
 }
 
-static int walk_tree(struct walk *w, int rootfd, const struct statx *rsx)
+/* A walker waits: hand it the pending subdirectory nearest the root (the
+ * largest share of the work there is, so walkers seldom hand over).  1 if
+ * one was taken from its frame, 0 if none was, or -errno. */
+static int share(struct walk *w)
 {
-        int r = push(w, rootfd, "", rsx);
+        struct pool *p = w->pool;
+        size_t i = 0;
+        while (i + 1 < w->depth && (w->stack[i].fd < 0 || w->stack[i].pos >= w->stack[i].len))
+                i++;
+        if (i + 1 >= w->depth) /* only the top frame: enter_dir hands over */
+                return 0;
+        pthread_mutex_lock(&p->mu);
+        bool ok = !p->stop && p->idle > p->qlen + p->reserved;
+        if (ok)
+                __atomic_store_n(&p->reserved, p->reserved + 1, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&p->mu);
+        if (!ok)
+                return 0;
+        struct frame *f = &w->stack[i];
+        const char *name = f->names + f->pos;
+        f->pos += strlen(name) + 1;
+        int fd;
+        struct statx sx;
+        w->at = i + 1;
+        int r = open_dir(w, i, name, false, &fd, &sx);
+        w->at = 0;
+        char path[PATH_MAX + NAME_MAX + 2];
+        char *copy = r > 0 ? strdup(frame_path(w, i, name, path, sizeof(path))) : NULL;
+        if (r > 0 && !copy) {
+                safe_close(fd);
+                r = op_fail(w->err, w->errlen, "chown", path, -ENOMEM, NULL, -1);
+        }
+        pthread_mutex_lock(&p->mu);
+        __atomic_store_n(&p->reserved, p->reserved - 1, __ATOMIC_RELAXED);
+        if (r > 0) {
+                /* qlen + reserved stayed below idle: the slot is there */
+                p->q[p->qlen] = (struct job){
+                    .fd = fd,
+                    .dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
+                    .ino = sx.stx_ino,
+                    .path = copy,
+                };
+                __atomic_store_n(&p->qlen, p->qlen + 1, __ATOMIC_RELAXED);
+                pthread_cond_signal(&p->cv);
+        }
+        pthread_mutex_unlock(&p->mu);
+        return r < 0 ? r : 1;
+}
+
+/* Walks the directory behind rootfd (already changed), which is w->path;
+ * takes rootfd. */
+static int walk_tree(struct walk *w, int rootfd, dev_t dev, ino_t ino)
+{
+        int r = push(w, rootfd, "", dev, ino);
         if (r < 0)
                 return r;
         w->low = 1;
@@ -477,6 +742,8 @@ static int walk_tree(struct walk *w, int rootfd, const struct statx *rsx)
                         r = reopen_top(w);
                         continue;
                 }
+                if (wanted(w) && (r = share(w)) != 0)
+                        continue;
                 const char *name = f->names + f->pos;
                 f->pos += strlen(name) + 1;
                 r = enter_dir(w, name);
@@ -484,6 +751,181 @@ static int walk_tree(struct walk *w, int rootfd, const struct statx *rsx)
         while (w->depth > 0)
                 pop(w);
         return r < 0 ? r : 0;
+}
+
+/* One walker of a pool: walks jobs until every walker waits and none is
+ * queued, or one failed.  The first failure's message goes to the pool. */
+static void walker(struct pool *p, struct walk *w, struct job *first)
+{
+        struct job j = *first;
+        pthread_mutex_lock(&p->mu);
+        for (;;) {
+                if (j.fd >= 0) {
+                        pthread_mutex_unlock(&p->mu);
+                        w->path = j.path;
+                        int r = walk_tree(w, j.fd, j.dev, j.ino);
+                        pthread_mutex_lock(&p->mu);
+                        if (r < 0 && r != -ECANCELED && !p->stop) {
+                                __atomic_store_n(&p->stop, true, __ATOMIC_RELAXED);
+                                p->r = r;
+                                snprintf(p->err, p->errlen, "%s", w->err);
+                                pthread_cond_broadcast(&p->cv);
+                        }
+                        free(j.path);
+                        j.fd = -1;
+                }
+                if (p->qlen > 0 && !p->stop) {
+                        __atomic_store_n(&p->qlen, p->qlen - 1, __ATOMIC_RELAXED);
+                        j = p->q[p->qlen];
+                        continue;
+                }
+                __atomic_store_n(&p->idle, p->idle + 1, __ATOMIC_RELAXED);
+                if (p->idle == p->threads || p->stop) {
+                        p->done = true;
+                        pthread_cond_broadcast(&p->cv);
+                }
+                while (!p->done && p->qlen == 0)
+                        pthread_cond_wait(&p->cv, &p->mu);
+                if (p->done)
+                        break;
+                __atomic_store_n(&p->idle, p->idle - 1, __ATOMIC_RELAXED);
+        }
+        pthread_mutex_unlock(&p->mu);
+}
+
+static int walk_init(struct walk *w, const struct walk *proto, char *err, size_t errlen)
+{
+        *w = *proto;
+        w->err = err;
+        w->errlen = errlen;
+        w->buf = malloc(DENTS_BUF);
+        return w->buf ? 0 : -ENOMEM;
+}
+
+static void walk_done(struct walk *w)
+{
+        free(w->buf);
+        free(w->stack);
+}
+
+struct thread {
+        pthread_t tid;
+        struct pool *p;
+};
+
+static void *walker_thread(void *arg)
+{
+        struct thread *t = arg;
+        struct pool *p = t->p;
+        struct walk w;
+        char *err = malloc(p->errlen);
+        struct job none = {.fd = -1};
+        if (err && walk_init(&w, &p->proto, err, p->errlen) == 0) {
+                walker(p, &w, &none);
+                walk_done(&w);
+        } else {
+                /* no memory for a walker: leave the work to the others */
+                pthread_mutex_lock(&p->mu);
+                p->threads--;
+                if (p->idle == p->threads) {
+                        p->done = true;
+                        pthread_cond_broadcast(&p->cv);
+                }
+                pthread_mutex_unlock(&p->mu);
+        }
+        free(err);
+        return NULL;
+}
+
+/* Directory fds each of threads walkers holds at most. */
+static size_t held_fds(unsigned threads)
+{
+        return OP_CHOWN_HELD_FDS / threads > 16 ? OP_CHOWN_HELD_FDS / threads : 16;
+}
+
+/* Walks the tree behind rootfd with up to threads walkers (the calling
+ * thread is one).  A thread that cannot be started leaves its share to
+ * the others. */
+static int walk_parallel(struct walk *proto, unsigned threads, int rootfd, dev_t dev, ino_t ino)
+{
+        struct pool p = {
+            .mu = PTHREAD_MUTEX_INITIALIZER,
+            .cv = PTHREAD_COND_INITIALIZER,
+            .threads = threads,
+            .err = proto->err,
+            .errlen = proto->errlen,
+        };
+        struct thread *t = calloc(threads, sizeof(*t));
+        p.q = calloc(threads, sizeof(*p.q));
+        struct walk w = {.buf = NULL};
+        char *path = strdup(proto->path);
+        char *err = malloc(proto->errlen);
+        if (!t || !p.q || !path || !err || walk_init(&w, proto, err, proto->errlen) < 0) {
+                free(w.buf);
+                free(t);
+                free(p.q);
+                free(path);
+                free(err);
+                safe_close(rootfd);
+                return op_fail(proto->err, proto->errlen, "chown", proto->path, -ENOMEM, NULL, -1);
+        }
+        proto->pool = &p;
+        proto->held = held_fds(threads);
+        w.pool = &p;
+        w.held = proto->held;
+        p.proto = *proto;
+        /* the walkers take no signals: they stay with the caller's threads */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        unsigned started = 1;
+        for (unsigned i = 1; i < threads; i++) {
+                t[i].p = &p;
+                if (pthread_create(&t[i].tid, NULL, walker_thread, &t[i]) != 0)
+                        break;
+                started++;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (started < threads) {
+                pthread_mutex_lock(&p.mu);
+                p.threads = started;
+                pthread_mutex_unlock(&p.mu);
+        }
+        struct job root = {.fd = rootfd, .dev = dev, .ino = ino, .path = path};
+        walker(&p, &w, &root);
+        for (unsigned i = 1; i < started; i++)
+                pthread_join(t[i].tid, NULL);
+        /* jobs left when a walker failed */
+        for (size_t i = 0; i < p.qlen; i++) {
+                safe_close(p.q[i].fd);
+                free(p.q[i].path);
+        }
+        walk_done(&w);
+        free(err);
+        free(p.q);
+        free(t);
+        pthread_mutex_destroy(&p.mu);
+        pthread_cond_destroy(&p.cv);
+        return p.r;
+}
+
+unsigned op_chown_threads(void)
+{
+        const char *e = getenv("STEPDOWN_CHOWN_THREADS");
+        if (e && *e) {
+                char *end;
+                errno = 0;
+                unsigned long n = strtoul(e, &end, 10);
+                if (!*end && !errno && n >= 1 && n <= OP_CHOWN_MAX_THREADS)
+                        return (unsigned)n;
+                log_warn("STEPDOWN_CHOWN_THREADS=%s is not a number from 1 to %u; using the "
+                         "online CPUs up to %u",
+                         e, OP_CHOWN_MAX_THREADS, OP_CHOWN_DEFAULT_THREADS);
+        }
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n < 1)
+                return 1;
+        return n > OP_CHOWN_DEFAULT_THREADS ? OP_CHOWN_DEFAULT_THREADS : (unsigned)n;
 }
 
 int op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool recursive, bool xdev,
@@ -515,6 +957,7 @@ int op_chown_from(const char *anchor, const char *rest, uid_t uid, gid_t gid,
                 return r;
 
         struct walk w = {
+            .held = OP_CHOWN_HELD_FDS,
             .uid = uid,
             .gid = gid,
             .from = from,
@@ -545,13 +988,26 @@ int op_chown_from(const char *anchor, const char *rest, uid_t uid, gid_t gid,
                 safe_close(rootfd);
                 return r;
         }
-        w.buf = malloc(DENTS_BUF);
-        if (!w.buf) {
+        dev_t dev = makedev(rsx.stx_dev_major, rsx.stx_dev_minor);
+        unsigned threads = st->threads > OP_CHOWN_MAX_THREADS ? OP_CHOWN_MAX_THREADS : st->threads;
+        /* Under a low fd limit one walker, which lets go of ancestors as
+         * it needs: several could starve each other of fds. */
+        struct rlimit rl;
+        if (threads > 1 &&
+            (getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+             rl.rlim_cur < (rlim_t)threads * (held_fds(threads) + 8 + CLOSE_RUN) + 64))
+                threads = 1;
+        if (threads > 1)
+                r = walk_parallel(&w, threads, rootfd, dev, rsx.stx_ino);
+        else if (walk_init(&w, &w, err, errlen) < 0) {
                 safe_close(rootfd);
-                return op_fail(err, errlen, "chown", t.path, -ENOMEM, NULL, -1);
+                r = op_fail(err, errlen, "chown", t.path, -ENOMEM, NULL, -1);
+        } else {
+                r = walk_tree(&w, rootfd, dev, rsx.stx_ino);
+                walk_done(&w);
         }
-        r = walk_tree(&w, rootfd, &rsx);
-        free(w.buf);
-        free(w.stack);
+        /* walkers that found the limit reached counted one entry each */
+        if (st->max_visited && st->visited > st->max_visited)
+                st->visited = st->max_visited;
         return r;
 }

@@ -39,9 +39,25 @@ struct op_stats {
          * (the callback decides by the clock whether to say anything). */
         void (*progress)(void *arg, const struct op_stats *st);
         void *arg;
+        /* In: how many threads walk a recursive chown (0 or 1: the calling
+         * thread alone; at most OP_CHOWN_MAX_THREADS; one under an fd limit
+         * too low for each to hold its share of directories).  The counts
+         * above and max_visited are the same whatever the number; the
+         * first error met stops every thread and is the one returned;
+         * report and progress are called one at a time, from any of the
+         * threads.  Only before the seccomp filter (it has no clone):
+         * setup steps, not the broker's requests. */
+        unsigned threads;
 };
 
 #define OP_PROGRESS_EVERY 1024
+
+/* Threads for a recursive chown: $STEPDOWN_CHOWN_THREADS (1 to
+ * OP_CHOWN_MAX_THREADS) if set, else the online CPUs up to
+ * OP_CHOWN_DEFAULT_THREADS (another value is warned about and ignored). */
+#define OP_CHOWN_DEFAULT_THREADS 8
+#define OP_CHOWN_MAX_THREADS     64
+unsigned op_chown_threads(void);
 
 /* Directory fds a recursive chown holds at most.  A tree of any depth is
  * walked: levels above the deepest ones held are let go and re-opened by

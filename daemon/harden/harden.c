@@ -203,6 +203,9 @@ static const char *const allowed_calls[] = {
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
 #endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 
 /* Transparent mode: the notifier's ioctls on its listener (and nothing
  * else through ioctl); for bind, the caller's socket taken with
@@ -249,6 +252,10 @@ static int add_rules(scmp_filter_ctx ctx, const struct harden_config *hc)
         /* Newer than libseccomp 2.5's table: by number (the same on every
          * architecture since 5.x). */
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SYS_fchmodat2, 0);
+        if (r < 0)
+                return r;
+        /* the chown walk closes the fds of the entries in runs */
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SYS_close_range, 0);
         if (r < 0)
                 return r;
         /* Memory that is never executable. */

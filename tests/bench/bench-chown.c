@@ -1,11 +1,16 @@
-/* Recursive chown benchmark: op_chown(recursive) against coreutils
- * `chown -R --no-dereference` on two identical generated trees (files,
- * directories, symlinks) on a tmpfs in a private mount namespace.  Rounds
- * alternate which one goes first and give every round a new owner, so
- * both really write every entry.  Prints per-round times and the ratio
- * engine/coreutils (target <= 1.0).
+/* Recursive chown benchmark (issue 21 item 4): the engine's safe walk
+ * against coreutils `chown -R --no-dereference` on one generated tree
+ * (files, directories, symlinks) on a tmpfs in a private mount namespace,
+ * in one interleaved run: the walk on one thread, on THREADS threads, the
+ * walk as it was before issue 21 (op-chown-before.c, a copy kept for this
+ * comparison) and coreutils.  Every run gives the tree a new owner, so
+ * each one really writes every entry; the order rotates each round.  Then
+ * the same on the tree already right (a restart: coreutils writes every
+ * entry again, the engine none).  Prints per-round times, the ratios to
+ * coreutils and whether each target of issue 21 is met.
  *
- * usage: bench-chown [ENTRIES [ROUNDS]]   (defaults 100000 and 5; root) */
+ * usage: bench-chown [ENTRIES [ROUNDS [THREADS]]]
+ *   (defaults 100000, 5 and the online CPUs up to 8; root) */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -13,16 +18,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-tree.h"
 #include "ops.h"
 
-#define FILES_PER_DIR 80
-#define LINKS_PER_DIR 20
-#define SUBDIRS       25
+/* The walk before issue 21 (op-chown-before.c, compiled with renamed
+ * entry points). */
+int before_op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool recursive,
+                    bool xdev, bool hardlinks, struct op_stats *st, char *err, size_t errlen);
 
 static double now(void)
 {
@@ -37,107 +45,108 @@ static void die(const char *what)
         exit(1);
 }
 
-/* One leaf directory: files and symlinks (relative, absolute, dangling). */
-static long fill_leaf(int dfd)
+enum { NEW1, NEWN, BEFORE, COREUTILS, KINDS };
+static const char *const kind_name[KINDS] = {"engine, 1 thread", "engine, N threads",
+                                             "engine before", "coreutils chown -R"};
+
+static unsigned threads;
+
+/* CPU time (user + system) each kind took, summed like the wall times:
+ * on a loaded machine the wall times say more about the load. */
+static double cpu_fresh[KINDS], cpu_right[KINDS], *cpu_now;
+
+static double cpu_of(const struct rusage *ru)
 {
-        char name[32];
-        for (int i = 0; i < FILES_PER_DIR; i++) {
-                snprintf(name, sizeof(name), "f%d", i);
-                if (mknodat(dfd, name, S_IFREG | 0644, 0) < 0)
-                        die("mknodat");
-        }
-        static const char *targets[] = {"f0", "/etc/passwd", "../..", "missing"};
-        for (int i = 0; i < LINKS_PER_DIR; i++) {
-                snprintf(name, sizeof(name), "l%d", i);
-                if (symlinkat(targets[i % 4], dfd, name) < 0)
-                        die("symlinkat");
-        }
-        return FILES_PER_DIR + LINKS_PER_DIR;
+        return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+               (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
 }
 
-/* top/dN/sM/{f*,l*}: returns the number of entries below top. */
-static long make_tree(const char *top, long want)
+static double cpu_self(void)
 {
-        if (mkdir(top, 0755) < 0)
-                die("mkdir");
-        int tfd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (tfd < 0)
-                die(top);
-        long n = 0;
-        char name[32];
-        for (int d = 0; n < want; d++) {
-                snprintf(name, sizeof(name), "d%d", d);
-                if (mkdirat(tfd, name, 0755) < 0)
-                        die("mkdirat");
-                int dfd = openat(tfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0)
-                        die("openat");
-                n++;
-                for (int s = 0; s < SUBDIRS && n < want; s++) {
-                        snprintf(name, sizeof(name), "s%d", s);
-                        if (mkdirat(dfd, name, 0755) < 0)
-                                die("mkdirat");
-                        int sfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                        if (sfd < 0)
-                                die("openat");
-                        n += 1 + fill_leaf(sfd);
-                        close(sfd);
-                }
-                close(dfd);
-        }
-        close(tfd);
-        return n;
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        return cpu_of(&ru);
 }
 
-static double run_engine(const char *dir, unsigned id, long expect)
+/* One run of kind on dir, giving it owner id; expect entries changed (or
+ * -1: coreutils, checked on the top). */
+static double run(int kind, const char *dir, unsigned id, long expect)
 {
         char err[1024];
-        struct op_stats st = {0};
+        struct op_stats st = {.threads = kind == NEWN ? threads : 1};
+        double c0 = cpu_self();
         double t = now();
-        int r = op_chown(dir, "", id, id, true, false, false, &st, err, sizeof(err));
+        if (kind == COREUTILS) {
+                char owner[32];
+                snprintf(owner, sizeof(owner), "%u:%u", id, id);
+                pid_t pid = fork();
+                if (pid < 0)
+                        die("fork");
+                if (pid == 0) {
+                        execlp("chown", "chown", "-R", "--no-dereference", owner, dir,
+                               (char *)NULL);
+                        _exit(127);
+                }
+                int status;
+                struct rusage ru;
+                if (wait4(pid, &status, 0, &ru) < 0)
+                        die("wait4");
+                t = now() - t;
+                cpu_now[kind] += cpu_of(&ru);
+                struct stat sb;
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || lstat(dir, &sb) < 0 ||
+                    sb.st_uid != id) {
+                        fprintf(stderr, "bench-chown: chown -R failed (status %d)\n", status);
+                        exit(1);
+                }
+                return t;
+        }
+        int r = kind == BEFORE
+                    ? before_op_chown(dir, "", id, id, true, false, false, &st, err, sizeof(err))
+                    : op_chown(dir, "", id, id, true, false, false, &st, err, sizeof(err));
         t = now() - t;
+        cpu_now[kind] += cpu_self() - c0;
         if (r < 0) {
-                fprintf(stderr, "bench-chown: %s\n", err);
+                fprintf(stderr, "bench-chown: %s: %s\n", kind_name[kind], err);
                 exit(1);
         }
-        if ((long)st.changed != expect + 1) {
-                fprintf(stderr, "bench-chown: engine changed %lu entries, expected %ld\n",
-                        (unsigned long)st.changed, expect + 1);
+        if ((long)st.changed != expect) {
+                fprintf(stderr, "bench-chown: %s changed %lu entries, expected %ld\n",
+                        kind_name[kind], (unsigned long)st.changed, expect);
                 exit(1);
         }
         return t;
 }
 
-static double run_coreutils(const char *dir, unsigned id)
+/* The 1-minute load average (other work on the machine). */
+static double load(void)
 {
-        char owner[32];
-        snprintf(owner, sizeof(owner), "%u:%u", id, id);
-        double t = now();
-        pid_t pid = fork();
-        if (pid < 0)
-                die("fork");
-        if (pid == 0) {
-                execlp("chown", "chown", "-R", "--no-dereference", owner, dir, (char *)NULL);
-                _exit(127);
+        double l = 0;
+        FILE *f = fopen("/proc/loadavg", "r");
+        if (f) {
+                if (fscanf(f, "%lf", &l) != 1)
+                        l = 0;
+                fclose(f);
         }
-        int status;
-        if (waitpid(pid, &status, 0) < 0)
-                die("waitpid");
-        t = now() - t;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                fprintf(stderr, "bench-chown: chown -R failed (status %d)\n", status);
-                exit(1);
-        }
-        struct stat st;
-        if (lstat(dir, &st) < 0 || st.st_uid != id)
-                die("coreutils result");
-        return t;
+        return l;
+}
+
+static bool target(const char *what, double ratio, double goal, bool applies)
+{
+        printf("  %-58s %.3f  target <= %.2f: %s\n", what, ratio, goal,
+               !applies        ? "n/a (one CPU)"
+               : ratio <= goal ? "met"
+                               : "NOT met");
+        return !applies || ratio <= goal;
 }
 
 int main(int argc, char **argv)
 {
         long want = argc > 1 ? atol(argv[1]) : 100000;
         int rounds = argc > 2 ? atoi(argv[2]) : 5;
+        threads = argc > 3 ? (unsigned)atoi(argv[3]) : op_chown_threads();
+        if (threads < 2)
+                threads = 2;
         if (geteuid() != 0) {
                 fprintf(stderr, "bench-chown: needs root (mount namespace, chown)\n");
                 return 77;
@@ -147,45 +156,62 @@ int main(int argc, char **argv)
         char top[] = "/tmp/bench-chown.XXXXXX";
         if (!mkdtemp(top) || mount("tmpfs", top, "tmpfs", 0, "mode=0755") < 0)
                 die("tmpfs");
-        char a[64], b[64];
-        snprintf(a, sizeof(a), "%s/engine", top);
-        snprintf(b, sizeof(b), "%s/coreutils", top);
+        char dir[64];
+        snprintf(dir, sizeof(dir), "%s/tree", top);
         double t = now();
-        long n = make_tree(a, want);
-        make_tree(b, want);
-        printf("bench-chown: two trees of %ld entries each (%d files + %d symlinks per leaf "
-               "directory), generated in %.2fs\n",
-               n + 1, FILES_PER_DIR, LINKS_PER_DIR, now() - t);
+        long n = make_tree(dir, want) + 1;
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        printf("bench-chown: a tree of %ld entries (%d files + %d symlinks per leaf directory), "
+               "generated in %.2fs; %u threads for N, %ld online CPUs\n",
+               n, FILES_PER_DIR, LINKS_PER_DIR, now() - t, threads, cpus);
 
-        double te = 0, tc = 0;
+        /* fresh: every run gives every entry a new owner */
+        double fresh[KINDS] = {0}, right[KINDS] = {0};
+        unsigned id = 20000;
+        cpu_now = cpu_fresh;
         for (int r = 0; r < rounds; r++) {
-                unsigned id = 20000 + (unsigned)r;
-                double e, c;
-                if (r % 2 == 0) {
-                        e = run_engine(a, id, n);
-                        c = run_coreutils(b, id);
-                } else {
-                        c = run_coreutils(b, id);
-                        e = run_engine(a, id, n);
+                printf("round %d:", r + 1);
+                for (int k = 0; k < KINDS; k++) {
+                        int kind = (k + r) % KINDS;
+                        double e = run(kind, dir, ++id, n);
+                        fresh[kind] += e;
+                        printf("  %s %.3fs", kind_name[kind], e);
                 }
-                te += e;
-                tc += c;
-                printf("round %d (uid %u, %s first): engine %.3fs  coreutils %.3fs  ratio %.3f\n",
-                       r + 1, id, r % 2 ? "coreutils" : "engine", e, c, e / c);
+                printf("\n");
         }
-        /* Already right: nothing is written (a restarted container). */
-        char err[1024];
-        struct op_stats st = {0};
-        double z = now();
-        if (op_chown(a, "", 20000 + (unsigned)rounds - 1, 20000 + (unsigned)rounds - 1, true, false,
-                     false, &st, err, sizeof(err)) < 0 ||
-            st.changed != 0)
-                die("idempotent run");
-        z = now() - z;
-        printf("engine, tree already right: %.3fs, %lu visited, 0 changed\n", z,
-               (unsigned long)st.visited);
-        printf("total: engine %.3fs  coreutils %.3fs  ratio engine/coreutils %.3f\n", te, tc,
-               te / tc);
+        /* already right: each kind again with the owner the tree has */
+        cpu_now = cpu_right;
+        for (int r = 0; r < rounds; r++) {
+                printf("already right, round %d:", r + 1);
+                for (int k = 0; k < KINDS; k++) {
+                        int kind = (k + r) % KINDS;
+                        double e = run(kind, dir, id, 0);
+                        right[kind] += e;
+                        printf("  %s %.3fs", kind_name[kind], e);
+                }
+                printf("\n");
+        }
+        double c = fresh[COREUTILS], cr = right[COREUTILS];
+        printf("totals over %d rounds (ratio = time / coreutils chown -R on the same tree):\n",
+               rounds);
+        bool ok = true;
+        ok &= target("fresh tree, engine on 1 thread / coreutils", fresh[NEW1] / c, 1.3, true);
+        char what[128];
+        snprintf(what, sizeof(what), "fresh tree, engine on %u threads / coreutils", threads);
+        ok &= target(what, fresh[NEWN] / c, 0.9, cpus >= 2);
+        printf("  %-58s %.3f  (before issue 21)\n", "fresh tree, engine before / coreutils",
+               fresh[BEFORE] / c);
+        ok &= target("already right, engine on 1 thread / coreutils", right[NEW1] / cr, 0.5, true);
+        snprintf(what, sizeof(what), "already right, engine on %u threads / coreutils", threads);
+        ok &= target(what, right[NEWN] / cr, 0.5, true);
+        printf("  %-58s %.3f  (before issue 21)\n", "already right, engine before / coreutils",
+               right[BEFORE] / cr);
+        printf("CPU time (user + system) / coreutils' (load: %.1f):\n", load());
+        for (int k = 0; k < COREUTILS; k++)
+                printf("  %-20s fresh %.3f (%.2fs)  already right %.3f (%.2fs)\n", kind_name[k],
+                       cpu_fresh[k] / cpu_fresh[COREUTILS], cpu_fresh[k],
+                       cpu_right[k] / cpu_right[COREUTILS], cpu_right[k]);
+        printf("bench-chown: %s\n", ok ? "every target met" : "some target NOT met");
 
         umount2(top, MNT_DETACH);
         rmdir(top);

@@ -43,6 +43,20 @@ static char anchor[160]; /* base/anchor */
 static char err[1024];
 static int case_no;
 
+/* Threads a recursive chown walks with (the groups below run the chown
+ * tests with one and with several). */
+static unsigned chown_threads;
+
+static int walk_chown(const char *a, const char *rest, uid_t uid, gid_t gid, bool recursive,
+                      bool xdev, bool hardlinks, struct op_stats *st, char *e, size_t elen)
+{
+        struct op_stats none = {0};
+        if (!st)
+                st = &none;
+        st->threads = chown_threads;
+        return op_chown(a, rest, uid, gid, recursive, xdev, hardlinks, st, e, elen);
+}
+
 static const char *P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static const char *P(const char *fmt, ...)
 {
@@ -185,17 +199,17 @@ static void test_basic(void **state)
         expect_file(P("anchor/d"), U1, U1, 0700, NULL);
 
         /* recursive chown writes only what differs: a second run changes 0 */
-        assert_int_equal(op_chown(anchor, "", U2, U2, true, false, false, &st, err, sizeof(err)),
+        assert_int_equal(walk_chown(anchor, "", U2, U2, true, false, false, &st, err, sizeof(err)),
                          0);
         assert_int_equal(st.visited, 6);
         assert_int_equal(st.changed, 6);
         expect_file(P("anchor/p/q/r"), U2, U2, 02770, NULL);
-        assert_int_equal(op_chown(anchor, "", U2, U2, true, false, false, &st, err, sizeof(err)),
+        assert_int_equal(walk_chown(anchor, "", U2, U2, true, false, false, &st, err, sizeof(err)),
                          0);
         assert_int_equal(st.visited, 6);
         assert_int_equal(st.changed, 0);
         assert_int_equal(
-            op_chown(anchor, "p", U1, (gid_t)-1, false, false, false, &st, err, sizeof(err)), 0);
+            walk_chown(anchor, "p", U1, (gid_t)-1, false, false, false, &st, err, sizeof(err)), 0);
         assert_int_equal(st.changed, 1);
         expect_file(P("anchor/p"), U1, U2, 02770, NULL);
         expect_file(P("anchor/p/q"), U2, U2, 02770, NULL);
@@ -235,8 +249,8 @@ static void test_symlink_levels(void **state)
                         assert_int_equal(symlink(tgt, P("anchor/%s", lv)), 0);
 
                         int fd = -1;
-                        assert_int_equal(op_chown(anchor, "a/b/c/file", U1, U1, false, false, false,
-                                                  NULL, err, sizeof(err)),
+                        assert_int_equal(walk_chown(anchor, "a/b/c/file", U1, U1, false, false,
+                                                    false, NULL, err, sizeof(err)),
                                          -ELOOP);
                         assert_non_null(strstr(err, "symbolic link"));
                         assert_int_equal(op_chmod(anchor, "a/b/c/file", 0666, err, sizeof(err)),
@@ -254,9 +268,9 @@ static void test_symlink_levels(void **state)
                         assert_true(r < 0);
                         /* recursive: the link itself changes, its target never */
                         struct op_stats st = {0};
-                        assert_int_equal(
-                            op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
-                            0);
+                        assert_int_equal(walk_chown(anchor, "", U1, U1, true, false, false, &st,
+                                                    err, sizeof(err)),
+                                         0);
                         expect_file(P("anchor/%s", lv), U1, U1, 0777, NULL);
                         check_canaries();
                         char cmd[600];
@@ -268,9 +282,10 @@ static void test_symlink_levels(void **state)
         /* a symlink inside the anchor's own path is refused too */
         assert_int_equal(symlink("anchor", P("alink")), 0);
         assert_int_equal(
-            op_chown(P("alink"), "", U2, U2, true, false, false, NULL, err, sizeof(err)), -ELOOP);
+            walk_chown(P("alink"), "", U2, U2, true, false, false, NULL, err, sizeof(err)), -ELOOP);
         assert_int_equal(
-            op_chown(P("alink/x"), "", U2, U2, true, false, false, NULL, err, sizeof(err)), -ELOOP);
+            walk_chown(P("alink/x"), "", U2, U2, true, false, false, NULL, err, sizeof(err)),
+            -ELOOP);
         expect_file(anchor, U1, U1, 0755, NULL);
 }
 
@@ -290,7 +305,7 @@ static void test_dotdot(void **state)
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 int fd = -1;
                 assert_int_equal(
-                    op_chown(anchor, bad[i], U1, U1, true, false, false, NULL, err, sizeof(err)),
+                    walk_chown(anchor, bad[i], U1, U1, true, false, false, NULL, err, sizeof(err)),
                     -EINVAL);
                 assert_int_equal(op_chmod(anchor, bad[i], 0777, err, sizeof(err)), -EINVAL);
                 assert_int_equal(op_open(anchor, bad[i], O_RDWR, 0, 0, 0, &fd, err, sizeof(err)),
@@ -298,11 +313,12 @@ static void test_dotdot(void **state)
                 assert_int_equal(op_mkdir(anchor, bad[i], 0777, U1, U1, true, err, sizeof(err)),
                                  -EINVAL);
         }
-        assert_int_equal(op_chown(P("anchor/../outside"), "", U1, U1, true, false, false, NULL, err,
-                                  sizeof(err)),
+        assert_int_equal(walk_chown(P("anchor/../outside"), "", U1, U1, true, false, false, NULL,
+                                    err, sizeof(err)),
                          -EINVAL);
         assert_int_equal(
-            op_chown("relative", "", U1, U1, true, false, false, NULL, err, sizeof(err)), -EINVAL);
+            walk_chown("relative", "", U1, U1, true, false, false, NULL, err, sizeof(err)),
+            -EINVAL);
         int fd = -1;
         assert_int_equal(resolve_beneath(AT_FDCWD, "../x", O_PATH, 0, 0, &fd, err, sizeof(err)),
                          -EINVAL);
@@ -341,10 +357,10 @@ static void test_race(void **state)
         for (int i = 0; i < 400 || *flips < 2000; i++) {
                 struct op_stats st = {0};
                 uid_t u = i % 2 ? U1 : U2;
-                if (op_chown(anchor, "", u, u, true, false, false, &st, err, sizeof(err)) == 0 &&
+                if (walk_chown(anchor, "", u, u, true, false, false, &st, err, sizeof(err)) == 0 &&
                     st.changed > 0)
                         ok++;
-                op_chown(anchor, "d/x/f1", u, u, false, false, false, NULL, err, sizeof(err));
+                walk_chown(anchor, "d/x/f1", u, u, false, false, false, NULL, err, sizeof(err));
                 op_chmod(anchor, "d/x/f2", 0666, err, sizeof(err));
                 op_chmod(anchor, "d/x", 0777, err, sizeof(err));
                 int fd = -1;
@@ -368,12 +384,12 @@ static void test_hardlink(void **state)
         (void)state;
         assert_int_equal(link(P("outside/etc/shadow"), P("anchor/hl")), 0);
         int fd = -1;
-        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
+        assert_int_equal(walk_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
                          -EMLINK);
         assert_non_null(strstr(err, "hard link"));
         assert_non_null(strstr(err, "anchor/hl"));
         assert_int_equal(
-            op_chown(anchor, "hl", U1, U1, false, false, false, NULL, err, sizeof(err)), -EMLINK);
+            walk_chown(anchor, "hl", U1, U1, false, false, false, NULL, err, sizeof(err)), -EMLINK);
         assert_int_equal(op_chmod(anchor, "hl", 0666, err, sizeof(err)), -EMLINK);
         assert_int_equal(op_open(anchor, "hl", O_RDONLY, 0, 0, 0, &fd, err, sizeof(err)), -EMLINK);
         assert_int_equal(
@@ -384,9 +400,9 @@ static void test_hardlink(void **state)
         /* both names inside: allowed with hardlinks */
         write_file(P("anchor/h1"), "h\n", 0644);
         assert_int_equal(link(P("anchor/h1"), P("anchor/h2")), 0);
-        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
+        assert_int_equal(walk_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
                          -EMLINK);
-        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, true, NULL, err, sizeof(err)),
+        assert_int_equal(walk_chown(anchor, "", U1, U1, true, false, true, NULL, err, sizeof(err)),
                          0);
         expect_file(P("anchor/h2"), U1, U1, 0644, "h\n");
 }
@@ -411,13 +427,13 @@ static void test_fifo_device(void **state)
         assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
         close(s);
         struct op_stats st = {0};
-        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
+        assert_int_equal(walk_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
                          0);
         assert_int_equal(st.changed, 4);
         expect_file(P("anchor/fifo"), U1, U1, 0644, NULL);
         expect_file(P("anchor/null"), U1, U1, 0666, NULL);
         assert_int_equal(
-            op_chown(anchor, "fifo", U2, U2, false, false, false, NULL, err, sizeof(err)), 0);
+            walk_chown(anchor, "fifo", U2, U2, false, false, false, NULL, err, sizeof(err)), 0);
         expect_file(P("anchor/fifo"), U2, U2, 0644, NULL);
         static const char *names[] = {"fifo", "null", "sock"};
         for (size_t i = 0; i < 3; i++) {
@@ -450,18 +466,19 @@ static void test_bind_mount(void **state)
 
         struct op_stats st = {0};
         int fd = -1;
-        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
+        assert_int_equal(walk_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
                          0);
         expect_file(P("other/o"), 0, 0, 0644, "o\n");
         expect_file(P("other"), 0, 0, 0755, NULL);
         check_canaries();
         assert_int_equal(
-            op_chown(anchor, "mnt/canary", U1, U1, false, false, false, NULL, err, sizeof(err)),
+            walk_chown(anchor, "mnt/canary", U1, U1, false, false, false, NULL, err, sizeof(err)),
             -EXDEV);
         assert_int_equal(
-            op_chown(anchor, "mnt", U1, U1, false, false, false, NULL, err, sizeof(err)), -EXDEV);
+            walk_chown(anchor, "mnt", U1, U1, false, false, false, NULL, err, sizeof(err)), -EXDEV);
         assert_int_equal(
-            op_chown(anchor, "file", U1, U1, false, false, false, NULL, err, sizeof(err)), -EXDEV);
+            walk_chown(anchor, "file", U1, U1, false, false, false, NULL, err, sizeof(err)),
+            -EXDEV);
         assert_int_equal(op_open(anchor, "mnt/canary", O_RDONLY, 0, 0, 0, &fd, err, sizeof(err)),
                          -EXDEV);
         assert_int_equal(op_chmod(anchor, "mnt/etc/shadow", 0666, err, sizeof(err)), -EXDEV);
@@ -469,11 +486,12 @@ static void test_bind_mount(void **state)
         check_canaries();
         /* xdev crosses (checked on the harmless mount only) */
         assert_int_equal(
-            op_chown(anchor, "mnt2/o", U1, U1, false, true, false, NULL, err, sizeof(err)), 0);
+            walk_chown(anchor, "mnt2/o", U1, U1, false, true, false, NULL, err, sizeof(err)), 0);
         expect_file(P("other/o"), U1, U1, 0644, "o\n");
         assert_int_equal(umount2(P("anchor/mnt"), 0), 0);
         assert_int_equal(umount2(P("anchor/file"), 0), 0);
-        assert_int_equal(op_chown(anchor, "", U2, U2, true, true, false, &st, err, sizeof(err)), 0);
+        assert_int_equal(walk_chown(anchor, "", U2, U2, true, true, false, &st, err, sizeof(err)),
+                         0);
         expect_file(P("other"), U2, U2, 0755, NULL);
         assert_int_equal(umount2(P("anchor/mnt2"), 0), 0);
 }
@@ -487,9 +505,9 @@ static void test_setuid(void **state)
         write_file(P("anchor/both"), "s\n", 06711);
         write_file(P("anchor/one"), "s\n", 02644);
         assert_int_equal(
-            op_chown(anchor, "one", U1, U1, false, false, false, NULL, err, sizeof(err)), 0);
+            walk_chown(anchor, "one", U1, U1, false, false, false, NULL, err, sizeof(err)), 0);
         expect_file(P("anchor/one"), U1, U1, 0644, NULL);
-        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
+        assert_int_equal(walk_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
                          0);
         expect_file(P("anchor/su"), U1, U1, 0755, NULL);
         expect_file(P("anchor/sg"), U1, U1, 0755, NULL);
@@ -497,7 +515,7 @@ static void test_setuid(void **state)
         expect_file(P("anchor/both"), U1, U1, 0711, NULL);
         /* already right: untouched (nothing is written) */
         assert_int_equal(chmod(P("anchor/su"), 04755), 0);
-        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
+        assert_int_equal(walk_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err)),
                          0);
         expect_file(P("anchor/su"), U1, U1, 04755, NULL);
 }
@@ -605,7 +623,7 @@ static void test_deep_tree(void **state)
         const int depth = 4100;
         make_deep(depth);
         struct op_stats st = {0};
-        assert_int_equal(op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
+        assert_int_equal(walk_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
                          0);
         assert_int_equal(st.visited, 2 * depth + 1);
         assert_int_equal(st.changed, 2 * depth + 1);
@@ -621,7 +639,7 @@ static void test_deep_tree(void **state)
                 if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
                         _exit(2);
                 struct op_stats s2 = {0};
-                int r = op_chown(anchor, "", U2, U2, true, false, false, &s2, err, sizeof(err));
+                int r = walk_chown(anchor, "", U2, U2, true, false, false, &s2, err, sizeof(err));
                 if (r < 0)
                         fprintf(stderr, "%s\n", err);
                 _exit(r == 0 && s2.changed == 2 * depth + 1 ? 0 : 3);
@@ -682,7 +700,7 @@ static void test_deep_moved(void **state)
                 struct op_stats st = {.progress = moved_progress,
                                       .report = round == 0 ? moved_report : NULL,
                                       .arg = &m};
-                int r = op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err));
+                int r = walk_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err));
                 assert_true(m.done);
                 if (round == 0) {
                         assert_int_equal(r, 0);
@@ -915,7 +933,7 @@ static void test_race_chown_hardlink(void **state)
                 tries++;
                 uid_t u = tries % 2 ? U1 : U2;
                 struct op_stats st = {0};
-                if (op_chown(anchor, "", u, u, true, false, false, &st, err, sizeof(err)) == 0)
+                if (walk_chown(anchor, "", u, u, true, false, false, &st, err, sizeof(err)) == 0)
                         done++;
                 struct stat cs;
                 assert_int_equal(fstat(cfd, &cs), 0);
@@ -992,7 +1010,7 @@ static void test_missing_cap(void **state)
                 d[0].effective &= ~(1u << CAP_CHOWN);
                 if (syscall(SYS_capset, &h, d) < 0)
                         _exit(3);
-                int r = op_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err));
+                int r = walk_chown(anchor, "", U1, U1, true, false, false, NULL, err, sizeof(err));
                 _exit(r == -EPERM && strstr(err, "CAP_CHOWN") && strstr(err, "cap_add: [CHOWN]")
                           ? 0
                           : 4);
@@ -1044,6 +1062,136 @@ static void test_resolve(void **state)
                          -ENOTDIR);
 }
 
+/* The parallel walk (issue 21 item 1): the same counts, reports and
+ * owners whatever the thread count, max_visited exact, progress at the
+ * same counts, the first error the one returned. */
+struct par_ctx {
+        unsigned reports, progress;
+        uint64_t at[8];
+};
+
+static void par_report(void *arg, const char *path, const char *why)
+{
+        struct par_ctx *c = arg;
+        (void)why;
+        const char *name = strrchr(path, '/');
+        if (!name || (strcmp(name, "/hl") != 0 && strcmp(name, "/f0") != 0))
+                fail_msg("reported %s", path);
+        c->reports++; /* called one at a time: no lock */
+}
+
+static void par_progress(void *arg, const struct op_stats *st)
+{
+        struct par_ctx *c = arg;
+        if (c->progress < 8)
+                c->at[c->progress] = st->visited;
+        c->progress++;
+}
+
+/* entries of the tree below anchor (anchor included) owned by uid:uid */
+static unsigned long owned_by(const char *dir, uid_t uid)
+{
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "find '%s' -uid %u -gid %u | wc -l", dir, (unsigned)uid,
+                 (unsigned)uid);
+        FILE *f = popen(cmd, "r");
+        assert_non_null(f);
+        unsigned long n = 0;
+        assert_int_equal(fscanf(f, "%lu", &n), 1);
+        pclose(f);
+        return n;
+}
+
+static void test_parallel_walk(void **state)
+{
+        (void)state;
+        /* 20 x 4 directories of 40 files, 5 symlinks and a hard-linked
+         * pair each: 20 * (1 + 4 * 47) + 1 = 3781 entries */
+        for (int d = 0; d < 20; d++) {
+                assert_int_equal(mkdir(P("anchor/d%d", d), 0755), 0);
+                for (int s = 0; s < 4; s++) {
+                        assert_int_equal(mkdir(P("anchor/d%d/s%d", d, s), 0755), 0);
+                        for (int f = 0; f < 40; f++)
+                                write_file(P("anchor/d%d/s%d/f%d", d, s, f), "", 0644);
+                        for (int l = 0; l < 5; l++)
+                                assert_int_equal(symlink("/etc", P("anchor/d%d/s%d/l%d", d, s, l)),
+                                                 0);
+                        assert_int_equal(
+                            link(P("anchor/d%d/s%d/f0", d, s), P("anchor/d%d/s%d/hl", d, s)), 0);
+                }
+        }
+        const uint64_t total = 20 * (1 + 4 * 47) + 1;
+        static const unsigned threads[] = {1, 2, 3, 8, 1};
+        for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
+                uid_t u = i % 2 ? U1 : U2;
+                struct par_ctx c = {0};
+                struct op_stats st = {.report = par_report,
+                                      .progress = par_progress,
+                                      .arg = &c,
+                                      .threads = threads[i]};
+                assert_int_equal(
+                    op_chown(anchor, "", u, u, true, false, false, &st, err, sizeof(err)), 0);
+                assert_int_equal(st.visited, total);
+                assert_int_equal(st.changed, total - 2 * 80);
+                assert_int_equal(st.skipped_hardlinks, 2 * 80);
+                assert_int_equal(c.reports, 2 * 80);
+                assert_int_equal(owned_by(anchor, u), total - 2 * 80);
+                /* progress at 1024, 2048 and 3072 entries, in any order */
+                assert_int_equal(c.progress, 3);
+                assert_int_equal(c.at[0] + c.at[1] + c.at[2], 1024 * 6);
+                for (int k = 0; k < 3; k++)
+                        assert_int_equal(c.at[k] % 1024, 0);
+        }
+        /* max_visited: exactly that many looked at, whatever the threads;
+         * what was changed is what the count says */
+        for (size_t i = 0; i < 4; i++) {
+                uid_t u = 2000 + (uid_t)i;
+                struct op_stats st = {.max_visited = 500,
+                                      .threads = threads[i],
+                                      .report = par_report,
+                                      .arg = &(struct par_ctx){0}};
+                assert_int_equal(
+                    op_chown(anchor, "", u, u, true, false, false, &st, err, sizeof(err)), -E2BIG);
+                assert_non_null(strstr(err, "more entries than one request may walk"));
+                assert_int_equal(st.visited, 500);
+                assert_true(st.changed <= 500);
+                assert_int_equal(owned_by(anchor, u), st.changed);
+        }
+        /* the first error is the one returned, with its path; the walk
+         * stops (a hard link without report fails it) */
+        for (size_t i = 0; i < 4; i++) {
+                struct op_stats st = {.threads = threads[i]};
+                assert_int_equal(
+                    op_chown(anchor, "", U1, U1, true, false, false, &st, err, sizeof(err)),
+                    -EMLINK);
+                if ((!strstr(err, "/hl: ") && !strstr(err, "/f0: ")) ||
+                    !strstr(err, ": regular file has 2 hard links; another name may be outside"))
+                        fail_msg("%s", err);
+                assert_true(st.visited < total);
+        }
+}
+
+/* STEPDOWN_CHOWN_THREADS sets the default thread count; a bad value is
+ * ignored (the online CPUs up to 8). */
+static void test_chown_threads_env(void **state)
+{
+        (void)state;
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        unsigned def = cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
+        unsetenv("STEPDOWN_CHOWN_THREADS");
+        assert_int_equal(op_chown_threads(), def);
+        setenv("STEPDOWN_CHOWN_THREADS", "3", 1);
+        assert_int_equal(op_chown_threads(), 3);
+        setenv("STEPDOWN_CHOWN_THREADS", "64", 1);
+        assert_int_equal(op_chown_threads(), 64);
+        static const char *bad[] = {"0", "65", "2x", "-1", "many"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                setenv("STEPDOWN_CHOWN_THREADS", bad[i], 1);
+                assert_int_equal(op_chown_threads(), def);
+        }
+        unsetenv("STEPDOWN_CHOWN_THREADS");
+}
+
 static int use_openat2(void **state)
 {
         (void)state;
@@ -1055,6 +1203,14 @@ static int use_fallback(void **state)
 {
         (void)state;
         resolve_force_fallback = true;
+        return 0;
+}
+
+static int use_threads(void **state)
+{
+        (void)state;
+        resolve_force_fallback = false;
+        chown_threads = 4;
         return 0;
 }
 
@@ -1098,9 +1254,28 @@ int main(void)
             CASE(test_mkdir_sweep),
             CASE(test_race_mkdir_exchange),
             CASE(test_race_chown_hardlink),
+            CASE(test_parallel_walk),
+            CASE(test_chown_threads_env),
+        };
+        /* every chown test, each recursive walk by 4 threads (not
+         * test_deep_moved: which level a walker lets go of, the one that
+         * test moves, depends on the hand-overs) */
+        const struct CMUnitTest threaded[] = {
+            CASE(test_basic),
+            CASE(test_symlink_levels),
+            CASE(test_dotdot),
+            CASE(test_race),
+            CASE(test_hardlink),
+            CASE(test_fifo_device),
+            CASE(test_bind_mount),
+            CASE(test_setuid),
+            CASE(test_deep_tree),
+            CASE(test_missing_cap),
+            CASE(test_race_chown_hardlink),
         };
         int r = cmocka_run_group_tests_name("ops with openat2", tests, use_openat2, NULL);
         r += cmocka_run_group_tests_name("ops with the fallback walk", tests, use_fallback, NULL);
+        r += cmocka_run_group_tests_name("ops with 4 chown threads", threaded, use_threads, NULL);
         umount2(top, MNT_DETACH);
         rmdir(top);
         return r ? 1 : 0;
