@@ -58,7 +58,11 @@ struct icall {
         mode_t umask;
         /* the arguments */
         char path[PATH_MAX]; /* absolute, normal (pathnorm.h) */
-        int fd;              /* bind: the caller's socket's fd number; -1 */
+        int fd;              /* bind, fchown, fchmod: the caller's fd number; -1 */
+        /* fchown, fchmod: the fd's object (stat of /proc/TID/fd/N), which
+         * the engine must find at path when it acts (has_expect) */
+        bool has_expect;
+        struct stat fd_st;
         mode_t mode;
         uid_t owner_uid;
         gid_t owner_gid;

@@ -193,6 +193,43 @@ static int join_path(const char *base, const char *rel, char *out, size_t len)
         return path_check(out, why, sizeof(why)) < 0 ? -EINVAL : 0;
 }
 
+/* fchown, fchmod: the fd's object and its name now (/proc/TID/fd/N).
+ * An O_PATH fd continues (the kernel answers EBADF).  The name is only
+ * where the engine looks: it acts on what it finds there only if that is
+ * the object stat()ed here (has_expect), so a rename in between makes the
+ * call continue, never act on another file. */
+static int read_fd_object(struct icall *ic, const __u64 *a)
+{
+        char base[PATH_MAX], p[64], buf[256];
+        ic->fd = (int)a[0];
+        if (ic->sc == ICEPT_FCHOWN)
+                ic->owner_uid = (uid_t)a[1], ic->owner_gid = (gid_t)a[2];
+        else
+                ic->mode = (mode_t)a[1];
+        if (ic->fd < 0)
+                return -EBADF;
+        int r = read_base(ic, ic->fd, base, sizeof(base));
+        if (r < 0)
+                return r;
+        snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", (int)ic->tid, ic->fd);
+        int f = open(p, O_RDONLY | O_CLOEXEC);
+        if (f < 0)
+                return -errno;
+        ssize_t n = read(f, buf, sizeof(buf) - 1);
+        close(f);
+        if (n <= 0)
+                return -EIO;
+        buf[n] = '\0';
+        const char *fl = strstr(buf, "\nflags:");
+        if (!fl || (strtoul(fl + 8, NULL, 8) & O_PATH))
+                return -EBADF;
+        snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)ic->tid, ic->fd);
+        if (stat(p, &ic->fd_st) < 0)
+                return -errno;
+        ic->has_expect = true;
+        return join_path("/", base, ic->path, sizeof(ic->path));
+}
+
 /* The arguments of the call, as the kernel would take them.  Runs with the
  * caller's fsuid/fsgid.  0 to serve; -errno: continue. */
 static int read_args(struct icall *ic, const struct seccomp_data *d)
@@ -203,6 +240,8 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
         uint64_t path_addr = 0;
         char mempath[64];
 
+        if (ic->sc == ICEPT_FCHOWN || ic->sc == ICEPT_FCHMOD)
+                return read_fd_object(ic, a);
         snprintf(mempath, sizeof(mempath), "/proc/%d/mem", (int)ic->tid);
         int mem = open(mempath, O_RDONLY | O_CLOEXEC);
         if (mem < 0)
@@ -268,7 +307,7 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                 ic->oflags = O_CREAT | O_WRONLY | O_TRUNC, ic->mode = (mode_t)a[1];
                 break;
         case ICEPT_FCHOWN:
-        case ICEPT_FCHMOD: /* continued before this (on_call) */
+        case ICEPT_FCHMOD: /* read_fd_object */
                 close(mem);
                 return -EOPNOTSUPP;
         case ICEPT_BIND:
@@ -423,12 +462,7 @@ static void on_call(struct icept *ic)
          * know (cannot happen: the filter names them), a caller outside our
          * pid namespace (pid 0), or a foreign ABI (the filter refuses those
          * before they get here). */
-        /* fchown and fchmod continue too: the engine acts by name and
-         * cannot prove that the name still denotes the fd's object when it
-         * acts (a rename lands between any check and the act), so the
-         * kernel decides them, on the fd itself. */
-        if (c.sc < 0 || c.sc == ICEPT_FCHOWN || c.sc == ICEPT_FCHMOD ||
-            !(ic->ops_with_rules & (1u << c.op)) || c.tid <= 0 ||
+        if (c.sc < 0 || !(ic->ops_with_rules & (1u << c.op)) || c.tid <= 0 ||
             n->data.arch != icept_native_arch()) {
                 icept_continue(ic, &c);
                 return;
