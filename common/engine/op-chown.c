@@ -20,6 +20,9 @@
  * moved is not walked further: reported and counted when the caller
  * asked for reports, else the walk fails with EAGAIN.
  *
+ * The entries' O_PATH fds are closed in batches (close_range over runs
+ * of the fds the walker opened), which saves a system call per entry.
+ *
  * Regular files with several hard links that need a change are refused
  * unless hardlinks (another name may be outside the tree), set-uid and
  * set-gid bits are stripped where an owner changes, other mounts are
@@ -31,7 +34,8 @@
  * hands it over instead: opened, checked and changed exactly as it would
  * have walked it, the fd passes to the other walker, which walks it as
  * its root (re-opens of let-go levels start there).  At most one
- * directory per waiting walker is queued, so memory and fds stay bounded
+ * directory per waiting walker is queued (the pending one nearest the
+ * root, the largest share), so memory and fds stay bounded
  * (each walker holds OP_CHOWN_HELD_FDS / threads levels).  The counts are
  * shared (atomic), so the totals do not depend on the thread count;
  * max_visited stays exact; progress and report calls are serialized; the
