@@ -87,6 +87,12 @@ struct icept {
         struct seccomp_notif_resp *resp;
         unsigned ops_with_rules; /* intercepted ops some allow rule names */
         int unpriv_port_start;   /* net.ipv4.ip_unprivileged_port_start at the start */
+        /* The ids the last caller's /proc/TID/status gave: the path is
+         * read as them first (the kernel refuses the read if they are not
+         * this caller's; then status is read and the read made again) */
+        bool have_ids;
+        uid_t read_uid;
+        gid_t read_gid;
         bool log_continued;
         uint64_t continued[ICEPT_OPS];
         struct event *flush_ev;
