@@ -561,6 +561,13 @@ static void on_call(struct icept *ic)
                 if (r == 0)
                         r = read_as(&c, &n->data, c.uid, c.gid);
         }
+        /* A path no rule could name: nothing more to read.  Otherwise the
+         * caller's own ids, groups and umask (what was read as the last
+         * caller's is this caller's if the notification is still valid,
+         * checked once, below, after every read). */
+        bool may = r == 0 && (c.op == SD_OP_BIND || path_may_match(ic, c.op, c.path));
+        if (may && !fresh && caller_status(ic, &c) < 0)
+                may = false;
         if (icept_test_delay_ms)
                 (void)poll(NULL, 0, (int)icept_test_delay_ms);
         /* Everything above came from a process that may be gone and its pid
@@ -568,17 +575,9 @@ static void on_call(struct icept *ic)
          * caller's. */
         if (!icept_still_valid(ic, &c))
                 return;
-        if (r < 0 || (c.op != SD_OP_BIND && !path_may_match(ic, c.op, c.path))) {
+        if (!may) {
                 icept_continue(ic, &c);
                 return;
-        }
-        if (!fresh) { /* the caller's own ids, groups, umask; then valid again */
-                if (caller_status(ic, &c) < 0) {
-                        icept_continue(ic, &c);
-                        return;
-                }
-                if (!icept_still_valid(ic, &c))
-                        return;
         }
         icept_serve(ic, &c);
 }
