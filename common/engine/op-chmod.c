@@ -11,6 +11,12 @@
 
 int op_chmod(const char *anchor, const char *rest, mode_t mode, char *err, size_t errlen)
 {
+        return op_chmod_expect(anchor, rest, mode, NULL, err, errlen);
+}
+
+int op_chmod_expect(const char *anchor, const char *rest, mode_t mode,
+                    const struct op_expect *expect, char *err, size_t errlen)
+{
         if (mode & ~(mode_t)07777)
                 return op_fail(err, errlen, "chmod", anchor, -EINVAL, "mode has bits beyond 07777",
                                -1);
@@ -25,6 +31,9 @@ int op_chmod(const char *anchor, const char *rest, mode_t mode, char *err, size_
                 return op_fail(err, errlen, "chmod", t.path, r, NULL, -1);
         if (r < 0)
                 return r;
+        if (expect && (st.st_dev != expect->dev || st.st_ino != expect->ino))
+                return op_fail(err, errlen, "chmod", t.path, OP_NOT_EXPECTED,
+                               "is no longer the object the caller holds", -1);
         if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
                 return op_fail(err, errlen, "chmod", t.path, -EOPNOTSUPP,
                                "is not a regular file or directory", -1);

@@ -939,9 +939,12 @@ int op_chown(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool re
                              errlen);
 }
 
-int op_chown_from(const char *anchor, const char *rest, uid_t uid, gid_t gid,
-                  const struct op_chown_from *from, bool recursive, bool xdev, bool hardlinks,
-                  struct op_stats *st, char *err, size_t errlen)
+/* op_chown_from(), and when expect is set (never with recursive) only on
+ * that object, compared on the fd chown_fd() changes it through. */
+static int chown_target(const char *anchor, const char *rest, uid_t uid, gid_t gid,
+                        const struct op_chown_from *from, bool recursive, bool xdev, bool hardlinks,
+                        const struct op_expect *expect, struct op_stats *st, char *err,
+                        size_t errlen)
 {
         struct op_stats dummy = {0};
         if (!st)
@@ -959,6 +962,9 @@ int op_chown_from(const char *anchor, const char *rest, uid_t uid, gid_t gid,
                 return op_fail(err, errlen, "chown", t.path, r, NULL, -1);
         if (r < 0)
                 return r;
+        if (expect && (top.st_dev != expect->dev || top.st_ino != expect->ino))
+                return op_fail(err, errlen, "chown", t.path, OP_NOT_EXPECTED,
+                               "is no longer the object the caller holds", -1);
 
         struct walk w = {
             .held = OP_CHOWN_HELD_FDS,
@@ -1014,4 +1020,20 @@ int op_chown_from(const char *anchor, const char *rest, uid_t uid, gid_t gid,
         if (st->max_visited && st->visited > st->max_visited)
                 st->visited = st->max_visited;
         return r;
+}
+
+int op_chown_from(const char *anchor, const char *rest, uid_t uid, gid_t gid,
+                  const struct op_chown_from *from, bool recursive, bool xdev, bool hardlinks,
+                  struct op_stats *st, char *err, size_t errlen)
+{
+        return chown_target(anchor, rest, uid, gid, from, recursive, xdev, hardlinks, NULL, st, err,
+                            errlen);
+}
+
+int op_chown_expect(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool xdev,
+                    bool hardlinks, const struct op_expect *expect, struct op_stats *st, char *err,
+                    size_t errlen)
+{
+        return chown_target(anchor, rest, uid, gid, NULL, false, xdev, hardlinks, expect, st, err,
+                            errlen);
 }

@@ -10,6 +10,7 @@
  * (and, for a missing capability, the capability and the fix). */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -127,6 +128,24 @@ int op_chown_from(const char *anchor, const char *rest, uid_t uid, gid_t gid,
 /* Sets the mode (07777 bits) of a directory or regular file; refuses
  * symlinks, other file types and hard-linked regular files. */
 int op_chmod(const char *anchor, const char *rest, mode_t mode, char *err, size_t errlen);
+
+/* The object a caller means (st_dev, st_ino of what it holds open): the
+ * *_expect variants act only when the entry they resolved is that object,
+ * compared on the very fd the change goes through (after resolution, so
+ * a rename between the caller's look and the act cannot slip another file
+ * in).  Another object: OP_NOT_EXPECTED, nothing changed. */
+struct op_expect {
+        dev_t dev;
+        ino_t ino;
+};
+#define OP_NOT_EXPECTED (-ESTALE)
+
+/* op_chown (not recursive) and op_chmod of the object expect names. */
+int op_chown_expect(const char *anchor, const char *rest, uid_t uid, gid_t gid, bool xdev,
+                    bool hardlinks, const struct op_expect *expect, struct op_stats *st, char *err,
+                    size_t errlen);
+int op_chmod_expect(const char *anchor, const char *rest, mode_t mode,
+                    const struct op_expect *expect, char *err, size_t errlen);
 
 /* Opens a regular file; oflags is O_RDONLY, O_WRONLY or O_RDWR with any of
  * O_CREAT, O_EXCL, O_TRUNC, O_APPEND.  A created file gets exactly

@@ -58,7 +58,11 @@ struct icall {
         mode_t umask;
         /* the arguments */
         char path[PATH_MAX]; /* absolute, normal (pathnorm.h) */
-        int fd;              /* bind: the caller's socket's fd number; -1 */
+        int fd;              /* bind, fchown, fchmod: the caller's fd number; -1 */
+        /* fchown, fchmod: the fd's object (stat of /proc/TID/fd/N), which
+         * the engine must find at path when it acts (has_expect) */
+        bool has_expect;
+        struct stat fd_st;
         mode_t mode;
         uid_t owner_uid;
         gid_t owner_gid;
@@ -83,6 +87,12 @@ struct icept {
         struct seccomp_notif_resp *resp;
         unsigned ops_with_rules; /* intercepted ops some allow rule names */
         int unpriv_port_start;   /* net.ipv4.ip_unprivileged_port_start at the start */
+        /* The ids the last caller's /proc/TID/status gave: the path is
+         * read as them first (the kernel refuses the read if they are not
+         * this caller's; then status is read and the read made again) */
+        bool have_ids;
+        uid_t read_uid;
+        gid_t read_gid;
         bool log_continued;
         uint64_t continued[ICEPT_OPS];
         struct event *flush_ev;

@@ -193,6 +193,43 @@ static int join_path(const char *base, const char *rel, char *out, size_t len)
         return path_check(out, why, sizeof(why)) < 0 ? -EINVAL : 0;
 }
 
+/* fchown, fchmod: the fd's object and its name now (/proc/TID/fd/N).
+ * An O_PATH fd continues (the kernel answers EBADF).  The name is only
+ * where the engine looks: it acts on what it finds there only if that is
+ * the object stat()ed here (has_expect), so a rename in between makes the
+ * call continue, never act on another file. */
+static int read_fd_object(struct icall *ic, const __u64 *a)
+{
+        char base[PATH_MAX], p[64], buf[256];
+        ic->fd = (int)a[0];
+        if (ic->sc == ICEPT_FCHOWN)
+                ic->owner_uid = (uid_t)a[1], ic->owner_gid = (gid_t)a[2];
+        else
+                ic->mode = (mode_t)a[1];
+        if (ic->fd < 0)
+                return -EBADF;
+        int r = read_base(ic, ic->fd, base, sizeof(base));
+        if (r < 0)
+                return r;
+        snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", (int)ic->tid, ic->fd);
+        int f = open(p, O_RDONLY | O_CLOEXEC);
+        if (f < 0)
+                return -errno;
+        ssize_t n = read(f, buf, sizeof(buf) - 1);
+        close(f);
+        if (n <= 0)
+                return -EIO;
+        buf[n] = '\0';
+        const char *fl = strstr(buf, "\nflags:");
+        if (!fl || (strtoul(fl + 8, NULL, 8) & O_PATH))
+                return -EBADF;
+        snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)ic->tid, ic->fd);
+        if (stat(p, &ic->fd_st) < 0)
+                return -errno;
+        ic->has_expect = true;
+        return join_path("/", base, ic->path, sizeof(ic->path));
+}
+
 /* The arguments of the call, as the kernel would take them.  Runs with the
  * caller's fsuid/fsgid.  0 to serve; -errno: continue. */
 static int read_args(struct icall *ic, const struct seccomp_data *d)
@@ -203,6 +240,8 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
         uint64_t path_addr = 0;
         char mempath[64];
 
+        if (ic->sc == ICEPT_FCHOWN || ic->sc == ICEPT_FCHMOD)
+                return read_fd_object(ic, a);
         snprintf(mempath, sizeof(mempath), "/proc/%d/mem", (int)ic->tid);
         int mem = open(mempath, O_RDONLY | O_CLOEXEC);
         if (mem < 0)
@@ -268,7 +307,7 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
                 ic->oflags = O_CREAT | O_WRONLY | O_TRUNC, ic->mode = (mode_t)a[1];
                 break;
         case ICEPT_FCHOWN:
-        case ICEPT_FCHMOD: /* continued before this (on_call) */
+        case ICEPT_FCHMOD: /* read_fd_object */
                 close(mem);
                 return -EOPNOTSUPP;
         case ICEPT_BIND:
@@ -300,21 +339,30 @@ static int read_args(struct icall *ic, const struct seccomp_data *d)
 /* ---- reading as the caller ---- */
 
 /* The broker's filesystem ids become the caller's while it reads the
- * caller's /proc entries (PTRACE_MODE_*_FSCREDS compares them), in 2 calls
- * on the way in and 4 on the way out (fsid.c's general switch takes 11:
- * it keeps the effective set for acting, which reading does not need).
- * On the way out the effective set is put back as it was at the first
- * call (the loop runs after hardening, so it no longer changes): without
- * SECBIT_NO_SETUID_FIXUP the kernel drops the filesystem capabilities when
- * the fsuid leaves 0 and raises them from the permitted set when it
- * returns. */
+ * caller's /proc entries (PTRACE_MODE_*_FSCREDS compares them): one
+ * setfsgid and one setfsuid each way, their return values being the ids
+ * they replaced.  Each entry checks that the ids it replaces are the
+ * broker's (what the first entry found), so a way out that did not take is
+ * caught at the next way in, before anything else is read.  Without
+ * SECBIT_NO_SETUID_FIXUP the kernel drops the filesystem capabilities from
+ * the effective set when the fsuid leaves 0 and raises them from the
+ * permitted set when it returns: the first way out compares the effective
+ * set with the one the first entry found (the loop runs after hardening,
+ * so it no longer changes) and, only if the kernel did not restore it
+ * exactly, every way out puts it back (capset). */
 struct reader_ids {
         uid_t fsuid;
         gid_t fsgid;
 };
 
-static struct __user_cap_data_struct broker_caps[2];
-static bool have_broker_caps;
+static struct {
+        bool known;   /* the broker's ids and effective set below are set */
+        bool checked; /* one way out was checked */
+        bool restore; /* the kernel's fixup does not give the set back: capset */
+        uid_t fsuid;
+        gid_t fsgid;
+        struct __user_cap_data_struct caps[2];
+} broker;
 
 static int caps_get(struct __user_cap_data_struct d[2])
 {
@@ -322,34 +370,60 @@ static int caps_get(struct __user_cap_data_struct d[2])
         return syscall(SYS_capget, &h, d) < 0 ? -errno : 0;
 }
 
+static int caps_set(struct __user_cap_data_struct d[2])
+{
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+static void reader_broken(void)
+{
+        log_error("restoring the broker's filesystem ids and capabilities failed");
+        abort();
+}
+
 static int reader_enter(uid_t uid, gid_t gid, struct reader_ids *s)
 {
-        if (!have_broker_caps) {
-                int r = caps_get(broker_caps);
+        if (!broker.known) {
+                int r = caps_get(broker.caps);
                 if (r < 0)
                         return r;
-                have_broker_caps = true;
         }
         /* A switch that did not take leaves the broker's ids: the open of
          * /proc/TID/mem then fails and the call continues. */
         s->fsgid = (gid_t)setfsgid(gid);
         s->fsuid = (uid_t)setfsuid(uid);
+        if (!broker.known) {
+                broker.fsuid = s->fsuid;
+                broker.fsgid = s->fsgid;
+                broker.known = true;
+        } else if (s->fsuid != broker.fsuid || s->fsgid != broker.fsgid) {
+                reader_broken();
+        }
         return 0;
 }
 
 static void reader_leave(const struct reader_ids *s)
 {
-        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
-        struct __user_cap_data_struct d[2];
         setfsuid(s->fsuid);
         setfsgid(s->fsgid);
+        if (broker.restore) {
+                if (caps_set(broker.caps) < 0)
+                        reader_broken();
+                return;
+        }
+        if (broker.checked)
+                return;
+        struct __user_cap_data_struct d[2];
         if ((uid_t)setfsuid((uid_t)-1) != s->fsuid || (gid_t)setfsgid((gid_t)-1) != s->fsgid ||
-            caps_get(d) < 0 ||
-            ((d[0].effective != broker_caps[0].effective ||
-              d[1].effective != broker_caps[1].effective) &&
-             syscall(SYS_capset, &h, broker_caps) < 0)) {
-                log_error("restoring the broker's filesystem ids and capabilities failed");
-                abort();
+            caps_get(d) < 0)
+                reader_broken();
+        broker.checked = true;
+        if (d[0].effective != broker.caps[0].effective ||
+            d[1].effective != broker.caps[1].effective) {
+                broker.restore = true;
+                if (caps_set(broker.caps) < 0)
+                        reader_broken();
         }
 }
 
@@ -406,6 +480,49 @@ int icept_answer_fd(struct icept *ic, const struct icall *c, int fd, bool cloexe
 
 /* ---- the loop's side ---- */
 
+/* Whether some allow rule for op could name path: every pattern lies at
+ * or below its rule's anchor.  A cheap string test, before the caller's
+ * status is read; the policy decides the rest. */
+static bool path_may_match(const struct icept *ic, enum sd_op op, const char *path)
+{
+        const struct policy *p = ic->policy;
+        for (size_t i = 0; i < p->n_rules; i++) {
+                const struct policy_rule *rule = &p->rules[i];
+                if (rule->op != op || !rule->anchor)
+                        continue;
+                size_t n = strlen(rule->anchor);
+                if (strncmp(path, rule->anchor, n) == 0 &&
+                    (path[n] == '\0' || path[n] == '/' || rule->anchor[n - 1] == '/'))
+                        return true;
+        }
+        return false;
+}
+
+/* The caller's ids and more from /proc/TID/status, remembered for reading
+ * the next caller's arguments. */
+static int caller_status(struct icept *ic, struct icall *c)
+{
+        int r = read_status(c);
+        if (r == 0) {
+                ic->have_ids = true;
+                ic->read_uid = c->uid;
+                ic->read_gid = c->gid;
+        }
+        return r;
+}
+
+/* The arguments, read as uid:gid.  0, or -errno: continue. */
+static int read_as(struct icall *c, const struct seccomp_data *d, uid_t uid, gid_t gid)
+{
+        struct reader_ids saved;
+        int r = reader_enter(uid, gid, &saved);
+        if (r < 0)
+                return r;
+        r = read_args(c, d);
+        reader_leave(&saved);
+        return r;
+}
+
 static void on_call(struct icept *ic)
 {
         struct seccomp_notif *n = ic->req;
@@ -423,26 +540,34 @@ static void on_call(struct icept *ic)
          * know (cannot happen: the filter names them), a caller outside our
          * pid namespace (pid 0), or a foreign ABI (the filter refuses those
          * before they get here). */
-        /* fchown and fchmod continue too: the engine acts by name and
-         * cannot prove that the name still denotes the fd's object when it
-         * acts (a rename lands between any check and the act), so the
-         * kernel decides them, on the fd itself. */
-        if (c.sc < 0 || c.sc == ICEPT_FCHOWN || c.sc == ICEPT_FCHMOD ||
-            !(ic->ops_with_rules & (1u << c.op)) || c.tid <= 0 ||
+        if (c.sc < 0 || !(ic->ops_with_rules & (1u << c.op)) || c.tid <= 0 ||
             n->data.arch != icept_native_arch()) {
                 icept_continue(ic, &c);
                 return;
         }
-        if (read_status(&c) < 0) {
+        /* The path first, read as the last caller's ids (the processes
+         * under one filter mostly share them): a path no rule could name
+         * continues without the caller's status.  Where the kernel refuses
+         * those ids, the caller's own are read and the path read again. */
+        bool fresh = !ic->have_ids;
+        if (fresh && caller_status(ic, &c) < 0) {
                 icept_continue(ic, &c);
                 return;
         }
-        struct reader_ids saved;
-        r = reader_enter(c.uid, c.gid, &saved);
-        if (r == 0) {
-                r = read_args(&c, &n->data);
-                reader_leave(&saved);
+        r = read_as(&c, &n->data, fresh ? c.uid : ic->read_uid, fresh ? c.gid : ic->read_gid);
+        if ((r == -EACCES || r == -EPERM) && !fresh) {
+                fresh = true;
+                r = caller_status(ic, &c);
+                if (r == 0)
+                        r = read_as(&c, &n->data, c.uid, c.gid);
         }
+        /* A path no rule could name: nothing more to read.  Otherwise the
+         * caller's own ids, groups and umask (what was read as the last
+         * caller's is this caller's if the notification is still valid,
+         * checked once, below, after every read). */
+        bool may = r == 0 && (c.op == SD_OP_BIND || path_may_match(ic, c.op, c.path));
+        if (may && !fresh && caller_status(ic, &c) < 0)
+                may = false;
         if (icept_test_delay_ms)
                 (void)poll(NULL, 0, (int)icept_test_delay_ms);
         /* Everything above came from a process that may be gone and its pid
@@ -450,7 +575,7 @@ static void on_call(struct icept *ic)
          * caller's. */
         if (!icept_still_valid(ic, &c))
                 return;
-        if (r < 0) {
+        if (!may) {
                 icept_continue(ic, &c);
                 return;
         }

@@ -2,7 +2,8 @@
  * match, audit bracket and engine as a socket request, with
  * quiet_no_rule: a call no allow rule matches leaves no record and
  * continues.  What the engine cannot do exactly as the kernel would (a
- * final symlink, open flags it does not take, fchown and fchmod) continues
+ * final symlink, open flags it does not take, an fd whose object is no
+ * longer at its name) continues
  * before the pipeline sees it: the kernel then decides with the
  * application's credentials. */
 #include <arpa/inet.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "icept-internal.h"
+#include "ops.h"
 #include "request.h"
 #include "util.h"
 
@@ -140,8 +142,14 @@ static int build(const struct icept *ic, const struct icall *c, struct sd_call *
                 return 0;
         case SD_OP_CHOWN:
         case SD_OP_CHMOD:
-                if (look(c->path, &st) < 0)
+                if (c->has_expect) { /* fchown, fchmod: the fd's object */
+                        st = c->fd_st;
+                        call->has_expect = true;
+                        call->expect_dev = st.st_dev;
+                        call->expect_ino = st.st_ino;
+                } else if (look(c->path, &st) < 0) {
                         return -1; /* ENOENT and friends: the kernel says it */
+                }
                 /* What the engine refuses for safety, the kernel decides
                  * with the caller's own rights: a symbolic link (followed by
                  * chown/chmod, the link itself by lchown), and for chmod a
@@ -199,6 +207,12 @@ void icept_serve(struct icept *ic, const struct icall *c)
                 }
                 break;
         case SD_RES_FAILED: /* allowed and recorded: the engine's errno */
+                if (call.has_expect && res.err == -OP_NOT_EXPECTED) {
+                        /* the name no longer holds the fd's object: the
+                         * kernel acts on the fd itself */
+                        icept_continue(ic, c);
+                        break;
+                }
                 icept_answer(ic, c, res.err ? res.err : EIO);
                 break;
         case SD_RES_NO_RULE: /* no allow rule: as if stepdown were not there */

@@ -72,10 +72,23 @@ int act_chown(const struct sd_call *call, const struct policy_rule *rule, uint64
 {
         const struct sd_request *rq = &call->rq;
         struct op_stats st = {.max_visited = max_entries};
+        const struct op_expect ex = {.dev = call->expect_dev, .ino = call->expect_ino};
+        int e;
 
-        int e = op_chown(rule_anchor(rule, rq->path), rule_below(rule, rq->path), rq->owner_uid,
-                         rq->owner_gid, rq->recursive, rule->xdev, rule->hardlinks, &st, res->msg,
-                         sizeof(res->msg));
+        if (call->has_expect && rq->recursive) {
+                snprintf(res->msg, sizeof(res->msg),
+                         "%.300s: an expected object is one entry, "
+                         "not a tree",
+                         rq->path);
+                e = -EINVAL;
+        } else if (call->has_expect)
+                e = op_chown_expect(rule_anchor(rule, rq->path), rule_below(rule, rq->path),
+                                    rq->owner_uid, rq->owner_gid, rule->xdev, rule->hardlinks, &ex,
+                                    &st, res->msg, sizeof(res->msg));
+        else
+                e = op_chown(rule_anchor(rule, rq->path), rule_below(rule, rq->path), rq->owner_uid,
+                             rq->owner_gid, rq->recursive, rule->xdev, rule->hardlinks, &st,
+                             res->msg, sizeof(res->msg));
         res->count = (int64_t)st.changed;
         return e;
 }
@@ -86,9 +99,10 @@ int act_chown(const struct sd_call *call, const struct policy_rule *rule, uint64
 int act_chmod(const struct sd_call *call, const struct policy_rule *rule, struct sd_result *res)
 {
         const struct sd_request *rq = &call->rq;
+        const struct op_expect ex = {.dev = call->expect_dev, .ino = call->expect_ino};
 
-        return op_chmod(rule_anchor(rule, rq->path), rule_below(rule, rq->path), rq->mode, res->msg,
-                        sizeof(res->msg));
+        return op_chmod_expect(rule_anchor(rule, rq->path), rule_below(rule, rq->path), rq->mode,
+                               call->has_expect ? &ex : NULL, res->msg, sizeof(res->msg));
 }
 
 /* open: a regular file below an allowed anchor, read and/or write, maybe

@@ -48,6 +48,13 @@ struct sd_call {
         /* bind: a socket of the caller's to bind (the syscall door), or -1
          * for a new one the broker makes, binds, listens on and returns. */
         int sock_fd;
+        /* chown (not recursive), chmod: act only on the object with this
+         * device and inode (the fd an fchown/fchmod names), compared on
+         * the fd the engine acts through; another object fails with
+         * OP_NOT_EXPECTED (ops.h), nothing changed. */
+        bool has_expect;
+        dev_t expect_dev;
+        ino_t expect_ino;
         /* A request for which no allow rule matches gets SD_RES_NO_RULE
          * and leaves no record (the syscall door lets the call go on);
          * false: it is refused and recorded. */

@@ -68,7 +68,9 @@ r chown -h app:app "$T/own/applink"
 r /usr/bin/python3 -c '
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
-for f in (lambda: os.fchown(fd, 1000, 1000), lambda: os.fchmod(fd, 0o600)):
+pfd = os.open(sys.argv[1], os.O_PATH)
+for f in (lambda: os.fchown(fd, 1000, 1000), lambda: os.fchmod(fd, 0o600),
+          lambda: os.fchown(pfd, 1000, 1000), lambda: os.fchmod(pfd, 0o600)):
     try:
         f(); print("served")
     except OSError as e:
@@ -153,10 +155,12 @@ rc=1
 chown: changing ownership of '$T/own/planted': Operation not permitted
 rc=1
 rc=0
-errno 1
-errno 1
-rc=0" "chown: allowed served; an owner or path no rule allows: EPERM from the kernel; fchown/fchmod of an fd continue (the kernel's EPERM)"
-is "$(stat -c '%u:%g' "$T/own/f" "$T/other/g" "$T/own/h" "$T/own/fd" | tr '\n' ' ')" "1000:1000 0:0 0:0 0:0 " \
+served
+served
+errno 9
+errno 9
+rc=0" "chown: allowed served (also fchown/fchmod of an fd: the engine acts only on the fd's object); an owner or path no rule allows: EPERM from the kernel; an O_PATH fd continues (the kernel's EBADF)"
+is "$(stat -c '%u:%g' "$T/own/f" "$T/other/g" "$T/own/h" "$T/own/fd" | tr '\n' ' ')" "1000:1000 0:0 0:0 1000:1000 " \
         "chown: only the allowed file changed owner"
 
 # chmod

@@ -409,6 +409,39 @@ static void test_hardlink(void **state)
         expect_file(P("anchor/h2"), U1, U1, 0644, "h\n");
 }
 
+/* The expected object (an fchown/fchmod's fd): after a rename-exchange
+ * another file is at the name, and the engine, comparing on the fd it
+ * acts through, refuses with OP_NOT_EXPECTED and changes neither file. */
+static void test_expect(void **state)
+{
+        (void)state;
+        struct stat sx;
+        write_file(P("anchor/x"), "x\n", 0644);
+        write_file(P("anchor/y"), "y\n", 0644);
+        assert_int_equal(stat(P("anchor/x"), &sx), 0);
+        assert_int_equal(syscall(SYS_renameat2, AT_FDCWD, P("anchor/x"), AT_FDCWD, P("anchor/y"),
+                                 2 /* EXCHANGE */),
+                         0);
+        const struct op_expect ex = {.dev = sx.st_dev, .ino = sx.st_ino};
+        struct op_stats st = {0};
+        assert_int_equal(
+            op_chown_expect(anchor, "x", U1, U1, false, false, &ex, &st, err, sizeof(err)),
+            OP_NOT_EXPECTED);
+        assert_non_null(strstr(err, "anchor/x"));
+        assert_int_equal(st.changed, 0);
+        assert_int_equal(op_chmod_expect(anchor, "x", 0600, &ex, err, sizeof(err)),
+                         OP_NOT_EXPECTED);
+        expect_file(P("anchor/x"), 0, 0, 0644, "y\n");
+        expect_file(P("anchor/y"), 0, 0, 0644, "x\n");
+        /* the object it expects, at the name it looks at: changed */
+        assert_int_equal(
+            op_chown_expect(anchor, "y", U1, U1, false, false, &ex, &st, err, sizeof(err)), 0);
+        assert_int_equal(op_chmod_expect(anchor, "y", 0600, &ex, err, sizeof(err)), 0);
+        expect_file(P("anchor/y"), U1, U1, 0600, "x\n");
+        expect_file(P("anchor/x"), 0, 0, 0644, "y\n");
+        check_canaries();
+}
+
 static void alarm_handler(int sig)
 {
         (void)sig;
@@ -1540,6 +1573,7 @@ int main(void)
             CASE(test_chown_threads_env),
             CASE(test_mkdir_kept_stage),
             CASE(test_race_mkdir_kept_stage),
+            CASE(test_expect),
         };
         /* every chown test, each recursive walk by 4 threads (not
          * test_deep_moved: which level a walker lets go of, the one that
