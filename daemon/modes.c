@@ -354,7 +354,12 @@ static int loop_run(const struct mode_config *mc, struct runtime *rt, struct loo
                 int e = icept_new(lp->base, rt->icept_broker, mc->policy, mc->audit,
                                   broker_request_ctx(lp->broker), &icept);
                 rt->icept_broker = -1; /* icept_new owns it */
-                if (e < 0)
+                if (e < 0 && mc->policy->intercept_required) {
+                        log_error("transparent mode required (%s:%u), but the broker cannot take "
+                                  "notifications (%s)",
+                                  mc->policy->file, mc->policy->intercept_line, strerror(-e));
+                        r = e;
+                } else if (e < 0)
                         log_warn("transparent mode off: the broker cannot take notifications "
                                  "(%s); the application's intercepted calls fail with ENOSYS",
                                  strerror(-e));
@@ -443,6 +448,11 @@ static _Noreturn void exec_app(const struct mode_config *mc, struct runtime *rt,
                         log_error("transparent mode: %s", err);
                         _exit(1);
                 }
+                if (r < 0 && mc->policy->intercept_required) {
+                        log_error("transparent mode required (%s:%u): %s; %s does not run",
+                                  mc->policy->file, mc->policy->intercept_line, err, argv[0]);
+                        _exit(1);
+                }
                 if (r < 0)
                         log_warn("transparent mode off: %s; %s runs without it", err, argv[0]);
         }
@@ -492,13 +502,22 @@ static int broker_child_prepare(const struct mode_config *mc, struct runtime *rt
 }
 
 /* intercept without a broker (no allow rules, started without root,
- * --no-broker): nothing to hand the calls to. */
-static void warn_no_intercept(const struct mode_config *mc)
+ * --no-broker): nothing to hand the calls to.  -1 when the policy
+ * requires transparent mode (the command must not run). */
+static int warn_no_intercept(const struct mode_config *mc)
 {
-        if (!mc->broker && mc->policy && mc->policy->intercept_ops)
-                log_warn("transparent mode off: there is no broker to serve the intercepted calls "
-                         "(%s:%u), so the command runs without it",
-                         mc->policy->file, mc->policy->intercept_line);
+        if (mc->broker || !mc->policy || !mc->policy->intercept_ops)
+                return 0;
+        if (mc->policy->intercept_required) {
+                log_error("transparent mode required (%s:%u), but there is no broker to serve "
+                          "the intercepted calls, so the command does not run",
+                          mc->policy->file, mc->policy->intercept_line);
+                return -1;
+        }
+        log_warn("transparent mode off: there is no broker to serve the intercepted calls "
+                 "(%s:%u), so the command runs without it",
+                 mc->policy->file, mc->policy->intercept_line);
+        return 0;
 }
 
 int mode_exec(const struct mode_config *mc, char **argv)
@@ -507,7 +526,8 @@ int mode_exec(const struct mode_config *mc, char **argv)
         sigset_t mask;
         pid_t parent = getpid();
 
-        warn_no_intercept(mc);
+        if (warn_no_intercept(mc) < 0)
+                return 1;
         if (!mc->broker) {
                 sigprocmask(SIG_SETMASK, NULL, &mask);
                 exec_app(mc, NULL, &mask, argv);
@@ -579,7 +599,8 @@ int mode_init(const struct mode_config *mc, char **argv)
         sigset_t mask;
         int r;
 
-        warn_no_intercept(mc);
+        if (warn_no_intercept(mc) < 0)
+                return 1;
         block_signals(&mask);
         runtime_init(&rt);
         if (mc->broker && runtime_prepare(&rt, mc, false) < 0)

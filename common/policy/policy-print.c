@@ -140,7 +140,8 @@ void policy_print(const struct policy *p, FILE *f)
                 for (enum sd_op op = SD_OP_MKDIR; op <= SD_OP_BIND; op++)
                         if (p->intercept_ops & (1u << op))
                                 fprintf(f, " %s", sd_op_name(op));
-                fprintf(f, "%s\n", p->intercept_log_continued ? " log-continued" : "");
+                fprintf(f, "%s%s\n", p->intercept_log_continued ? " log-continued" : "",
+                        p->intercept_required ? " required" : "");
         }
         if (p->setup_unprivileged_line)
                 fprintf(f, "%s:%u: setup-unprivileged %s\n", file, p->setup_unprivileged_line,

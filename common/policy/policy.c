@@ -766,8 +766,14 @@ static int st_no_new_privs(struct ctx *c, struct word *w, size_t n)
         return 0;
 }
 
-/* intercept OP... [log-continued]: transparent mode for those operations
- * (exec and --init modes; the allow rules decide). */
+/* The words that may end an intercept statement, in any order. */
+static bool intercept_option(const char *s)
+{
+        return strcmp(s, "log-continued") == 0 || strcmp(s, "required") == 0;
+}
+
+/* intercept OP... [log-continued] [required]: transparent mode for those
+ * operations (exec and --init modes; the allow rules decide). */
 static int st_intercept(struct ctx *c, struct word *w, size_t n)
 {
         int r = need_args(c, w, n, 1, POLICY_WORDS_MAX,
@@ -776,12 +782,19 @@ static int st_intercept(struct ctx *c, struct word *w, size_t n)
                 return r;
         for (size_t i = 1; i < n; i++) {
                 enum sd_op op;
-                if (strcmp(w[i].s, "log-continued") == 0) {
-                        if (i == 1 || i != n - 1)
+                if (intercept_option(w[i].s)) {
+                        bool last = i > 1;
+                        for (size_t j = i + 1; j < n; j++)
+                                last &= intercept_option(w[j].s);
+                        if (!last)
                                 return perr(c, w[i].col, -EINVAL,
-                                            "\"log-continued\" goes last, after the operations");
-                        c->p->intercept_log_continued = true;
-                        break;
+                                            "\"%s\" goes last, after the operations", w[i].s);
+                        bool *flag = w[i].s[0] == 'r' ? &c->p->intercept_required
+                                                      : &c->p->intercept_log_continued;
+                        if (*flag)
+                                return perr(c, w[i].col, -EINVAL, "\"%s\" named twice", w[i].s);
+                        *flag = true;
+                        continue;
                 }
                 if ((r = parse_op(c, &w[i], false, &op)) < 0)
                         return r;

@@ -148,10 +148,12 @@ struct policy {
         enum policy_key key;
         char *key_file; /* POLICY_KEY_FILE */
         bool no_new_privs;
-        /* intercept OP... [log-continued] (docs/stepdown.conf.5, "TRANSPARENT
+        /* intercept OP... [log-continued] [required] (docs/stepdown.conf.5, "TRANSPARENT
          * MODE"): bit (1u << op) per intercepted enum sd_op; line 0: none. */
         unsigned intercept_ops;
         bool intercept_log_continued;
+        /* required: a refused mechanism stops the start (exit 1) */
+        bool intercept_required;
         unsigned intercept_line;
 
         /* Line of each statement (0: not given, or user given by an

@@ -198,6 +198,9 @@ void check_print_intercept(const struct policy *p, FILE *f)
                         "intercept: log-continued: calls no rule allows are counted, one "
                         "record per operation every %d s\n",
                         ICEPT_CONTINUED_SECONDS);
+        if (p->intercept_required)
+                fprintf(f, "intercept: required: when the kernel or the broker refuses it, "
+                           "stepdownd exits 1 and the command does not run\n");
         for (enum sd_op op = SD_OP_MKDIR; op <= SD_OP_BIND; op++) {
                 bool ruled = false;
                 for (size_t i = 0; i < p->n_rules; i++)

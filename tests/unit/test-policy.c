@@ -279,7 +279,7 @@ struct ecase {
         const char *msg;
 };
 
-/* intercept OP... [log-continued]: the ops as bits, printed back in order. */
+/* intercept OP... [log-continued] [required]: the ops as bits, printed back in order. */
 static void test_intercept(void **state)
 {
         (void)state;
@@ -305,6 +305,20 @@ static void test_intercept(void **state)
         assert_int_equal(policy_parse(&p, "t.conf", text, strlen(text), &db, err, sizeof(err)), 0);
         assert_int_equal(p.intercept_ops, 1u << SD_OP_CHMOD);
         assert_false(p.intercept_log_continued);
+        assert_false(p.intercept_required);
+        policy_free(&p);
+
+        /* required, before or after log-continued: printed in one order */
+        text = "user app\nintercept mkdir required log-continued\n";
+        assert_int_equal(policy_parse(&p, "t.conf", text, strlen(text), &db, err, sizeof(err)), 0);
+        assert_true(p.intercept_required);
+        assert_true(p.intercept_log_continued);
+        f = open_memstream(&out, &outlen);
+        assert_non_null(f);
+        policy_print(&p, f);
+        fclose(f);
+        assert_non_null(strstr(out, "t.conf:2: intercept mkdir log-continued required\n"));
+        free(out);
         policy_free(&p);
 }
 
@@ -326,6 +340,10 @@ static const struct ecase errors[] = {
     {"intercept log-continued", "t.conf:1:11: \"log-continued\" goes last, after the operations"},
     {"intercept log-continued mkdir", "t.conf:1:11: \"log-continued\" goes last, after the "
                                       "operations"},
+    {"intercept required", "t.conf:1:11: \"required\" goes last, after the operations"},
+    {"intercept mkdir required open", "t.conf:1:17: \"required\" goes last, after the "
+                                      "operations"},
+    {"intercept mkdir required log-continued required", "t.conf:1:40: \"required\" named twice"},
     {"intercept mkdir\nintercept open", "t.conf:2:1: duplicate \"intercept\" statement (first at "
                                         "line 1)"},
     {"broker maybe", "t.conf:1:8: invalid broker \"maybe\" (expected required or optional)"},
