@@ -251,6 +251,36 @@ like "$(flat "$out")" "^stepdownd: warning: transparent mode off: seccomp\(SECCO
         "the listener refused: one line, and the command runs without transparent mode"
 [ -e "$T/srv/new3" ] && not_ok "nothing made without the broker" || ok "nothing made without the broker"
 
+# `intercept ... required`: the same refusal stops the start.  The command
+# does not run (its marker file is absent), stepdownd exits 1 with one line
+# naming the statement, in --init and exec modes, and without a broker.
+cp "$T/pol.conf" "$T/pol.conf.orig"
+sed -i 's/^intercept .*/& required/' "$T/pol.conf"
+cat >"$T/app.sh" <<'APP'
+touch "$1/home/ran"
+APP
+for mode in --init ""; do
+        out=$(WRAP="$T/probe no-listener" run_app $mode | grep -v "^stepdownd: warning: broker: landlock off"; echo "rc=${PIPESTATUS[0]}")
+        like "$(flat "$out")" "^stepdownd: transparent mode required \($T/pol.conf:5\): seccomp\(SECCOMP_SET_MODE_FILTER, NEW_LISTENER\): Operation not permitted \(refused by the container's seccomp profile\?\); /bin/bash does not run rc=1$" \
+                "required, listener refused (${mode:-exec}): one line, exit 1"
+        [ -e "$T/home/ran" ] && not_ok "required (${mode:-exec}): the command did not run" || ok "required (${mode:-exec}): the command did not run"
+done
+out=$(run_app --no-broker; echo "rc=$?")
+like "$(flat "$out")" "^stepdownd: transparent mode required \($T/pol.conf:5\), but there is no broker to serve the intercepted calls, so the command does not run rc=1$" \
+        "required, no broker: one line, exit 1"
+[ -e "$T/home/ran" ] && not_ok "required, no broker: the command did not run" || ok "required, no broker: the command did not run"
+chk=$(in_container "$STEPDOWND" --check -c "$T/pol.conf" 2>&1)
+like "$chk" "pol.conf:5: intercept mkdir chown chmod open bind log-continued required" "--check: prints required"
+like "$chk" "intercept: required: when the kernel or the broker refuses it, stepdownd exits 1 and the command does not run" \
+        "--check: says what required does"
+# Without it the command runs (the refusal above, and here without a broker).
+mv "$T/pol.conf.orig" "$T/pol.conf"
+out=$(run_app --no-broker; echo "rc=$?")
+like "$(flat "$out")" "^stepdownd: warning: transparent mode off: there is no broker to serve the intercepted calls \($T/pol.conf:5\), so the command runs without it rc=0$" \
+        "not required, no broker: one warning, the command runs"
+[ -e "$T/home/ran" ] && ok "not required, no broker: the command ran" || not_ok "not required, no broker: the command ran"
+rm -f "$T/home/ran"
+
 # --check and --serve
 chk=$(in_container "$STEPDOWND" --check -c "$T/pol.conf" 2>&1)
 like "$chk" "intercept: mkdir chown chmod open bind \(system calls mkdir mkdirat chown lchown fchown fchownat chmod fchmod fchmodat fchmodat2 open openat openat2 creat bind\), in exec and --init modes" \
