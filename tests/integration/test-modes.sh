@@ -314,8 +314,13 @@ for _ in $(seq 100); do grep -q ready "$T/sig.out" 2>/dev/null && break; sleep 0
 init=$(pgrep -P "$upid" | head -1)
 for s in HUP QUIT USR1 USR2 WINCH INT; do kill -"$s" "$init"; sleep 0.15; done
 kill -TERM "$init"
-sleep 0.2
-# bash runs traps between commands; give the app a moment, then check.
+# bash runs traps between commands: wait until the app has run all seven
+# (a fixed pause lost got-TERM under ASan beside a second suite), at most
+# 10 s: the app itself ends after 200 short sleeps.
+for _ in $(seq 200); do
+        [ "$(grep -c '^got-' "$T/sig.out" 2>/dev/null)" -ge 7 ] && break
+        sleep 0.05
+done
 is "$(grep -o 'got-[A-Z0-9]*' "$T/sig.out" | sort | tr '\n' ' ')" \
         "got-HUP got-INT got-QUIT got-TERM got-USR1 got-USR2 got-WINCH " \
         "init: TERM, INT, HUP, QUIT, USR1, USR2 and WINCH are forwarded to the app"
