@@ -216,7 +216,7 @@ bool json_put_string_valid(struct jbuf *b, const char *s, size_t len)
 void json_put_member_string(struct jbuf *b, const char *name, const char *s, bool first)
 {
         /* No printf: records are built on the broker's hot path. */
-        jbuf_put(b, ",\"" + first, first ? 1 : 2);
+        jbuf_put(b, first ? "\"" : ",\"", first ? 1 : 2);
         jbuf_puts(b, name);
         jbuf_put(b, "\":", 2);
         if (!s) {

@@ -10,11 +10,11 @@
 struct fdmsg {
         char byte;
         struct iovec iov;
-        union {
+        struct msghdr mh;
+        union { /* last: struct cmsghdr ends in a flexible array */
                 struct cmsghdr h;
                 char buf[CMSG_SPACE(sizeof(int))];
         } u;
-        struct msghdr mh;
 };
 
 static void fdmsg_init(struct fdmsg *m)

@@ -252,7 +252,7 @@ bool dispatch(struct request_ctx *ctx, const struct peer *p, const struct proto_
                         return true;
                 }
                 request_act(&d->open, call, res);
-                /* fall through */
+                __attribute__((fallthrough));
         case REQUEST_END:
                 request_end(ctx, call, res, &d->open);
                 break;
