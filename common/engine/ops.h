@@ -49,6 +49,13 @@ struct op_stats {
          * threads.  Only before the seccomp filter (it has no clone):
          * setup steps, not the broker's requests. */
         unsigned threads;
+        /* In: each walker may open and stat entries in batches through
+         * io_uring (where the kernel and any seccomp filter allow it; else
+         * plain system calls, the same checks either way).  io_uring's
+         * operations pass no seccomp filter: setup steps only. */
+        bool uring;
+        /* Out: entries opened through io_uring (0: plain calls only). */
+        uint64_t batched;
 };
 
 #define OP_PROGRESS_EVERY 1024
@@ -59,6 +66,11 @@ struct op_stats {
 #define OP_CHOWN_DEFAULT_THREADS 8
 #define OP_CHOWN_MAX_THREADS     64
 unsigned op_chown_threads(void);
+
+/* Whether setup steps batch through io_uring: yes unless
+ * $STEPDOWN_CHOWN_URING is "0" (for comparisons; where io_uring is
+ * refused the walk uses plain calls anyway). */
+bool op_chown_uring(void);
 
 /* Directory fds a recursive chown holds at most.  A tree of any depth is
  * walked: levels above the deepest ones held are let go and re-opened by

@@ -234,12 +234,14 @@ int setup_run(const struct policy *p, struct audit *a, char *err, size_t errlen)
                 char where[PATH_MAX], msg[1024] = "", flags[64] = "", skipped[128];
                 policy_where(p, s->line, where, sizeof(where));
                 struct step_talk talk = {.where = where, .op = sd_op_name(s->op), .path = s->path};
-                /* a recursive chown walks with several threads (the
-                 * seccomp filter, which has no clone, comes later) */
+                /* a recursive chown walks with several threads and
+                 * batches through io_uring (the seccomp filter, which has
+                 * neither, comes later) */
                 struct op_stats st = {.report = step_report,
                                       .progress = step_progress,
                                       .arg = &talk,
-                                      .threads = op_chown_threads()};
+                                      .threads = op_chown_threads(),
+                                      .uring = op_chown_uring()};
                 struct audit_event ev = step_event(s, "intent", where, flags);
                 /* Intent before the act (docs/AUDIT.md): no step runs
                  * unless the log says first that it is about to. */

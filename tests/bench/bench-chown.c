@@ -45,9 +45,10 @@ static void die(const char *what)
         exit(1);
 }
 
-enum { NEW1, NEWN, BEFORE, COREUTILS, KINDS };
+enum { NEW1, NEWN, PLAIN1, PLAINN, BEFORE, COREUTILS, KINDS };
 static const char *const kind_name[KINDS] = {"engine, 1 thread", "engine, N threads",
-                                             "engine before", "coreutils chown -R"};
+                                             "plain, 1 thread",  "plain, N threads",
+                                             "engine before",    "coreutils chown -R"};
 
 static unsigned threads;
 
@@ -73,7 +74,8 @@ static double cpu_self(void)
 static double run(int kind, const char *dir, unsigned id, long expect)
 {
         char err[1024];
-        struct op_stats st = {.threads = kind == NEWN ? threads : 1};
+        struct op_stats st = {.threads = kind == NEWN || kind == PLAINN ? threads : 1,
+                              .uring = kind == NEW1 || kind == NEWN};
         double c0 = cpu_self();
         double t = now();
         if (kind == COREUTILS) {
@@ -199,11 +201,17 @@ int main(int argc, char **argv)
         char what[128];
         snprintf(what, sizeof(what), "fresh tree, engine on %u threads / coreutils", threads);
         ok &= target(what, fresh[NEWN] / c, 0.9, cpus >= 2);
+        printf("  %-58s %.3f  (no io_uring: a seccomp filter refuses it)\n",
+               "fresh tree, plain calls on 1 thread / coreutils", fresh[PLAIN1] / c);
+        snprintf(what, sizeof(what), "fresh tree, plain calls on %u threads / coreutils", threads);
+        printf("  %-58s %.3f  (no io_uring)\n", what, fresh[PLAINN] / c);
         printf("  %-58s %.3f  (before issue 21)\n", "fresh tree, engine before / coreutils",
                fresh[BEFORE] / c);
         ok &= target("already right, engine on 1 thread / coreutils", right[NEW1] / cr, 0.5, true);
         snprintf(what, sizeof(what), "already right, engine on %u threads / coreutils", threads);
         ok &= target(what, right[NEWN] / cr, 0.5, true);
+        printf("  %-58s %.3f  (no io_uring)\n",
+               "already right, plain calls on 1 thread / coreutils", right[PLAIN1] / cr);
         printf("  %-58s %.3f  (before issue 21)\n", "already right, engine before / coreutils",
                right[BEFORE] / cr);
         printf("CPU time (user + system) / coreutils' (load: %.1f):\n", load());

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "ops.h"
+#include "uring.h"
 #include "resolve.h"
 
 #define U1 1000
@@ -48,6 +49,7 @@ static int case_no;
 /* Threads a recursive chown walks with (the groups below run the chown
  * tests with one and with several). */
 static unsigned chown_threads;
+static bool chown_uring; /* and whether it batches through io_uring */
 
 static int walk_chown(const char *a, const char *rest, uid_t uid, gid_t gid, bool recursive,
                       bool xdev, bool hardlinks, struct op_stats *st, char *e, size_t elen)
@@ -56,6 +58,7 @@ static int walk_chown(const char *a, const char *rest, uid_t uid, gid_t gid, boo
         if (!st)
                 st = &none;
         st->threads = chown_threads;
+        st->uring = chown_uring;
         return op_chown(a, rest, uid, gid, recursive, xdev, hardlinks, st, e, elen);
 }
 
@@ -1526,7 +1529,77 @@ static int use_threads(void **state)
         (void)state;
         resolve_force_fallback = false;
         chown_threads = 4;
+        chown_uring = false;
         return 0;
+}
+
+static int use_uring(void **state)
+{
+        (void)state;
+        resolve_force_fallback = false;
+        chown_threads = 1;
+        chown_uring = true;
+        return 0;
+}
+
+static int use_uring_threads(void **state)
+{
+        use_uring(state);
+        chown_threads = 4;
+        return 0;
+}
+
+/* With io_uring the walk really opens the entries through the ring (so
+ * the groups that run every chown test with it test that path), and
+ * changes what the plain walk changes; without it nothing is batched. */
+static void test_chown_batched(void **state)
+{
+        (void)state;
+        struct uring u;
+        int r = uring_init(&u, 8);
+        if (r < 0 && chown_uring) {
+                printf("io_uring refused here (%s): the walk uses plain calls\n", strerror(-r));
+                skip();
+        }
+        if (r == 0)
+                uring_free(&u);
+        for (int d = 0; d < 3; d++) {
+                assert_int_equal(mkdir(P("anchor/d%d", d), 0755), 0);
+                for (int f = 0; f < 300; f++)
+                        write_file(P("anchor/d%d/f%d", d, f), "", 0644);
+                assert_int_equal(symlink("/etc/shadow", P("anchor/d%d/l", d)), 0);
+        }
+        const uint64_t total = 1 + 3 * (1 + 301);
+        for (int i = 0; i < 2; i++) {
+                uid_t id = i ? U2 : U1;
+                struct op_stats st = {0};
+                assert_int_equal(
+                    walk_chown(anchor, "", id, id, true, false, false, &st, err, sizeof(err)), 0);
+                assert_int_equal(st.visited, total);
+                assert_int_equal(st.changed, total);
+                if (chown_uring)
+                        assert_true(st.batched >= 3 * 290);
+                else
+                        assert_int_equal(st.batched, 0);
+                assert_int_equal(owned_by(anchor, id), total);
+                struct stat sb;
+                assert_int_equal(stat("/etc/shadow", &sb), 0);
+                assert_int_not_equal(sb.st_uid, id);
+        }
+}
+
+/* STEPDOWN_CHOWN_URING=0 turns the batches off; anything else leaves them
+ * on. */
+static void test_chown_uring_env(void **state)
+{
+        (void)state;
+        unsetenv("STEPDOWN_CHOWN_URING");
+        assert_true(op_chown_uring());
+        setenv("STEPDOWN_CHOWN_URING", "0", 1);
+        assert_false(op_chown_uring());
+        setenv("STEPDOWN_CHOWN_URING", "1", 1);
+        assert_true(op_chown_uring());
+        unsetenv("STEPDOWN_CHOWN_URING");
 }
 
 #define CASE(f) cmocka_unit_test_setup_teardown(f, case_setup, case_teardown)
@@ -1571,6 +1644,7 @@ int main(void)
             CASE(test_race_chown_hardlink),
             CASE(test_parallel_walk),
             CASE(test_chown_threads_env),
+            CASE(test_chown_uring_env),
             CASE(test_mkdir_kept_stage),
             CASE(test_race_mkdir_kept_stage),
             CASE(test_expect),
@@ -1590,10 +1664,16 @@ int main(void)
             CASE(test_deep_tree),
             CASE(test_missing_cap),
             CASE(test_race_chown_hardlink),
+            CASE(test_chown_batched),
         };
         int r = cmocka_run_group_tests_name("ops with openat2", tests, use_openat2, NULL);
         r += cmocka_run_group_tests_name("ops with the fallback walk", tests, use_fallback, NULL);
         r += cmocka_run_group_tests_name("ops with 4 chown threads", threaded, use_threads, NULL);
+        /* the same with the batches through io_uring, on one thread and
+         * on four */
+        r += cmocka_run_group_tests_name("ops with io_uring", threaded, use_uring, NULL);
+        r += cmocka_run_group_tests_name("ops with io_uring and 4 threads", threaded,
+                                         use_uring_threads, NULL);
         umount2(top, MNT_DETACH);
         rmdir(top);
         return r ? 1 : 0;
