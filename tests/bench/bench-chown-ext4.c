@@ -4,7 +4,8 @@
  * on a tree of ~101,000 entries on ext4 (an image on a loop device,
  * made, mounted in a private mount namespace and removed by the bench),
  * cold (caches dropped before every run) and warm, in one interleaved
- * run; with a second STEPDOWND (the code before issue 21) its figures too.
+ * run, with io_uring and without it (STEPDOWN_CHOWN_URING=0, as where a
+ * seccomp filter refuses io_uring); with a second STEPDOWND (the code before issue 21) its figures too.
  * Every run gives the tree a new owner.  Prints the totals, the ratios to
  * coreutils and whether the targets are met (cold <= 1.0, warm <= 0.9).
  *
@@ -21,8 +22,9 @@
 
 #include "bench-tree.h"
 
-enum { NEW, OLD, COREUTILS, KINDS };
-static const char *const kind_name[KINDS] = {"stepdownd", "stepdownd before", "chown -R"};
+enum { NEW, PLAIN, OLD, COREUTILS, KINDS };
+static const char *const kind_name[KINDS] = {"stepdownd", "stepdownd, no io_uring",
+                                             "stepdownd before", "chown -R"};
 
 static char W[64], img[96], mnt[96], tree[128], conf[128], loopdev[64];
 static const char *sd[2];
@@ -110,9 +112,13 @@ static double run(int kind, unsigned id, bool cold)
                 drop_caches();
         char *cu[] = {"chown", "-R", "--no-dereference", owner, tree, NULL};
         char *st[] = {(char *)sd[kind == OLD], "-c", conf, "--no-broker", "--", "/bin/true", NULL};
+        /* plain calls: what a walk does where io_uring is refused */
+        if (kind == PLAIN)
+                setenv("STEPDOWN_CHOWN_URING", "0", 1);
         double t = now();
         int r = run_argv(kind == COREUTILS ? cu : st, true);
         t = now() - t;
+        unsetenv("STEPDOWN_CHOWN_URING");
         struct stat sb;
         if (r != 0 || lstat(tree, &sb) < 0 || sb.st_uid != id) {
                 fprintf(stderr, "bench-chown-ext4: %s failed (status %d)\n", kind_name[kind], r);
@@ -187,14 +193,14 @@ int main(int argc, char **argv)
 
         double tot[2][KINDS] = {{0}}, cpu[2][KINDS] = {{0}};
         unsigned id = 30000;
-        int kinds = sd[1] ? KINDS : 1;
+
         for (int r = 0; r < rounds; r++) {
                 for (int cold = 1; cold >= 0; cold--) {
                         printf("round %d, %s:", r + 1, cold ? "cold" : "warm");
                         /* rotate the order: new, old, coreutils */
                         for (int k = 0; k < KINDS; k++) {
                                 int kind = (k + r) % KINDS;
-                                if (kind == OLD && kinds == 1)
+                                if (kind == OLD && !sd[1])
                                         continue;
                                 double e = run(kind, ++id, cold);
                                 tot[cold][kind] += e;
@@ -207,6 +213,10 @@ int main(int argc, char **argv)
         printf("totals (ratio = time / chown -R):\n");
         bool ok = target("cold: stepdownd start / chown -R", tot[1][NEW] / tot[1][COREUTILS], 1.0);
         ok &= target("warm: stepdownd start / chown -R", tot[0][NEW] / tot[0][COREUTILS], 0.9);
+        printf("  %-44s %.3f  (plain calls)\n", "cold: stepdownd, no io_uring / chown -R",
+               tot[1][PLAIN] / tot[1][COREUTILS]);
+        printf("  %-44s %.3f  (plain calls)\n", "warm: stepdownd, no io_uring / chown -R",
+               tot[0][PLAIN] / tot[0][COREUTILS]);
         if (sd[1]) {
                 printf("  %-44s %.3f  (before issue 21)\n", "cold: stepdownd before / chown -R",
                        tot[1][OLD] / tot[1][COREUTILS]);
