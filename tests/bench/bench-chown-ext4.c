@@ -5,9 +5,9 @@
  * made, mounted in a private mount namespace and removed by the bench),
  * cold (caches dropped before every run) and warm, in one interleaved
  * run, with io_uring and without it (STEPDOWN_CHOWN_URING=0, as where a
- * seccomp filter refuses io_uring); with a second STEPDOWND (the code before issue 21) its figures too.
- * Every run gives the tree a new owner.  Prints the totals, the ratios to
- * coreutils and whether the targets are met (cold <= 1.0, warm <= 0.9).
+ * seccomp filter refuses io_uring); with a second STEPDOWND (the code before issue 21) its figures
+ * too. Every run gives the tree a new owner.  Prints the totals, the ratios to coreutils and
+ * whether the targets are met (cold <= 1.0, warm <= 0.9).
  *
  * usage: bench-chown-ext4 STEPDOWND [OLD_STEPDOWND [ENTRIES [ROUNDS]]]
  *   (defaults: no old, 101000 entries, 3 rounds; root, losetup, mkfs.ext4) */
