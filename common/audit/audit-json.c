@@ -58,11 +58,6 @@ void jbuf_put_slow(struct jbuf *b, const void *p, size_t n)
         b->data[b->len] = '\0';
 }
 
-void jbuf_puts(struct jbuf *b, const char *s)
-{
-        jbuf_put(b, s, strlen(s));
-}
-
 void jbuf_printf(struct jbuf *b, const char *fmt, ...)
 {
         char small[128];
@@ -213,12 +208,8 @@ bool json_put_string_valid(struct jbuf *b, const char *s, size_t len)
         return valid;
 }
 
-void json_put_member_string(struct jbuf *b, const char *name, const char *s, bool first)
+void json_put_value_string(struct jbuf *b, const char *name, const char *s)
 {
-        /* No printf: records are built on the broker's hot path. */
-        jbuf_put(b, first ? "\"" : ",\"", first ? 1 : 2);
-        jbuf_puts(b, name);
-        jbuf_put(b, "\":", 2);
         if (!s) {
                 jbuf_puts(b, "null");
                 return;

@@ -30,7 +30,7 @@ struct audit {
         int fd;       /* -1 while the file could not be (re)opened */
         int open_err; /* why fd is -1 */
         bool removed; /* the file was unlinked under us: fail until audit_reopen */
-        /* mono_us() of audit_ready's last look that found the file linked
+        /* real_us() of audit_ready's last look that found the file linked
          * and AUDIT_ROOM_AMPLE free (0: none): for AUDIT_RECHECK_US after
          * it, neither audit_ready nor write_record asks again. */
         uint64_t checked_us;
@@ -51,6 +51,7 @@ struct audit {
         uint8_t prev[AUDIT_HASH_BYTES];
         bool have_policy_hash;
         char policy_hash[2 * AUDIT_HASH_BYTES + 1];
+        uint64_t rec_us;     /* real_us() of the record in buf (its "time") */
         time_t time_sec;     /* the second time_text was formatted for */
         char time_text[21];  /* "YYYY-MM-DDTHH:MM:SS." of time_sec, or "" */
         bool need_continues; /* next record starts a new file */
@@ -370,6 +371,7 @@ static void put_time(struct audit *a, struct jbuf *b)
 {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
+        a->rec_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
         if (ts.tv_sec != a->time_sec || !a->time_text[0]) {
                 struct tm tm;
                 gmtime_r(&ts.tv_sec, &tm);
@@ -398,12 +400,14 @@ static void put_time(struct audit *a, struct jbuf *b)
         jbuf_put(b, us, 8);
 }
 
+/* ,"name": of a literal name, in one copy of known length. */
+#define KEY(name)        ",\"" name "\":"
+#define put_key(b, name) jbuf_put(b, KEY(name), sizeof(KEY(name)) - 1)
+
 /* ,"name":N or ,"name":null for a negative N. */
-static void put_i64(struct jbuf *b, const char *name, int64_t v)
+#define put_i64(b, name, v) (put_key(b, name), put_i64_value(b, v))
+static void put_i64_value(struct jbuf *b, int64_t v)
 {
-        jbuf_put(b, ",\"", 2);
-        jbuf_puts(b, name);
-        jbuf_put(b, "\":", 2);
         if (v < 0)
                 jbuf_put(b, "null", 4);
         else
@@ -411,11 +415,9 @@ static void put_i64(struct jbuf *b, const char *name, int64_t v)
 }
 
 /* ,"name":N (0 as null when zero_null). */
-static void put_u64(struct jbuf *b, const char *name, uint64_t v, bool zero_null)
+#define put_u64(b, name, v, zero_null) (put_key(b, name), put_u64_value(b, v, zero_null))
+static void put_u64_value(struct jbuf *b, uint64_t v, bool zero_null)
 {
-        jbuf_put(b, ",\"", 2);
-        jbuf_puts(b, name);
-        jbuf_put(b, "\":", 2);
         if (zero_null && v == 0)
                 jbuf_put(b, "null", 4);
         else
@@ -434,12 +436,22 @@ static uint64_t mono_ms(void)
         return mono_us() / 1000u;
 }
 
-/* Whether audit_ready looked less than AUDIT_RECHECK_US ago and found the
- * file linked with ample room: then a record need not fstat again (a
- * syscall costs microseconds, the record itself less). */
-static bool recently_checked(const struct audit *a)
+static uint64_t real_us(void)
 {
-        return a->checked_us && mono_us() - a->checked_us < AUDIT_RECHECK_US;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Whether audit_ready looked less than AUDIT_RECHECK_US before now (a
+ * real_us() time) and found the file linked with ample room: then a
+ * record need not fstat again (a syscall costs microseconds, the record
+ * itself less).  The wall clock, so that a record asks with the time it
+ * already read for its "time" member; a clock set back or forward only
+ * makes the next look come sooner. */
+static bool recently_checked(const struct audit *a, uint64_t now)
+{
+        return a->checked_us && now >= a->checked_us && now - a->checked_us < AUDIT_RECHECK_US;
 }
 
 static bool event_is(const struct audit_event *ev, const char *name)
@@ -593,7 +605,7 @@ static int write_record(struct audit *a, const struct audit_event *ev, int *sync
                         return a->buf.err;
         }
         struct stat st = {0};
-        if (!a->is_stderr && (a->bad_tail || !recently_checked(a))) {
+        if (!a->is_stderr && (a->bad_tail || !recently_checked(a, a->rec_us))) {
                 if (fstat(a->fd, &st) < 0)
                         return negative_errno();
                 if (S_ISREG(st.st_mode) && st.st_nlink == 0) {
@@ -720,7 +732,8 @@ int audit_ready(struct audit *a)
                 return a->last_err < 0 ? a->last_err : -EBADF;
         if (a->is_stderr)
                 return a->last_err;
-        if (a->last_err == 0 && recently_checked(a))
+        uint64_t now = real_us();
+        if (a->last_err == 0 && recently_checked(a, now))
                 return 0;
         a->checked_us = 0;
         struct stat st;
@@ -739,7 +752,7 @@ int audit_ready(struct audit *a)
         if (room < AUDIT_ROOM)
                 return -ENOSPC;
         if (room >= AUDIT_ROOM_AMPLE && a->last_err == 0)
-                a->checked_us = mono_us();
+                a->checked_us = now;
         /* Space came back: a record that failed for want of it is no reason
          * to refuse; any other failure is, until a record is written. */
         return a->last_err == -ENOSPC ? 0 : a->last_err;
