@@ -38,8 +38,6 @@ struct audit {
         bool no_chain;                  /* benchmarks only: "prev":null, nothing hashed */
         bool no_intent;                 /* benchmarks only: intent records not written */
         int last_err;                   /* of the last audit_log/audit_reopen, 0 = it worked */
-        char why[2 * PATH_MAX + 512];   /* why the file could not be opened, or "" (it may name
-                                         * the log and its directory) */
         unsigned char *sk;              /* sodium_malloc'd Ed25519 secret key or NULL */
         unsigned seal_records, seal_ms; /* seal bounds (audit_config) */
         uint64_t unsealed;              /* records written since the last seal */
@@ -60,6 +58,10 @@ struct audit {
         size_t n_lost_intents;
         uint64_t lost_intents[AUDIT_LOST_MAX]; /* intents whose outcome was lost */
         struct jbuf buf;
+        /* Why the file could not be opened, or "" (it may name the log and
+         * its directory).  Last: the fields a record reads stay on one or
+         * two pages, not on both sides of these 8 KiB. */
+        char why[2 * PATH_MAX + 512];
 };
 
 /* "WHAT ARG: WHY" (why: what is at fault, else the error's name). */
