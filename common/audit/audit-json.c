@@ -208,10 +208,30 @@ bool json_put_string_valid(struct jbuf *b, const char *s, size_t len)
         return valid;
 }
 
+/* Bytes a JSON string cannot carry as they are (json_put_string_valid
+ * escapes or checks them), and the NUL that ends a C string. */
+static const bool not_plain[256] = {
+    [0x00 ... 0x1f] = true,
+    ['"'] = true,
+    ['\\'] = true,
+    [0x7f ... 0xff] = true,
+};
+
 void json_put_value_string(struct jbuf *b, const char *name, const char *s)
 {
         if (!s) {
                 jbuf_puts(b, "null");
+                return;
+        }
+        /* Nearly every value of a record is printable ASCII: one pass finds
+         * its end, and it is copied as it is. */
+        const unsigned char *p = (const unsigned char *)s;
+        while (!not_plain[*p])
+                p++;
+        if (*p == '\0') {
+                jbuf_put(b, "\"", 1);
+                jbuf_put(b, s, (size_t)(p - (const unsigned char *)s));
+                jbuf_put(b, "\"", 1);
                 return;
         }
         size_t len = strlen(s);
