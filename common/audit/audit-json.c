@@ -247,6 +247,14 @@ void json_put_value_string(struct jbuf *b, const char *name, const char *s)
         jbuf_put(b, "\"", 1);
 }
 
+void json_put_member_string(struct jbuf *b, const char *name, const char *s, bool first)
+{
+        jbuf_put(b, first ? "\"" : ",\"", first ? 1 : 2);
+        jbuf_puts(b, name);
+        jbuf_put(b, "\":", 2);
+        json_put_value_string(b, name, s);
+}
+
 /* ---- scanner ---------------------------------------------------------- */
 
 #define JSON_MAX_DEPTH 32

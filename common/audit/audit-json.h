@@ -65,16 +65,7 @@ void json_put_value_string(struct jbuf *b, const char *name, const char *s);
 /* Appends ,"name":"value" (null when s is NULL).  When s is not valid
  * UTF-8 it also appends ,"name_b64":"<base64 of the exact bytes>", so the
  * raw value can always be recovered.  With first, no leading comma. */
-static inline void json_put_member_string(struct jbuf *b, const char *name, const char *s,
-                                          bool first)
-{
-        /* No printf: records are built on the broker's hot path; inline,
-         * so a literal name costs no strlen. */
-        jbuf_put(b, first ? "\"" : ",\"", first ? 1 : 2);
-        jbuf_puts(b, name);
-        jbuf_put(b, "\":", 2);
-        json_put_value_string(b, name, s);
-}
+void json_put_member_string(struct jbuf *b, const char *name, const char *s, bool first);
 
 /* ---- scanner ---------------------------------------------------------- */
 

@@ -406,6 +406,9 @@ static void put_time(struct audit *a, struct jbuf *b)
 #define KEY(name)        ",\"" name "\":"
 #define put_key(b, name) jbuf_put(b, KEY(name), sizeof(KEY(name)) - 1)
 
+/* ,"name":"value" (json_put_member_string) of a literal name. */
+#define put_str(b, name, s) (put_key(b, name), json_put_value_string(b, name, s))
+
 /* ,"name":N or ,"name":null for a negative N. */
 #define put_i64(b, name, v) (put_key(b, name), put_i64_value(b, v))
 static void put_i64_value(struct jbuf *b, int64_t v)
@@ -495,8 +498,7 @@ static void build_record(struct audit *a, const struct audit_event *ev)
                 jbuf_put(b, "\"", 1);
         }
         if (a->seq == 0 || (ev->event && strcmp(ev->event, "start") == 0))
-                json_put_member_string(b, "policy_hash",
-                                       a->have_policy_hash ? a->policy_hash : NULL, false);
+                put_str(b, "policy_hash", a->have_policy_hash ? a->policy_hash : NULL);
         if (a->need_continues && a->seq > 0) {
                 jbuf_put(b, ",\"continues\":{\"log\":\"", 21);
                 jbuf_put(b, a->log_id, AUDIT_LOG_ID_HEX);
@@ -515,7 +517,7 @@ static void build_record(struct audit *a, const struct audit_event *ev)
                 }
                 jbuf_puts(b, "]}");
         }
-        json_put_member_string(b, "event", ev->event, false);
+        put_str(b, "event", ev->event);
         put_u64(b, "request_id", ev->request_id, true);
         if (ev->intent)
                 put_u64(b, "intent", ev->intent, false);
@@ -526,20 +528,21 @@ static void build_record(struct audit *a, const struct audit_event *ev)
                 put_u64(b, "gid", c->gid, false);
                 jbuf_put(b, ",\"pid\":", 7);
                 jbuf_put_i64(b, c->pid);
-                json_put_member_string(b, "exe", c->exe, false);
+                put_str(b, "exe", c->exe);
                 put_i64(b, "pidfd_ino", c->pidfd_ino ? (int64_t)c->pidfd_ino : -1);
                 if (ev->tid)
                         jbuf_printf(b, ",\"tid\":%" PRId32, ev->tid);
                 jbuf_puts(b, "}");
         } else
                 jbuf_puts(b, ",\"caller\":null");
-        json_put_member_string(b, "op", ev->op, false);
+        put_str(b, "op", ev->op);
         if (ev->via) {
-                json_put_member_string(b, "via", ev->via, false);
-                json_put_member_string(b, "syscall", ev->syscall, false);
+                put_str(b, "via", ev->via);
+                put_str(b, "syscall", ev->syscall);
         }
         jbuf_puts(b, ",\"args\":{");
-        json_put_member_string(b, "path", ev->path, true);
+        jbuf_put(b, "\"path\":", 7);
+        json_put_value_string(b, "path", ev->path);
         put_i64(b, "uid", ev->uid);
         put_i64(b, "gid", ev->gid);
         if (ev->mode > 07777)
@@ -551,19 +554,19 @@ static void build_record(struct audit *a, const struct audit_event *ev)
                 jbuf_put(b, m, 14);
         } else
                 jbuf_puts(b, ",\"mode\":null");
-        json_put_member_string(b, "flags", ev->flags, false);
-        json_put_member_string(b, "addr", ev->addr, false);
+        put_str(b, "flags", ev->flags);
+        put_str(b, "addr", ev->addr);
         jbuf_puts(b, "}");
-        json_put_member_string(b, "decision", ev->decision, false);
-        json_put_member_string(b, "rule", ev->rule, false);
+        put_str(b, "decision", ev->decision);
+        put_str(b, "rule", ev->rule);
         const char *name = ev->error ? errno_name(ev->error) : "OK";
         if (name)
-                json_put_member_string(b, "result", name, false);
+                put_str(b, "result", name);
         else
                 jbuf_printf(b, ",\"result\":\"errno %d\"", ev->error);
         put_u64(b, "duration_us", ev->duration_us, false);
         put_i64(b, "changed", ev->changed);
-        json_put_member_string(b, "message", ev->message, false);
+        put_str(b, "message", ev->message);
         a->buf_seal = a->sk && !b->err && seal_now(a, ev);
         if (a->buf_seal) {
                 /* A seal: this record signed, with the number of unsigned
