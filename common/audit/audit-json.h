@@ -32,7 +32,11 @@ static inline void jbuf_put(struct jbuf *b, const void *p, size_t n)
         } else
                 jbuf_put_slow(b, p, n);
 }
-void jbuf_puts(struct jbuf *b, const char *s);
+/* Inline, so that the length of a literal is known at compile time. */
+static inline void jbuf_puts(struct jbuf *b, const char *s)
+{
+        jbuf_put(b, s, strlen(s));
+}
 void jbuf_printf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Decimal, without printf (the writer's hot path). */
 void jbuf_put_u64(struct jbuf *b, uint64_t v);
@@ -55,6 +59,9 @@ void json_put_string(struct jbuf *b, const char *s, size_t len);
 /* The same; returns whether s[0..len) was well-formed UTF-8. */
 bool json_put_string_valid(struct jbuf *b, const char *s, size_t len);
 
+/* The member's value: "value" or null, and ,"name_b64":"..." after it
+ * when needed (json_put_member_string without the name part). */
+void json_put_value_string(struct jbuf *b, const char *name, const char *s);
 /* Appends ,"name":"value" (null when s is NULL).  When s is not valid
  * UTF-8 it also appends ,"name_b64":"<base64 of the exact bytes>", so the
  * raw value can always be recovered.  With first, no leading comma. */

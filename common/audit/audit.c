@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "audit-json.h"
+#include "blake2b.h"
 #include "errnoname.h"
 #include "trusted.h"
 #include "util.h"
@@ -29,7 +30,7 @@ struct audit {
         int fd;       /* -1 while the file could not be (re)opened */
         int open_err; /* why fd is -1 */
         bool removed; /* the file was unlinked under us: fail until audit_reopen */
-        /* mono_us() of audit_ready's last look that found the file linked
+        /* real_us() of audit_ready's last look that found the file linked
          * and AUDIT_ROOM_AMPLE free (0: none): for AUDIT_RECHECK_US after
          * it, neither audit_ready nor write_record asks again. */
         uint64_t checked_us;
@@ -37,8 +38,6 @@ struct audit {
         bool no_chain;                  /* benchmarks only: "prev":null, nothing hashed */
         bool no_intent;                 /* benchmarks only: intent records not written */
         int last_err;                   /* of the last audit_log/audit_reopen, 0 = it worked */
-        char why[2 * PATH_MAX + 512];   /* why the file could not be opened, or "" (it may name
-                                         * the log and its directory) */
         unsigned char *sk;              /* sodium_malloc'd Ed25519 secret key or NULL */
         unsigned seal_records, seal_ms; /* seal bounds (audit_config) */
         uint64_t unsealed;              /* records written since the last seal */
@@ -50,6 +49,7 @@ struct audit {
         uint8_t prev[AUDIT_HASH_BYTES];
         bool have_policy_hash;
         char policy_hash[2 * AUDIT_HASH_BYTES + 1];
+        uint64_t rec_us;     /* real_us() of the record in buf (its "time") */
         time_t time_sec;     /* the second time_text was formatted for */
         char time_text[21];  /* "YYYY-MM-DDTHH:MM:SS." of time_sec, or "" */
         bool need_continues; /* next record starts a new file */
@@ -58,6 +58,10 @@ struct audit {
         size_t n_lost_intents;
         uint64_t lost_intents[AUDIT_LOST_MAX]; /* intents whose outcome was lost */
         struct jbuf buf;
+        /* Why the file could not be opened, or "" (it may name the log and
+         * its directory).  Last: the fields a record reads stay on one or
+         * two pages, not on both sides of these 8 KiB. */
+        char why[2 * PATH_MAX + 512];
 };
 
 /* "WHAT ARG: WHY" (why: what is at fault, else the error's name). */
@@ -369,6 +373,7 @@ static void put_time(struct audit *a, struct jbuf *b)
 {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
+        a->rec_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
         if (ts.tv_sec != a->time_sec || !a->time_text[0]) {
                 struct tm tm;
                 gmtime_r(&ts.tv_sec, &tm);
@@ -397,12 +402,17 @@ static void put_time(struct audit *a, struct jbuf *b)
         jbuf_put(b, us, 8);
 }
 
+/* ,"name": of a literal name, in one copy of known length. */
+#define KEY(name)        ",\"" name "\":"
+#define put_key(b, name) jbuf_put(b, KEY(name), sizeof(KEY(name)) - 1)
+
+/* ,"name":"value" (json_put_member_string) of a literal name. */
+#define put_str(b, name, s) (put_key(b, name), json_put_value_string(b, name, s))
+
 /* ,"name":N or ,"name":null for a negative N. */
-static void put_i64(struct jbuf *b, const char *name, int64_t v)
+#define put_i64(b, name, v) (put_key(b, name), put_i64_value(b, v))
+static void put_i64_value(struct jbuf *b, int64_t v)
 {
-        jbuf_put(b, ",\"", 2);
-        jbuf_puts(b, name);
-        jbuf_put(b, "\":", 2);
         if (v < 0)
                 jbuf_put(b, "null", 4);
         else
@@ -410,11 +420,9 @@ static void put_i64(struct jbuf *b, const char *name, int64_t v)
 }
 
 /* ,"name":N (0 as null when zero_null). */
-static void put_u64(struct jbuf *b, const char *name, uint64_t v, bool zero_null)
+#define put_u64(b, name, v, zero_null) (put_key(b, name), put_u64_value(b, v, zero_null))
+static void put_u64_value(struct jbuf *b, uint64_t v, bool zero_null)
 {
-        jbuf_put(b, ",\"", 2);
-        jbuf_puts(b, name);
-        jbuf_put(b, "\":", 2);
         if (zero_null && v == 0)
                 jbuf_put(b, "null", 4);
         else
@@ -433,12 +441,22 @@ static uint64_t mono_ms(void)
         return mono_us() / 1000u;
 }
 
-/* Whether audit_ready looked less than AUDIT_RECHECK_US ago and found the
- * file linked with ample room: then a record need not fstat again (a
- * syscall costs microseconds, the record itself less). */
-static bool recently_checked(const struct audit *a)
+static uint64_t real_us(void)
 {
-        return a->checked_us && mono_us() - a->checked_us < AUDIT_RECHECK_US;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Whether audit_ready looked less than AUDIT_RECHECK_US before now (a
+ * real_us() time) and found the file linked with ample room: then a
+ * record need not fstat again (a syscall costs microseconds, the record
+ * itself less).  The wall clock, so that a record asks with the time it
+ * already read for its "time" member; a clock set back or forward only
+ * makes the next look come sooner. */
+static bool recently_checked(const struct audit *a, uint64_t now)
+{
+        return a->checked_us && now >= a->checked_us && now - a->checked_us < AUDIT_RECHECK_US;
 }
 
 static bool event_is(const struct audit_event *ev, const char *name)
@@ -480,8 +498,7 @@ static void build_record(struct audit *a, const struct audit_event *ev)
                 jbuf_put(b, "\"", 1);
         }
         if (a->seq == 0 || (ev->event && strcmp(ev->event, "start") == 0))
-                json_put_member_string(b, "policy_hash",
-                                       a->have_policy_hash ? a->policy_hash : NULL, false);
+                put_str(b, "policy_hash", a->have_policy_hash ? a->policy_hash : NULL);
         if (a->need_continues && a->seq > 0) {
                 jbuf_put(b, ",\"continues\":{\"log\":\"", 21);
                 jbuf_put(b, a->log_id, AUDIT_LOG_ID_HEX);
@@ -500,7 +517,7 @@ static void build_record(struct audit *a, const struct audit_event *ev)
                 }
                 jbuf_puts(b, "]}");
         }
-        json_put_member_string(b, "event", ev->event, false);
+        put_str(b, "event", ev->event);
         put_u64(b, "request_id", ev->request_id, true);
         if (ev->intent)
                 put_u64(b, "intent", ev->intent, false);
@@ -511,20 +528,21 @@ static void build_record(struct audit *a, const struct audit_event *ev)
                 put_u64(b, "gid", c->gid, false);
                 jbuf_put(b, ",\"pid\":", 7);
                 jbuf_put_i64(b, c->pid);
-                json_put_member_string(b, "exe", c->exe, false);
+                put_str(b, "exe", c->exe);
                 put_i64(b, "pidfd_ino", c->pidfd_ino ? (int64_t)c->pidfd_ino : -1);
                 if (ev->tid)
                         jbuf_printf(b, ",\"tid\":%" PRId32, ev->tid);
                 jbuf_puts(b, "}");
         } else
                 jbuf_puts(b, ",\"caller\":null");
-        json_put_member_string(b, "op", ev->op, false);
+        put_str(b, "op", ev->op);
         if (ev->via) {
-                json_put_member_string(b, "via", ev->via, false);
-                json_put_member_string(b, "syscall", ev->syscall, false);
+                put_str(b, "via", ev->via);
+                put_str(b, "syscall", ev->syscall);
         }
         jbuf_puts(b, ",\"args\":{");
-        json_put_member_string(b, "path", ev->path, true);
+        jbuf_put(b, "\"path\":", 7);
+        json_put_value_string(b, "path", ev->path);
         put_i64(b, "uid", ev->uid);
         put_i64(b, "gid", ev->gid);
         if (ev->mode > 07777)
@@ -536,19 +554,19 @@ static void build_record(struct audit *a, const struct audit_event *ev)
                 jbuf_put(b, m, 14);
         } else
                 jbuf_puts(b, ",\"mode\":null");
-        json_put_member_string(b, "flags", ev->flags, false);
-        json_put_member_string(b, "addr", ev->addr, false);
+        put_str(b, "flags", ev->flags);
+        put_str(b, "addr", ev->addr);
         jbuf_puts(b, "}");
-        json_put_member_string(b, "decision", ev->decision, false);
-        json_put_member_string(b, "rule", ev->rule, false);
+        put_str(b, "decision", ev->decision);
+        put_str(b, "rule", ev->rule);
         const char *name = ev->error ? errno_name(ev->error) : "OK";
         if (name)
-                json_put_member_string(b, "result", name, false);
+                put_str(b, "result", name);
         else
                 jbuf_printf(b, ",\"result\":\"errno %d\"", ev->error);
         put_u64(b, "duration_us", ev->duration_us, false);
         put_i64(b, "changed", ev->changed);
-        json_put_member_string(b, "message", ev->message, false);
+        put_str(b, "message", ev->message);
         a->buf_seal = a->sk && !b->err && seal_now(a, ev);
         if (a->buf_seal) {
                 /* A seal: this record signed, with the number of unsigned
@@ -592,7 +610,7 @@ static int write_record(struct audit *a, const struct audit_event *ev, int *sync
                         return a->buf.err;
         }
         struct stat st = {0};
-        if (!a->is_stderr && (a->bad_tail || !recently_checked(a))) {
+        if (!a->is_stderr && (a->bad_tail || !recently_checked(a, a->rec_us))) {
                 if (fstat(a->fd, &st) < 0)
                         return negative_errno();
                 if (S_ISREG(st.st_mode) && st.st_nlink == 0) {
@@ -658,8 +676,7 @@ int audit_log(struct audit *a, const struct audit_event *ev)
         if (a->syslog)
                 syslog(LOG_AUTHPRIV | LOG_NOTICE, "%.*s", (int)line_len, line);
         if (!a->no_chain)
-                crypto_generichash(a->prev, sizeof(a->prev), (const unsigned char *)line, line_len,
-                                   NULL, 0);
+                blake2b256(a->prev, line, line_len); /* libsodium's digest, in half the time */
         a->seq++;
         if (a->buf_seal)
                 a->unsealed = 0;
@@ -720,7 +737,8 @@ int audit_ready(struct audit *a)
                 return a->last_err < 0 ? a->last_err : -EBADF;
         if (a->is_stderr)
                 return a->last_err;
-        if (a->last_err == 0 && recently_checked(a))
+        uint64_t now = real_us();
+        if (a->last_err == 0 && recently_checked(a, now))
                 return 0;
         a->checked_us = 0;
         struct stat st;
@@ -739,7 +757,7 @@ int audit_ready(struct audit *a)
         if (room < AUDIT_ROOM)
                 return -ENOSPC;
         if (room >= AUDIT_ROOM_AMPLE && a->last_err == 0)
-                a->checked_us = mono_us();
+                a->checked_us = now;
         /* Space came back: a record that failed for want of it is no reason
          * to refuse; any other failure is, until a record is written. */
         return a->last_err == -ENOSPC ? 0 : a->last_err;

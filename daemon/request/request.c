@@ -101,7 +101,6 @@ static int record(struct request_ctx *ctx, const char *event, const char *op, ui
         bool outcome = strcmp(event, "intent") != 0;
         bool error = outcome && res->kind != SD_RES_OK;
         const struct sd_request *rq = &call->rq;
-        char where[PATH_MAX + 32];
         struct audit_caller who = {
             .uid = rq->uid,
             .gid = rq->gid,
@@ -145,8 +144,12 @@ static int record(struct request_ctx *ctx, const char *event, const char *op, ui
         if (outcome && res->mode >= 0)
                 ev.mode = res->mode;
         if (res->rule_line && ctx->policy) {
-                policy_where(ctx->policy, res->rule_line, where, sizeof(where));
-                ev.rule = where;
+                if (ctx->where_line != res->rule_line || ctx->where_policy != ctx->policy) {
+                        policy_where(ctx->policy, res->rule_line, ctx->where, sizeof(ctx->where));
+                        ctx->where_line = res->rule_line;
+                        ctx->where_policy = ctx->policy;
+                }
+                ev.rule = ctx->where;
         }
         int e = audit_log(a, &ev);
         if (e < 0 && !ctx->audit_failing)

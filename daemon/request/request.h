@@ -11,6 +11,7 @@
  * reply), and tomorrow the app's own system calls. */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -98,6 +99,12 @@ struct request_ctx {
         /* Set while records cannot be written, so the warning is logged
          * once per outage.  Whether to refuse is audit_ready()'s call. */
         bool audit_failing;
+        /* The "rule" of the last record, policy_where() of where_line in
+         * where_policy (0: none yet): both records of a request, and the
+         * requests that match the same rule, print it once. */
+        const struct policy *where_policy;
+        unsigned where_line;
+        char where[PATH_MAX + 32];
 };
 
 /* request.c */

@@ -308,7 +308,7 @@ int main(int argc, char **argv)
         if (!mkdtemp(tmpdir) || !mkdtemp(diskdir))
                 die("mkdtemp");
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-            mount("tmpfs", tmpdir, "tmpfs", 0, "mode=0700,size=64m") < 0)
+            mount("tmpfs", tmpdir, "tmpfs", 0, "mode=0700,size=256m") < 0)
                 die("tmpfs");
         atexit(cleanup);
         snprintf(key_path, sizeof(key_path), "%s/audit.key", tmpdir);
