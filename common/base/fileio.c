@@ -9,6 +9,22 @@
 
 #define READ_FULL_FIRST 16384 /* bytes; doubled as needed, up to max */
 
+ssize_t read_fill(int fd, void *buf, size_t len)
+{
+        size_t got = 0;
+        while (got < len) {
+                ssize_t n = read(fd, (char *)buf + got, len - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        break;
+                got += (size_t)n;
+        }
+        return (ssize_t)got;
+}
+
 int read_full(int fd, size_t max, char **buf, size_t *len)
 {
         size_t cap = 0;
@@ -27,14 +43,12 @@ int read_full(int fd, size_t max, char **buf, size_t *len)
                         *buf = n;
                         cap = ncap;
                 }
-                ssize_t n = read(fd, *buf + *len, cap - *len);
-                if (n < 0 && errno == EINTR)
-                        continue;
+                ssize_t n = read_fill(fd, *buf + *len, cap - *len);
                 if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        break;
+                        return (int)n;
                 *len += (size_t)n;
+                if (*len < cap)
+                        break; /* the end */
         }
         (*buf)[*len] = '\0';
         return 0;
