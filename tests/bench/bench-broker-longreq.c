@@ -80,21 +80,15 @@ struct broker {
 
 static void broker_start(struct broker *b, const char *label, const char *bin, const char *tag)
 {
-        char kpath[100], pol[100], text[1024];
+        char rules[512];
         b->label = label;
-        snprintf(b->sock, sizeof(b->sock), "%s/run-%s/sd.sock", dir, tag);
         snprintf(b->file, sizeof(b->file), "%s/f-%s", dir, tag);
-        snprintf(kpath, sizeof(kpath), "%s/key-%s", dir, tag);
-        snprintf(pol, sizeof(pol), "%s/pol-%s.conf", dir, tag);
         bench_write_file(b->file, "", 0600);
-        bench_write_key(kpath, key);
-        snprintf(text, sizeof(text),
-                 "socket %s\nkey %s\n"
+        snprintf(rules, sizeof(rules),
                  "allow root chown %s/tree owner=1000:1000,1001:1001 recursive\n"
                  "allow root chmod %s mode=0600,0640\n",
-                 b->sock, kpath, dir, b->file);
-        bench_write_file(pol, text, 0644);
-        b->pid = bench_serve(bin, NULL, pol, b->sock);
+                 dir, b->file);
+        b->pid = bench_serve(bin, NULL, dir, tag, key, rules, b->sock, sizeof(b->sock));
         if (b->pid < 0) {
                 fprintf(stderr, "bench-broker-longreq: %s did not start\n", label);
                 exit(1);

@@ -35,7 +35,7 @@
 #include "ops.h"
 #include "proto.h"
 
-static char dir[32], sock_path[100], key_path[100];
+static char dir[32], sock_path[100];
 static uint8_t key[PROTO_KEY_BYTES];
 static size_t req_len, rep_len; /* sizes of a chmod request and its reply */
 
@@ -276,19 +276,13 @@ struct inst {
 static void inst_start(struct inst *in, const char *label, const char *bin, const char *flag,
                        const char *tag, size_t cap)
 {
-        char kpath[100], pol[100], text[1024];
+        char rules[256];
         in->label = label;
-        snprintf(in->sock, sizeof(in->sock), "%s/run-%s/sd.sock", dir, tag);
         snprintf(in->data, sizeof(in->data), "%s/data-%s", dir, tag);
-        snprintf(kpath, sizeof(kpath), "%s/key-%s", dir, tag);
-        snprintf(pol, sizeof(pol), "%s/pol-%s.conf", dir, tag);
         if (mkdir(in->data, 0755) < 0)
                 bench_die(in->data);
-        bench_write_key(kpath, key);
-        snprintf(text, sizeof(text), "socket %s\nkey %s\nallow root mkdir %s/* mode=0700\n",
-                 in->sock, kpath, in->data);
-        bench_write_file(pol, text, 0644);
-        in->pid = bench_serve(bin, flag, pol, in->sock);
+        snprintf(rules, sizeof(rules), "allow root mkdir %s/* mode=0700\n", in->data);
+        in->pid = bench_serve(bin, flag, dir, tag, key, rules, in->sock, sizeof(in->sock));
         if (in->pid < 0) {
                 fprintf(stderr, "bench-broker: %s did not start\n", label);
                 exit(1);
@@ -458,8 +452,6 @@ int main(int argc, char **argv)
         /* A tmpfs in a private mount namespace (the broker inherits it), so
          * the disk's filesystem does not dominate mkdir/rmdir. */
         bench_tmpfs(dir, sizeof(dir), "sd-bench", "mode=0755,size=32m");
-        snprintf(sock_path, sizeof(sock_path), "%s/run/sd.sock", dir);
-        snprintf(key_path, sizeof(key_path), "%s/key", dir);
         snprintf(path, sizeof(path), "%s/data", dir);
         if (mkdir(path, 0755) < 0)
                 bench_die("mkdir data");
@@ -468,15 +460,12 @@ int main(int argc, char **argv)
                 bench_write_file(path, "", 0600);
         }
         crypto_auth_keygen(key);
-        bench_write_key(key_path, key);
         snprintf(text, sizeof(text),
-                 "socket %s\nkey %s\nallow root chmod %s/data/* mode=0600,0640\n"
+                 "allow root chmod %s/data/* mode=0600,0640\n"
                  "allow root mkdir %s/data/* mode=0700\n",
-                 sock_path, key_path, dir, dir);
-        snprintf(path, sizeof(path), "%s/pol.conf", dir);
-        bench_write_file(path, text, 0644);
-
-        pid_t broker = bench_serve(argv[1], NULL, path, sock_path);
+                 dir, dir);
+        pid_t broker =
+            bench_serve(argv[1], NULL, dir, "main", key, text, sock_path, sizeof(sock_path));
         if (broker < 0) {
                 fprintf(stderr, "bench-broker: the broker did not start\n");
                 return 1;

@@ -65,8 +65,16 @@ void bench_tmpfs(char *dir, size_t len, const char *name, const char *opts)
                 bench_die("tmpfs");
 }
 
-pid_t bench_serve(const char *bin, const char *flag, const char *policy, const char *sock)
+pid_t bench_serve(const char *bin, const char *flag, const char *dir, const char *tag,
+                  const uint8_t key[PROTO_KEY_BYTES], const char *rules, char *sock, size_t socklen)
 {
+        char kpath[256], policy[256], text[2048];
+        snprintf(sock, socklen, "%s/run-%s/sd.sock", dir, tag);
+        snprintf(kpath, sizeof(kpath), "%s/key-%s", dir, tag);
+        snprintf(policy, sizeof(policy), "%s/pol-%s.conf", dir, tag);
+        bench_write_key(kpath, key);
+        snprintf(text, sizeof(text), "socket %s\nkey %s\n%s", sock, kpath, rules);
+        bench_write_file(policy, text, 0644);
         pid_t pid = fork();
         if (pid < 0)
                 bench_die("fork");

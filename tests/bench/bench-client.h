@@ -29,10 +29,15 @@ void bench_write_key(const char *path, const uint8_t key[PROTO_KEY_BYTES]);
  * it); exits on failure. */
 void bench_tmpfs(char *dir, size_t len, const char *name, const char *opts);
 
-/* Starts `bin [flag] --serve -c policy` (flag may be NULL; its stdout to
- * /dev/null) and waits up to 5 s for sock to appear.  The pid, or -1 (the
- * broker killed) if sock did not appear. */
-pid_t bench_serve(const char *bin, const char *flag, const char *policy, const char *sock);
+/* Starts `bin [flag] --serve` (flag may be NULL; its stdout to /dev/null)
+ * under names of its own in dir: the socket DIR/run-TAG/sd.sock (copied
+ * to sock), the key DIR/key-TAG (key written there), the policy
+ * DIR/pol-TAG.conf ("socket", "key", then rules); waits up to 5 s for the
+ * socket.  The pid, or -1 (the broker killed) if the socket did not
+ * appear. */
+pid_t bench_serve(const char *bin, const char *flag, const char *dir, const char *tag,
+                  const uint8_t key[PROTO_KEY_BYTES], const char *rules, char *sock,
+                  size_t socklen);
 
 /* A field of /proc/PID/status in KiB ("VmRSS:", "RssAnon:"), or -1. */
 long bench_status_kib(pid_t pid, const char *field);
