@@ -21,6 +21,7 @@
 #include "audit-json.h"
 #include "blake2b.h"
 #include "errnoname.h"
+#include "fileio.h"
 #include "trusted.h"
 #include "util.h"
 
@@ -85,14 +86,12 @@ static int hash_file(const char *path, char hex[2 * AUDIT_HASH_BYTES + 1], char 
         crypto_generichash_init(&st, NULL, 0, AUDIT_HASH_BYTES);
         for (;;) {
                 unsigned char chunk[8192];
-                ssize_t n = read(fd, chunk, sizeof(chunk));
-                if (n < 0 && errno == EINTR)
-                        continue;
+                ssize_t n = read_fill(fd, chunk, sizeof(chunk));
                 if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        break;
+                        return (int)n;
                 crypto_generichash_update(&st, chunk, (size_t)n);
+                if ((size_t)n < sizeof(chunk))
+                        break; /* the end */
         }
         uint8_t h[AUDIT_HASH_BYTES];
         crypto_generichash_final(&st, h, sizeof(h));
@@ -113,17 +112,10 @@ static int read_small(const char *path, char *buf, size_t size, bool secret, cha
                 return negative_errno();
         if (secret && (st.st_mode & 0077))
                 return -EPERM; /* a signing key others can read signs nothing */
-        size_t len = 0;
-        while (len < size - 1) {
-                ssize_t n = read(fd, buf + len, size - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
+        ssize_t n = read_fill(fd, buf, size - 1);
+        if (n < 0)
+                return (int)n;
+        size_t len = (size_t)n;
         buf[len] = '\0';
         while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
                 buf[--len] = '\0';

@@ -23,6 +23,23 @@ static bool owner_ok(uid_t uid)
         return uid == 0 || uid == geteuid();
 }
 
+enum trusted_dir_fault trusted_dir_fault(const struct stat *st, bool euid_ok, char *why,
+                                         size_t whylen)
+{
+        if (euid_ok ? !owner_ok(st->st_uid) : st->st_uid != 0) {
+                snprintf(why, whylen, "owned by uid %u, not %s", (unsigned)st->st_uid,
+                         euid_ok ? owner_name() : "root");
+                return TRUSTED_DIR_OWNER;
+        }
+        if ((st->st_mode & 022) && !(st->st_mode & S_ISVTX)) {
+                snprintf(why, whylen, "writable by %s and not sticky (mode %04o)",
+                         (st->st_mode & 002) ? "others" : "its group",
+                         (unsigned)(st->st_mode & 07777));
+                return TRUSTED_DIR_WRITABLE;
+        }
+        return TRUSTED_DIR_OK;
+}
+
 int trusted_dir_open(const char *path, int *dirfd, const char **name, char *why, size_t whylen)
 {
         const char *slash = strrchr(path, '/');
@@ -56,22 +73,18 @@ int trusted_dir_open(const char *path, int *dirfd, const char **name, char *why,
                 return r;
         }
         struct stat st;
+        char fault[96];
         if (fstat(fd, &st) < 0)
                 return negative_errno();
-        if (!owner_ok(st.st_uid)) {
+        enum trusted_dir_fault f = trusted_dir_fault(&st, true, fault, sizeof(fault));
+        if (f != TRUSTED_DIR_OK) {
                 snprintf(why, whylen,
-                         "its directory %s is owned by uid %u, not %s (its owner could replace "
-                         "the file or point it elsewhere)",
-                         shown, (unsigned)st.st_uid, owner_name());
-                return -EPERM;
-        }
-        if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-                snprintf(why, whylen,
-                         "its directory %s is writable by %s and not sticky (mode %04o), so "
-                         "others could replace the file; make it writable by its owner only, or "
-                         "sticky (chmod +t)",
-                         shown, (st.st_mode & 002) ? "others" : "its group",
-                         (unsigned)(st.st_mode & 07777));
+                         f == TRUSTED_DIR_OWNER
+                             ? "its directory %s is %s (its owner could replace the file or "
+                               "point it elsewhere)"
+                             : "its directory %s is %s, so others could replace the file; make "
+                               "it writable by its owner only, or sticky (chmod +t)",
+                         shown, fault);
                 return -EPERM;
         }
         *dirfd = TAKE_FD(fd);

@@ -10,6 +10,19 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
+
+enum trusted_dir_fault { TRUSTED_DIR_OK, TRUSTED_DIR_OWNER, TRUSTED_DIR_WRITABLE };
+
+/* The rule for a directory root trusts (its fstat in st): owned by root,
+ * or with euid_ok by this process's uid when it is not root, and not
+ * writable by group or others unless it is sticky (then nobody but an
+ * entry's owner may remove or rename it).  TRUSTED_DIR_OK, or the rule it
+ * breaks with the fault in why for the caller to name the directory
+ * before and say what it puts at risk after: "owned by uid 1000, not
+ * root", "writable by others and not sticky (mode 0777)". */
+enum trusted_dir_fault trusted_dir_fault(const struct stat *st, bool euid_ok, char *why,
+                                         size_t whylen);
 
 /* Opens the directory part of path (O_PATH) into *dirfd, checked as above;
  * *name points at the last component in path.  A path naming a directory

@@ -15,6 +15,7 @@
 
 #include "pathnorm.h"
 #include "errmsg.h"
+#include "fileio.h"
 #include "policy-internal.h"
 #include "util.h"
 
@@ -191,7 +192,7 @@ int policy_load(struct policy *p, const char *path, const struct userdb *db, cha
 {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *text = NULL;
-        size_t len = 0, cap = 0;
+        size_t len;
         char msg[PATH_MAX + 256], sp[POLICY_SHORT_BUF];
         const char *shown = policy_short_path(path, sp, sizeof(sp));
         int r;
@@ -202,27 +203,13 @@ int policy_load(struct policy *p, const char *path, const struct userdb *db, cha
                 return errmsg(err, errlen, r, "%s: out of memory", shown);
         if (r < 0)
                 return errmsg(err, errlen, r, "%s: %s", shown, msg);
-        for (;;) {
-                if (len == cap) {
-                        if (cap >= POLICY_FILE_MAX)
-                                return errmsg(err, errlen, -E2BIG,
-                                              "%s: file too large (limit %u bytes)", shown,
-                                              POLICY_FILE_MAX);
-                        size_t ncap = cap ? cap * 2 : 16384;
-                        char *n = realloc(text, ncap + 1);
-                        if (!n)
-                                return -ENOMEM;
-                        text = n;
-                        cap = ncap;
-                }
-                ssize_t n = read(fd, text + len, cap - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return errmsg(err, errlen, negative_errno(), "%s: read: %m", shown);
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        return policy_parse(p, path, text ? text : "", len, db, err, errlen);
+        r = read_full(fd, POLICY_FILE_MAX, &text, &len);
+        if (r == -E2BIG)
+                return errmsg(err, errlen, r, "%s: file too large (limit %u bytes)", shown,
+                              POLICY_FILE_MAX);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return errmsg(err, errlen, r, "%s: read: %s", shown, strerror(-r));
+        return policy_parse(p, path, text, len, db, err, errlen);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "errmsg.h"
+#include "fileio.h"
 #include "resolve.h"
 #include "userdb.h"
 #include "util.h"
@@ -437,22 +438,14 @@ int remap_rewrite(const char *dir, const char *name, remap_transform fn,
         if ((uint64_t)st.st_size > REMAP_FILE_MAX)
                 return errmsg(err, errlen, -E2BIG, "%s: larger than %u bytes", shown,
                               REMAP_FILE_MAX);
-        size_t len = 0, cap = (size_t)st.st_size + 1;
-        if (!(in = malloc(cap + 1)))
-                return -ENOMEM;
-        for (;;) {
-                if (len == cap)
-                        return errmsg(err, errlen, -EAGAIN, "%s: grew while read", shown);
-                ssize_t n = read(fd, in + len, cap - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return errmsg(err, errlen, negative_errno(), "%s: read: %m", shown);
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        in[len] = '\0';
+        size_t len;
+        r = read_full(fd, (size_t)st.st_size + 1, &in, &len);
+        if (r == -E2BIG) /* more than st_size bytes */
+                return errmsg(err, errlen, -EAGAIN, "%s: grew while read", shown);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return errmsg(err, errlen, r, "%s: read: %s", shown, strerror(-r));
         if ((r = fn(in, len, ids, &out, &outlen, changed, why, sizeof(why))) < 0)
                 return r == -ENOMEM ? r : errmsg(err, errlen, r, "%s: %s", shown, why);
         if (*changed == 0)

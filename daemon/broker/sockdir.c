@@ -17,6 +17,7 @@
 
 #include "ops.h"
 #include "resolve.h"
+#include "trusted.h"
 #include "util.h"
 
 static const char *type_name(mode_t m)
@@ -34,24 +35,22 @@ static const char *type_name(mode_t m)
 static int dir_check(int fd, const char *dir, char *err, size_t errlen)
 {
         struct stat st;
+        char fault[96];
         if (fstat(fd, &st) < 0) {
                 snprintf(err, errlen, "socket directory %s: %s", dir, strerror(errno));
                 return -errno;
         }
-        if (st.st_uid != 0) {
+        /* root's only, even when this process is not root */
+        enum trusted_dir_fault f = trusted_dir_fault(&st, false, fault, sizeof(fault));
+        if (f != TRUSTED_DIR_OK) {
                 snprintf(err, errlen,
-                         "socket directory %s: owned by uid %u, not root (its owner could "
-                         "replace the socket or the key file)",
-                         dir, (unsigned)st.st_uid);
-                return -EPERM;
-        }
-        if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-                snprintf(err, errlen,
-                         "socket directory %s: writable by %s and not sticky (mode %04o), so "
-                         "others could replace the socket or the key file; make it not "
-                         "writable by group or other, or sticky (chmod +t)",
-                         dir, (st.st_mode & 002) ? "others" : "its group",
-                         (unsigned)(st.st_mode & 07777));
+                         f == TRUSTED_DIR_OWNER
+                             ? "socket directory %s: %s (its owner could replace the socket or "
+                               "the key file)"
+                             : "socket directory %s: %s, so others could replace the socket or "
+                               "the key file; make it not writable by group or other, or sticky "
+                               "(chmod +t)",
+                         dir, fault);
                 return -EPERM;
         }
         return 0;

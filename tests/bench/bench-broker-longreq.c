@@ -15,7 +15,6 @@
  * (root; ENTRIES default 100000) */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -39,30 +38,11 @@
 static char dir[32];
 static uint8_t key[PROTO_KEY_BYTES];
 
-static void die(const char *what)
-{
-        perror(what);
-        exit(1);
-}
-
-static int cmp(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
-
 static double pct(double *v, size_t n, double q)
 {
-        qsort(v, n, sizeof(double), cmp);
+        bench_sort(v, n);
         size_t i = (size_t)((double)n * q);
         return v[i < n ? i : n - 1];
-}
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) < 0)
-                die(path);
 }
 
 /* DIR/tree: entries in all (the tree's root not counted), PER_DIR a
@@ -72,18 +52,18 @@ static void make_tree(unsigned long entries)
         char p[256];
         snprintf(p, sizeof(p), "%s/tree", dir);
         if (mkdir(p, 0755) < 0)
-                die(p);
+                bench_die(p);
         unsigned long made = 0;
         for (unsigned d = 0; made < entries; d++) {
                 snprintf(p, sizeof(p), "%s/tree/d%u", dir, d);
                 if (mkdir(p, 0755) < 0)
-                        die(p);
+                        bench_die(p);
                 made++;
                 for (unsigned f = 0; f + 1 < PER_DIR && made < entries; f++, made++) {
                         snprintf(p, sizeof(p), "%s/tree/d%u/f%u", dir, d, f);
                         int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
                         if (fd < 0)
-                                die(p);
+                                bench_die(p);
                         close(fd);
                 }
         }
@@ -100,40 +80,23 @@ struct broker {
 
 static void broker_start(struct broker *b, const char *label, const char *bin, const char *tag)
 {
-        char kpath[100], pol[100], text[1024];
+        char rules[512];
         b->label = label;
-        snprintf(b->sock, sizeof(b->sock), "%s/run-%s/sd.sock", dir, tag);
         snprintf(b->file, sizeof(b->file), "%s/f-%s", dir, tag);
-        snprintf(kpath, sizeof(kpath), "%s/key-%s", dir, tag);
-        snprintf(pol, sizeof(pol), "%s/pol-%s.conf", dir, tag);
-        write_file(b->file, "", 0600);
-        int kfd = open(kpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-        if (kfd < 0 || write(kfd, key, sizeof(key)) != (ssize_t)sizeof(key))
-                die("key");
-        close(kfd);
-        snprintf(text, sizeof(text),
-                 "socket %s\nkey %s\n"
+        bench_write_file(b->file, "", 0600);
+        snprintf(rules, sizeof(rules),
                  "allow root chown %s/tree owner=1000:1000,1001:1001 recursive\n"
                  "allow root chmod %s mode=0600,0640\n",
-                 b->sock, kpath, dir, b->file);
-        write_file(pol, text, 0644);
-        b->pid = fork();
-        if (b->pid == 0) {
-                int null = open("/dev/null", O_WRONLY);
-                dup2(null, 1);
-                execl(bin, "stepdownd", "--serve", "-c", pol, (char *)NULL);
-                die("exec stepdownd");
-        }
-        for (int i = 0; i < 500 && access(b->sock, F_OK) < 0; i++)
-                usleep(10000);
-        if (access(b->sock, F_OK) < 0) {
+                 dir, b->file);
+        b->pid = bench_serve(bin, NULL, dir, tag, key, rules, b->sock, sizeof(b->sock));
+        if (b->pid < 0) {
                 fprintf(stderr, "bench-broker-longreq: %s did not start\n", label);
                 exit(1);
         }
         b->idle = malloc(MAX_SAMPLES * ROUNDS * sizeof(double));
         b->busy = malloc(MAX_SAMPLES * ROUNDS * sizeof(double));
         if (!b->idle || !b->busy)
-                die("malloc");
+                bench_die("malloc");
 }
 
 /* What A and B share: A's finished walks, and when to stop. */
@@ -226,14 +189,9 @@ int main(int argc, char **argv)
         }
         unsigned long entries = argc > 3 ? strtoul(argv[3], NULL, 10) : 100000;
         if (sodium_init() < 0)
-                die("sodium_init");
+                bench_die("sodium_init");
         setvbuf(stdout, NULL, _IOLBF, 0);
-        snprintf(dir, sizeof(dir), "/tmp/sd-longreq.XXXXXX");
-        if (!mkdtemp(dir) || chmod(dir, 0755) < 0)
-                die("mkdtemp");
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-            mount("tmpfs", dir, "tmpfs", 0, "mode=0755,size=256m,nr_inodes=400000") < 0)
-                die("tmpfs");
+        bench_tmpfs(dir, sizeof(dir), "sd-longreq", "mode=0755,size=256m,nr_inodes=400000");
         crypto_auth_keygen(key);
         double t0 = bench_now_us();
         make_tree(entries);
@@ -248,7 +206,7 @@ int main(int argc, char **argv)
         struct shared *sh =
             mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (sh == MAP_FAILED)
-                die("mmap");
+                bench_die("mmap");
         for (int r = 0; r < ROUNDS; r++)
                 for (int i = 0; i < k; i++) {
                         round_idle(&br[i]);

@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,35 +28,16 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench-client.h"
 #include "ops.h"
 #include "proto.h"
 
-static char dir[32], sock_path[100], key_path[100];
+static char dir[32], sock_path[100];
 static uint8_t key[PROTO_KEY_BYTES];
 static size_t req_len, rep_len; /* sizes of a chmod request and its reply */
-
-static double now_us(void)
-{
-        return bench_now_us();
-}
-
-static void die(const char *what)
-{
-        perror(what);
-        exit(1);
-}
-
-static int cmp(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
 
 struct stats {
         double p50, p99, rps;
@@ -65,13 +45,28 @@ struct stats {
 
 static struct stats summarize(double *lat, size_t n, double wall_us)
 {
-        qsort(lat, n, sizeof(double), cmp);
+        bench_sort(lat, n);
         return (struct stats){lat[n / 2], lat[n * 99 / 100], (double)n / (wall_us / 1e6)};
 }
 
 static void print(const char *name, struct stats s)
 {
         printf("  %-34s p50 %8.1f us  p99 %8.1f us  %9.0f req/s\n", name, s.p50, s.p99, s.rps);
+}
+
+/* Closes res[1], reads n latencies from res[0] into lat (what: the
+ * message if they do not all come), closes res[0]. */
+static void read_lat(int res[2], double *lat, size_t n, const char *what)
+{
+        size_t got = 0;
+        close(res[1]);
+        while (got < n * sizeof(double)) {
+                ssize_t r = read(res[0], (char *)lat + got, n * sizeof(double) - got);
+                if (r <= 0)
+                        bench_die(what);
+                got += (size_t)r;
+        }
+        close(res[0]);
 }
 
 /* ---- the floor: bare ping-pong ---- */
@@ -91,13 +86,13 @@ static struct stats pingpong(int pairs, size_t n, double *lat)
 {
         int res[2];
         pid_t kids[4];
-        double t0 = now_us();
+        double t0 = bench_now_us();
         if (pipe(res) < 0)
-                die("pipe");
+                bench_die("pipe");
         for (int p = 0; p < pairs; p++) {
                 int sv[2];
                 if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-                        die("socketpair");
+                        bench_die("socketpair");
                 if ((kids[2 * p] = fork()) == 0) {
                         close(sv[0]);
                         echo_server(sv[1]);
@@ -106,45 +101,32 @@ static struct stats pingpong(int pairs, size_t n, double *lat)
                         uint8_t req[PROTO_MAX_MSG] = {0}, buf[PROTO_MAX_MSG];
                         close(sv[1]);
                         for (size_t i = 0; i < n; i++) {
-                                double a = now_us();
+                                double a = bench_now_us();
                                 if (send(sv[0], req, req_len, 0) < 0 ||
                                     recv(sv[0], buf, sizeof(buf), 0) <= 0)
-                                        die("ping-pong");
-                                lat[i] = now_us() - a;
+                                        bench_die("ping-pong");
+                                lat[i] = bench_now_us() - a;
                         }
                         if (p == 0 && write(res[1], lat, n * sizeof(double)) < 0)
-                                die("write");
+                                bench_die("write");
                         _exit(0);
                 }
                 close(sv[0]);
                 close(sv[1]);
         }
-        close(res[1]);
-        size_t got = 0;
-        while (got < n * sizeof(double)) {
-                ssize_t r = read(res[0], (char *)lat + got, n * sizeof(double) - got);
-                if (r <= 0)
-                        die("read");
-                got += (size_t)r;
-        }
-        close(res[0]);
+        read_lat(res, lat, n, "read");
         for (int k = 0; k < 2 * pairs; k++)
                 waitpid(kids[k], NULL, 0);
-        struct stats s = summarize(lat, n, now_us() - t0);
+        struct stats s = summarize(lat, n, bench_now_us() - t0);
         s.rps *= pairs;
         return s;
 }
 
 /* ---- through the broker ---- */
 
-static int broker_connect_to(const char *sock)
-{
-        return bench_connect(sock, key);
-}
-
 static int broker_connect(void)
 {
-        return broker_connect_to(sock_path);
+        return bench_connect(sock_path, key);
 }
 
 static void request(int fd, const uint8_t *req, size_t len)
@@ -160,14 +142,14 @@ static void request(int fd, const uint8_t *req, size_t len)
  * client makes), then close; one client after the other. */
 static struct stats connect_bench(size_t n, double *lat)
 {
-        double t0 = now_us();
+        double t0 = bench_now_us();
         for (size_t i = 0; i < n; i++) {
-                double a = now_us();
+                double a = bench_now_us();
                 int fd = broker_connect();
-                lat[i] = now_us() - a;
+                lat[i] = bench_now_us() - a;
                 close(fd);
         }
-        return summarize(lat, n, now_us() - t0);
+        return summarize(lat, n, bench_now_us() - t0);
 }
 
 enum op { OP_CHMOD, OP_MKDIR };
@@ -190,11 +172,11 @@ static void client_run(enum op op, int c, size_t n, double *lat)
                     (size_t)proto_encode_mkdir(req[0], sizeof(req[0]), 2, path, 0700, -1, -1, 0);
         }
         for (size_t i = 0; i < n; i++) {
-                double a = now_us();
+                double a = bench_now_us();
                 request(fd, req[op == OP_CHMOD ? i & 1 : 0], len[op == OP_CHMOD ? i & 1 : 0]);
-                lat[i] = now_us() - a;
+                lat[i] = bench_now_us() - a;
                 if (op == OP_MKDIR && rmdir(path) < 0) /* cleanup, untimed */
-                        die("rmdir");
+                        bench_die("rmdir");
         }
         close(fd);
 }
@@ -203,32 +185,24 @@ static struct stats broker_bench(enum op op, int clients, size_t n, double *lat)
 {
         int res[2];
         pid_t kids[2];
-        double t0 = now_us();
+        double t0 = bench_now_us();
         if (pipe(res) < 0)
-                die("pipe");
+                bench_die("pipe");
         for (int c = 0; c < clients; c++) {
                 if ((kids[c] = fork()) == 0) {
                         client_run(op, c, n, lat);
                         if (c == 0 && write(res[1], lat, n * sizeof(double)) < 0)
-                                die("write");
+                                bench_die("write");
                         _exit(0);
                 }
         }
-        close(res[1]);
-        size_t got = 0;
-        while (got < n * sizeof(double)) {
-                ssize_t r = read(res[0], (char *)lat + got, n * sizeof(double) - got);
-                if (r <= 0)
-                        die("client failed");
-                got += (size_t)r;
-        }
-        close(res[0]);
+        read_lat(res, lat, n, "client failed");
         for (int c = 0; c < clients; c++) {
                 int st;
                 if (waitpid(kids[c], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
                         exit(1);
         }
-        struct stats s = summarize(lat, n, now_us() - t0);
+        struct stats s = summarize(lat, n, bench_now_us() - t0);
         s.rps *= clients;
         return s;
 }
@@ -239,13 +213,13 @@ static struct stats direct_bench(enum op op, size_t n, double *lat)
 {
         char anchor[128], err[256];
         snprintf(anchor, sizeof(anchor), "%s/data", dir);
-        double t0 = now_us();
+        double t0 = bench_now_us();
         for (size_t i = 0; i < n; i++) {
-                double a = now_us();
+                double a = bench_now_us();
                 int r = op == OP_CHMOD
                             ? op_chmod(anchor, "f0", i & 1 ? 0640 : 0600, err, sizeof(err))
                             : op_mkdir(anchor, "d0", 0700, 0, 0, false, err, sizeof(err));
-                lat[i] = now_us() - a;
+                lat[i] = bench_now_us() - a;
                 if (r < 0) {
                         fprintf(stderr, "bench-broker: direct: %s\n", err);
                         exit(1);
@@ -254,19 +228,19 @@ static struct stats direct_bench(enum op op, size_t n, double *lat)
                         char p[256];
                         snprintf(p, sizeof(p), "%s/d0", anchor);
                         if (rmdir(p) < 0)
-                                die("rmdir");
+                                bench_die("rmdir");
                 }
         }
-        return summarize(lat, n, now_us() - t0);
+        return summarize(lat, n, bench_now_us() - t0);
 }
 
 static struct stats sudo_bench(size_t n, double *lat)
 {
         char path[256];
         snprintf(path, sizeof(path), "%s/data/f0", dir);
-        double t0 = now_us();
+        double t0 = bench_now_us();
         for (size_t i = 0; i < n; i++) {
-                double a = now_us();
+                double a = bench_now_us();
                 pid_t pid = fork();
                 if (pid == 0) {
                         int null = open("/dev/null", O_WRONLY);
@@ -281,9 +255,9 @@ static struct stats sudo_bench(size_t n, double *lat)
                         fprintf(stderr, "bench-broker: sudo chmod failed\n");
                         exit(1);
                 }
-                lat[i] = now_us() - a;
+                lat[i] = bench_now_us() - a;
         }
-        return summarize(lat, n, now_us() - t0);
+        return summarize(lat, n, bench_now_us() - t0);
 }
 
 /* ---- mkdir, interleaved: the brokers against the floor ---- */
@@ -297,49 +271,27 @@ struct inst {
         size_t n;
 };
 
-static void write_file(const char *path, const char *text, mode_t mode);
-
 /* Starts bin --serve (with flag, may be NULL) on its own socket, key and
  * anchor DIR/data-TAG, allowing mkdir there. */
 static void inst_start(struct inst *in, const char *label, const char *bin, const char *flag,
                        const char *tag, size_t cap)
 {
-        char kpath[100], pol[100], text[1024];
+        char rules[256];
         in->label = label;
-        snprintf(in->sock, sizeof(in->sock), "%s/run-%s/sd.sock", dir, tag);
         snprintf(in->data, sizeof(in->data), "%s/data-%s", dir, tag);
-        snprintf(kpath, sizeof(kpath), "%s/key-%s", dir, tag);
-        snprintf(pol, sizeof(pol), "%s/pol-%s.conf", dir, tag);
         if (mkdir(in->data, 0755) < 0)
-                die(in->data);
-        int kfd = open(kpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-        if (kfd < 0 || write(kfd, key, sizeof(key)) != (ssize_t)sizeof(key))
-                die("key");
-        close(kfd);
-        snprintf(text, sizeof(text), "socket %s\nkey %s\nallow root mkdir %s/* mode=0700\n",
-                 in->sock, kpath, in->data);
-        write_file(pol, text, 0644);
-        in->pid = fork();
-        if (in->pid == 0) {
-                int null = open("/dev/null", O_WRONLY);
-                dup2(null, 1);
-                if (flag)
-                        execl(bin, "stepdownd", flag, "--serve", "-c", pol, (char *)NULL);
-                else
-                        execl(bin, "stepdownd", "--serve", "-c", pol, (char *)NULL);
-                die("exec stepdownd");
-        }
-        for (int i = 0; i < 200 && access(in->sock, F_OK) < 0; i++)
-                usleep(10000);
-        if (access(in->sock, F_OK) < 0) {
+                bench_die(in->data);
+        snprintf(rules, sizeof(rules), "allow root mkdir %s/* mode=0700\n", in->data);
+        in->pid = bench_serve(bin, flag, dir, tag, key, rules, in->sock, sizeof(in->sock));
+        if (in->pid < 0) {
                 fprintf(stderr, "bench-broker: %s did not start\n", label);
                 exit(1);
         }
-        in->fd = broker_connect_to(in->sock);
+        in->fd = bench_connect(in->sock, key);
         in->lat = malloc(cap * sizeof(double));
         in->n = 0;
         if (!in->lat)
-                die("malloc");
+                bench_die("malloc");
 }
 
 static void inst_stop(struct inst *in)
@@ -357,11 +309,11 @@ static void inst_round(struct inst *in, size_t m)
         snprintf(path, sizeof(path), "%s/d", in->data);
         size_t len = (size_t)proto_encode_mkdir(req, sizeof(req), 2, path, 0700, -1, -1, 0);
         for (size_t i = 0; i < m; i++) {
-                double a = now_us();
+                double a = bench_now_us();
                 request(in->fd, req, len);
-                in->lat[in->n++] = now_us() - a;
+                in->lat[in->n++] = bench_now_us() - a;
                 if (rmdir(path) < 0)
-                        die("rmdir");
+                        bench_die("rmdir");
         }
 }
 
@@ -373,15 +325,15 @@ static void direct_round(bool keep, size_t m, double *lat, size_t *n)
         snprintf(p, sizeof(p), "%s/d", anchor);
         op_mkdir_keep_stages(keep);
         for (size_t i = 0; i < m; i++) {
-                double a = now_us();
+                double a = bench_now_us();
                 int r = op_mkdir(anchor, "d", 0700, 0, 0, false, err, sizeof(err));
-                lat[(*n)++] = now_us() - a;
+                lat[(*n)++] = bench_now_us() - a;
                 if (r < 0) {
                         fprintf(stderr, "bench-broker: direct: %s\n", err);
                         exit(1);
                 }
                 if (rmdir(p) < 0)
-                        die("rmdir");
+                        bench_die("rmdir");
         }
         op_mkdir_keep_stages(false);
 }
@@ -391,16 +343,16 @@ static void bare_round(int fd, size_t m, double *lat, size_t *n)
 {
         uint8_t req[PROTO_MAX_MSG] = {0}, buf[PROTO_MAX_MSG];
         for (size_t i = 0; i < m; i++) {
-                double a = now_us();
+                double a = bench_now_us();
                 if (send(fd, req, req_len, 0) < 0 || recv(fd, buf, sizeof(buf), 0) <= 0)
-                        die("ping-pong");
-                lat[(*n)++] = now_us() - a;
+                        bench_die("ping-pong");
+                lat[(*n)++] = bench_now_us() - a;
         }
 }
 
 static double p50_of(double *lat, size_t n)
 {
-        qsort(lat, n, sizeof(double), cmp);
+        bench_sort(lat, n);
         return lat[n / 2];
 }
 
@@ -418,10 +370,10 @@ static void mkdir_interleaved(const char *bin, const char *old, size_t n)
         char p[128];
         snprintf(p, sizeof(p), "%s/data-direct", dir);
         if (mkdir(p, 0755) < 0)
-                die(p);
+                bench_die(p);
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-                die("socketpair");
+                bench_die("socketpair");
         pid_t echo = fork();
         if (echo == 0) {
                 close(sv[0]);
@@ -432,7 +384,7 @@ static void mkdir_interleaved(const char *bin, const char *old, size_t n)
                *d1 = malloc(cap * sizeof(double));
         size_t nb = 0, nk = 0, n1 = 0;
         if (!bare || !dk || !d1)
-                die("malloc");
+                bench_die("malloc");
         for (int r = 0; r < ROUNDS; r++) {
                 /* each round in another order, so that no kind always
                  * follows the same one */
@@ -477,27 +429,6 @@ static void mkdir_interleaved(const char *bin, const char *old, size_t n)
         free(d1);
 }
 
-static long rss_kib(pid_t pid, const char *field)
-{
-        char p[64], line[256];
-        long v = -1;
-        snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
-        FILE *f = fopen(p, "re");
-        while (f && fgets(line, sizeof(line), f))
-                if (strncmp(line, field, strlen(field)) == 0)
-                        v = strtol(line + strlen(field), NULL, 10);
-        if (f)
-                fclose(f);
-        return v;
-}
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) < 0)
-                die(path);
-}
-
 int main(int argc, char **argv)
 {
         char path[256], text[1024];
@@ -515,54 +446,33 @@ int main(int argc, char **argv)
         if (n < 100)
                 n = 100;
         if (sodium_init() < 0)
-                die("sodium_init");
+                bench_die("sodium_init");
         setvbuf(stdout, NULL, _IOLBF, 0);
 
-        snprintf(dir, sizeof(dir), "/tmp/sd-bench.XXXXXX");
-        if (!mkdtemp(dir) || chmod(dir, 0755) < 0)
-                die("mkdtemp");
         /* A tmpfs in a private mount namespace (the broker inherits it), so
          * the disk's filesystem does not dominate mkdir/rmdir. */
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-            mount("tmpfs", dir, "tmpfs", 0, "mode=0755,size=32m") < 0)
-                die("tmpfs");
-        snprintf(sock_path, sizeof(sock_path), "%s/run/sd.sock", dir);
-        snprintf(key_path, sizeof(key_path), "%s/key", dir);
+        bench_tmpfs(dir, sizeof(dir), "sd-bench", "mode=0755,size=32m");
         snprintf(path, sizeof(path), "%s/data", dir);
         if (mkdir(path, 0755) < 0)
-                die("mkdir data");
+                bench_die("mkdir data");
         for (int c = 0; c < 2; c++) {
                 snprintf(path, sizeof(path), "%s/data/f%d", dir, c);
-                write_file(path, "", 0600);
+                bench_write_file(path, "", 0600);
         }
         crypto_auth_keygen(key);
-        int kfd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-        if (kfd < 0 || write(kfd, key, sizeof(key)) != (ssize_t)sizeof(key))
-                die("key");
-        close(kfd);
         snprintf(text, sizeof(text),
-                 "socket %s\nkey %s\nallow root chmod %s/data/* mode=0600,0640\n"
+                 "allow root chmod %s/data/* mode=0600,0640\n"
                  "allow root mkdir %s/data/* mode=0700\n",
-                 sock_path, key_path, dir, dir);
-        snprintf(path, sizeof(path), "%s/pol.conf", dir);
-        write_file(path, text, 0644);
-
-        pid_t broker = fork();
-        if (broker == 0) {
-                int null = open("/dev/null", O_WRONLY);
-                dup2(null, 1);
-                execl(argv[1], "stepdownd", "--serve", "-c", path, (char *)NULL);
-                die("exec stepdownd");
-        }
-        for (int i = 0; i < 200 && access(sock_path, F_OK) < 0; i++)
-                usleep(10000);
-        if (access(sock_path, F_OK) < 0) {
+                 dir, dir);
+        pid_t broker =
+            bench_serve(argv[1], NULL, dir, "main", key, text, sock_path, sizeof(sock_path));
+        if (broker < 0) {
                 fprintf(stderr, "bench-broker: the broker did not start\n");
-                kill(broker, SIGTERM);
                 return 1;
         }
         usleep(50000);
-        long rss_idle = rss_kib(broker, "VmRSS:"), anon_idle = rss_kib(broker, "RssAnon:");
+        long rss_idle = bench_status_kib(broker, "VmRSS:"),
+             anon_idle = bench_status_kib(broker, "RssAnon:");
 
         snprintf(path, sizeof(path), "%s/data/f0", dir);
         req_len = (size_t)proto_encode_chmod(buf, sizeof(buf), 2, path, 0640);
@@ -571,7 +481,7 @@ int main(int argc, char **argv)
         size_t cap = n > 100000 ? n : 100000;
         double *lat = malloc(cap * sizeof(double));
         if (!lat)
-                die("malloc");
+                bench_die("malloc");
         printf("bench-broker: %zu requests per run, request %zu bytes, reply %zu bytes\n", n,
                req_len, rep_len);
         struct stats bare1 = pingpong(1, n, lat);
@@ -597,9 +507,10 @@ int main(int argc, char **argv)
         size_t done = 6 * n, left = done < 100000 ? 100000 - done : 0;
         if (left)
                 broker_bench(OP_CHMOD, 1, left, lat);
-        long rss_100k = rss_kib(broker, "VmRSS:"), anon_100k = rss_kib(broker, "RssAnon:");
+        long rss_100k = bench_status_kib(broker, "VmRSS:"),
+             anon_100k = bench_status_kib(broker, "RssAnon:");
         broker_bench(OP_CHMOD, 1, 50000, lat);
-        long rss_150k = rss_kib(broker, "VmRSS:");
+        long rss_150k = bench_status_kib(broker, "VmRSS:");
 
         struct stats sudo = {0};
         size_t n_sudo = 300;

@@ -31,7 +31,6 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +42,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench-client.h"
 #include "ops.h"
 
 #if defined(__x86_64__)
@@ -58,49 +57,23 @@
 
 static char dir[32];
 
-static double now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void die(const char *what)
-{
-        perror(what);
-        exit(1);
-}
-
-static int cmp(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
-
 static double median(double *v, int n)
 {
-        qsort(v, (size_t)n, sizeof(double), cmp);
+        bench_sort(v, (size_t)n);
         return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void write_file(const char *path, const char *text)
-{
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) < 0)
-                die(path);
 }
 
 /* n calls of mkdirat(existing), each EEXIST; microseconds per call. */
 static double mkdir_existing(const char *existing, long n)
 {
-        double t0 = now_us();
+        double t0 = bench_now_us();
         for (long i = 0; i < n; i++)
                 if (mkdirat(AT_FDCWD, existing, 0700) == 0 || errno != EEXIST) {
                         fprintf(stderr, "bench-intercept: mkdirat %s: %s (wanted EEXIST)\n",
                                 existing, strerror(errno));
                         _exit(1);
                 }
-        return (now_us() - t0) / (double)n;
+        return (bench_now_us() - t0) / (double)n;
 }
 
 /* ---- the floor: a bare supervisor ---- */
@@ -120,11 +93,11 @@ static int install_listener(void)
         };
         struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                die("no_new_privs");
+                bench_die("no_new_privs");
         int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                               SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
         if (fd < 0)
-                die("seccomp NEW_LISTENER");
+                bench_die("seccomp NEW_LISTENER");
         return fd;
 }
 
@@ -140,7 +113,7 @@ static void send_fd(int sock, int fd)
         cm->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(cm), &fd, sizeof(int));
         if (sendmsg(sock, &mh, 0) != 1)
-                die("sendmsg");
+                bench_die("sendmsg");
 }
 
 static int recv_fd(int sock)
@@ -151,7 +124,7 @@ static int recv_fd(int sock)
             .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
         int fd;
         if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != 1 || !CMSG_FIRSTHDR(&mh))
-                die("recvmsg");
+                bench_die("recvmsg");
         memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
         return fd;
 }
@@ -165,10 +138,10 @@ static void read_path(const struct seccomp_notif *req, int lfd)
         snprintf(mem, sizeof(mem), "/proc/%u/mem", req->pid);
         int fd = open(mem, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || pread(fd, path, sizeof(path), (off_t)req->data.args[1]) <= 0)
-                die("read the path");
+                bench_die("read the path");
         close(fd);
         if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0)
-                die("SECCOMP_IOCTL_NOTIF_ID_VALID");
+                bench_die("SECCOMP_IOCTL_NOTIF_ID_VALID");
 }
 
 /* A child installs the filter and makes n EEXIST calls; we answer each:
@@ -178,10 +151,10 @@ static double bare(const char *existing, long n, enum bare_mode mode)
 {
         int sv[2], res[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || pipe(res) < 0)
-                die("socketpair");
+                bench_die("socketpair");
         pid_t kid = fork();
         if (kid < 0)
-                die("fork");
+                bench_die("fork");
         if (kid == 0) {
                 close(sv[0]);
                 close(res[0]);
@@ -198,15 +171,15 @@ static double bare(const char *existing, long n, enum bare_mode mode)
 
         struct seccomp_notif_sizes sz;
         if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0)
-                die("SECCOMP_GET_NOTIF_SIZES");
+                bench_die("SECCOMP_GET_NOTIF_SIZES");
         struct seccomp_notif *req = calloc(1, sz.seccomp_notif);
         struct seccomp_notif_resp *resp = calloc(1, sz.seccomp_notif_resp);
         if (!req || !resp)
-                die("calloc");
+                bench_die("calloc");
         for (long i = 0; i < n; i++) {
                 memset(req, 0, sz.seccomp_notif);
                 if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, req) < 0)
-                        die("SECCOMP_IOCTL_NOTIF_RECV");
+                        bench_die("SECCOMP_IOCTL_NOTIF_RECV");
                 memset(resp, 0, sz.seccomp_notif_resp);
                 resp->id = req->id;
                 if (mode == BARE_READ)
@@ -216,7 +189,7 @@ static double bare(const char *existing, long n, enum bare_mode mode)
                 else
                         resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
                 if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0)
-                        die("SECCOMP_IOCTL_NOTIF_SEND");
+                        bench_die("SECCOMP_IOCTL_NOTIF_SEND");
         }
         double us = -1;
         if (read(res[0], &us, sizeof(us)) != sizeof(us))
@@ -242,9 +215,9 @@ static double engine_mkdir(int round, long n)
         double sum = 0;
         for (long i = 0; i < n; i++) {
                 snprintf(name, sizeof(name), "e%d_%ld", round, i);
-                double a = now_us();
+                double a = bench_now_us();
                 int r = op_mkdir(anchor, name, 0700, 1000, 1000, false, err, sizeof(err));
-                sum += now_us() - a;
+                sum += bench_now_us() - a;
                 if (r < 0) {
                         fprintf(stderr, "bench-intercept: engine: %s\n", err);
                         exit(1);
@@ -268,7 +241,7 @@ static int under_stepdownd(const char *sd, const char *loop, const char *policy,
         snprintf(errp, sizeof(errp), "%s/stderr", dir);
         int out[2];
         if (pipe(out) < 0)
-                die("pipe");
+                bench_die("pipe");
         pid_t kid = fork();
         if (kid == 0) {
                 int efd = open(errp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -335,35 +308,31 @@ int main(int argc, char **argv)
                 rounds = 31;
         setvbuf(stdout, NULL, _IOLBF, 0);
 
-        snprintf(dir, sizeof(dir), "/tmp/sd-bench.XXXXXX");
-        if (!mkdtemp(dir) || chmod(dir, 0755) < 0)
-                die("mkdtemp");
         /* tmpfs in a private mount namespace; the app is uid 1000 "app"
          * through private /etc/passwd and /etc/group (the host's stay). */
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-            mount("tmpfs", dir, "tmpfs", 0, "mode=0755,size=64m,nr_inodes=200000") < 0)
-                die("tmpfs");
+        bench_tmpfs(dir, sizeof(dir), "sd-bench", "mode=0755,size=64m,nr_inodes=200000");
         const char *mk[] = {"data", "eng", "exist", "run"};
         for (size_t i = 0; i < sizeof(mk) / sizeof(mk[0]); i++) {
                 snprintf(path, sizeof(path), "%s/%s", dir, mk[i]);
                 if (mkdir(path, 0755) < 0)
-                        die(path);
+                        bench_die(path);
         }
         snprintf(path, sizeof(path), "%s/passwd", dir);
-        write_file(path, "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/:/bin/sh\n");
+        bench_write_file(path, "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/:/bin/sh\n",
+                         0644);
         if (mount(path, "/etc/passwd", NULL, MS_BIND, NULL) < 0)
-                die("bind /etc/passwd");
+                bench_die("bind /etc/passwd");
         snprintf(path, sizeof(path), "%s/group", dir);
-        write_file(path, "root:x:0:\napp:x:1000:\n");
+        bench_write_file(path, "root:x:0:\napp:x:1000:\n", 0644);
         if (mount(path, "/etc/group", NULL, MS_BIND, NULL) < 0)
-                die("bind /etc/group");
+                bench_die("bind /etc/group");
         snprintf(text, sizeof(text),
                  "user app\nsocket %s/run/sd.sock\nintercept mkdir\n"
                  "allow app mkdir %s/data/* mode=0700\n",
                  dir, dir);
         char policy[128];
         snprintf(policy, sizeof(policy), "%s/pol.conf", dir);
-        write_file(policy, text);
+        bench_write_file(policy, text, 0644);
         char existing[128];
         snprintf(existing, sizeof(existing), "%s/exist", dir);
 

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-client.h"
 #include "proto.h"
 #include "racers.h"
 #include "util.h"
@@ -360,20 +361,6 @@ static void drop_to_vol_owner(void)
         }
 }
 
-static long status_kb(pid_t pid, const char *field)
-{
-        char path[64], line[256];
-        long v = -1;
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-        FILE *f = fopen(path, "re");
-        while (f && fgets(line, sizeof(line), f))
-                if (strncmp(line, field, strlen(field)) == 0)
-                        v = strtol(line + strlen(field), NULL, 10);
-        if (f)
-                fclose(f);
-        return v;
-}
-
 static long fd_count(pid_t pid)
 {
         char cmd[64];
@@ -491,7 +478,7 @@ int main(int argc, char **argv)
         }
         waitpid(warm, NULL, 0);
         usleep(300000);
-        long rss0 = status_kb(broker, "VmRSS:"), fds0 = fd_count(broker);
+        long rss0 = bench_status_kib(broker, "VmRSS:"), fds0 = fd_count(broker);
 
         double t0 = now(), until = t0 + secs;
         pid_t kids[WORKERS + 1], rkids[2];
@@ -522,7 +509,7 @@ int main(int argc, char **argv)
         long rss1 = 0, fds1 = 0;
         for (int i = 0; i < 40; i++) {
                 usleep(250000);
-                rss1 = status_kb(broker, "VmRSS:");
+                rss1 = bench_status_kib(broker, "VmRSS:");
                 fds1 = fd_count(broker);
                 if (fds1 == fds0 && rss1 <= rss0 + RSS_SLACK_KB)
                         break;
