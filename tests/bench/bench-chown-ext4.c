@@ -5,9 +5,9 @@
  * made, mounted in a private mount namespace and removed by the bench),
  * cold (caches dropped before every run) and warm, in one interleaved
  * run, with io_uring and without it (STEPDOWN_CHOWN_URING=0, as where a
- * seccomp filter refuses io_uring); with a second STEPDOWND (the code before issue 21) its figures
- * too. Every run gives the tree a new owner.  Prints the totals, the ratios to coreutils and
- * whether the targets are met (cold <= 1.0, warm <= 0.9).
+ * seccomp filter refuses io_uring); with a second STEPDOWND (older code, e.g. a build of the code
+ * before a change) its figures too. Every run gives the tree a new owner.  Prints the totals, the
+ * ratios to coreutils and whether the targets are met (cold <= 1.0, warm <= 0.9).
  *
  * usage: bench-chown-ext4 STEPDOWND [OLD_STEPDOWND [ENTRIES [ROUNDS]]]
  *   (defaults: no old, 101000 entries, 3 rounds; root, losetup, mkfs.ext4) */
@@ -218,9 +218,9 @@ int main(int argc, char **argv)
         printf("  %-44s %.3f  (plain calls)\n", "warm: stepdownd, no io_uring / chown -R",
                tot[0][PLAIN] / tot[0][COREUTILS]);
         if (sd[1]) {
-                printf("  %-44s %.3f  (before issue 21)\n", "cold: stepdownd before / chown -R",
+                printf("  %-44s %.3f  (OLD_STEPDOWND)\n", "cold: stepdownd before / chown -R",
                        tot[1][OLD] / tot[1][COREUTILS]);
-                printf("  %-44s %.3f  (before issue 21)\n", "warm: stepdownd before / chown -R",
+                printf("  %-44s %.3f  (OLD_STEPDOWND)\n", "warm: stepdownd before / chown -R",
                        tot[0][OLD] / tot[0][COREUTILS]);
         }
         printf("CPU time (user + system) / chown -R's:\n");
