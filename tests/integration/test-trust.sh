@@ -86,7 +86,10 @@ as_bob mv "$T/pod/broker" "$T/pod/stolen" && as_bob mkdir -m 0755 "$T/pod/broker
 KEY=$T/pod/stolen/sd.key # the real key, where the app still has it (an fd in exec mode)
 impostor() { # METHOD: bob listens at the broker's path; its log in $T/imp.out
         rm -f "$T/pod/broker/sd.sock"
-        as_bob "$RC" "$T/pod/broker/sd.sock" impostor "$1" 1 >"$T/imp.out" 2>&1 &
+        # not through as_bob: $! must be the impostor itself (setpriv
+        # execs it), so that the kill below does not leave it behind
+        setpriv --reuid=1001 --regid=1001 --clear-groups \
+                "$RC" "$T/pod/broker/sd.sock" impostor "$1" 1 >"$T/imp.out" 2>&1 &
         ipid=$!
         wait_sock "$T/pod/broker/sd.sock"
 }
