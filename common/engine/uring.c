@@ -71,6 +71,12 @@ int uring_init(struct uring *u, unsigned entries)
                 uring_free(u);
                 return -EOPNOTSUPP;
         }
+        /* An open that must wait for the disk (a cold cache) runs in a
+         * kernel worker thread of this task; each one counts against the
+         * container's pids limit.  At most URING_WORKERS of them (a kernel
+         * without the cap: its own bound). */
+        unsigned max[2] = {URING_WORKERS, URING_WORKERS};
+        (void)syscall(__NR_io_uring_register, fd, IORING_REGISTER_IOWQ_MAX_WORKERS, max, 2);
         u->entries = p.sq_entries;
         u->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
         u->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);

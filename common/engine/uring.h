@@ -14,6 +14,10 @@
 #include <stdint.h>
 #include <stddef.h>
 
+/* Kernel worker threads a ring may use at most (opens that wait for the
+ * disk run there, in parallel). */
+#define URING_WORKERS 8
+
 struct uring {
         int fd;
         unsigned entries;
