@@ -7,6 +7,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -410,6 +411,16 @@ static int handle_auth(struct conn_state *s, const struct proto_msg *m)
         return n < 0 ? -1 : conn_send(s, buf, (size_t)n, -1);
 }
 
+const char *broker_test_hold;
+
+/* The test hook above: waits until broker_test_hold exists. */
+static void test_hold(void)
+{
+        struct stat st;
+        for (int i = 0; i < 6000 && fstatat(AT_FDCWD, broker_test_hold, &st, 0) < 0; i++)
+                (void)poll(NULL, 0, 10);
+}
+
 static void *worker_main(void *arg)
 {
         struct worker *w = arg;
@@ -428,6 +439,8 @@ static void *worker_main(void *arg)
                 if (!w->todo)
                         w->todo_tail = &w->todo;
                 pthread_mutex_unlock(&w->mu);
+                if (broker_test_hold)
+                        test_hold();
                 request_act(&j->d.open, &j->d.call, &j->d.res);
                 pthread_mutex_lock(&w->mu);
                 j->next = w->done;

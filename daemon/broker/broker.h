@@ -80,6 +80,11 @@ struct peer {
 
 struct broker;
 
+/* stepdownd-test-hooks only (harden.c, STEPDOWN_TEST_HOOK=worker-hold:PATH):
+ * the worker thread holds each job until PATH exists (60 s at most), so a
+ * test can see the loop serve others while a long request is open. */
+extern const char *broker_test_hold;
+
 /* One connection. */
 struct conn {
         struct broker *broker;

@@ -348,6 +348,10 @@ static void test_hook(void)
          * checking its notification (a window for pid-reuse tests). */
         if (h && strncmp(h, "notif-delay:", 12) == 0)
                 icept_test_delay_ms = (unsigned)strtoul(h + 12, NULL, 10);
+        /* worker-hold:PATH: the broker's worker holds each job until PATH
+         * exists (a long request that stays open until the test says). */
+        if (h && strncmp(h, "worker-hold:", 12) == 0)
+                broker_test_hold = h + 12;
         /* landlock:PATH: a mkdir the policy's rules do not reach (or do),
          * made directly, past every policy check. */
         if (h && strncmp(h, "landlock:", 9) == 0)
