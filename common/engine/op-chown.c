@@ -70,16 +70,8 @@
 #define STATX_WANT                                                                                 \
         (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_NLINK | STATX_INO | STATX_MNT_ID)
 
-/* Entries a walker opens and stats at once through its ring. */
+/* Entries a walker opens at once through its ring. */
 #define BATCH 128
-
-/* An entry of a batch: name (in the getdents buffer), its O_PATH fd, what
- * statx says on that fd. */
-struct slot {
-        const char *name;
-        int fd;
-        struct statx sx;
-};
 
 struct frame {
         int fd;    /* -1 while let go (deep walks) */
@@ -111,8 +103,8 @@ struct walk {
         char *err;
         size_t errlen;
         struct uring *ring;          /* NULL: plain system calls */
-        struct slot *slots;          /* BATCH of them, with a ring */
-        int res[2 * BATCH];          /* the ring's results */
+        const char **names;          /* BATCH queued entries, with a ring */
+        int res[BATCH];              /* the ring's results */
         uint64_t lvisited, lchanged; /* counted here, not yet in st (COUNT_RUN) */
 };
 
@@ -503,12 +495,12 @@ static int read_dir(struct walk *w)
  * a change. */
 static int run_batch(struct walk *w, struct frame *f, size_t n, bool *direct)
 {
-        struct slot *s = w->slots;
+        const char **names = w->names;
         for (size_t i = 0; i < n; i++) {
                 struct io_uring_sqe *e = uring_sqe(w->ring, i);
                 e->opcode = IORING_OP_OPENAT;
                 e->fd = f->fd;
-                e->addr = (uintptr_t)s[i].name;
+                e->addr = (uintptr_t)names[i];
                 e->open_flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
                 w->res[i] = -EIO;
         }
@@ -528,9 +520,9 @@ static int run_batch(struct walk *w, struct frame *f, size_t n, bool *direct)
                         ;
                 else if (fd < 0) {
                         close_run(w);
-                        r = visit_file(w, f, s[i].name, false, direct);
+                        r = visit_file(w, f, names[i], false, direct);
                 } else
-                        r = check_file(w, f, s[i].name, fd, false, direct);
+                        r = check_file(w, f, names[i], fd, false, direct);
                 if (fd >= 0)
                         close_later(w, fd);
         }
@@ -567,7 +559,7 @@ static int read_entries(struct walk *w)
                         if (direct && d->d_type == DT_DIR) {
                                 r = remember_dir(f, name);
                         } else if (direct && w->ring) {
-                                w->slots[k++].name = name;
+                                w->names[k++] = name;
                                 if (k == BATCH) {
                                         r = run_batch(w, f, k, &direct);
                                         k = 0;
@@ -924,16 +916,16 @@ static int walk_init(struct walk *w, const struct walk *proto, char *err, size_t
         w->errlen = errlen;
         w->buf = malloc(DENTS_BUF);
         w->ring = NULL;
-        w->slots = NULL;
+        w->names = NULL;
         if (w->buf && w->st->uring) {
                 /* no ring (the kernel, a seccomp filter): plain calls */
                 w->ring = malloc(sizeof(*w->ring));
-                w->slots = malloc(BATCH * sizeof(*w->slots));
-                if (!w->ring || !w->slots || uring_init(w->ring, 2 * BATCH) < 0) {
+                w->names = malloc(BATCH * sizeof(*w->names));
+                if (!w->ring || !w->names || uring_init(w->ring, BATCH) < 0) {
                         free(w->ring);
-                        free(w->slots);
+                        free(w->names);
                         w->ring = NULL;
-                        w->slots = NULL;
+                        w->names = NULL;
                 }
         }
         return w->buf ? 0 : -ENOMEM;
@@ -944,7 +936,7 @@ static void walk_done(struct walk *w)
         if (w->ring) {
                 uring_free(w->ring);
                 free(w->ring);
-                free(w->slots);
+                free(w->names);
         }
         free(w->buf);
         free(w->stack);
