@@ -33,7 +33,11 @@
  * A walker that enters a directory while another walker waits for work
  * hands it over instead: opened, checked and changed exactly as it would
  * have walked it, the fd passes to the other walker, which walks it as
- * its root (re-opens of let-go levels start there).  At most one
+ * its root (re-opens of let-go levels start there).  Each walker thread
+ * has an fd table of its own (unshare(CLONE_FILES)), so the fd travels
+ * through a socket pair (SCM_RIGHTS); in a table threads share, every
+ * call on an fd takes a reference on the file and every open and close
+ * takes the table's lock, which cost the two-thread walk ~6%.  At most one
  * directory per waiting walker is queued (the pending one nearest the
  * root, the largest share), so memory and fds stay bounded
  * (each walker holds OP_CHOWN_HELD_FDS / threads levels).  The counts are
@@ -49,7 +53,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -120,7 +126,12 @@ struct job {
 struct pool {
         pthread_mutex_t mu;
         pthread_cond_t cv;
-        struct job *q; /* at most threads jobs */
+        struct job *q; /* at most threads jobs, first in first out */
+        /* The queued jobs' fds ride in [0] -> [1] (SCM_RIGHTS), in queue
+         * order: each walker thread has its own fd table.  -1: no socket
+         * pair, the threads share the caller's table and the fds are
+         * in the queue. */
+        int sock[2];
         size_t qlen;
         unsigned threads, idle; /* walkers, those waiting for a job */
         unsigned reserved;      /* jobs being prepared for them */
@@ -693,6 +704,86 @@ static bool wanted(const struct walk *w)
                             __atomic_load_n(&p->reserved, __ATOMIC_RELAXED);
 }
 
+/* Sends fd over sock with SCM_RIGHTS (one byte of data). */
+static int send_fd(int sock, int fd)
+{
+        char byte = 0;
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } c = {0};
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = c.buf,
+                           .msg_controllen = sizeof(c.buf)};
+        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(h), &fd, sizeof(int));
+        return sendmsg(sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 ? 0 : negative_errno();
+}
+
+/* The next fd from sock, into this thread's fd table; -errno. */
+static int recv_fd(int sock)
+{
+        char byte;
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } c;
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = c.buf,
+                           .msg_controllen = sizeof(c.buf)};
+        if (recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
+                return negative_errno();
+        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+        int fd;
+        /* MSG_CTRUNC: the fd did not fit in this table (EMFILE) */
+        if ((m.msg_flags & MSG_CTRUNC) || !h || h->cmsg_level != SOL_SOCKET ||
+            h->cmsg_type != SCM_RIGHTS || h->cmsg_len != CMSG_LEN(sizeof(int)))
+                return -EMFILE;
+        memcpy(&fd, CMSG_DATA(h), sizeof(int));
+        return fd;
+}
+
+/* Queues j (under p->mu); its fd goes into the pool's socket pair, and
+ * the donor's copy is closed, or stays in the queue (no socket pair).
+ * Fails only when the kernel has no memory for the message; j is then
+ * still the caller's. */
+static int enqueue(struct pool *p, const struct job *j)
+{
+        struct job q = *j;
+        if (p->sock[0] >= 0) {
+                int r = send_fd(p->sock[0], q.fd);
+                if (r < 0)
+                        return r;
+                q.fd = safe_close(q.fd);
+        }
+        p->q[p->qlen] = q;
+        __atomic_store_n(&p->qlen, p->qlen + 1, __ATOMIC_RELAXED);
+        p->proto.st->handed++;
+        pthread_cond_signal(&p->cv);
+        return 0;
+}
+
+/* Takes the first queued job (under p->mu), its fd in this thread's
+ * table: 0, or -errno with j->fd -1 (j->path is the caller's either
+ * way). */
+static int dequeue(struct pool *p, struct job *j)
+{
+        *j = p->q[0];
+        memmove(p->q, p->q + 1, (p->qlen - 1) * sizeof(*p->q));
+        __atomic_store_n(&p->qlen, p->qlen - 1, __ATOMIC_RELAXED);
+        if (p->sock[1] < 0)
+                return 0;
+        j->fd = recv_fd(p->sock[1]);
+        return j->fd < 0 ? j->fd : 0;
+}
+
 /* Hands the directory fd (checked and changed, name in the top frame) to
  * a waiting walker.  false: nobody waits any more, walk it here. */
 static bool give(struct walk *w, int fd, const char *name, const struct statx *sx)
@@ -705,16 +796,13 @@ static bool give(struct walk *w, int fd, const char *name, const struct statx *s
                 return false;
         pthread_mutex_lock(&p->mu);
         bool ok = p->idle > p->qlen + p->reserved && !p->stop;
-        if (ok) {
-                p->q[p->qlen] = (struct job){
-                    .fd = fd,
-                    .dev = makedev(sx->stx_dev_major, sx->stx_dev_minor),
-                    .ino = sx->stx_ino,
-                    .path = copy,
-                };
-                __atomic_store_n(&p->qlen, p->qlen + 1, __ATOMIC_RELAXED);
-                pthread_cond_signal(&p->cv);
-        }
+        if (ok)
+                ok = enqueue(p, &(struct job){
+                                    .fd = fd,
+                                    .dev = makedev(sx->stx_dev_major, sx->stx_dev_minor),
+                                    .ino = sx->stx_ino,
+                                    .path = copy,
+                                }) == 0;
         pthread_mutex_unlock(&p->mu);
         if (!ok)
                 free(copy);
@@ -823,18 +911,22 @@ static int share(struct walk *w)
         }
         pthread_mutex_lock(&p->mu);
         __atomic_store_n(&p->reserved, p->reserved - 1, __ATOMIC_RELAXED);
-        if (r > 0) {
-                /* qlen + reserved stayed below idle: the slot is there */
-                p->q[p->qlen] = (struct job){
-                    .fd = fd,
-                    .dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
-                    .ino = sx.stx_ino,
-                    .path = copy,
-                };
-                __atomic_store_n(&p->qlen, p->qlen + 1, __ATOMIC_RELAXED);
-                pthread_cond_signal(&p->cv);
-        }
+        /* qlen + reserved stayed below idle: the slot is there */
+        int q = r > 0 ? enqueue(p,
+                                &(struct job){
+                                    .fd = fd,
+                                    .dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
+                                    .ino = sx.stx_ino,
+                                    .path = copy,
+                                })
+                      : 0;
         pthread_mutex_unlock(&p->mu);
+        if (q < 0) {
+                safe_close(fd);
+                free(copy);
+                r = op_fail(w->err, w->errlen, "chown", path, q,
+                            "cannot hand the directory to another walker", -1);
+        }
         return r < 0 ? r : 1;
 }
 
@@ -873,12 +965,18 @@ static int walk_tree(struct walk *w, int rootfd, dev_t dev, ino_t ino)
 static void walker(struct pool *p, struct walk *w, struct job *first)
 {
         struct job j = *first;
+        int r = 0;
         pthread_mutex_lock(&p->mu);
         for (;;) {
-                if (j.fd >= 0) {
+                if (j.path) {
                         pthread_mutex_unlock(&p->mu);
                         w->path = j.path;
-                        int r = walk_tree(w, j.fd, j.dev, j.ino);
+                        if (r < 0) /* the job's fd did not reach this thread */
+                                r = op_fail(w->err, w->errlen, "chown", j.path, r,
+                                            "cannot take the directory over from another walker",
+                                            -1);
+                        else
+                                r = walk_tree(w, j.fd, j.dev, j.ino);
                         flush_counts(w);
                         pthread_mutex_lock(&p->mu);
                         if (r < 0 && r != -ECANCELED && !p->stop) {
@@ -888,11 +986,10 @@ static void walker(struct pool *p, struct walk *w, struct job *first)
                                 pthread_cond_broadcast(&p->cv);
                         }
                         free(j.path);
-                        j.fd = -1;
+                        j.path = NULL;
                 }
                 if (p->qlen > 0 && !p->stop) {
-                        __atomic_store_n(&p->qlen, p->qlen - 1, __ATOMIC_RELAXED);
-                        j = p->q[p->qlen];
+                        r = dequeue(p, &j);
                         continue;
                 }
                 __atomic_store_n(&p->idle, p->idle + 1, __ATOMIC_RELAXED);
@@ -952,6 +1049,13 @@ static void *walker_thread(void *arg)
         struct thread *t = arg;
         struct pool *p = t->p;
         struct walk w;
+        /* An fd table of its own (the fds handed over come through the
+         * pool's socket pair): in a table that threads share, the kernel
+         * takes a reference on the file at each call on an fd and a lock
+         * at each open and close.  Where unshare is refused the table
+         * stays shared, which works the same, only slower. */
+        if (p->sock[0] >= 0)
+                (void)unshare(CLONE_FILES);
         char *err = malloc(p->errlen);
         struct job none = {.fd = -1};
         if (err && walk_init(&w, &p->proto, err, p->errlen) == 0) {
@@ -988,6 +1092,7 @@ static int walk_parallel(struct walk *proto, unsigned threads, int rootfd, dev_t
             .threads = threads,
             .err = proto->err,
             .errlen = proto->errlen,
+            .sock = {-1, -1},
         };
         struct thread *t = calloc(threads, sizeof(*t));
         p.q = calloc(threads, sizeof(*p.q));
@@ -1003,6 +1108,8 @@ static int walk_parallel(struct walk *proto, unsigned threads, int rootfd, dev_t
                 safe_close(rootfd);
                 return op_fail(proto->err, proto->errlen, "chown", proto->path, -ENOMEM, NULL, -1);
         }
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, p.sock) < 0)
+                p.sock[0] = p.sock[1] = -1;
         proto->pool = &p;
         proto->held = held_fds(threads);
         w.pool = &p;
@@ -1029,11 +1136,14 @@ static int walk_parallel(struct walk *proto, unsigned threads, int rootfd, dev_t
         walker(&p, &w, &root);
         for (unsigned i = 1; i < started; i++)
                 pthread_join(t[i].tid, NULL);
-        /* jobs left when a walker failed */
+        /* jobs left when a walker failed (their fds in the socket pair
+         * go with it) */
         for (size_t i = 0; i < p.qlen; i++) {
                 safe_close(p.q[i].fd);
                 free(p.q[i].path);
         }
+        safe_close(p.sock[0]);
+        safe_close(p.sock[1]);
         walk_done(&w);
         free(err);
         free(p.q);
@@ -1085,7 +1195,8 @@ static int chown_target(const char *anchor, const char *rest, uid_t uid, gid_t g
         struct op_stats dummy = {0};
         if (!st)
                 st = &dummy;
-        st->visited = st->changed = st->skipped_hardlinks = st->skipped_moved = st->batched = 0;
+        st->visited = st->changed = st->skipped_hardlinks = st->skipped_moved = st->batched =
+            st->handed = 0;
 
         _cleanup_(op_target_done) struct op_target t;
         int r = op_target_init(&t, "chown", anchor, rest, xdev, err, errlen);

@@ -56,6 +56,9 @@ struct op_stats {
         bool uring;
         /* Out: entries opened through io_uring (0: plain calls only). */
         uint64_t batched;
+        /* Out: directories one walker handed to another (parallel walk),
+         * their fds passed between the walkers' own fd tables. */
+        uint64_t handed;
 };
 
 #define OP_PROGRESS_EVERY 1024

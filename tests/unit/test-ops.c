@@ -1420,6 +1420,18 @@ static unsigned long owned_by(const char *dir, uid_t uid)
         return n;
 }
 
+/* fds open in this process (the caller's table) */
+static int open_fds(void)
+{
+        DIR *d = opendir("/proc/self/fd");
+        assert_non_null(d);
+        int n = 0;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
 static void test_parallel_walk(void **state)
 {
         (void)state;
@@ -1440,6 +1452,7 @@ static void test_parallel_walk(void **state)
         }
         const uint64_t total = 20 * (1 + 4 * 47) + 1;
         static const unsigned threads[] = {1, 2, 3, 8, 1};
+        int fds = open_fds();
         for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++) {
                 uid_t u = i % 2 ? U1 : U2;
                 struct par_ctx c = {0};
@@ -1449,6 +1462,14 @@ static void test_parallel_walk(void **state)
                                       .threads = threads[i]};
                 assert_int_equal(
                     op_chown(anchor, "", u, u, true, false, false, &st, err, sizeof(err)), 0);
+                /* the other walkers started idle: directories were handed
+                 * over, their fds passed between the walkers' own tables,
+                 * and none is left open in the caller's */
+                if (threads[i] > 1)
+                        assert_true(st.handed > 0);
+                else
+                        assert_int_equal(st.handed, 0);
+                assert_int_equal(open_fds(), fds);
                 assert_int_equal(st.visited, total);
                 assert_int_equal(st.changed, total - 2 * 80);
                 assert_int_equal(st.skipped_hardlinks, 2 * 80);
