@@ -413,6 +413,41 @@ static void direct_round(bool keep, size_t m, double *lat, size_t *n)
         op_mkdir_keep_stages(false);
 }
 
+/* Where the broker's overhead over bare + direct goes, without the
+ * broker's code: a forked server that does the engine's mkdir (kept
+ * staging) in DIR/data-engine for each message, then replies as the echo
+ * server does.  Not a target: it shows what crossing into another process
+ * costs the engine's work (caches and TLB after the switch). */
+static void engine_server(int fd)
+{
+        uint8_t buf[PROTO_MAX_MSG], rep[PROTO_MAX_MSG] = {0};
+        char anchor[128], err[256];
+        snprintf(anchor, sizeof(anchor), "%s/data-engine", dir);
+        op_mkdir_keep_stages(true);
+        while (recv(fd, buf, sizeof(buf), 0) > 0)
+                if (op_mkdir(anchor, "d", 0700, 0, 0, false, err, sizeof(err)) < 0 ||
+                    send(fd, rep, rep_len, 0) < 0)
+                        break;
+        op_mkdir_keep_stages(false);
+        _exit(0);
+}
+
+/* m round trips to the engine server on fd (rmdir untimed). */
+static void engine_round(int fd, size_t m, double *lat, size_t *n)
+{
+        uint8_t req[PROTO_MAX_MSG] = {0}, buf[PROTO_MAX_MSG];
+        char p[160];
+        snprintf(p, sizeof(p), "%s/data-engine/d", dir);
+        for (size_t i = 0; i < m; i++) {
+                double a = bench_now_us();
+                if (send(fd, req, req_len, 0) < 0 || recv(fd, buf, sizeof(buf), 0) <= 0)
+                        bench_die("engine server");
+                lat[(*n)++] = bench_now_us() - a;
+                if (rmdir(p) < 0)
+                        bench_die("rmdir");
+        }
+}
+
 /* m bare round trips to the echo server on fd. */
 static void bare_round(int fd, size_t m, double *lat, size_t *n)
 {
@@ -454,43 +489,62 @@ static void mkdir_interleaved(const char *bin, const char *old, size_t n)
         snprintf(p, sizeof(p), "%s/data-direct", dir);
         if (mkdir(p, 0755) < 0)
                 bench_die(p);
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        snprintf(p, sizeof(p), "%s/data-engine", dir);
+        if (mkdir(p, 0755) < 0)
+                bench_die(p);
+        int sv[2], se[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+            socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, se) < 0)
                 bench_die("socketpair");
         pid_t echo = fork();
         if (echo == 0) {
                 close(sv[0]);
+                close(se[0]);
                 echo_server(sv[1]);
         }
+        pid_t eng = fork();
+        if (eng == 0) {
+                close(sv[0]);
+                close(se[0]);
+                engine_server(se[1]);
+        }
         close(sv[1]);
+        close(se[1]);
         double *bare = malloc(cap * sizeof(double)), *dk = malloc(cap * sizeof(double)),
-               *d1 = malloc(cap * sizeof(double)), *tmp = malloc(m * sizeof(double));
-        double rr[4][ROUNDS], no[ROUNDS]; /* each broker's ratio, new / old, by round */
-        size_t nb = 0, nk = 0, n1 = 0;
-        if (!bare || !dk || !d1 || !tmp)
+               *d1 = malloc(cap * sizeof(double)), *es = malloc(cap * sizeof(double)),
+               *tmp = malloc(m * sizeof(double));
+        /* each broker's ratio, the engine server's, new / old, by round */
+        double rr[4][ROUNDS], re[ROUNDS], no[ROUNDS];
+        size_t nb = 0, nk = 0, n1 = 0, ne = 0;
+        if (!bare || !dk || !d1 || !es || !tmp)
                 bench_die("malloc");
         for (int r = 0; r < ROUNDS; r++) {
                 /* each round in another order, so that no kind always
                  * follows the same one */
-                for (int j = 0; j < k + 3; j++) {
-                        int x = (j + r) % (k + 3);
+                for (int j = 0; j < k + 4; j++) {
+                        int x = (j + r) % (k + 4);
                         if (x == 0)
                                 bare_round(sv[0], m, bare, &nb);
                         else if (x == 1)
                                 direct_round(true, m, dk, &nk);
                         else if (x == 2)
                                 direct_round(false, m, d1, &n1);
+                        else if (x == 3)
+                                engine_round(se[0], m, es, &ne);
                         else
-                                inst_round(&in[x - 3], m);
+                                inst_round(&in[x - 4], m);
                 }
                 double floor = round_p50(bare, nb, m, tmp) + round_p50(dk, nk, m, tmp);
+                re[r] = round_p50(es, ne, m, tmp) / floor;
                 for (int i = 0; i < k; i++)
                         rr[i][r] = round_p50(in[i].lat, in[i].n, m, tmp) / floor;
                 no[r] = rr[0][r] / rr[k - 1][r];
         }
         close(sv[0]);
+        close(se[0]);
         waitpid(echo, NULL, 0);
-        double pb = p50_of(bare, nb), pk = p50_of(dk, nk), p1 = p50_of(d1, n1);
+        waitpid(eng, NULL, 0);
+        double pb = p50_of(bare, nb), pk = p50_of(dk, nk), p1 = p50_of(d1, n1), pe = p50_of(es, ne);
         printf("mkdir, interleaved (%d rounds of %zu each; p50 over all rounds pooled):\n", ROUNDS,
                m);
         printf("  %-34s p50 %8.1f us\n", "bare SEQPACKET ping-pong", pb);
@@ -499,6 +553,9 @@ static void mkdir_interleaved(const char *bin, const char *old, size_t n)
         double ratio[4];
         printf("  %-34s %-10s %-28s %s\n", "", "p50", "pooled / (bare + direct kept)",
                "median (min-max) of the rounds' ratios");
+        bench_sort(re, ROUNDS);
+        printf("  %-34s %6.1f us  %-28.2f %.2f (%.2f-%.2f)\n", "engine in a ping-pong server", pe,
+               pe / (pb + pk), re[ROUNDS / 2], re[0], re[ROUNDS - 1]);
         for (int i = 0; i < k; i++) {
                 inst_stop(&in[i]);
                 double pi = p50_of(in[i].lat, in[i].n);
@@ -518,6 +575,7 @@ static void mkdir_interleaved(const char *bin, const char *old, size_t n)
                        ratio[k - 1], ratio[k - 1] <= 1.3 ? "met" : "NOT met", no[ROUNDS / 2]);
         }
         free(tmp);
+        free(es);
         free(bare);
         free(dk);
         free(d1);
