@@ -25,6 +25,14 @@
  * 1.19 to 1.50.  60 rounds of N / 60 requests each; the
  * old broker's ratio uses the same denominator (this build's engine), and
  * new / old is the median of the rounds' ratios of the two brokers' p50.
+ * Runs agree within about 1% in one state of the machine, but this VM
+ * has two (seen in turns, for minutes each): a client that waits longer
+ * than the bare round trip lets its vCPU halt, and waking it costs either
+ * little or 10-15 us, as the host decides.  Then the ratio is ~1.17 or
+ * ~1.47 for the same binary.  The "engine in a ping-pong server" line
+ * (the engine's mkdir in a plain forked server, no broker code) pays the
+ * same and tells the two apart: ~1.05 in the first state, ~1.33 in the
+ * second; what the broker adds on top is its own.
  *
  * usage: bench-broker STEPDOWND [N [OLD_STEPDOWND]]   (N requests per run,
  * default 20000; root; sudo is measured when /usr/bin/sudo exists) */
