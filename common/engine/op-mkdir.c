@@ -14,8 +14,9 @@
  *      root can add, rename or remove entries inside it; the app can at
  *      most rename the staging directory itself, which does not matter,
  *      since everything below goes through its fd.
- *   2. mkdirat(stage, "d", 0700); open, chown and chmod "d" through its
- *      own fd: nothing but root can have swapped it.
+ *   2. mkdirat(stage, "d", MODE & 0777); open it, and chown and chmod
+ *      it where it is not yet as asked, through its own fd: nothing but
+ *      root can have swapped it.
  *   3. renameat2(stage, "d", parent, name, RENAME_NOREPLACE): the finished
  *      directory appears at its name already owned and moded as it must
  *      end; an entry that appeared meanwhile is never replaced (EEXIST,
@@ -43,7 +44,7 @@
  * A long-running broker (op_mkdir_keep_stages()) skips steps 1 and 4 for
  * a directory made directly in an anchor: the staging directory made there
  * by step 1 is kept and reused by the next requests (see kept_get(): its
- * privacy and what it passes on are re-checked on fds each time) and
+ * privacy is checked when it is made, what it passes on each time) and
  * removed when keeping is turned off at stop, or by the start-time sweep
  * after a broker that was killed.  That takes a mkdir, an open, a
  * directory read and an rmdir of the app's directory off every request.
@@ -302,10 +303,12 @@ static int stage_make(int dirfd, const char *path, bool kept, char *stage, int *
         int r = -EEXIST;
         struct orphan o = {.not = {.st_ino = 0}};
         clock_gettime(CLOCK_REALTIME_COARSE, &o.since);
+        mode_t old = umask(0); /* exactly 0700, whatever the process's umask */
         for (int tries = 0; tries < 16 && r == -EEXIST; tries++) {
                 stage_name(stage, 64, kept);
                 r = mkdirat(dirfd, stage, 0700) < 0 ? negative_errno() : 0;
         }
+        umask(old);
         if (r < 0)
                 return op_fail(err, errlen, "mkdir", path, r == -EEXIST ? -EAGAIN : r,
                                r == -EEXIST ? "no free name for a staging directory" : NULL, -1);
@@ -343,7 +346,13 @@ static int stage_make(int dirfd, const char *path, bool kept, char *stage, int *
 static int build_in(int sfd, int dirfd, const char *name, const char *path, mode_t mode, uid_t uid,
                     gid_t gid, int *out, char *err, size_t errlen)
 {
-        if (mkdirat(sfd, "d", 0700) < 0) {
+        /* "d" is born with the permission bits asked for (less the
+         * process's umask; plus what a set-gid staging directory or a
+         * default ACL passes on): nobody but root can reach it inside the
+         * private staging directory, and owner and mode are compared and
+         * set below before it is renamed into place, so the usual case
+         * needs no chmod (and no umask(2) around it). */
+        if (mkdirat(sfd, "d", mode & 0777) < 0) {
                 int r = negative_errno();
                 return r == -ENOENT || r == -EEXIST
                            ? -ESTALE
@@ -354,12 +363,14 @@ static int build_in(int sfd, int dirfd, const char *name, const char *path, mode
         _cleanup_close_ int fd = openat(sfd, "d", O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) < 0)
                 r = negative_errno();
-        if (r == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1) &&
-            fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+        bool chown = r == 0 && ((uid != (uid_t)-1 && uid != st.st_uid) ||
+                                (gid != (gid_t)-1 && gid != st.st_gid));
+        if (chown && fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
                 r = negative_errno();
                 cap = CAP_CHOWN;
         }
-        if (r == 0 && fstat(fd, &st) < 0)
+        /* chown may have cleared set-gid: compare with the inode now */
+        if (chown && r == 0 && fstat(fd, &st) < 0)
                 r = negative_errno();
         if (r == 0 && (st.st_mode & 07777) != mode) {
                 r = op_fchmod(sfd, "d", fd, &st, mode);
@@ -391,16 +402,20 @@ static int build_in(int sfd, int dirfd, const char *name, const char *path, mode
 
 /* Kept staging directories (op_mkdir_keep_stages()): one per anchor, made
  * by stage_make() and reused by later requests instead of a fresh one
- * each time.  Each use re-checks it on its fd (still a directory of ours,
- * mode 0700, not removed) and checks that a directory made in it inherits
- * what one made in the anchor itself would now: the set-gid bit and group
- * (compared with the anchor's fstat) and the default ACL (compared with
- * the anchor's system.posix_acl_default, read on an O_RDONLY fd of the
- * anchor).  Anything else drops it and makes a new one.  Nobody but root
- * can add, swap or remove anything inside it; the app can rename it
- * within the anchor or remove it (it is empty between requests), which
- * only costs a new one.  One thread at a time (as the umask, which
- * make_dir sets, is the process's). */
+ * each time.  Its privacy (a directory of ours, mode 0700, empty) is
+ * checked on its fd when it is made, and its fstat kept: owner, mode,
+ * set-gid bit and group of a directory owned by root can be changed by
+ * root only, so they need no second look.  Each use checks that a
+ * directory made in it inherits what one made in the anchor itself would
+ * now: the set-gid bit and group (compared with the anchor's fstat, which
+ * also finds the slot) and the default ACL (compared with the anchor's
+ * system.posix_acl_default, read on an O_RDONLY fd of the anchor).
+ * Anything else drops it and makes a new one.  Nobody but root can add,
+ * swap or remove anything inside it; the app can rename it within the
+ * anchor or remove it (it is empty between requests): a removed one is
+ * found by the mkdirat in it failing (build_in: -ESTALE), which costs a
+ * new one.  One thread at a time (stage_make sets the umask, which is the
+ * process's). */
 #define KEPT_MAX     8
 #define KEPT_ACL_MAX 512
 #define ACL_DEFAULT  "system.posix_acl_default"
@@ -410,7 +425,8 @@ struct kept_stage {
         int sfd;   /* the staging directory */
         dev_t dev; /* the anchor's device and inode */
         ino_t ino;
-        char name[64]; /* the staging directory's name when it was made */
+        char name[64];  /* the staging directory's name when it was made */
+        struct stat st; /* its fstat then */
         uint64_t used;
         ssize_t acl_len; /* its default ACL: bytes, or -ENODATA for none */
         char acl[KEPT_ACL_MAX];
@@ -447,8 +463,7 @@ static void kept_drop(struct kept_stage *k)
 static bool kept_usable(struct kept_stage *k, const struct stat *p, const struct stat *s)
 {
         char acl[KEPT_ACL_MAX];
-        if (!stage_like(s) || s->st_nlink == 0 ||
-            (p->st_mode & S_ISGID) != (s->st_mode & S_ISGID) ||
+        if ((p->st_mode & S_ISGID) != (s->st_mode & S_ISGID) ||
             ((p->st_mode & S_ISGID) && p->st_gid != s->st_gid))
                 return false;
         ssize_t n = default_acl(k->pfd, acl, sizeof(acl));
@@ -471,7 +486,7 @@ static struct kept_stage *kept_get(int dirfd, const char *path, char *err, size_
                 if (x->pfd < 0 ? lru->pfd >= 0 : lru->pfd >= 0 && x->used < lru->used)
                         lru = x;
         }
-        if (k && fstat(k->sfd, &s) == 0 && kept_usable(k, &p, &s)) {
+        if (k && kept_usable(k, &p, &k->st)) {
                 k->used = ++kept.tick;
                 return k;
         }
@@ -483,7 +498,7 @@ static struct kept_stage *kept_get(int dirfd, const char *path, char *err, size_
         if (pfd < 0 || stage_make(dirfd, path, true, k->name, &sfd, err, errlen) < 0)
                 return NULL;
         k->acl_len = default_acl(sfd, k->acl, sizeof(k->acl));
-        if ((k->acl_len < 0 && k->acl_len != -ENODATA) || fstat(sfd, &s) < 0) {
+        if ((k->acl_len < 0 && k->acl_len != -ENODATA) || fstat(sfd, &s) < 0 || !stage_like(&s)) {
                 stage_remove(dirfd, k->name, sfd);
                 return NULL;
         }
@@ -492,6 +507,7 @@ static struct kept_stage *kept_get(int dirfd, const char *path, char *err, size_
         k->dev = p.st_dev;
         k->ino = p.st_ino;
         k->used = ++kept.tick;
+        k->st = s;
         if (!kept_usable(k, &p, &s)) { /* the anchor changed meanwhile */
                 kept_drop(k);
                 return NULL;
@@ -516,14 +532,16 @@ void op_mkdir_keep_stages(bool on)
 static int create_dir(int dirfd, const char *name, const char *path, mode_t mode, uid_t uid,
                       gid_t gid, bool keep, int *out, char *err, size_t errlen)
 {
-        if (keep && kept.on) {
+        /* a kept one removed under us is dropped and made anew once; then
+         * the one-shot way */
+        for (int tries = 0; keep && kept.on && tries < 2; tries++) {
                 struct kept_stage *k = kept_get(dirfd, path, err, errlen);
-                int r =
-                    k ? build_in(k->sfd, dirfd, name, path, mode, uid, gid, out, err, errlen) : 0;
-                if (k && r != -ESTALE)
+                if (!k)
+                        break;
+                int r = build_in(k->sfd, dirfd, name, path, mode, uid, gid, out, err, errlen);
+                if (r != -ESTALE)
                         return r;
-                if (k) /* removed under us: drop it, go the one-shot way */
-                        kept_drop(k);
+                kept_drop(k);
         }
         char stage[64];
         _cleanup_close_ int sfd = -1;
@@ -541,12 +559,17 @@ static int make_dir(int dirfd, const char *name, const char *path, mode_t mode, 
                     gid_t gid, enum exist how, bool descend, bool keep, int *out, char *err,
                     size_t errlen)
 {
-        mode_t old = umask(0);
         int r = -ENOENT;
         for (int tries = 0; tries < 8 && r == -ENOENT; tries++) {
                 struct stat st;
                 _cleanup_close_ int fd = -1;
-                bool absent = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+                /* A plain mkdir where a kept staging directory serves goes
+                 * straight to creating: the renameat2(RENAME_NOREPLACE)
+                 * answers -EEXIST for a name that is there, which then
+                 * takes the same way as one the fstatat finds. */
+                bool absent =
+                    (keep && kept.on && how == EXIST_FAIL) ||
+                    (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
                 r = absent ? create_dir(dirfd, name, path, mode, uid, gid, keep, &fd, err, errlen)
                            : -EEXIST;
                 if (r == -EEXIST)
@@ -555,7 +578,6 @@ static int make_dir(int dirfd, const char *name, const char *path, mode_t mode, 
                 if (r == 0 && out)
                         *out = TAKE_FD(fd);
         }
-        umask(old);
         if (r == -ENOENT)
                 return op_fail(err, errlen, "mkdir", path, -EAGAIN,
                                "appeared and vanished repeatedly while being created", -1);

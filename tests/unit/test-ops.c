@@ -1090,6 +1090,51 @@ static void test_mkdir_kept_stage(void **state)
         assert_int_equal(count_stages(NULL, NULL), 0);
 }
 
+/* The kept staging directory's short way (issue 21 item 3): no umask(2)
+ * around the mkdir, no chown where the owner is already right, no stat of
+ * the name before a plain mkdir.  Whatever the process's umask, the
+ * directory made and the staging directory come out exactly as asked; a
+ * name that is a file or a symlink is refused as existing, with nothing
+ * followed, changed or left in the staging directory; an owner that is
+ * already right and one that is not both end as asked. */
+static void test_mkdir_kept_short_way(void **state)
+{
+        (void)state;
+        op_mkdir_keep_stages(true);
+        mode_t old = umask(0777);
+        int r = op_mkdir(anchor, "u", 02775, U1, U2, false, err, sizeof(err));
+        umask(old);
+        assert_int_equal(r, 0);
+        expect_file(P("anchor/u"), U1, U2, 02775, NULL);
+        DIR *d = opendir(anchor);
+        assert_non_null(d);
+        char stage[PATH_MAX + NAME_MAX + 2] = "";
+        for (struct dirent *e; (e = readdir(d));)
+                if (strncmp(e->d_name, ".stepdown-mkdir.", 16) == 0)
+                        snprintf(stage, sizeof(stage), "%s/%s", anchor, e->d_name);
+        closedir(d);
+        assert_true(stage[0]);
+        expect_file(stage, 0, 0, 0700, NULL);
+
+        write_file(P("anchor/f"), "app\n", 0640);
+        assert_int_equal(symlink("../outside/etc", P("anchor/l")), 0);
+        assert_int_equal(op_mkdir(anchor, "f", 0777, U1, U1, false, err, sizeof(err)), -EEXIST);
+        assert_int_equal(op_mkdir(anchor, "l", 0777, U1, U1, false, err, sizeof(err)), -EEXIST);
+        assert_non_null(strstr(err, "symbolic link"));
+        expect_file(P("anchor/f"), 0, 0, 0640, "app\n");
+        expect_file(P("outside/etc"), 0, 0, 0755, NULL);
+        assert_int_equal(count_entries(stage), 0);
+
+        /* root's own, already right (no chown); then the caller's */
+        assert_int_equal(op_mkdir(anchor, "r", 0711, 0, 0, false, err, sizeof(err)), 0);
+        expect_file(P("anchor/r"), 0, 0, 0711, NULL);
+        assert_int_equal(op_mkdir(anchor, "s", 0750, U2, U2, false, err, sizeof(err)), 0);
+        expect_file(P("anchor/s"), U2, U2, 0750, NULL);
+        assert_int_equal(count_entries(stage), 0);
+        op_mkdir_keep_stages(false);
+        assert_int_equal(count_stages(NULL, NULL), 0);
+}
+
 /* The app (uid U1, owning the anchor) against the kept staging directory
  * root reuses between requests: it exchanges it with cdir2 (root's 0700
  * directory with a secret), replaces it with a directory of its own that
@@ -1667,6 +1712,7 @@ int main(void)
             CASE(test_chown_threads_env),
             CASE(test_chown_uring_env),
             CASE(test_mkdir_kept_stage),
+            CASE(test_mkdir_kept_short_way),
             CASE(test_race_mkdir_kept_stage),
             CASE(test_expect),
         };
