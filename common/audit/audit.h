@@ -148,7 +148,7 @@ bool audit_failure_allow(const struct audit *a);
 int audit_ready(struct audit *a);
 #define AUDIT_RECHECK_US     1000
 #define AUDIT_RECHECK_MAX_US 10000
-#define AUDIT_ROOM_AMPLE (16 * AUDIT_ROOM)
+#define AUDIT_ROOM_AMPLE     (16 * AUDIT_ROOM)
 
 /* SIGHUP/logrotate: reopens the path.  If the new file is empty its first
  * record carries a "continues" marker and the previous record's hash. */
