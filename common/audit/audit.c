@@ -588,15 +588,23 @@ static void put_span_cached(struct audit *a, struct jbuf *b, const struct audit_
         }
 }
 
+/* The two hex digits of every byte, in order: a byte's are at 2 * byte. */
+static const char hex_pairs[2 * 256 + 1] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 static void build_record(struct audit *a, const struct audit_event *ev)
 {
         struct jbuf *b = &a->buf;
-        static const char hexd[] = "0123456789abcdef";
         char prev[2 * AUDIT_HASH_BYTES]; /* not secret: no constant-time hex needed */
-        for (size_t i = 0; i < AUDIT_HASH_BYTES; i++) {
-                prev[2 * i] = hexd[a->prev[i] >> 4];
-                prev[2 * i + 1] = hexd[a->prev[i] & 0xf];
-        }
+        for (size_t i = 0; i < AUDIT_HASH_BYTES; i++)
+                memcpy(prev + 2 * i, hex_pairs + 2 * a->prev[i], 2);
         jbuf_reset(b);
         if (a->bad_tail)
                 jbuf_puts(b, "\n"); /* end the torn line so this record stands alone */

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -1706,6 +1707,40 @@ static void test_signed_stream(void **state)
 
 /* ---- the writer's shortcuts (issue 21 item 2) -------------------------- */
 
+/* Numbers are written without printf, two digits at a time: each must
+ * read as printf writes it (every length, each side of every power of
+ * ten, the extremes, and random values). */
+static void test_numbers(void **state)
+{
+        (void)state;
+        uint64_t vals[200];
+        size_t n = 0;
+        vals[n++] = 0;
+        vals[n++] = UINT64_MAX;
+        for (uint64_t p = 1; p <= UINT64_MAX / 10; p *= 10) {
+                vals[n++] = p - 1;
+                vals[n++] = p;
+                vals[n++] = p + 1;
+                vals[n++] = p * 10 - 1;
+        }
+        while (n < sizeof(vals) / sizeof(vals[0])) {
+                uint64_t r;
+                randombytes_buf(&r, sizeof(r));
+                vals[n++] = r >> (r & 63);
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct jbuf b = {0};
+                char want[48];
+                jbuf_put_u64(&b, vals[i]);
+                jbuf_put(&b, " ", 1);
+                jbuf_put_i64(&b, -(int64_t)(vals[i] >> 1));
+                snprintf(want, sizeof(want), "%" PRIu64 " %" PRId64, vals[i],
+                         -(int64_t)(vals[i] >> 1));
+                assert_string_equal(b.data, want);
+                jbuf_free(&b);
+        }
+}
+
 /* The text from "caller" to "rule" of the last line of path. */
 static char *span_of_last(const char *path)
 {
@@ -1886,6 +1921,7 @@ int main(void)
             cmocka_unit_test(test_mixed_stream),
             cmocka_unit_test(test_signed_stream),
             cmocka_unit_test(test_seals),
+            cmocka_unit_test(test_numbers),
             cmocka_unit_test(test_span_reuse),
             cmocka_unit_test(test_recheck_window),
         };
