@@ -82,13 +82,22 @@ void jbuf_printf(struct jbuf *b, const char *fmt, ...)
         b->len += (size_t)n;
 }
 
+/* The two decimal digits of 0..99, in order: n's are at 2 * n. */
+static const char dec_pairs[2 * 100 + 1] = "00010203040506070809101112131415161718192021222324"
+                                           "25262728293031323334353637383940414243444546474849"
+                                           "50515253545556575859606162636465666768697071727374"
+                                           "75767778798081828384858687888990919293949596979899";
+
 void jbuf_put_u64(struct jbuf *b, uint64_t v)
 {
         char d[20];
         size_t n = sizeof(d);
-        do
-                d[--n] = (char)('0' + v % 10);
-        while ((v /= 10) != 0);
+        for (; v >= 100; v /= 100) /* two digits a division */
+                memcpy(d + (n -= 2), dec_pairs + 2 * (v % 100), 2);
+        if (v >= 10)
+                memcpy(d + (n -= 2), dec_pairs + 2 * v, 2);
+        else
+                d[--n] = (char)('0' + v);
         jbuf_put(b, d + n, sizeof(d) - n);
 }
 

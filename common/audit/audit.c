@@ -25,6 +25,9 @@
 #include "trusted.h"
 #include "util.h"
 
+#define SPAN_KEY_MAX 1024
+#define SPAN_MAX     2048
+
 struct audit {
         char *path; /* NULL: no file sink */
         bool is_stderr;
@@ -32,9 +35,11 @@ struct audit {
         int open_err; /* why fd is -1 */
         bool removed; /* the file was unlinked under us: fail until audit_reopen */
         /* real_us() of audit_ready's last look that found the file linked
-         * and AUDIT_ROOM_AMPLE free (0: none): for AUDIT_RECHECK_US after
-         * it, neither audit_ready nor write_record asks again. */
-        uint64_t checked_us;
+         * and AUDIT_ROOM_AMPLE free (0: none): while it is recent
+         * (recently_checked), neither audit_ready nor write_record asks
+         * again.  seen_us: real_us() of the last call or record since;
+         * written: the bytes this writer appended since. */
+        uint64_t checked_us, seen_us, written;
         bool sync_always, failure_allow, syslog;
         bool no_chain;                  /* benchmarks only: "prev":null, nothing hashed */
         bool no_intent;                 /* benchmarks only: intent records not written */
@@ -59,6 +64,12 @@ struct audit {
         size_t n_lost_intents;
         uint64_t lost_intents[AUDIT_LOST_MAX]; /* intents whose outcome was lost */
         struct jbuf buf;
+        /* The members from "caller" to "rule" of the last record that
+         * were built (put_span_cached) and the values they were built
+         * from (span_key, span_key_len bytes; 0: none). */
+        size_t span_key_len, span_len;
+        char span_key[SPAN_KEY_MAX];
+        char span[SPAN_MAX];
         /* Why the file could not be opened, or "" (it may name the log and
          * its directory).  Last: the fields a record reads stay on one or
          * two pages, not on both sides of these 8 KiB. */
@@ -440,15 +451,22 @@ static uint64_t real_us(void)
         return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* Whether audit_ready looked less than AUDIT_RECHECK_US before now (a
- * real_us() time) and found the file linked with ample room: then a
- * record need not fstat again (a syscall costs microseconds, the record
- * itself less).  The wall clock, so that a record asks with the time it
- * already read for its "time" member; a clock set back or forward only
- * makes the next look come sooner. */
-static bool recently_checked(const struct audit *a, uint64_t now)
+/* Whether audit_ready's last look (a real_us() time) still stands at now
+ * (audit.h): less than AUDIT_RECHECK_US ago, or less than
+ * AUDIT_RECHECK_MAX_US ago while the calls and records since came less
+ * than AUDIT_RECHECK_US apart, and this writer's records since took less
+ * than the room to spare.  Then a record need not fstat again (a syscall
+ * costs microseconds, the record itself less).  The wall clock, so that a
+ * record asks with the time it already read for its "time" member; a
+ * clock set back or forward only makes the next look come sooner. */
+static bool recently_checked(struct audit *a, uint64_t now)
 {
-        return a->checked_us && now >= a->checked_us && now - a->checked_us < AUDIT_RECHECK_US;
+        if (!a->checked_us || now < a->checked_us || now < a->seen_us ||
+            a->written >= AUDIT_ROOM_AMPLE - AUDIT_ROOM)
+                return false;
+        bool busy = now - a->seen_us < AUDIT_RECHECK_US;
+        a->seen_us = now;
+        return now - a->checked_us < (busy ? AUDIT_RECHECK_MAX_US : AUDIT_RECHECK_US);
 }
 
 static bool event_is(const struct audit_event *ev, const char *name)
@@ -465,15 +483,128 @@ static bool seal_now(const struct audit *a, const struct audit_event *ev)
                event_is(ev, "start") || event_is(ev, "stop") || event_is(ev, "seal");
 }
 
+/* The members from "caller" to "rule": who asked what, and the rule. */
+static void put_span(struct jbuf *b, const struct audit_event *ev)
+{
+        const struct audit_caller *c = ev->caller;
+        if (c) {
+                jbuf_puts(b, ",\"caller\":{\"uid\":");
+                jbuf_put_u64(b, c->uid);
+                put_u64(b, "gid", c->gid, false);
+                jbuf_put(b, ",\"pid\":", 7);
+                jbuf_put_i64(b, c->pid);
+                put_str(b, "exe", c->exe);
+                put_i64(b, "pidfd_ino", c->pidfd_ino ? (int64_t)c->pidfd_ino : -1);
+                if (ev->tid)
+                        jbuf_printf(b, ",\"tid\":%" PRId32, ev->tid);
+                jbuf_puts(b, "}");
+        } else
+                jbuf_puts(b, ",\"caller\":null");
+        put_str(b, "op", ev->op);
+        if (ev->via) {
+                put_str(b, "via", ev->via);
+                put_str(b, "syscall", ev->syscall);
+        }
+        jbuf_puts(b, ",\"args\":{");
+        jbuf_put(b, "\"path\":", 7);
+        json_put_value_string(b, "path", ev->path);
+        put_i64(b, "uid", ev->uid);
+        put_i64(b, "gid", ev->gid);
+        if (ev->mode > 07777)
+                jbuf_printf(b, ",\"mode\":\"%o\"", (unsigned)ev->mode);
+        else if (ev->mode >= 0) {
+                char m[14] = ",\"mode\":\"0000\"";
+                for (int i = 3, v = ev->mode; i >= 0; i--, v >>= 3)
+                        m[9 + i] = (char)('0' + (v & 7));
+                jbuf_put(b, m, 14);
+        } else
+                jbuf_puts(b, ",\"mode\":null");
+        put_str(b, "flags", ev->flags);
+        put_str(b, "addr", ev->addr);
+        jbuf_puts(b, "}");
+        put_str(b, "decision", ev->decision);
+        put_str(b, "rule", ev->rule);
+}
+
+/* ev's values that put_span builds from, into k (SPAN_KEY_MAX bytes):
+ * their length, 0 when they do not fit.  A string is 1 and its bytes
+ * with the NUL, NULL is one 0 byte, so two different events never have
+ * the same key. */
+static void key_raw(char *k, size_t *n, const void *v, size_t len)
+{
+        if (len && *n + len <= SPAN_KEY_MAX)
+                memcpy(k + *n, v, len);
+        *n += len;
+}
+
+static void key_str(char *k, size_t *n, const char *s)
+{
+        size_t len = s ? strlen(s) + 1 : 0;
+        key_raw(k, n, len ? "\1" : "", 1);
+        key_raw(k, n, s, len);
+}
+
+static size_t span_key(const struct audit_event *ev, char *k)
+{
+        size_t n = 0;
+        const struct audit_caller *c = ev->caller;
+        key_raw(k, &n, c ? "\1" : "", 1);
+        if (c) {
+                key_raw(k, &n, &c->uid, sizeof(c->uid));
+                key_raw(k, &n, &c->gid, sizeof(c->gid));
+                key_raw(k, &n, &c->pid, sizeof(c->pid));
+                key_raw(k, &n, &c->pidfd_ino, sizeof(c->pidfd_ino));
+                key_raw(k, &n, &ev->tid, sizeof(ev->tid));
+                key_str(k, &n, c->exe);
+        }
+        key_raw(k, &n, &ev->uid, sizeof(ev->uid));
+        key_raw(k, &n, &ev->gid, sizeof(ev->gid));
+        key_raw(k, &n, &ev->mode, sizeof(ev->mode));
+        const char *strs[] = {ev->op,    ev->via,  ev->syscall,  ev->path,
+                              ev->flags, ev->addr, ev->decision, ev->rule};
+        for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+                key_str(k, &n, strs[i]);
+        return n <= SPAN_KEY_MAX ? n : 0;
+}
+
+/* put_span, or a copy of the last record's span when it was built from
+ * the same values (an outcome record after its intent). */
+static void put_span_cached(struct audit *a, struct jbuf *b, const struct audit_event *ev)
+{
+        char key[SPAN_KEY_MAX];
+        size_t klen = span_key(ev, key);
+        if (klen && klen == a->span_key_len && memcmp(key, a->span_key, klen) == 0) {
+                jbuf_put(b, a->span, a->span_len);
+                return;
+        }
+        size_t at = b->len;
+        put_span(b, ev);
+        a->span_key_len = 0;
+        if (klen && !b->err && b->len - at <= SPAN_MAX) {
+                memcpy(a->span_key, key, klen);
+                memcpy(a->span, b->data + at, b->len - at);
+                a->span_key_len = klen;
+                a->span_len = b->len - at;
+        }
+}
+
+/* The two hex digits of every byte, in order: a byte's are at 2 * byte. */
+static const char hex_pairs[2 * 256 + 1] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 static void build_record(struct audit *a, const struct audit_event *ev)
 {
         struct jbuf *b = &a->buf;
-        static const char hexd[] = "0123456789abcdef";
         char prev[2 * AUDIT_HASH_BYTES]; /* not secret: no constant-time hex needed */
-        for (size_t i = 0; i < AUDIT_HASH_BYTES; i++) {
-                prev[2 * i] = hexd[a->prev[i] >> 4];
-                prev[2 * i + 1] = hexd[a->prev[i] & 0xf];
-        }
+        for (size_t i = 0; i < AUDIT_HASH_BYTES; i++)
+                memcpy(prev + 2 * i, hex_pairs + 2 * a->prev[i], 2);
         jbuf_reset(b);
         if (a->bad_tail)
                 jbuf_puts(b, "\n"); /* end the torn line so this record stands alone */
@@ -513,44 +644,7 @@ static void build_record(struct audit *a, const struct audit_event *ev)
         put_u64(b, "request_id", ev->request_id, true);
         if (ev->intent)
                 put_u64(b, "intent", ev->intent, false);
-        const struct audit_caller *c = ev->caller;
-        if (c) {
-                jbuf_puts(b, ",\"caller\":{\"uid\":");
-                jbuf_put_u64(b, c->uid);
-                put_u64(b, "gid", c->gid, false);
-                jbuf_put(b, ",\"pid\":", 7);
-                jbuf_put_i64(b, c->pid);
-                put_str(b, "exe", c->exe);
-                put_i64(b, "pidfd_ino", c->pidfd_ino ? (int64_t)c->pidfd_ino : -1);
-                if (ev->tid)
-                        jbuf_printf(b, ",\"tid\":%" PRId32, ev->tid);
-                jbuf_puts(b, "}");
-        } else
-                jbuf_puts(b, ",\"caller\":null");
-        put_str(b, "op", ev->op);
-        if (ev->via) {
-                put_str(b, "via", ev->via);
-                put_str(b, "syscall", ev->syscall);
-        }
-        jbuf_puts(b, ",\"args\":{");
-        jbuf_put(b, "\"path\":", 7);
-        json_put_value_string(b, "path", ev->path);
-        put_i64(b, "uid", ev->uid);
-        put_i64(b, "gid", ev->gid);
-        if (ev->mode > 07777)
-                jbuf_printf(b, ",\"mode\":\"%o\"", (unsigned)ev->mode);
-        else if (ev->mode >= 0) {
-                char m[14] = ",\"mode\":\"0000\"";
-                for (int i = 3, v = ev->mode; i >= 0; i--, v >>= 3)
-                        m[9 + i] = (char)('0' + (v & 7));
-                jbuf_put(b, m, 14);
-        } else
-                jbuf_puts(b, ",\"mode\":null");
-        put_str(b, "flags", ev->flags);
-        put_str(b, "addr", ev->addr);
-        jbuf_puts(b, "}");
-        put_str(b, "decision", ev->decision);
-        put_str(b, "rule", ev->rule);
+        put_span_cached(a, b, ev);
         const char *name = ev->error ? errno_name(ev->error) : "OK";
         if (name)
                 put_str(b, "result", name);
@@ -628,6 +722,7 @@ static int write_record(struct audit *a, const struct audit_event *ev, int *sync
                         a->bad_tail = true; /* the next record starts on a new line */
                 return -ENOSPC;
         }
+        a->written += (size_t)n;
         if (a->sync_always && fsync(a->fd) < 0 && errno != EINVAL) {
                 *sync_err = negative_errno(); /* written, maybe not durable */
                 return 1;
@@ -748,8 +843,10 @@ int audit_ready(struct audit *a)
         uint64_t room = (uint64_t)sv.f_bavail * sv.f_frsize;
         if (room < AUDIT_ROOM)
                 return -ENOSPC;
-        if (room >= AUDIT_ROOM_AMPLE && a->last_err == 0)
-                a->checked_us = now;
+        if (room >= AUDIT_ROOM_AMPLE && a->last_err == 0) {
+                a->checked_us = a->seen_us = now;
+                a->written = 0;
+        }
         /* Space came back: a record that failed for want of it is no reason
          * to refuse; any other failure is, until a record is written. */
         return a->last_err == -ENOSPC ? 0 : a->last_err;

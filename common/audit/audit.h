@@ -134,15 +134,21 @@ bool audit_failure_allow(const struct audit *a);
  * (the open error), its filesystem has less than AUDIT_ROOM bytes free for
  * unprivileged users (-ENOSPC), or the last record failed for a reason
  * that free space does not explain (that error, until a record is written
- * again).  One fstat and one fstatvfs per call, but for AUDIT_RECHECK_US
- * after a look that found AUDIT_ROOM_AMPLE free: then neither this call
- * nor the records that follow ask again: a full disk is seen up to 1 ms
- * late (a record that does not fit is still counted as lost), a deleted
- * file too (a record written in that millisecond goes with the file, as
- * one written just before the rm would). */
+ * again).  One fstat and one fstatvfs per call, but not while the
+ * last look found AUDIT_ROOM_AMPLE free and is recent: less than
+ * AUDIT_RECHECK_US ago, or, while records and calls come less than
+ * AUDIT_RECHECK_US apart (a busy broker), less than AUDIT_RECHECK_MAX_US
+ * ago; and this writer's own records since then took less than
+ * AUDIT_ROOM_AMPLE - AUDIT_ROOM.  Then neither this call nor the records
+ * that follow ask again: a full disk or a deleted file is seen up to
+ * 10 ms late (a record that does not fit is still counted as lost; a
+ * record written in those milliseconds goes with the deleted file, as one
+ * written just before the rm would), and at the first call after a pause
+ * of 1 ms. */
 int audit_ready(struct audit *a);
-#define AUDIT_RECHECK_US 1000
-#define AUDIT_ROOM_AMPLE (16 * AUDIT_ROOM)
+#define AUDIT_RECHECK_US     1000
+#define AUDIT_RECHECK_MAX_US 10000
+#define AUDIT_ROOM_AMPLE     (16 * AUDIT_ROOM)
 
 /* SIGHUP/logrotate: reopens the path.  If the new file is empty its first
  * record carries a "continues" marker and the previous record's hash. */

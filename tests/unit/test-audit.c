@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -1704,6 +1705,201 @@ static void test_signed_stream(void **state)
         unlink(log_path);
 }
 
+/* ---- the writer's shortcuts (issue 21 item 2) -------------------------- */
+
+/* Numbers are written without printf, two digits at a time: each must
+ * read as printf writes it (every length, each side of every power of
+ * ten, the extremes, and random values). */
+static void test_numbers(void **state)
+{
+        (void)state;
+        uint64_t vals[200];
+        size_t n = 0;
+        vals[n++] = 0;
+        vals[n++] = UINT64_MAX;
+        for (uint64_t p = 1; p <= UINT64_MAX / 10; p *= 10) {
+                vals[n++] = p - 1;
+                vals[n++] = p;
+                vals[n++] = p + 1;
+                vals[n++] = p * 10 - 1;
+        }
+        while (n < sizeof(vals) / sizeof(vals[0])) {
+                uint64_t r;
+                randombytes_buf(&r, sizeof(r));
+                vals[n++] = r >> (r & 63);
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct jbuf b = {0};
+                char want[48];
+                jbuf_put_u64(&b, vals[i]);
+                jbuf_put(&b, " ", 1);
+                jbuf_put_i64(&b, -(int64_t)(vals[i] >> 1));
+                snprintf(want, sizeof(want), "%" PRIu64 " %" PRId64, vals[i],
+                         -(int64_t)(vals[i] >> 1));
+                assert_string_equal(b.data, want);
+                jbuf_free(&b);
+        }
+}
+
+/* The text from "caller" to "rule" of the last line of path. */
+static char *span_of_last(const char *path)
+{
+        char **l;
+        size_t n = read_lines(path, &l);
+        assert_true(n > 0);
+        char *from = strstr(l[n - 1], ",\"caller\":"), *to = strstr(l[n - 1], ",\"result\":");
+        assert_non_null(from);
+        assert_non_null(to);
+        char *span = strndup(from, (size_t)(to - from));
+        free_lines(l, n);
+        return span;
+}
+
+/* An outcome record copies the members from "caller" to "rule" of the
+ * record before it when they are built from the same values.  Played
+ * against it: the same buffers with other bytes in them (a path or an exe
+ * rewritten in place), and every other value they are built from changed
+ * one at a time; each record must read as a fresh writer writes it. */
+static void test_span_reuse(void **state)
+{
+        (void)state;
+        char fresh[160];
+        snprintf(fresh, sizeof(fresh), "%s.fresh", log_path);
+        unlink(log_path);
+        struct audit *a = open_log(log_path, NULL);
+        char path[64] = "/data/x", exe[64] = "/usr/bin/app", bad[] = "/data/\xff\xfe";
+        struct audit_caller who = {1000, 1001, 4242, exe, 98765};
+        struct audit_event ev = intent("chmod", path);
+        ev.caller = &who;
+        ev.mode = 0600;
+        for (int step = 0; step < 20; step++) {
+                switch (step) {
+                case 1:
+                        ev.event = "request";
+                        ev.intent = 1;
+                        break; /* the outcome: copied */
+                case 2:
+                        ev.intent = 0; /* the rest: outcomes of nothing attempted */
+                        strcpy(path, "/data/y");
+                        break; /* same pointer, new bytes */
+                case 3:
+                        strcpy(exe, "/usr/bin/other");
+                        break;
+                case 4:
+                        who.uid = 1002;
+                        break;
+                case 5:
+                        who.gid = 1003;
+                        break;
+                case 6:
+                        who.pid = 77;
+                        break;
+                case 7:
+                        who.pidfd_ino = 0;
+                        break;
+                case 8:
+                        ev.tid = 78;
+                        break;
+                case 9:
+                        ev.mode = 0640;
+                        break;
+                case 10:
+                        ev.uid = 5;
+                        ev.gid = 6;
+                        break;
+                case 11:
+                        ev.via = "syscall";
+                        ev.syscall = "fchmodat";
+                        break;
+                case 12:
+                        ev.op = "chown";
+                        break;
+                case 13:
+                        ev.flags = "recursive";
+                        break;
+                case 14:
+                        ev.decision = "deny";
+                        break;
+                case 15:
+                        ev.rule = "/etc/stepdown/stepdown.conf:13";
+                        break;
+                case 16:
+                        ev.path = bad;
+                        break; /* with its path_b64 twin */
+                case 17:
+                        ev.addr = "*:80";
+                        ev.path = NULL;
+                        break;
+                case 18:
+                        ev.caller = NULL;
+                        break;
+                case 19:
+                        ev.caller = &who;
+                        who.exe = NULL;
+                        break;
+                }
+                assert_int_equal(audit_log(a, &ev), 0);
+                unlink(fresh);
+                struct audit *f = open_log(fresh, NULL);
+                assert_int_equal(audit_log(f, &ev), 0);
+                audit_close(f);
+                char *got = span_of_last(log_path), *want = span_of_last(fresh);
+                if (strcmp(got, want) != 0)
+                        fail_msg("step %d: the writer wrote\n%s\na fresh writer\n%s", step, got,
+                                 want);
+                free(got);
+                free(want);
+        }
+        audit_close(a);
+        unlink(fresh);
+        char *files[] = {log_path};
+        expect_intact(files, 1, NULL);
+}
+
+static uint64_t real_now_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* audit_ready looks at the file at most every AUDIT_RECHECK_MAX_US while
+ * calls come back to back.  The log deleted in the middle of such a run
+ * is still refused by every call made AUDIT_RECHECK_MAX_US after the rm,
+ * and at once by the first call after a pause of AUDIT_RECHECK_US. */
+static void test_recheck_window(void **state)
+{
+        (void)state;
+        char moved[160];
+        snprintf(moved, sizeof(moved), "%s.gone", log_path);
+        for (int pause = 0; pause <= 1; pause++) {
+                unlink(log_path);
+                struct audit *a = open_log(log_path, NULL);
+                struct audit_event ev = request("chmod", "/data/x");
+                for (int i = 0; i < 50; i++) { /* a busy broker */
+                        assert_int_equal(audit_ready(a), 0);
+                        assert_int_equal(audit_log(a, &ev), 0);
+                }
+                assert_int_equal(rename(log_path, moved), 0);
+                assert_int_equal(unlink(moved), 0);
+                uint64_t rm_us = real_now_us();
+                if (pause) {
+                        usleep(AUDIT_RECHECK_US + 500);
+                        assert_int_equal(audit_ready(a), -ENOENT); /* the first call after it */
+                }
+                int r = 0;
+                while (r == 0 && real_now_us() - rm_us < AUDIT_RECHECK_MAX_US) {
+                        r = audit_ready(a);
+                        if (r == 0)
+                                r = audit_log(a, &ev); /* may still reach the deleted file */
+                        usleep(100);
+                }
+                assert_int_equal(audit_ready(a), -ENOENT);
+                assert_int_equal(audit_log(a, &ev), -ENOENT);
+                audit_close(a);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1725,6 +1921,9 @@ int main(void)
             cmocka_unit_test(test_mixed_stream),
             cmocka_unit_test(test_signed_stream),
             cmocka_unit_test(test_seals),
+            cmocka_unit_test(test_numbers),
+            cmocka_unit_test(test_span_reuse),
+            cmocka_unit_test(test_recheck_window),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
