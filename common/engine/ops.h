@@ -46,10 +46,8 @@ struct op_stats {
          * above and max_visited are the same whatever the number; the
          * first error met stops every thread and is the one returned;
          * report and progress are called one at a time, from any of the
-         * threads.  Setup steps only, not the broker's requests (its
-         * seccomp filter has no socketpair or unshare, which the walkers'
-         * own fd tables need, and one long request already runs on the
-         * broker's worker thread). */
+         * threads.  Setup steps set it; the broker does not (one long
+         * request runs on its worker thread, beside the loop). */
         unsigned threads;
         /* In: each walker may open and stat entries in batches through
          * io_uring (where the kernel and any seccomp filter allow it; else

@@ -33,6 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
 #include "ops.h"
 #include "uring.h"
 #include "resolve.h"
@@ -1555,6 +1558,63 @@ static void test_parallel_walk(void **state)
         }
 }
 
+/* In a child: a seccomp filter that makes nr fail with EPERM (what a
+ * container engine's profile does), then a walk of the tree by 4 threads.
+ * Exit status: 0 when every entry got the owner and directories were
+ * handed over, else the line that failed. */
+static int walk_refused(long nr, uid_t u, unsigned long total)
+{
+        struct sock_filter f[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+                    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+                        _exit(__LINE__ % 250 + 1);
+                if (syscall(nr, 0, 0, 0, 0) == 0 || errno != EPERM) /* the filter works */
+                        _exit(__LINE__ % 250 + 1);
+                struct op_stats st = {.threads = 4};
+                if (op_chown(anchor, "", u, u, true, false, true, &st, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "%s\n", err);
+                        _exit(__LINE__ % 250 + 1);
+                }
+                if (st.handed == 0 || st.changed != total)
+                        _exit(__LINE__ % 250 + 1);
+                _exit(0);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+/* Where a container engine's seccomp profile refuses unshare (Docker's
+ * default does without CAP_SYS_ADMIN), or socketpair, the walkers share
+ * one fd table, which works the same. */
+static void test_parallel_walk_refused(void **state)
+{
+        (void)state;
+        for (int d = 0; d < 10; d++) {
+                assert_int_equal(mkdir(P("anchor/d%d", d), 0755), 0);
+                for (int s = 0; s < 3; s++) {
+                        assert_int_equal(mkdir(P("anchor/d%d/s%d", d, s), 0755), 0);
+                        for (int f = 0; f < 10; f++)
+                                write_file(P("anchor/d%d/s%d/f%d", d, s, f), "", 0644);
+                }
+        }
+        const unsigned long total = 10 * (1 + 3 * 11) + 1;
+        assert_int_equal(walk_refused(SYS_unshare, U1, total), 0);
+        assert_int_equal(owned_by(anchor, U1), total);
+        assert_int_equal(walk_refused(SYS_socketpair, U2, total), 0);
+        assert_int_equal(owned_by(anchor, U2), total);
+}
+
 /* STEPDOWN_CHOWN_THREADS sets the default thread count; a bad value is
  * ignored (the online CPUs up to 8). */
 static void test_chown_threads_env(void **state)
@@ -1709,6 +1769,7 @@ int main(void)
             CASE(test_race_mkdir_exchange),
             CASE(test_race_chown_hardlink),
             CASE(test_parallel_walk),
+            CASE(test_parallel_walk_refused),
             CASE(test_chown_threads_env),
             CASE(test_chown_uring_env),
             CASE(test_mkdir_kept_stage),
