@@ -1108,7 +1108,7 @@ static int walk_parallel(struct walk *proto, unsigned threads, int rootfd, dev_t
                 safe_close(rootfd);
                 return op_fail(proto->err, proto->errlen, "chown", proto->path, -ENOMEM, NULL, -1);
         }
-        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, p.sock) < 0)
+        if (proto->st->shared_fds || socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, p.sock) < 0)
                 p.sock[0] = p.sock[1] = -1;
         proto->pool = &p;
         proto->held = held_fds(threads);

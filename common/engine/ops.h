@@ -54,6 +54,10 @@ struct op_stats {
          * plain system calls, the same checks either way).  io_uring's
          * operations pass no seccomp filter: setup steps only. */
         bool uring;
+        /* In: the walkers share the caller's fd table, handing fds over
+         * as they are (for comparisons: the parallel walk before each
+         * walker had a table of its own). */
+        bool shared_fds;
         /* Out: entries opened through io_uring (0: plain calls only). */
         uint64_t batched;
         /* Out: directories one walker handed to another (parallel walk),

@@ -1,9 +1,11 @@
 /* Recursive chown benchmark (issue 21 item 4): the engine's safe walk
  * against coreutils `chown -R --no-dereference` on one generated tree
  * (files, directories, symlinks) on a tmpfs in a private mount namespace,
- * in one interleaved run: the walk on one thread, on THREADS threads, the
- * walk as it was before issue 21 (op-chown-before.c, a copy kept for this
- * comparison) and coreutils.  Every run gives the tree a new owner, so
+ * in one interleaved run: the walk on one thread, on THREADS threads
+ * (each walker with an fd table of its own, and, for comparison, sharing
+ * the caller's as they did before), with plain calls instead of io_uring,
+ * the walk as it was before issue 21 (op-chown-before.c, a copy kept for
+ * this comparison) and coreutils.  Every run gives the tree a new owner, so
  * each one really writes every entry; the order rotates each round.  Then
  * the same on the tree already right (a restart: coreutils writes every
  * entry again, the engine none).  Prints per-round times, the ratios to
@@ -48,10 +50,10 @@ static void die(const char *what)
         exit(1);
 }
 
-enum { NEW1, NEWN, PLAIN1, PLAINN, BEFORE, COREUTILS, KINDS };
-static const char *const kind_name[KINDS] = {"engine, 1 thread", "engine, N threads",
-                                             "plain, 1 thread",  "plain, N threads",
-                                             "engine before",    "coreutils chown -R"};
+enum { NEW1, NEWN, SHAREDN, PLAIN1, PLAINN, BEFORE, COREUTILS, KINDS };
+static const char *const kind_name[KINDS] = {
+    "engine, 1 thread", "engine, N threads", "N threads, one fd table", "plain, 1 thread",
+    "plain, N threads", "engine before",     "coreutils chown -R"};
 
 static unsigned threads;
 
@@ -77,8 +79,10 @@ static double cpu_self(void)
 static double run(int kind, const char *dir, unsigned id, long expect)
 {
         char err[1024];
-        struct op_stats st = {.threads = kind == NEWN || kind == PLAINN ? threads : 1,
-                              .uring = kind == NEW1 || kind == NEWN};
+        struct op_stats st = {.threads =
+                                  kind == NEWN || kind == SHAREDN || kind == PLAINN ? threads : 1,
+                              .uring = kind == NEW1 || kind == NEWN || kind == SHAREDN,
+                              .shared_fds = kind == SHAREDN};
         double c0 = cpu_self();
         double t = now();
         if (kind == COREUTILS) {
@@ -241,6 +245,9 @@ int main(int argc, char **argv)
         char what[128];
         snprintf(what, sizeof(what), "fresh tree, engine on %u threads / coreutils", threads);
         ok &= target(what, fresh[NEWN] / c, 0.9, cpus >= 2);
+        snprintf(what, sizeof(what), "fresh tree, %u threads sharing one fd table / coreutils",
+                 threads);
+        printf("  %-58s %.3f  (before each walker had its own)\n", what, fresh[SHAREDN] / c);
         printf("  %-58s %.3f  (no io_uring: a seccomp filter refuses it)\n",
                "fresh tree, plain calls on 1 thread / coreutils", fresh[PLAIN1] / c);
         snprintf(what, sizeof(what), "fresh tree, plain calls on %u threads / coreutils", threads);
@@ -275,7 +282,7 @@ int main(int argc, char **argv)
                (us[STATX_FD] + us[CHOWN_FD]) / per_entry);
         printf("CPU time (user + system) / coreutils' (load: %.1f):\n", load());
         for (int k = 0; k < COREUTILS; k++)
-                printf("  %-20s fresh %.3f (%.2fs)  already right %.3f (%.2fs)\n", kind_name[k],
+                printf("  %-24s fresh %.3f (%.2fs)  already right %.3f (%.2fs)\n", kind_name[k],
                        cpu_fresh[k] / cpu_fresh[COREUTILS], cpu_fresh[k],
                        cpu_right[k] / cpu_right[COREUTILS], cpu_right[k]);
         printf("bench-chown: %s\n", ok ? "every target met" : "some target NOT met");
