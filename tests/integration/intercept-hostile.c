@@ -31,9 +31,13 @@
  *                                 (stepdownd-test-hooks notif-delay); once
  *                                 the test has set ns_last_pid (SYNC/go), a
  *                                 second child, in BDIR, takes its pid
- *   flood THREADS SECS SERVED CONT  THREADS threads mkdir SERVED (a rule
+ *   flood THREADS SECS SERVED CONT SYNC
+ *                                 THREADS threads mkdir SERVED (a rule
  *                                 matches, exists: EEXIST from the engine)
- *                                 or CONT (no rule: continued) for SECS
+ *                                 or CONT (no rule: continued); once 100
+ *                                 calls were made, SYNC/flooding is
+ *                                 created, and the flood stops when
+ *                                 SYNC/done appears (or after SECS)
  *   abi32 PATH...                 mkdir(PATH) through int 0x80 (i386 39),
  *                                 then the i386 call whose number is
  *                                 x86_64's mkdir (83: symlink(PATH, PATH~)),
@@ -60,9 +64,11 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -508,17 +514,31 @@ static int cmd_flood(char **a)
         pthread_t *th = calloc((size_t)n, sizeof(*th));
         flood_path[0] = a[2];
         flood_path[1] = a[3];
+        char flooding[PATH_MAX], done[PATH_MAX];
+        snprintf(flooding, sizeof(flooding), "%s/flooding", a[4]);
+        snprintf(done, sizeof(done), "%s/done", a[4]);
         for (long i = 0; i < n; i++)
                 pthread_create(&th[i], NULL, flooder, (void *)i);
-        double t0 = now_s();
-        struct timespec d = {0, 0};
-        d.tv_sec = atoi(a[1]);
-        nanosleep(&d, NULL);
+        double t0 = now_s(), end = t0 + atof(a[1]);
+        const struct timespec tick = {0, 10 * 1000 * 1000};
+        /* "flooding" once the calls are coming; then until "done" (the
+         * test's socket client was served) or the time is up */
+        while (atomic_load(&flood_calls) < 100 && now_s() < end)
+                nanosleep(&tick, NULL);
+        int fd = open(flooding, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+                perror(flooding);
+                end = 0;
+        } else
+                close(fd);
+        bool told = false;
+        while (!(told = access(done, F_OK) == 0) && now_s() < end)
+                nanosleep(&tick, NULL);
         atomic_store(&stop, 1);
         for (int i = 0; i < n; i++)
                 pthread_join(th[i], NULL);
-        printf("flood: threads=%d calls=%ld in %.1f s\n", n, atomic_load(&flood_calls),
-               now_s() - t0);
+        printf("flood: threads=%d calls=%ld in %.1f s, %s\n", n, atomic_load(&flood_calls),
+               now_s() - t0, told ? "until the client was served" : "out of time");
         free(th);
         return 0;
 }
@@ -726,7 +746,7 @@ int main(int argc, char **argv)
             {"fork", 1, cmd_fork},
             {"thread-exit", 2, cmd_thread_exit},
             {"dead", 2, cmd_dead},
-            {"flood", 4, cmd_flood},
+            {"flood", 5, cmd_flood},
             {"pidreuse", 3, cmd_pidreuse},
             {"badptr", 0, cmd_badptr},
             {"userns-fd", 1, cmd_userns_fd},
