@@ -578,14 +578,14 @@ static int conn_read_one(struct conn_state *s)
                 conn_drop(s, NULL);
                 return -1;
         }
-        if (n == 0) { /* end of file */
+        /* Fds a client sends are closed unread (MSG_CTRUNC: some it sent
+         * were dropped by the kernel), an empty message's too: on
+         * SOCK_SEQPACKET n == 0 is one as well as the end of file. */
+        bool had_fds = fdpass_close_all(&mh);
+        if (n == 0) { /* end of file, or an empty message: either way, gone */
                 conn_drop(s, NULL);
                 return -1;
         }
-
-        /* Fds a client sends are closed unread (MSG_CTRUNC: some it sent
-         * were dropped by the kernel). */
-        bool had_fds = fdpass_close_all(&mh);
 
         bool authed = s->phase == PHASE_READY;
         if ((size_t)n > sizeof(buf)) {

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "proto.h"
 
 static const char *sock_path;
@@ -470,6 +471,33 @@ int main(int argc, char **argv)
                 recv_print(fd, 5000, NULL, false);
                 send_ping(fd, 20);
                 recv_print(fd, 5000, NULL, false);
+        } else if (strcmp(c, "emptyfds") == 0) { /* arg empty messages, 16 fds each */
+                int pass = open("/dev/null", O_RDONLY | O_CLOEXEC), dropped = 0;
+                FDPASS_CTRL(16) u;
+                memset(&u, 0, sizeof(u));
+                for (int i = 0; i < arg; i++) {
+                        fd = conn_open();
+                        if (recv_print(fd, 5000, NULL, true) != PROTO_HELLO)
+                                exit(2);
+                        struct iovec iov = {.iov_base = buf, .iov_len = 0};
+                        struct msghdr mh = {.msg_iov = &iov,
+                                            .msg_iovlen = 1,
+                                            .msg_control = u.buf,
+                                            .msg_controllen = sizeof(u.buf)};
+                        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+                        cm->cmsg_level = SOL_SOCKET;
+                        cm->cmsg_type = SCM_RIGHTS;
+                        cm->cmsg_len = CMSG_LEN(16 * sizeof(int));
+                        for (int k = 0; k < 16; k++)
+                                memcpy(CMSG_DATA(cm) + k * sizeof(int), &pass, sizeof(int));
+                        if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+                                printf("send-failed %s\n", strerrorname_np(errno));
+                                exit(3);
+                        }
+                        dropped += recv_print(fd, 5000, NULL, true) == 0;
+                        close(fd);
+                }
+                printf("sent %d, dropped %d\n", arg, dropped);
         } else if (strcmp(c, "silent") == 0) { /* connects, says nothing */
                 fd = conn_open();
                 recv_print(fd, 5000, NULL, false);
