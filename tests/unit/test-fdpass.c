@@ -57,6 +57,12 @@ static void pair(int sv[2])
         assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
 }
 
+static void unpair(int sv[2])
+{
+        close(sv[0]);
+        close(sv[1]);
+}
+
 /* Sends one byte with n fds in a single SCM_RIGHTS message: what a hostile
  * peer can send instead of the one fd the helper expects. */
 static void send_many(int sock, const int *fds, size_t n)
@@ -118,8 +124,7 @@ static void test_one_fd_passes(void **state)
         assert_same_file(fd, f);
         close(fd);
         close(f);
-        close(sv[0]);
-        close(sv[1]);
+        unpair(sv);
 }
 
 static void test_no_fd(void **state)
@@ -146,8 +151,7 @@ static void test_no_fd(void **state)
         /* nothing to read: recvmsg's errno, and no fd */
         assert_int_equal(fdpass_recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT, &fd), -EAGAIN);
         assert_int_equal(fd, -1);
-        close(sv[0]);
-        close(sv[1]);
+        unpair(sv);
 }
 
 /* Two fds where one was wanted: both closed in the receiver, an error. */
@@ -177,8 +181,7 @@ static void test_two_fds_closed(void **state)
         assert_int_equal(count_fds(), before);
         close(fds[0]);
         close(fds[1]);
-        close(sv[0]);
-        close(sv[1]);
+        unpair(sv);
 }
 
 /* One fd, but a second control message beside it (SO_PASSCRED adds
@@ -195,24 +198,18 @@ static void test_second_cmsg(void **state)
         int before = count_fds();
 
         assert_int_equal(fdpass_send(sv[0], "x", 1, f, MSG_NOSIGNAL), 1);
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(4 * sizeof(int))];
-        } u;
-        char byte;
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        struct msghdr mh = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u)};
-        assert_int_equal(recvmsg(sv[1], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC), 1);
+        FDPASS_CTRL(16) u; /* room for the credentials too */
+        struct msghdr mh;
+        assert_int_equal(recv_into(sv[1], &mh, u.buf, 16), 1);
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         assert_non_null(c);
+        assert_int_equal(c->cmsg_type, SCM_CREDENTIALS);
         assert_non_null(CMSG_NXTHDR(&mh, c));
         assert_int_equal(count_fds(), before + 1);
         assert_int_equal(fdpass_take_one(&mh), -EBADMSG);
         assert_int_equal(count_fds(), before);
         close(f);
-        close(sv[0]);
-        close(sv[1]);
+        unpair(sv);
 }
 
 /* MSG_CTRUNC from a control buffer too small (none at all, or room for
@@ -251,8 +248,7 @@ static void test_ctrunc_small_buffer(void **state)
         assert_int_equal(count_fds(), before);
         for (int i = 0; i < MAX_SENT; i++)
                 close(fds[i]);
-        close(sv[0]);
-        close(sv[1]);
+        unpair(sv);
 }
 
 /* MSG_CTRUNC from a full fd table (RLIMIT_NOFILE): the kernel cannot
@@ -301,8 +297,7 @@ static void test_ctrunc_full_table(void **state)
         assert_int_equal(fd, -EBADMSG);
         assert_int_equal(still_full, -1);
         close(f);
-        close(sv[0]);
-        close(sv[1]);
+        unpair(sv);
 }
 
 /* close_all closes every fd of the message, and says there were some. */
@@ -337,8 +332,7 @@ static void test_close_all(void **state)
                 assert_true(fcntl(fds[i], F_GETFD) >= 0);
                 close(fds[i]);
         }
-        close(sv[0]);
-        close(sv[1]);
+        unpair(sv);
 }
 
 /* The send side's errors: -errno, never a signal. */
