@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "errnoname.h"
+#include "fdpass.h"
 #include "lib-internal.h"
 #include "util.h"
 
@@ -52,28 +53,11 @@ static int env_timeout(unsigned *msec)
         return 0;
 }
 
-static void close_fds(struct msghdr *mh)
-{
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                        continue;
-                size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (size_t i = 0; i < n; i++) {
-                        int fd;
-                        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                        safe_close(fd);
-                }
-        }
-}
-
 /* Receives one packet into sd->rbuf.  fds riding on it go to *fd if it
  * is exactly one and fd is non-NULL; all others are closed. */
 static ssize_t recv_packet(struct stepdown *sd, int *fd)
 {
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(CMSG_FDS_MAX * sizeof(int))];
-        } ctrl;
+        FDPASS_CTRL(CMSG_FDS_MAX) ctrl;
         struct iovec iov = {.iov_base = sd->rbuf, .iov_len = sizeof(sd->rbuf)};
         struct msghdr mh = {
             .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctrl, .msg_controllen = sizeof(ctrl)};
@@ -85,16 +69,16 @@ static ssize_t recv_packet(struct stepdown *sd, int *fd)
         if (n < 0)
                 return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
         if (n == 0) {
-                close_fds(&mh);
+                fdpass_close_all(&mh);
                 return -ECONNRESET; /* the broker closed the connection */
         }
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        if (fd && c && !CMSG_NXTHDR(&mh, c) && c->cmsg_level == SOL_SOCKET &&
-            c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)) &&
-            !(mh.msg_flags & MSG_CTRUNC))
-                memcpy(fd, CMSG_DATA(c), sizeof(int));
-        else
-                close_fds(&mh);
+        if (fd) {
+                int got = fdpass_take_one(&mh);
+                if (got >= 0)
+                        *fd = got;
+        } else {
+                fdpass_close_all(&mh);
+        }
         if ((size_t)n > sizeof(sd->rbuf)) {
                 if (fd)
                         *fd = safe_close(*fd);

@@ -60,6 +60,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "log.h"
 #include "op-util.h"
 #include "ops.h"
@@ -708,46 +709,22 @@ static bool wanted(const struct walk *w)
 static int send_fd(int sock, int fd)
 {
         char byte = 0;
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } c = {0};
-        struct msghdr m = {.msg_iov = &iov,
-                           .msg_iovlen = 1,
-                           .msg_control = c.buf,
-                           .msg_controllen = sizeof(c.buf)};
-        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-        h->cmsg_level = SOL_SOCKET;
-        h->cmsg_type = SCM_RIGHTS;
-        h->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(h), &fd, sizeof(int));
-        return sendmsg(sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 ? 0 : negative_errno();
+        ssize_t n = fdpass_send(sock, &byte, 1, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
+        return n == 1 ? 0 : n < 0 ? (int)n : -EIO;
 }
 
 /* The next fd from sock, into this thread's fd table; -errno. */
 static int recv_fd(int sock)
 {
         char byte;
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } c;
-        struct msghdr m = {.msg_iov = &iov,
-                           .msg_iovlen = 1,
-                           .msg_control = c.buf,
-                           .msg_controllen = sizeof(c.buf)};
-        if (recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
-                return negative_errno();
-        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
         int fd;
+        ssize_t n = fdpass_recv(sock, &byte, 1, MSG_DONTWAIT, &fd);
+        if (n != 1) {
+                safe_close(fd);
+                return n < 0 ? (int)n : -EIO;
+        }
         /* MSG_CTRUNC: the fd did not fit in this table (EMFILE) */
-        if ((m.msg_flags & MSG_CTRUNC) || !h || h->cmsg_level != SOL_SOCKET ||
-            h->cmsg_type != SCM_RIGHTS || h->cmsg_len != CMSG_LEN(sizeof(int)))
-                return -EMFILE;
-        memcpy(&fd, CMSG_DATA(h), sizeof(int));
-        return fd;
+        return fd < 0 ? -EMFILE : fd;
 }
 
 /* Queues j (under p->mu); its fd goes into the pool's socket pair, and

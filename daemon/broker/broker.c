@@ -21,6 +21,7 @@
 
 #include "audit.h"
 #include "broker.h"
+#include "fdpass.h"
 #include "log.h"
 #include "match.h"
 #include "ops.h"
@@ -248,25 +249,9 @@ static void conn_drop(struct conn_state *s, const char *why)
  * -errno for a dead peer. */
 static int send_packet(int sock, const uint8_t *buf, size_t len, int fd)
 {
-        union {
-                char buf[CMSG_SPACE(sizeof(int))];
-                struct cmsghdr align;
-        } u;
-        struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-        if (fd >= 0) {
-                memset(&u, 0, sizeof(u));
-                mh.msg_control = u.buf;
-                mh.msg_controllen = sizeof(u.buf);
-                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-        }
-        if (sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-                return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        ssize_t n = fdpass_send(sock, buf, len, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0)
+                return n == -EWOULDBLOCK ? -EAGAIN : (int)n;
         return 0;
 }
 
@@ -577,17 +562,13 @@ static int worker_init(struct broker *b)
 static int conn_read_one(struct conn_state *s)
 {
         uint8_t buf[PROTO_MAX_MSG];
-        union {
-                char buf[CMSG_SPACE(16 * sizeof(int))];
-                struct cmsghdr align;
-        } u;
+        FDPASS_CTRL(16) u;
         struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
         struct msghdr mh = {.msg_iov = &iov,
                             .msg_iovlen = 1,
                             .msg_control = u.buf,
                             .msg_controllen = sizeof(u.buf)};
         struct proto_msg m;
-        bool had_fds = false;
         char why[160];
 
         ssize_t n = recvmsg(s->fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
@@ -597,25 +578,14 @@ static int conn_read_one(struct conn_state *s)
                 conn_drop(s, NULL);
                 return -1;
         }
-        if (n == 0) { /* end of file */
+        /* Fds a client sends are closed unread (MSG_CTRUNC: some it sent
+         * were dropped by the kernel), an empty message's too: on
+         * SOCK_SEQPACKET n == 0 is one as well as the end of file. */
+        bool had_fds = fdpass_close_all(&mh);
+        if (n == 0) { /* end of file, or an empty message: either way, gone */
                 conn_drop(s, NULL);
                 return -1;
         }
-
-        /* Fds a client sends are closed unread. */
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                        continue;
-                size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (size_t i = 0; i < nfd; i++) {
-                        int fd;
-                        memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                        close(fd);
-                }
-                had_fds = true;
-        }
-        if (mh.msg_flags & MSG_CTRUNC)
-                had_fds = true;
 
         bool authed = s->phase == PHASE_READY;
         if ((size_t)n > sizeof(buf)) {

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "bench-client.h"
+#include "fdpass.h"
 #include "ops.h"
 
 #if defined(__x86_64__)
@@ -103,29 +104,16 @@ static int install_listener(void)
 
 static void send_fd(int sock, int fd)
 {
-        char c = 0, ctl[CMSG_SPACE(sizeof(int))] = {0};
-        struct iovec iov = {&c, 1};
-        struct msghdr mh = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-        if (sendmsg(sock, &mh, 0) != 1)
+        if (fdpass_send(sock, "", 1, fd, 0) != 1)
                 bench_die("sendmsg");
 }
 
 static int recv_fd(int sock)
 {
-        char c, ctl[CMSG_SPACE(sizeof(int))];
-        struct iovec iov = {&c, 1};
-        struct msghdr mh = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
+        char c;
         int fd;
-        if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != 1 || !CMSG_FIRSTHDR(&mh))
+        if (fdpass_recv(sock, &c, 1, 0, &fd) != 1 || fd < 0)
                 bench_die("recvmsg");
-        memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
         return fd;
 }
 

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "proto.h"
 
 static const char *sock_path;
@@ -60,16 +61,14 @@ static int conn_open(void)
 static int recv_print(int fd, int ms, uint8_t *nonce, bool quiet)
 {
         uint8_t buf[PROTO_MAX_MSG];
-        union {
-                char b[CMSG_SPACE(sizeof(int))];
-                struct cmsghdr a;
-        } u;
+        FDPASS_CTRL(1) u;
         struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-        struct msghdr mh = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = sizeof(u.buf)};
         struct pollfd p = {.fd = fd, .events = POLLIN};
         struct proto_msg m;
-        bool got_fd = false;
 
         if (poll(&p, 1, ms) == 0) {
                 if (!quiet)
@@ -82,13 +81,7 @@ static int recv_print(int fd, int ms, uint8_t *nonce, bool quiet)
                         printf("eof\n");
                 return 0;
         }
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-                if (cm->cmsg_type == SCM_RIGHTS) {
-                        int rfd;
-                        memcpy(&rfd, CMSG_DATA(cm), sizeof(int));
-                        close(rfd);
-                        got_fd = true;
-                }
+        bool got_fd = fdpass_close_all(&mh);
         if (proto_decode(buf, (size_t)n, &m) < 0) {
                 printf("undecodable %s\n", m.why);
                 return -2;
@@ -125,24 +118,9 @@ static int recv_print(int fd, int ms, uint8_t *nonce, bool quiet)
 
 static void send_raw(int fd, const void *buf, size_t len, int pass_fd)
 {
-        union {
-                char b[CMSG_SPACE(sizeof(int))];
-                struct cmsghdr a;
-        } u;
-        struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-        if (pass_fd >= 0) {
-                memset(&u, 0, sizeof(u));
-                mh.msg_control = u.b;
-                mh.msg_controllen = sizeof(u.b);
-                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-        }
-        if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
-                printf("send-failed %s\n", strerrorname_np(errno));
+        ssize_t n = fdpass_send(fd, buf, len, pass_fd, MSG_NOSIGNAL);
+        if (n < 0)
+                printf("send-failed %s\n", strerrorname_np((int)-n));
 }
 
 static void send_ping(int fd, uint32_t id)
@@ -470,6 +448,33 @@ int main(int argc, char **argv)
                 recv_print(fd, 5000, NULL, false);
                 send_ping(fd, 20);
                 recv_print(fd, 5000, NULL, false);
+        } else if (strcmp(c, "emptyfds") == 0) { /* arg empty messages, 16 fds each */
+                int pass = open("/dev/null", O_RDONLY | O_CLOEXEC), dropped = 0;
+                FDPASS_CTRL(16) u;
+                memset(&u, 0, sizeof(u));
+                for (int i = 0; i < arg; i++) {
+                        fd = conn_open();
+                        if (recv_print(fd, 5000, NULL, true) != PROTO_HELLO)
+                                exit(2);
+                        struct iovec iov = {.iov_base = buf, .iov_len = 0};
+                        struct msghdr mh = {.msg_iov = &iov,
+                                            .msg_iovlen = 1,
+                                            .msg_control = u.buf,
+                                            .msg_controllen = sizeof(u.buf)};
+                        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+                        cm->cmsg_level = SOL_SOCKET;
+                        cm->cmsg_type = SCM_RIGHTS;
+                        cm->cmsg_len = CMSG_LEN(16 * sizeof(int));
+                        for (int k = 0; k < 16; k++)
+                                memcpy(CMSG_DATA(cm) + k * sizeof(int), &pass, sizeof(int));
+                        if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+                                printf("send-failed %s\n", strerrorname_np(errno));
+                                exit(3);
+                        }
+                        dropped += recv_print(fd, 5000, NULL, true) == 0;
+                        close(fd);
+                }
+                printf("sent %d, dropped %d\n", arg, dropped);
         } else if (strcmp(c, "silent") == 0) { /* connects, says nothing */
                 fd = conn_open();
                 recv_print(fd, 5000, NULL, false);

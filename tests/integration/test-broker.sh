@@ -263,6 +263,15 @@ like "$out" "withfd: error BAD_REQUEST EBADMSG the broker accepts no file descri
 like "$out" "flood: sent [0-9]+, replies [0-9]+, then eof" "a client that never reads its replies is dropped (requests in flight)"
 like "$out" "after: hello MAC auth-ok ok$" "after all that the broker serves the next client"
 
+# An empty message is no end of file on SOCK_SEQPACKET: the fds riding on
+# one are closed like any other's.  320 of them against a table of 64: a
+# broker that kept them could not accept the next client.
+printf '%s\n' '$RC $STEPDOWN_SOCKET emptyfds 20; $RC $STEPDOWN_SOCKET ping | tr "\n" " "' >"$T/app.sh"
+out=$(RC=$RC in_container prlimit --nofile=64:4096 "$STEPDOWND" -c "$T/pol.conf" -- /bin/bash "$T/app.sh" 2>&1)
+like "$out" "sent 20, dropped 20 hello MAC auth-ok ok$" \
+        "empty messages carrying fds: each client dropped, its fds closed (the broker still accepts)"
+like "$(grep -c 'Too many open files' <<<"$out")" "^0$" "... and never ran out of fds"
+
 # --- 6. concurrency, silent clients, connection limit, timeouts ----------------
 out=$(run_app '
 $RC $STEPDOWN_SOCKET silent 8 >/tmp/silent.$$ &
