@@ -45,6 +45,24 @@ ssize_t fdpass_recv(int sock, void *buf, size_t len, int flags, int *fd)
         return n;
 }
 
+int fdpass_send_byte(int sock, char byte, int fd, int flags)
+{
+        ssize_t n = fdpass_send(sock, &byte, 1, fd, flags);
+        return n == 1 ? 0 : n < 0 ? (int)n : -EIO;
+}
+
+int fdpass_recv_byte(int sock, int flags, int nofd)
+{
+        char byte;
+        int fd;
+        ssize_t n = fdpass_recv(sock, &byte, 1, flags, &fd);
+        if (n != 1) {
+                safe_close(fd);
+                return n < 0 ? (int)n : -EIO;
+        }
+        return fd < 0 ? nofd : fd;
+}
+
 bool fdpass_close_all(struct msghdr *mh)
 {
         bool any = mh->msg_flags & MSG_CTRUNC;

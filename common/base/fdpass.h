@@ -28,6 +28,17 @@ ssize_t fdpass_send(int sock, const void *buf, size_t len, int fd, int flags);
  * with every fd that came closed. */
 ssize_t fdpass_recv(int sock, void *buf, size_t len, int flags, int *fd);
 
+/* The one-byte hand-over (the walkers' socket pair, the listener's
+ * hand-off): byte with fd (fd >= 0).  0, or -errno (-EIO: the byte did
+ * not go). */
+int fdpass_send_byte(int sock, char byte, int fd, int flags);
+
+/* The other end: one byte with exactly one fd.  The fd, or -errno:
+ * recvmsg's, -EIO when no byte came (end of file; an fd that came is
+ * closed), or nofd when the byte came without exactly one fd (whatever
+ * came is closed: fdpass_take_one). */
+int fdpass_recv_byte(int sock, int flags, int nofd);
+
 /* Closes every fd of every SCM_RIGHTS message in mh's control data.
  * true if the message carried fds or may have (MSG_CTRUNC: the kernel
  * dropped what did not fit in the buffer or in the fd table). */

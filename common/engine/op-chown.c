@@ -705,28 +705,6 @@ static bool wanted(const struct walk *w)
                             __atomic_load_n(&p->reserved, __ATOMIC_RELAXED);
 }
 
-/* Sends fd over sock with SCM_RIGHTS (one byte of data). */
-static int send_fd(int sock, int fd)
-{
-        char byte = 0;
-        ssize_t n = fdpass_send(sock, &byte, 1, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
-        return n == 1 ? 0 : n < 0 ? (int)n : -EIO;
-}
-
-/* The next fd from sock, into this thread's fd table; -errno. */
-static int recv_fd(int sock)
-{
-        char byte;
-        int fd;
-        ssize_t n = fdpass_recv(sock, &byte, 1, MSG_DONTWAIT, &fd);
-        if (n != 1) {
-                safe_close(fd);
-                return n < 0 ? (int)n : -EIO;
-        }
-        /* MSG_CTRUNC: the fd did not fit in this table (EMFILE) */
-        return fd < 0 ? -EMFILE : fd;
-}
-
 /* Queues j (under p->mu); its fd goes into the pool's socket pair, and
  * the donor's copy is closed, or stays in the queue (no socket pair).
  * Fails only when the kernel has no memory for the message; j is then
@@ -735,7 +713,7 @@ static int enqueue(struct pool *p, const struct job *j)
 {
         struct job q = *j;
         if (p->sock[0] >= 0) {
-                int r = send_fd(p->sock[0], q.fd);
+                int r = fdpass_send_byte(p->sock[0], 0, q.fd, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (r < 0)
                         return r;
                 q.fd = safe_close(q.fd);
@@ -757,7 +735,8 @@ static int dequeue(struct pool *p, struct job *j)
         __atomic_store_n(&p->qlen, p->qlen - 1, __ATOMIC_RELAXED);
         if (p->sock[1] < 0)
                 return 0;
-        j->fd = recv_fd(p->sock[1]);
+        /* no fd with the byte: MSG_CTRUNC, it did not fit in this table */
+        j->fd = fdpass_recv_byte(p->sock[1], MSG_DONTWAIT, -EMFILE);
         return j->fd < 0 ? j->fd : 0;
 }
 

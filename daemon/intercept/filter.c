@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "icept-internal.h"
 #include "policy.h"
 #include "util.h"
@@ -248,7 +249,9 @@ int icept_install(unsigned ops, int sock, pid_t ptracer, char *err, size_t errle
                                           : "");
                 goto out;
         }
-        r = icept_send_fd(sock, listener);
+        /* the listener's way to the broker: one byte with the fd over the
+         * socketpair made before the fork */
+        r = fdpass_send_byte(sock, 'L', listener, MSG_NOSIGNAL);
         if (r < 0) {
                 /* The filter is in place but nobody will answer it: every
                  * intercepted call would fail with ENOSYS.  Cannot be undone,

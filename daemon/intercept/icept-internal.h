@@ -109,11 +109,5 @@ int icept_answer_fd(struct icept *ic, const struct icall *c, int fd, bool cloexe
  * not reused). */
 bool icept_still_valid(const struct icept *ic, const struct icall *c);
 
-/* handoff.c: one fd over the socketpair (SCM_RIGHTS, one byte).  send:
- * 0 or -errno; recv (non-blocking, close-on-exec): the fd or -errno
- * (-EBADMSG: anything but one byte with one fd). */
-int icept_send_fd(int sock, int fd);
-int icept_recv_fd(int sock);
-
 /* serve.c: the call through the request pipeline, answered. */
 void icept_serve(struct icept *ic, const struct icall *c);

@@ -11,6 +11,7 @@
  * PR_SET_PTRACER or by being its ancestor).  What cannot be read, or
  * cannot be served exactly as the kernel would do it, continues: the
  * kernel then decides as it would without stepdown. */
+#include "fdpass.h"
 #include "intercept.h"
 
 #include <errno.h>
@@ -608,7 +609,7 @@ static void on_handoff(evutil_socket_t fd, short what, void *arg)
 {
         struct icept *ic = arg;
         (void)what;
-        int l = icept_recv_fd((int)fd);
+        int l = fdpass_recv_byte((int)fd, MSG_DONTWAIT, -EBADMSG);
         if (l == -EAGAIN || l == -EINTR)
                 return;
         event_del(ic->sock_ev);

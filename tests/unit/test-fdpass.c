@@ -350,6 +350,51 @@ static void test_send_errors(void **state)
         close(sv[0]);
 }
 
+/* The one-byte hand-over: the fd arrives; a byte without an fd, or with
+ * two, gives the caller's errno and leaves nothing open; end of file is
+ * -EIO; an empty queue is recvmsg's -EAGAIN. */
+static void test_byte_handover(void **state)
+{
+        (void)state;
+        int start = count_fds();
+        int sv[2];
+        pair(sv);
+        int f = tmp_fd();
+        int before = count_fds();
+
+        assert_int_equal(fdpass_send_byte(sv[0], 'L', f, MSG_NOSIGNAL), 0);
+        int fd = fdpass_recv_byte(sv[1], MSG_DONTWAIT, -EMFILE);
+        assert_true(fd >= 0);
+        assert_same_file(fd, f);
+        assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        close(fd);
+
+        assert_int_equal(fdpass_send_byte(sv[0], 'L', -1, MSG_NOSIGNAL), 0);
+        assert_int_equal(fdpass_recv_byte(sv[1], MSG_DONTWAIT, -EMFILE), -EMFILE);
+        int fds[2] = {f, f};
+        send_many(sv[0], fds, 2);
+        assert_int_equal(fdpass_recv_byte(sv[1], MSG_DONTWAIT, -EBADMSG), -EBADMSG);
+        assert_int_equal(count_fds(), before);
+
+        assert_int_equal(fdpass_recv_byte(sv[1], MSG_DONTWAIT, -EBADMSG), -EAGAIN);
+        unpair(sv);
+
+        /* end of file on a stream: -EIO, not the caller's errno */
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        close(sv[0]);
+        assert_int_equal(fdpass_recv_byte(sv[1], MSG_DONTWAIT, -EBADMSG), -EIO);
+        close(sv[1]);
+
+        /* a peer gone: the send's -errno */
+        pair(sv);
+        close(sv[1]);
+        int r = fdpass_send_byte(sv[0], 'L', f, MSG_NOSIGNAL);
+        assert_true(r == -ECONNREFUSED || r == -ENOTCONN || r == -EPIPE);
+        close(sv[0]);
+        close(f);
+        assert_int_equal(count_fds(), start);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -357,6 +402,7 @@ int main(void)
             cmocka_unit_test(test_two_fds_closed),      cmocka_unit_test(test_second_cmsg),
             cmocka_unit_test(test_ctrunc_small_buffer), cmocka_unit_test(test_ctrunc_full_table),
             cmocka_unit_test(test_close_all),           cmocka_unit_test(test_send_errors),
+            cmocka_unit_test(test_byte_handover),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
