@@ -5,17 +5,20 @@
  * (each walker with an fd table of its own, and, for comparison, sharing
  * the caller's as they did before), with plain calls instead of io_uring,
  * the walk as it was before issue 21 (op-chown-before.c, a copy kept for
- * this comparison) and coreutils.  Every run gives the tree a new owner, so
- * each one really writes every entry; the order rotates each round.  Then
+ * this comparison), the floor (the system calls a walk that acts through
+ * each entry's own fd cannot leave out, and nothing else) and coreutils.
+ * Every run gives the tree a new owner, so each one really writes every
+ * entry; the order rotates each round.  Then
  * the same on the tree already right (a restart: coreutils writes every
  * entry again, the engine none).  Prints per-round times, the ratios to
  * coreutils and whether each target of issue 21 is met, and what the
- * system calls the walk cannot avoid cost here (its floor: statx and
- * fchownat on each changed entry's fd, against coreutils' one fchownat by
- * name).
+ * system calls the walk cannot avoid cost here, each alone on one file
+ * (statx and fchownat on a changed entry's fd, against coreutils' one
+ * fchownat by name).
  *
  * usage: bench-chown [ENTRIES [ROUNDS [THREADS]]]
  *   (defaults 100000, 5 and the online CPUs up to 8; root) */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -31,6 +34,9 @@
 
 #include "bench-tree.h"
 #include "ops.h"
+#include "uring.h"
+
+#define DENTS_BYTES (256 * 1024) /* as the engine reads a directory */
 
 /* The walk before issue 21 (op-chown-before.c, compiled with renamed
  * entry points). */
@@ -50,10 +56,10 @@ static void die(const char *what)
         exit(1);
 }
 
-enum { NEW1, NEWN, SHAREDN, PLAIN1, PLAINN, BEFORE, COREUTILS, KINDS };
+enum { NEW1, NEWN, SHAREDN, PLAIN1, PLAINN, BEFORE, FLOOR, COREUTILS, KINDS };
 static const char *const kind_name[KINDS] = {
     "engine, 1 thread", "engine, N threads", "N threads, one fd table", "plain, 1 thread",
-    "plain, N threads", "engine before",     "coreutils chown -R"};
+    "plain, N threads", "engine before",     "floor, 1 thread",         "coreutils chown -R"};
 
 static unsigned threads;
 
@@ -72,6 +78,112 @@ static double cpu_self(void)
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         return cpu_of(&ru);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+        return *(const int *)a - *(const int *)b;
+}
+
+/* Closes the n fds of fds (sorted in place), each run of consecutive
+ * numbers by one close_range(), as the engine's walk does. */
+static void close_runs(int *fds, int n)
+{
+        qsort(fds, (size_t)n, sizeof(int), cmp_int);
+        for (int i = 0, j; i < n; i = j) {
+                for (j = i + 1; j < n && fds[j] == fds[j - 1] + 1; j++)
+                        ;
+                if (close_range((unsigned)fds[i], (unsigned)fds[j - 1], 0) < 0)
+                        die("close_range");
+        }
+}
+
+/* The floor of any walk that acts on each entry through its own fd, on
+ * one thread: the calls the engine cannot leave out, and nothing else
+ * (no check, no stack, no audit count).  Each directory opened, statx-ed
+ * and changed through its fd, then read; its other entries opened O_PATH
+ * 64 at a time through io_uring, each statx-ed and changed through its fd,
+ * the fds closed in close_range() runs.  Returns the entries changed.
+ * With fresh false (the tree right already) the floor is the engine's
+ * filter alone: each entry looked at once, a statx by name (a directory
+ * on its fd), nothing opened or changed. */
+static long floor_walk(struct uring *u, int dfd, unsigned id, bool fresh)
+{
+        enum { RUN = 64 };
+        char *buf = malloc(DENTS_BYTES); /* the names below stay in it */
+        if (!buf)
+                die("malloc");
+        long changed = 0;
+        struct statx sx;
+        if (statx(dfd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) < 0 ||
+            (fresh && fchownat(dfd, "", id, id, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0))
+                die("floor: directory");
+        changed += fresh;
+        /* subdirectories are walked after the buffer's other entries */
+        for (;;) {
+                ssize_t n = getdents64(dfd, buf, DENTS_BYTES);
+                if (n < 0)
+                        die("getdents64");
+                if (n == 0) {
+                        free(buf);
+                        return changed;
+                }
+                const char *names[RUN], *dirs[DENTS_BYTES / 24];
+                int res[RUN], k = 0, nd = 0;
+                for (ssize_t off = 0; off <= n;) {
+                        struct dirent64 *d = (struct dirent64 *)(buf + off);
+                        bool end = off == n;
+                        if (!end) {
+                                off += d->d_reclen;
+                                if (d->d_name[0] == '.' &&
+                                    (!d->d_name[1] || (d->d_name[1] == '.' && !d->d_name[2])))
+                                        continue;
+                                if (d->d_type == DT_DIR) {
+                                        dirs[nd++] = d->d_name;
+                                        continue;
+                                }
+                                if (!fresh) { /* right already: one look by name */
+                                        if (statx(dfd, d->d_name, AT_SYMLINK_NOFOLLOW,
+                                                  STATX_BASIC_STATS, &sx) < 0)
+                                                die("floor: statx");
+                                        continue;
+                                }
+                                names[k++] = d->d_name;
+                        } else
+                                off++;
+                        if (k < RUN && !end)
+                                continue;
+                        for (int i = 0; i < k; i++) {
+                                struct io_uring_sqe *e = uring_sqe(u, (uint64_t)i);
+                                e->opcode = IORING_OP_OPENAT;
+                                e->fd = dfd;
+                                e->addr = (uintptr_t)names[i];
+                                e->open_flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+                                res[i] = -EIO;
+                        }
+                        if (k && uring_run(u, res) < 0)
+                                die("io_uring");
+                        for (int i = 0; i < k; i++) {
+                                if (res[i] < 0 ||
+                                    statx(res[i], "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
+                                          STATX_BASIC_STATS, &sx) < 0 ||
+                                    fchownat(res[i], "", id, id,
+                                             AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+                                        die("floor: entry");
+                        }
+                        close_runs(res, k);
+                        changed += k;
+                        k = 0;
+                }
+                for (int i = 0; i < nd; i++) {
+                        int sub =
+                            openat(dfd, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sub < 0)
+                                die("floor: openat");
+                        changed += floor_walk(u, sub, id, fresh);
+                        close(sub);
+                }
+        }
 }
 
 /* One run of kind on dir, giving it owner id; expect entries changed (or
@@ -106,6 +218,25 @@ static double run(int kind, const char *dir, unsigned id, long expect)
                 if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || lstat(dir, &sb) < 0 ||
                     sb.st_uid != id) {
                         fprintf(stderr, "bench-chown: chown -R failed (status %d)\n", status);
+                        exit(1);
+                }
+                return t;
+        }
+        if (kind == FLOOR) {
+                struct uring u;
+                int top = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (top < 0 || uring_init(&u, 64) < 0)
+                        die("floor: io_uring");
+                long changed = floor_walk(&u, top, id, expect > 0);
+                t = now() - t;
+                cpu_now[kind] += cpu_self() - c0;
+                uring_free(&u);
+                close(top);
+                if (changed != expect) {
+                        fprintf(stderr,
+                                "bench-chown: the floor walk changed %ld entries, "
+                                "expected %ld\n",
+                                changed, expect);
                         exit(1);
                 }
                 return t;
@@ -254,11 +385,17 @@ int main(int argc, char **argv)
         printf("  %-58s %.3f  (no io_uring)\n", what, fresh[PLAINN] / c);
         printf("  %-58s %.3f  (before issue 21)\n", "fresh tree, engine before / coreutils",
                fresh[BEFORE] / c);
+        printf("  %-58s %.3f  (open + statx + fchownat through each entry's fd,\n"
+               "  %-58s        nothing else: no walk that acts through the fd it checked,\n"
+               "  %-58s        on one thread, is faster here)\n",
+               "fresh tree, the floor on 1 thread / coreutils", fresh[FLOOR] / c, "", "");
         ok &= target("already right, engine on 1 thread / coreutils", right[NEW1] / cr, 0.5, true);
         snprintf(what, sizeof(what), "already right, engine on %u threads / coreutils", threads);
         ok &= target(what, right[NEWN] / cr, 0.5, true);
         printf("  %-58s %.3f  (no io_uring)\n",
                "already right, plain calls on 1 thread / coreutils", right[PLAIN1] / cr);
+        printf("  %-58s %.3f  (one statx per entry, nothing else)\n",
+               "already right, the floor on 1 thread / coreutils", right[FLOOR] / cr);
         printf("  %-58s %.3f  (before issue 21)\n", "already right, engine before / coreutils",
                right[BEFORE] / cr);
         /* The floor of a walk that checks each entry on its fd: statx and
