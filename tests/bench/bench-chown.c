@@ -107,9 +107,36 @@ static void close_runs(int *fds, int n)
  * With fresh false (the tree right already) the floor is the engine's
  * filter alone: each entry looked at once, a statx by name (a directory
  * on its fd), nothing opened or changed. */
+enum { FLOOR_RUN = 64 };
+
+/* The floor's act on k entries of dfd: opened O_PATH in one io_uring
+ * submission, statx and fchownat on each fd, closed in runs. */
+static long floor_batch(struct uring *u, int dfd, const char **names, int k, unsigned id)
+{
+        int res[FLOOR_RUN];
+        struct statx sx;
+        for (int i = 0; i < k; i++) {
+                struct io_uring_sqe *e = uring_sqe(u, (uint64_t)i);
+                e->opcode = IORING_OP_OPENAT;
+                e->fd = dfd;
+                e->addr = (uintptr_t)names[i];
+                e->open_flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+                res[i] = -EIO;
+        }
+        if (k && uring_run(u, res) < 0)
+                die("io_uring");
+        for (int i = 0; i < k; i++)
+                if (res[i] < 0 ||
+                    statx(res[i], "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) <
+                        0 ||
+                    fchownat(res[i], "", id, id, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+                        die("floor: entry");
+        close_runs(res, k);
+        return k;
+}
+
 static long floor_walk(struct uring *u, int dfd, unsigned id, bool fresh)
 {
-        enum { RUN = 64 };
         char *buf = malloc(DENTS_BYTES); /* the names below stay in it */
         if (!buf)
                 die("malloc");
@@ -119,62 +146,31 @@ static long floor_walk(struct uring *u, int dfd, unsigned id, bool fresh)
             (fresh && fchownat(dfd, "", id, id, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0))
                 die("floor: directory");
         changed += fresh;
-        /* subdirectories are walked after the buffer's other entries */
-        for (;;) {
-                ssize_t n = getdents64(dfd, buf, DENTS_BYTES);
-                if (n < 0)
-                        die("getdents64");
-                if (n == 0) {
-                        free(buf);
-                        return changed;
-                }
-                const char *names[RUN], *dirs[DENTS_BYTES / 24];
-                int res[RUN], k = 0, nd = 0;
-                for (ssize_t off = 0; off <= n;) {
+        ssize_t n;
+        while ((n = getdents64(dfd, buf, DENTS_BYTES)) > 0) {
+                const char *names[FLOOR_RUN], *dirs[DENTS_BYTES / 24];
+                int k = 0, nd = 0;
+                for (ssize_t off = 0; off < n;) {
                         struct dirent64 *d = (struct dirent64 *)(buf + off);
-                        bool end = off == n;
-                        if (!end) {
-                                off += d->d_reclen;
-                                if (d->d_name[0] == '.' &&
-                                    (!d->d_name[1] || (d->d_name[1] == '.' && !d->d_name[2])))
-                                        continue;
-                                if (d->d_type == DT_DIR) {
-                                        dirs[nd++] = d->d_name;
-                                        continue;
-                                }
-                                if (!fresh) { /* right already: one look by name */
-                                        if (statx(dfd, d->d_name, AT_SYMLINK_NOFOLLOW,
-                                                  STATX_BASIC_STATS, &sx) < 0)
-                                                die("floor: statx");
-                                        continue;
-                                }
-                                names[k++] = d->d_name;
-                        } else
-                                off++;
-                        if (k < RUN && !end)
+                        off += d->d_reclen;
+                        if (d->d_name[0] == '.' &&
+                            (!d->d_name[1] || (d->d_name[1] == '.' && !d->d_name[2])))
                                 continue;
-                        for (int i = 0; i < k; i++) {
-                                struct io_uring_sqe *e = uring_sqe(u, (uint64_t)i);
-                                e->opcode = IORING_OP_OPENAT;
-                                e->fd = dfd;
-                                e->addr = (uintptr_t)names[i];
-                                e->open_flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
-                                res[i] = -EIO;
+                        if (d->d_type == DT_DIR)
+                                dirs[nd++] = d->d_name; /* walked after the others */
+                        else if (!fresh) {              /* right already: one look by name */
+                                if (statx(dfd, d->d_name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS,
+                                          &sx) < 0)
+                                        die("floor: statx");
+                        } else {
+                                names[k++] = d->d_name;
+                                if (k == FLOOR_RUN) {
+                                        changed += floor_batch(u, dfd, names, k, id);
+                                        k = 0;
+                                }
                         }
-                        if (k && uring_run(u, res) < 0)
-                                die("io_uring");
-                        for (int i = 0; i < k; i++) {
-                                if (res[i] < 0 ||
-                                    statx(res[i], "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
-                                          STATX_BASIC_STATS, &sx) < 0 ||
-                                    fchownat(res[i], "", id, id,
-                                             AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-                                        die("floor: entry");
-                        }
-                        close_runs(res, k);
-                        changed += k;
-                        k = 0;
                 }
+                changed += floor_batch(u, dfd, names, k, id);
                 for (int i = 0; i < nd; i++) {
                         int sub =
                             openat(dfd, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -184,6 +180,10 @@ static long floor_walk(struct uring *u, int dfd, unsigned id, bool fresh)
                         close(sub);
                 }
         }
+        if (n < 0)
+                die("getdents64");
+        free(buf);
+        return changed;
 }
 
 /* One run of kind on dir, giving it owner id; expect entries changed (or
@@ -225,7 +225,7 @@ static double run(int kind, const char *dir, unsigned id, long expect)
         if (kind == FLOOR) {
                 struct uring u;
                 int top = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (top < 0 || uring_init(&u, 64) < 0)
+                if (top < 0 || uring_init(&u, FLOOR_RUN) < 0)
                         die("floor: io_uring");
                 long changed = floor_walk(&u, top, id, expect > 0);
                 t = now() - t;
